@@ -1,0 +1,6 @@
+export * from './decoder.js';
+export * from './encoder.js';
+export * from './errors.js';
+export * from './limits.js';
+export * from './messages.js';
+export * from './status.js';
