@@ -1,0 +1,134 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Readable, Writable } from 'node:stream';
+import { DEFAULT_HOST } from '../client/client.js';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { DEFAULT_PORT } from '../server/server.js';
+import { ExitCode } from './exit-codes.js';
+import { interactiveSend } from './interactive.js';
+import { LineInput } from './line-input.js';
+import type { LogFormat } from './log.js';
+import { askOperation } from './menu.js';
+import { receive } from './receive.js';
+import { sendFiles } from './send.js';
+
+export interface CliIO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+const DEFAULT_DIR = 'received';
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const portOption = (): Option =>
+  new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535));
+
+/**
+ * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
+ * in process; `bin/linedrop.js` passes it to `process.exitCode`.
+ */
+export async function main(argv: string[], io: CliIO = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let input: LineInput | undefined;
+  const lineInput = (): LineInput => (input ??= new LineInput(io.stdin));
+  let code: number = ExitCode.Ok;
+
+  const program = new Command('linedrop')
+    .description('Send and receive text files over TCP with the networking lab\'s line-count protocol.\nWith no command: the lab program\'s menu (send or receive).')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run linedrop --help for usage)')
+    .action(async () => {
+      const choice = await askOperation(lineInput(), io.stdout);
+      if (choice === null) {
+        code = ExitCode.Usage;
+        return;
+      }
+      const host = process.env['LINEDROP_HOST'] ?? DEFAULT_HOST;
+      const port = process.env['LINEDROP_PORT'] ? integer(0, 65535)(process.env['LINEDROP_PORT']) : DEFAULT_PORT;
+      if (choice === 'send') {
+        code = await interactiveSend({ host, port, input: lineInput(), out: io.stdout, err: io.stderr });
+      } else {
+        // The lab's tcp_receive: one connection, then exit.
+        io.stdout.write(`Receiving on port ${port} into ./${process.env['LINEDROP_DIR'] ?? DEFAULT_DIR}; the server exits after one connection.\n`);
+        code = await receive({
+          port,
+          host: process.env['LINEDROP_LISTEN_HOST'] || undefined,
+          dir: process.env['LINEDROP_DIR'] ?? DEFAULT_DIR,
+          layout: 'flat',
+          once: true,
+          saveEmpty: false,
+          limits: {},
+          logFormat: 'auto',
+          err: io.stderr,
+        });
+      }
+    });
+
+  program
+    .command('send')
+    .description(
+      'Send files to a server over one connection, each file as one message, then the quit message.\n' +
+        'Each file is split on "\\n"; a missing final newline is added. An empty file cannot be sent\n' +
+        '(zero lines means "quit"), so one is refused before anything is sent. "-" reads standard input.\n' +
+        'With no files: the lab client\'s interactive prompts (also drivable through a pipe).',
+    )
+    .argument('[files...]', 'files to send ("-" for standard input)')
+    .addOption(new Option('-H, --host <host>', 'server host').env('LINEDROP_HOST').default(DEFAULT_HOST))
+    .addOption(portOption())
+    .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost.')
+    .action(async (files: string[], opts: { host: string; port: number }) => {
+      if (files.length === 0) {
+        code = await interactiveSend({ host: opts.host, port: opts.port, input: lineInput(), out: io.stdout, err: io.stderr });
+      } else {
+        code = await sendFiles({ host: opts.host, port: opts.port, files, stdin: io.stdin, out: io.stdout, err: io.stderr });
+      }
+    });
+
+  program
+    .command('receive')
+    .description('Run the server: save each message of a connection as 1.txt, 2.txt, ... and answer A (accepted), Q (quit) or R (rejected).')
+    .addOption(portOption())
+    .addOption(new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'))
+    .addOption(new Option('-d, --dir <dir>', 'folder for received files (created if missing)').env('LINEDROP_DIR').default(DEFAULT_DIR))
+    .addOption(
+      new Option('--layout <layout>', 'flat: k.txt in the folder, later connections overwrite (the lab\'s); session: a sub-folder per connection, nothing overwritten')
+        .choices(['flat', 'session'])
+        .env('LINEDROP_LAYOUT')
+        .default('flat'),
+    )
+    .addOption(new Option('--once', 'exit after the first connection ends (the lab\'s behaviour)').env('LINEDROP_ONCE'))
+    .addOption(new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'))
+    .addOption(new Option('--max-lines <n>', 'most lines in one message').env('LINEDROP_MAX_LINES').default(DEFAULT_LIMITS.maxLines).argParser(integer(0, 0xffff_ffff)))
+    .addOption(new Option('--max-line-bytes <n>', 'most bytes in one line, without its \\n').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
+    .addOption(new Option('--max-message-bytes <n>', 'most bytes in one message').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
+    .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
+    .action(async (opts: { port: number; host?: string; dir: string; layout: 'flat' | 'session'; once?: boolean; saveEmpty?: boolean; maxLines: number; maxLineBytes: number; maxMessageBytes: number; logFormat: LogFormat }) => {
+      code = await receive({
+        port: opts.port,
+        host: opts.host,
+        dir: opts.dir,
+        layout: opts.layout,
+        once: opts.once === true,
+        saveEmpty: opts.saveEmpty === true,
+        limits: { maxLines: opts.maxLines, maxLineBytes: opts.maxLineBytes, maxMessageBytes: opts.maxMessageBytes },
+        logFormat: opts.logFormat,
+        err: io.stderr,
+      });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    throw e;
+  }
+  return code;
+}

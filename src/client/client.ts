@@ -1,0 +1,318 @@
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { MAX_WIRE_COUNT } from '../protocol/limits.js';
+import { statusFromByte, type Status } from '../protocol/status.js';
+
+export const DEFAULT_HOST = 'localhost';
+
+const LF = 0x0a;
+const NEWLINE = Buffer.from([LF]);
+/** Files up to this size are read once into memory; larger ones are read twice (count, then send). */
+const SMALL_FILE = 1024 * 1024;
+
+export type ClientErrorCode = 'ERR_CONNECTION_CLOSED' | 'ERR_CONNECT' | 'ERR_FILE_CHANGED';
+
+/** A failure of the connection or of a local file, as opposed to a status the server sent. */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ConnectOptions {
+  host?: string;
+  port?: number;
+  /** Give up connecting after this many milliseconds (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+export interface SendOptions {
+  /** Called as body bytes are handed to the socket, with the running total for this file. */
+  onProgress?: (bytesSent: number) => void;
+  /** Called once every byte of the message has been handed to the socket; the status comes next. */
+  onSent?: () => void;
+}
+
+/** What the client knows about a file before sending it. */
+export interface FileShape {
+  lines: number;
+  bytes: number;
+  /** True when the last line has no `\n`; the client adds it. */
+  addsNewline: boolean;
+}
+
+interface Waiter {
+  resolve: (status: Status) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * One connection to a linedrop (or lab) server. Each `send*` call sends one message and resolves
+ * to the status byte the server answered, in order; calls may overlap (they are queued and
+ * pipelined). `quit()` sends the zero-line message and resolves to the last status.
+ */
+export class LinedropClient {
+  private readonly waiters: Waiter[] = [];
+  private sending: Promise<unknown> = Promise.resolve();
+  private closedError: Error | undefined;
+  private readonly closed: Promise<void>;
+  /** Status bytes that arrived with no message waiting for them. */
+  readonly unexpected: Status[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) {
+        const status = statusFromByte(byte);
+        const waiter = this.waiters.shift();
+        if (waiter) waiter.resolve(status);
+        else this.unexpected.push(status);
+      }
+    });
+    socket.on('error', (err) => {
+      this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
+    });
+    this.closed = new Promise((resolve) => {
+      socket.on('close', () => {
+        this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
+        for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
+        resolve();
+      });
+    });
+  }
+
+  /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot. */
+  static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
+    const host = options.host ?? DEFAULT_HOST;
+    const port = options.port ?? 12100;
+    const socket = connect({ host, port, allowHalfOpen: true });
+    socket.setTimeout(options.connectTimeoutMs ?? 10_000, () =>
+      socket.destroy(new Error(`timed out after ${options.connectTimeoutMs ?? 10_000} ms`)),
+    );
+    try {
+      await once(socket, 'connect');
+    } catch (err) {
+      socket.destroy();
+      throw new ClientError('ERR_CONNECT', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err });
+    }
+    socket.setTimeout(0);
+    return new LinedropClient(socket);
+  }
+
+  /** The socket's local and remote ends, for logs. */
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  /**
+   * Sends one message made of these lines (without their `\n`).
+   * @throws ProtocolError `ERR_EMPTY_FILE` for no lines (that would be the quit message), `ERR_INVALID_LINE`.
+   */
+  sendLines(lines: readonly Line[], options: SendOptions = {}): Promise<Status> {
+    if (lines.length === 0) return Promise.reject(emptyFile('the message'));
+    let message: Buffer;
+    try {
+      message = encodeMessage(lines);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(async () => {
+      await this.write(message);
+      options.onProgress?.(message.length - 4);
+      options.onSent?.();
+    });
+  }
+
+  /**
+   * Sends bytes as one file: split on `\n`, a missing final `\n` added.
+   * @throws ProtocolError `ERR_EMPTY_FILE` for no bytes.
+   */
+  sendBuffer(body: Uint8Array, options: SendOptions = {}): Promise<Status> {
+    const shape = shapeOf(body);
+    try {
+      checkShape(shape, 'the data');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(async () => {
+      await this.write(encodeCount(shape.lines));
+      await this.write(body);
+      if (shape.addsNewline) await this.write(NEWLINE);
+      options.onProgress?.(body.length);
+      options.onSent?.();
+    });
+  }
+
+  /**
+   * Sends a file as one message, streamed from disk: split on `\n`, a missing final `\n` added.
+   * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_CHANGED` if it changed while being sent.
+   */
+  async sendFile(path: string, options: SendOptions = {}): Promise<Status> {
+    const info = await stat(path);
+    if (info.size <= SMALL_FILE) {
+      const handle = await open(path, 'r');
+      let body: Buffer;
+      try {
+        body = await handle.readFile();
+      } finally {
+        await handle.close();
+      }
+      checkShape(shapeOf(body), path);
+      return this.sendBuffer(body, options);
+    }
+    const shape = await measureFile(path);
+    checkShape(shape, path);
+    return this.enqueue(async () => {
+      await this.write(encodeCount(shape.lines));
+      let sent = 0;
+      let newlines = 0;
+      let last = LF;
+      for await (const chunk of createReadStream(path, { start: 0, end: shape.bytes - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+        newlines += countNewlines(chunk);
+        last = chunk[chunk.length - 1]!;
+        await this.write(chunk);
+        sent += chunk.length;
+        options.onProgress?.(sent);
+      }
+      const lines = newlines + (last === LF ? 0 : 1);
+      if (sent !== shape.bytes || lines !== shape.lines) {
+        // The count already sent no longer matches the lines: the stream cannot be repaired.
+        const err = new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
+        this.socket.destroy(err);
+        throw err;
+      }
+      if (last !== LF) await this.write(NEWLINE);
+      options.onSent?.();
+    });
+  }
+
+  /**
+   * Sends one message whose lines come one by one (as a person types them): the count goes out
+   * at once, each line as soon as it arrives.
+   * @throws ProtocolError `ERR_EMPTY_FILE` for a count of 0, `ERR_INVALID_LINE`; ClientError
+   * `ERR_FILE_CHANGED` if `source` ends before `count` lines (the connection is then closed).
+   */
+  sendLineStream(count: number, source: AsyncIterable<Line>, options: SendOptions = {}): Promise<Status> {
+    if (count === 0) return Promise.reject(emptyFile('the message'));
+    let header: Buffer;
+    try {
+      header = encodeCount(count);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(async () => {
+      await this.write(header);
+      let sent = 0;
+      for await (const line of source) {
+        if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
+          const err = new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
+          this.socket.destroy(err);
+          throw err;
+        }
+        await this.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
+        if (++sent === count) {
+          options.onSent?.();
+          return;
+        }
+      }
+      const err = new ClientError('ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
+      this.socket.destroy(err);
+      throw err;
+    });
+  }
+
+  /** Sends the zero-line message and resolves to the server's answer (`Q` from a well-behaved server), then closes. */
+  async quit(): Promise<Status> {
+    const status = await this.enqueue(() => this.write(QUIT_MESSAGE));
+    this.socket.end();
+    return status;
+  }
+
+  /** Resolves once the connection is fully closed. */
+  whenClosed(): Promise<void> {
+    return this.closed;
+  }
+
+  /** Closes the connection at once, without the quit message. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Queues a message: its bytes go out after the previous message's, its status is the next one read. */
+  private enqueue(send: () => Promise<void>): Promise<Status> {
+    const status = new Promise<Status>((resolve, reject) => {
+      const run = async (): Promise<void> => {
+        if (this.closedError) throw this.closedError;
+        this.waiters.push({ resolve, reject });
+        await send();
+      };
+      this.sending = this.sending.then(run, run).catch((err: unknown) => {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+    return status;
+  }
+
+  private async write(data: Uint8Array): Promise<void> {
+    if (this.closedError) throw this.closedError;
+    if (!this.socket.write(data)) {
+      await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
+    }
+  }
+}
+
+/** @throws ProtocolError `ERR_EMPTY_FILE` or `ERR_COUNT_OUT_OF_RANGE` for what cannot be sent as one message. */
+export function checkShape(shape: FileShape, what: string): void {
+  if (shape.lines === 0) throw emptyFile(what);
+  if (shape.lines > MAX_WIRE_COUNT) {
+    throw new ProtocolError('ERR_COUNT_OUT_OF_RANGE', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}`);
+  }
+}
+
+function emptyFile(what: string): ProtocolError {
+  return new ProtocolError(
+    'ERR_EMPTY_FILE',
+    `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`,
+  );
+}
+
+export function countNewlines(buf: Uint8Array): number {
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  let count = 0;
+  let pos = b.indexOf(LF);
+  while (pos !== -1) {
+    count++;
+    pos = b.indexOf(LF, pos + 1);
+  }
+  return count;
+}
+
+/** Lines and bytes of data about to be sent as one file. */
+export function shapeOf(body: Uint8Array): FileShape {
+  const newlines = countNewlines(body);
+  const addsNewline = body.length > 0 && body[body.length - 1] !== LF;
+  return { lines: newlines + (addsNewline ? 1 : 0), bytes: body.length, addsNewline };
+}
+
+/** Reads a file once to count its lines. */
+export async function measureFile(path: string): Promise<FileShape> {
+  let bytes = 0;
+  let newlines = 0;
+  let last = LF;
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    newlines += countNewlines(chunk);
+    last = chunk[chunk.length - 1]!;
+  }
+  const addsNewline = bytes > 0 && last !== LF;
+  return { lines: newlines + (addsNewline ? 1 : 0), bytes, addsNewline };
+}

@@ -1,0 +1,13 @@
+/**
+ * What the server needs of a logger: the shape of pino's methods (`logger.info(fields, text)`),
+ * so a pino logger fits as is and tests can pass a plain recorder.
+ */
+export interface Logger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+const nothing = (): void => undefined;
+
+export const silentLogger: Logger = { info: nothing, warn: nothing, error: nothing };

@@ -1,0 +1,51 @@
+/** Who is uploading: what a storage needs to name a connection's files. */
+export interface ConnectionInfo {
+  /** Server-wide connection number, from 1. */
+  id: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** Where a stored file ended up. */
+export interface StoredFile {
+  /** The file's name within its connection, `k.txt`. */
+  name: string;
+  /** Full path or key of the stored file. */
+  location: string;
+  bytes: number;
+}
+
+/**
+ * One file being received. Bytes go in with `write`; `commit` makes the file durable and
+ * visible under its final name; `abort` throws the partial file away. Exactly one of the two is
+ * called, once.
+ */
+export interface FileSink {
+  /** Queues bytes. Returns false when the caller should wait for `drained()` before writing more. */
+  write(data: Buffer): boolean;
+  /** Resolves once queued bytes are below the high-water mark; rejects if storing failed. */
+  drained(): Promise<void>;
+  /** Writes out everything, makes it durable, then puts it in place. Rejects if any step failed. */
+  commit(): Promise<StoredFile>;
+  /** Discards the partial file. Never rejects. */
+  abort(): Promise<void>;
+}
+
+/** The files of one connection. */
+export interface ConnectionStore {
+  /** A label for logs: the folder or prefix this connection writes into. */
+  readonly location: string;
+  /** Starts the connection's `index`-th file (`index.txt`). */
+  create(index: number): Promise<FileSink>;
+}
+
+/** A place to keep uploads: a folder on disk, object storage, or a test double. */
+export interface Storage {
+  /** Prepares storage (creates the folder, removes what a crash left behind). Returns how many left-overs it removed. */
+  init(): Promise<number>;
+  openConnection(info: ConnectionInfo): ConnectionStore;
+  /** Where uploads go, for logs. */
+  readonly location: string;
+}
+
+export type Layout = 'flat' | 'session';
