@@ -17,6 +17,12 @@ export interface CliIO {
   stderr: Writable;
 }
 
+/** What a command module gets: the streams, and a way to set the exit status. */
+export interface CliContext {
+  io: CliIO;
+  setExitCode(code: number): void;
+}
+
 const DEFAULT_DIR = 'received';
 
 function integer(min: number, max: number) {
@@ -30,6 +36,9 @@ function integer(min: number, max: number) {
 
 const portOption = (): Option =>
   new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535));
+
+/** Commands kept in modules of their own; each adds itself to the program. */
+const extraCommands: ((program: Command, context: CliContext) => void)[] = [];
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
@@ -123,6 +132,9 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
         err: io.stderr,
       });
     });
+
+  const context: CliContext = { io, setExitCode: (c) => (code = c) };
+  for (const register of extraCommands) register(program, context);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ClientError, LinedropClient, checkShape, measureFile, shapeOf } from '../client/client.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
+import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
 
 export interface SendCommandOptions {
@@ -64,7 +65,7 @@ export async function sendFiles(options: SendCommandOptions): Promise<ExitCode> 
     }
     if (status === 'A') {
       accepted++;
-      out.write(`${label}: accepted as ${i + 1}.txt (${file.lines} lines, ${file.bytes} bytes)\n`);
+      out.write(`${label}: accepted as ${i + 1}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`);
       continue;
     }
     out.write(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);

@@ -81,10 +81,14 @@ export class LinedropClient {
     socket.on('error', (err) => {
       this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
+    // The server closed its side: no status can come any more, so nothing is left to send.
+    socket.on('end', () => {
+      this.shutDown();
+      socket.end();
+    });
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
-        this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
-        for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
+        this.shutDown();
         resolve();
       });
     });
@@ -245,6 +249,11 @@ export class LinedropClient {
   /** Closes the connection at once, without the quit message. */
   destroy(): void {
     this.socket.destroy();
+  }
+
+  private shutDown(): void {
+    this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
   }
 
   /** Queues a message: its bytes go out after the previous message's, its status is the next one read. */

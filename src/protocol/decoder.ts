@@ -158,28 +158,22 @@ export class Decoder {
     let pos = start;
     while (true) {
       const nl = buf.indexOf(LF, pos);
+      const content = (nl === -1 ? end : nl) - pos;
+      const taken = nl === -1 ? content : content + 1;
+      if (this.lineBytes + content > maxLineBytes || this.messageBytes + taken > maxMessageBytes) {
+        // Report the limit the stream crossed first, so the error does not depend on how the
+        // stream was cut into chunks (the line limit wins a tie).
+        const lineOver = this.lineBytes + content > maxLineBytes ? maxLineBytes - this.lineBytes + 1 : Infinity;
+        const messageOver = this.messageBytes + taken > maxMessageBytes ? maxMessageBytes - this.messageBytes + 1 : Infinity;
+        if (lineOver <= messageOver) return this.failLineTooLong(nl === -1 ? end : nl, events);
+        return this.failTooLarge(nl === -1 ? end : nl + 1, this.messageBytes + taken, events);
+      }
       if (nl === -1) {
-        // A partial line: count it, check it, hand it on, and resume the scan at the next chunk.
-        const rest = end - pos;
-        this.lineBytes += rest;
-        if (this.lineBytes > maxLineBytes) {
-          return this.failLineTooLong(end, events);
-        }
-        if (this.messageBytes + rest > maxMessageBytes) {
-          return this.failTooLarge(end, this.messageBytes + rest, events);
-        }
-        this.messageBytes += rest;
+        // A partial line: count it, hand it on, and resume the scan at the next chunk.
+        this.lineBytes += content;
+        this.messageBytes += content;
         if (end > start) events.push({ type: 'data', data: buf.subarray(start, end) });
         return end;
-      }
-      const lineLength = this.lineBytes + (nl - pos);
-      if (lineLength > maxLineBytes) {
-        this.lineBytes = lineLength;
-        return this.failLineTooLong(nl, events);
-      }
-      const taken = nl + 1 - pos;
-      if (this.messageBytes + taken > maxMessageBytes) {
-        return this.failTooLarge(nl + 1, this.messageBytes + taken, events);
       }
       this.messageBytes += taken;
       this.lineBytes = 0;

@@ -6,6 +6,7 @@ import type { Limits } from '../protocol/limits.js';
 import { STATUS_ACCEPTED, STATUS_QUIT, STATUS_REJECTED } from '../protocol/status.js';
 import { DirectoryStorage } from '../storage/directory.js';
 import type { ConnectionStore, FileSink, Layout, Storage, StoredFile } from '../storage/types.js';
+import { plural } from '../text.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export const DEFAULT_PORT = 12100;
@@ -156,7 +157,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     const connection = new Connection(socket, id, store, this.options, (event) => {
       log.info(
         { conn: id, file: event.file.name, lines: event.lines, bytes: event.file.bytes, ms: event.ms, path: event.file.location },
-        `connection ${id}: saved ${event.file.name} (${event.lines} lines, ${event.file.bytes} bytes) in ${event.ms} ms`,
+        `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${plural(event.file.bytes, 'byte')}) in ${event.ms} ms`,
       );
       this.emit('file', event);
     });
@@ -166,7 +167,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     const ms = Math.round(performance.now() - started);
     const summary: ConnectionSummary = { connection: id, remote, files: connection.files, bytes: connection.bytes, reason, ms };
     if (error) summary.error = error;
-    const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${connection.files} file(s), ${connection.bytes} bytes, ${ms} ms`;
+    const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${plural(connection.files, 'file')}, ${plural(connection.bytes, 'byte')}, ${ms} ms`;
     const fields = { conn: id, remote, reason, files: connection.files, bytes: connection.bytes, ms, ...(error ? { err: errorFields(error) } : {}) };
     if (reason === 'quit' || reason === 'server-closed') log.info(fields, text);
     else log.warn(fields, text);

@@ -1,0 +1,142 @@
+// Shared helpers for the tests: temporary folders, servers on port 0, raw sockets.
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, type LinedropServer, type ServerOptions } from '../src/index.js';
+
+export const HOST = '127.0.0.1';
+
+/** The repository's root (tests run from dist/test). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export async function tempDir(prefix = 'linedrop-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface Running {
+  server: LinedropServer;
+  port: number;
+  dir: string;
+  close(): Promise<void>;
+}
+
+/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder. */
+export async function runServer(options: ServerOptions = {}): Promise<Running> {
+  const dir = options.dir ?? (await tempDir());
+  const server = await startServer({ ...options, dir, port: 0, host: HOST });
+  return {
+    server,
+    port: server.address().port,
+    dir,
+    close: async () => {
+      await server.close();
+      if (!options.dir) await removeDir(dir);
+    },
+  };
+}
+
+/** A message built by hand (not by the encoder): the count, then each line and its `\n`. */
+export function frame(lines: (string | Buffer)[], count = lines.length): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(count);
+  const parts: Buffer[] = [head];
+  for (const line of lines) parts.push(typeof line === 'string' ? Buffer.from(line, 'utf8') : line, Buffer.from('\n'));
+  return Buffer.concat(parts);
+}
+
+export const QUIT = Buffer.alloc(4);
+
+/** A raw TCP connection that records every byte the server sends and when it closes. */
+export class RawPeer {
+  readonly received: number[] = [];
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received.push(...chunk);
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+    // 'end': the server has closed its side (what a lab client's recv() sees as b'').
+    socket.on('end', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  static async connect(port: number): Promise<RawPeer> {
+    const socket = connect({ host: HOST, port, allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.setNoDelay(true);
+    return new RawPeer(socket);
+  }
+
+  async write(data: Buffer | string): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.socket.write(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Waits until `n` status bytes have arrived (or the connection closed), at most `ms`. */
+  async statuses(n: number, ms = 10_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (this.received.length < n && !this.closed && Date.now() < deadline) await this.next(deadline - Date.now());
+    return String.fromCharCode(...this.received);
+  }
+
+  /** Waits until the server has closed the connection, at most `ms`; returns whether it did. */
+  async waitClosed(ms = 10_000): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!this.closed && Date.now() < deadline) await this.next(deadline - Date.now());
+    return this.closed;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(ms, 1));
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** Names in a folder, sorted, temporary files included. */
+export async function listDir(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits until `check` is true, polling, at most `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(20);
+  }
+  return check();
+}
