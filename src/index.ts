@@ -12,7 +12,15 @@ export {
   type ConnectionSummary,
   type CloseReason,
   type LinedropServerEvents,
+  type RefusedEvent,
+  type TlsOptions,
+  ConnectionError,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_SHUTDOWN_DEADLINE_MS,
 } from './server/server.js';
+export { AllowList, normalizeAddress } from './server/access.js';
 export type { Logger } from './server/logger.js';
 export {
   LinedropClient,
@@ -22,6 +30,7 @@ export {
   shapeOf,
   type ClientErrorCode,
   type ConnectOptions,
+  type ClientTlsOptions,
   type SendOptions,
   type FileShape,
 } from './client/client.js';

@@ -32,9 +32,13 @@ function run(child: ChildProcess, input?: string | Buffer): Promise<Done> {
 async function labServer(dir: string): Promise<{ port: number; done: Promise<Done> }> {
   const child = spawn('python3', [PEER, 'server', '--host', HOST, '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const done = run(child);
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-  const match = /LISTENING (\d+)/.exec(chunk.toString());
-  assert.ok(match, `the lab server printed its port: ${chunk.toString()}`);
+  let printed = '';
+  while (!printed.includes('\n')) {
+    const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+    printed += chunk.toString();
+  }
+  const match = /LISTENING (\d+)\n/.exec(printed);
+  assert.ok(match, `the lab server printed its port: ${printed}`);
   return { port: Number(match[1]), done };
 }
 

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { ClientError, LinedropClient } from '../client/client.js';
+import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
 import { describeStatus } from '../protocol/status.js';
 import { ExitCode } from './exit-codes.js';
@@ -13,6 +13,7 @@ export const TEXT_AWAITING = 'Done sending. Awaiting reply.';
 export interface InteractiveOptions {
   host: string;
   port: number;
+  tls?: ConnectOptions['tls'];
   input: LineInput;
   out: Writable;
   err: Writable;
@@ -27,7 +28,7 @@ export async function interactiveSend(options: InteractiveOptions): Promise<Exit
   const { input, out, err } = options;
   let client: LinedropClient;
   try {
-    client = await LinedropClient.connect({ host: options.host, port: options.port });
+    client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
   } catch (e) {
     err.write(`linedrop: ${(e as Error).message}\n`);
     return ExitCode.CannotConnect;

@@ -2,13 +2,22 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { Readable, Writable } from 'node:stream';
 import { DEFAULT_HOST } from '../client/client.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { DEFAULT_PORT } from '../server/server.js';
+import { readFile } from 'node:fs/promises';
+import type { ConnectOptions } from '../client/client.js';
+import { AllowList } from '../server/access.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DEADLINE_MS,
+} from '../server/server.js';
 import { ExitCode } from './exit-codes.js';
 import { interactiveSend } from './interactive.js';
 import { LineInput } from './line-input.js';
 import type { LogFormat } from './log.js';
 import { askOperation } from './menu.js';
-import { receive } from './receive.js';
+import { receive, type ServerTuning } from './receive.js';
 import { sendFiles } from './send.js';
 
 export interface CliIO {
@@ -32,6 +41,75 @@ function integer(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
     return n;
   };
+}
+
+/** Seconds, fractions allowed. */
+function decimal(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds >= 0');
+  return n;
+}
+
+interface TlsFlags {
+  tls?: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
+  if (!opts.tls && !opts.ca && !opts.cert) return undefined;
+  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
+  return {
+    ...(opts.ca ? { ca: await readFile(opts.ca) } : {}),
+    ...(opts.cert ? { cert: await readFile(opts.cert) } : {}),
+    ...(opts.key ? { key: await readFile(opts.key) } : {}),
+  };
+}
+
+interface ReceiveFlags {
+  port: number;
+  host?: string;
+  dir: string;
+  layout: 'flat' | 'session';
+  once?: boolean;
+  saveEmpty?: boolean;
+  maxLines: number;
+  maxLineBytes: number;
+  maxMessageBytes: number;
+  idleTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  shutdownDeadline: number;
+  allow?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
+  logFormat: LogFormat;
+}
+
+async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
+  const tuning: ServerTuning = {
+    idleTimeoutMs: Math.round(opts.idleTimeout * 1000),
+    maxConnections: opts.maxConnections,
+    maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
+    shutdownDeadlineMs: Math.round(opts.shutdownDeadline * 1000),
+  };
+  if (opts.allow !== undefined) {
+    const ranges = opts.allow.split(',').map((r) => r.trim()).filter((r) => r !== '');
+    new AllowList(ranges); // throws on a bad entry
+    tuning.allow = ranges;
+  }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  if (opts.clientCa !== undefined && opts.tlsCert === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key');
+  if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+    tuning.tls = {
+      cert: await readFile(opts.tlsCert),
+      key: await readFile(opts.tlsKey),
+      ...(opts.clientCa !== undefined ? { clientCa: await readFile(opts.clientCa) } : {}),
+    };
+  }
+  return tuning;
 }
 
 const portOption = (): Option =>
@@ -92,12 +170,25 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .argument('[files...]', 'files to send ("-" for standard input)')
     .addOption(new Option('-H, --host <host>', 'server host').env('LINEDROP_HOST').default(DEFAULT_HOST))
     .addOption(portOption())
+    .addOption(new Option('--tls', 'connect with TLS (verified against the system CAs, or --ca)').env('LINEDROP_TLS'))
+    .addOption(new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'))
+    .addOption(new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env('LINEDROP_TLS_CERT'))
+    .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost.')
-    .action(async (files: string[], opts: { host: string; port: number }) => {
+    .action(async (files: string[], opts: { host: string; port: number } & TlsFlags) => {
+      let tls: ConnectOptions['tls'];
+      try {
+        tls = await clientTls(opts);
+      } catch (e) {
+        io.stderr.write(`linedrop: ${(e as Error).message}\n`);
+        code = ExitCode.Usage;
+        return;
+      }
+      const target = { host: opts.host, port: opts.port, ...(tls ? { tls } : {}) };
       if (files.length === 0) {
-        code = await interactiveSend({ host: opts.host, port: opts.port, input: lineInput(), out: io.stdout, err: io.stderr });
+        code = await interactiveSend({ ...target, input: lineInput(), out: io.stdout, err: io.stderr });
       } else {
-        code = await sendFiles({ host: opts.host, port: opts.port, files, stdin: io.stdin, out: io.stdout, err: io.stderr });
+        code = await sendFiles({ ...target, files, stdin: io.stdin, out: io.stdout, err: io.stderr });
       }
     });
 
@@ -118,9 +209,27 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--max-lines <n>', 'most lines in one message').env('LINEDROP_MAX_LINES').default(DEFAULT_LIMITS.maxLines).argParser(integer(0, 0xffff_ffff)))
     .addOption(new Option('--max-line-bytes <n>', 'most bytes in one line, without its \\n').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
     .addOption(new Option('--max-message-bytes <n>', 'most bytes in one message').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
+    .addOption(new Option('--idle-timeout <seconds>', 'close a connection that sends nothing for this long while a count or message is awaited (0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS / 1000).argParser(decimal))
+    .addOption(new Option('--max-connections <n>', 'connections open at once; more are closed on connect').env('LINEDROP_MAX_CONNECTIONS').default(DEFAULT_MAX_CONNECTIONS).argParser(integer(1, 1_000_000)))
+    .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(integer(1, 1_000_000)))
+    .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(decimal))
+    .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
+    .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
+    .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
     .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
-    .action(async (opts: { port: number; host?: string; dir: string; layout: 'flat' | 'session'; once?: boolean; saveEmpty?: boolean; maxLines: number; maxLineBytes: number; maxMessageBytes: number; logFormat: LogFormat }) => {
+    .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen.')
+    .action(async (opts: ReceiveFlags) => {
+      let server: ServerTuning;
+      try {
+        server = await serverTuning(opts);
+      } catch (e) {
+        io.stderr.write(`linedrop: ${(e as Error).message}\n`);
+        code = ExitCode.Usage;
+        return;
+      }
       code = await receive({
+        server,
         port: opts.port,
         host: opts.host,
         dir: opts.dir,

@@ -1,11 +1,17 @@
 import type { Writable } from 'node:stream';
 import type { Limits } from '../protocol/limits.js';
-import { LinedropServer, formatAddress } from '../server/server.js';
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../server/server.js';
 import type { Layout } from '../storage/types.js';
 import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
+/** The server's connection limits, access control and shutdown deadline. */
+export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls'> & {
+  shutdownDeadlineMs?: number;
+};
+
 export interface ReceiveCommandOptions {
+  server?: ServerTuning;
   port: number;
   host?: string;
   dir: string;
@@ -23,7 +29,9 @@ export interface ReceiveCommandOptions {
  */
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
   const logger = createLogger(options.logFormat);
+  const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, ...tuning } = options.server ?? {};
   const server = new LinedropServer({
+    ...tuning,
     dir: options.dir,
     layout: options.layout,
     saveEmpty: options.saveEmpty,
@@ -40,21 +48,27 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
   }
 
   return new Promise<ExitCode>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info({ signal }, `${signal}: stopping`);
-      void server.close().then(() => resolve(ExitCode.Ok));
+    let signals = 0;
+    const done = (): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(ExitCode.Ok);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // First signal: finish what is in progress, until the deadline. Second: stop at once.
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (++signals === 1) {
+        logger.info({ signal, deadlineMs: shutdownDeadlineMs, open: server.connections }, `${signal}: stopping; ${server.connections} connection(s) open, messages in progress may finish within ${shutdownDeadlineMs} ms`);
+        void server.shutdown(shutdownDeadlineMs).then(done);
+      } else {
+        logger.warn({ signal }, `${signal} again: stopping now`);
+        void server.close().then(done);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     if (options.once) {
       server.once('connectionOpened', () => server.stopAccepting());
-      server.once('connectionClosed', () => {
-        void server.close().then(() => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve(ExitCode.Ok);
-        });
-      });
+      server.once('connectionClosed', () => void server.close().then(done));
     }
   });
 }

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { ClientError, LinedropClient, checkShape, measureFile, shapeOf } from '../client/client.js';
+import { ClientError, LinedropClient, type ConnectOptions, checkShape, measureFile, shapeOf } from '../client/client.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
 import { plural } from '../text.js';
@@ -9,6 +9,7 @@ import { ExitCode } from './exit-codes.js';
 export interface SendCommandOptions {
   host: string;
   port: number;
+  tls?: ConnectOptions['tls'];
   files: string[];
   stdin: Readable;
   out: Writable;
@@ -45,7 +46,7 @@ export async function sendFiles(options: SendCommandOptions): Promise<ExitCode> 
 
   let client: LinedropClient;
   try {
-    client = await LinedropClient.connect({ host: options.host, port: options.port });
+    client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
   } catch (e) {
     err.write(`linedrop: ${(e as Error).message}\n`);
     return ExitCode.CannotConnect;

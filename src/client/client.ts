@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
@@ -33,6 +34,18 @@ export interface ConnectOptions {
   port?: number;
   /** Give up connecting after this many milliseconds (default 10 s). */
   connectTimeoutMs?: number;
+  /** Connect with TLS (`true`: verify the server against the system's CAs). */
+  tls?: boolean | ClientTlsOptions;
+}
+
+export interface ClientTlsOptions {
+  /** PEM CA certificate(s) to verify the server with, instead of the system's. */
+  ca?: string | Buffer;
+  /** PEM client certificate and key, for servers that require them (mutual TLS). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Name to verify the server's certificate against (default: the host). */
+  servername?: string;
 }
 
 export interface SendOptions {
@@ -98,12 +111,15 @@ export class LinedropClient {
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
     const host = options.host ?? DEFAULT_HOST;
     const port = options.port ?? 12100;
-    const socket = connect({ host, port, allowHalfOpen: true });
+    const tls = options.tls === true ? {} : options.tls || undefined;
+    const socket = tls
+      ? connectTls(tlsOptions(host, port, tls))
+      : connect({ host, port, allowHalfOpen: true });
     socket.setTimeout(options.connectTimeoutMs ?? 10_000, () =>
       socket.destroy(new Error(`timed out after ${options.connectTimeoutMs ?? 10_000} ms`)),
     );
     try {
-      await once(socket, 'connect');
+      await once(socket, tls ? 'secureConnect' : 'connect');
     } catch (err) {
       socket.destroy();
       throw new ClientError('ERR_CONNECT', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err });
@@ -292,6 +308,17 @@ function emptyFile(what: string): ProtocolError {
     'ERR_EMPTY_FILE',
     `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`,
   );
+}
+
+function tlsOptions(host: string, port: number, tls: ClientTlsOptions): ConnectionOptions {
+  const options: ConnectionOptions & { allowHalfOpen?: boolean } = { host, port, allowHalfOpen: true };
+  if (tls.ca !== undefined) options.ca = tls.ca;
+  if (tls.cert !== undefined) options.cert = tls.cert;
+  if (tls.key !== undefined) options.key = tls.key;
+  // SNI takes host names only; an IP literal is still checked against the certificate's IP entries.
+  const servername = tls.servername ?? (/^[\d.]+$/.test(host) || host.includes(':') ? undefined : host);
+  if (servername !== undefined) options.servername = servername;
+  return options;
 }
 
 export function countNewlines(buf: Uint8Array): number {

@@ -1,5 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Decoder } from '../protocol/decoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Limits } from '../protocol/limits.js';
@@ -7,6 +8,7 @@ import { STATUS_ACCEPTED, STATUS_QUIT, STATUS_REJECTED } from '../protocol/statu
 import { DirectoryStorage } from '../storage/directory.js';
 import type { ConnectionStore, FileSink, Layout, Storage, StoredFile } from '../storage/types.js';
 import { plural } from '../text.js';
+import { AllowList, normalizeAddress } from './access.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export const DEFAULT_PORT = 12100;
@@ -17,6 +19,31 @@ const REJECTED = Buffer.from([STATUS_REJECTED]);
 
 /** How long a peer may keep a connection open after the server has ended it. */
 const LINGER_MS = 5_000;
+
+/** Defaults of the connection limits; see `ServerOptions`. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
+
+export interface TlsOptions {
+  /** PEM certificate chain and private key of the server. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** PEM CA certificate(s): when given, clients must present a certificate it signed (mutual TLS). */
+  clientCa?: string | Buffer;
+}
+
+/** A failure of the connection itself, decided by the server (as opposed to a protocol violation). */
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+  constructor(
+    readonly code: 'ERR_IDLE_TIMEOUT',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export interface ServerOptions {
   /** Folder for uploads (default `./received`); ignored when `storage` is given. */
@@ -29,10 +56,27 @@ export interface ServerOptions {
   saveEmpty?: boolean;
   limits?: Partial<Limits>;
   logger?: Logger;
+  /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never). */
+  idleTimeoutMs?: number;
+  /** Connections open at once; more are closed as soon as they connect (default 1024). */
+  maxConnections?: number;
+  /** Connections open at once from one client address (default 64). */
+  maxConnectionsPerAddress?: number;
+  /** Only these client addresses or CIDR ranges may connect; others are closed at once. */
+  allow?: readonly string[];
+  /** Serve TLS instead of plain TCP. */
+  tls?: TlsOptions;
 }
 
 /** How a connection ended. */
-export type CloseReason = 'quit' | 'rejected' | 'truncated' | 'client-closed' | 'socket-error' | 'server-closed';
+export type CloseReason =
+  | 'quit'
+  | 'rejected'
+  | 'truncated'
+  | 'client-closed'
+  | 'idle-timeout'
+  | 'socket-error'
+  | 'server-closed';
 
 export interface FileEvent {
   connection: number;
@@ -51,8 +95,15 @@ export interface ConnectionSummary {
   ms: number;
 }
 
+/** A connection closed as soon as it arrived. */
+export interface RefusedEvent {
+  remote: string;
+  reason: 'not-allowed' | 'too-many-connections' | 'too-many-from-address';
+}
+
 export interface LinedropServerEvents {
   connectionOpened: [{ connection: number; remote: string }];
+  connectionRefused: [RefusedEvent];
   file: [FileEvent];
   connectionClosed: [ConnectionSummary];
 }
@@ -66,7 +117,9 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   readonly logger: Logger;
   private readonly options: ServerOptions;
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly allowList: AllowList | undefined;
+  private readonly connectionsByAddress = new Map<string, number>();
+  private readonly open = new Map<Socket, Connection>();
   private readonly running = new Set<Promise<void>>();
   private connectionCount = 0;
   private closing = false;
@@ -78,21 +131,44 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     this.logger = options.logger ?? silentLogger;
     this.storage =
       options.storage ?? new DirectoryStorage({ dir: options.dir ?? 'received', layout: options.layout ?? 'flat' });
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.allowList = options.allow ? new AllowList(options.allow) : undefined;
+    if (options.tls) {
+      const { cert, key, clientCa } = options.tls;
+      const tlsServer = createTlsServer(
+        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: true },
+        (socket: TLSSocket) => this.accept(socket),
+      );
+      // Refuse before the handshake: the raw TCP connection is checked first.
+      tlsServer.on('connection', (socket: Socket) => {
+        if (!this.admit(socket)) socket.destroy();
+      });
+      tlsServer.on('tlsClientError', (err, socket) => {
+        this.logger.warn(
+          { remote: remoteOf(socket), err: errorFields(err) },
+          `TLS handshake with ${remoteOf(socket)} failed: ${err.message}`,
+        );
+      });
+      this.server = tlsServer;
+    } else {
+      this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        if (this.admit(socket)) this.accept(socket);
+        else socket.destroy();
+      });
+    }
   }
 
   /** Prepares storage and starts listening. Port 0 picks a free port; `address()` tells which. */
   async listen(port: number = DEFAULT_PORT, host?: string): Promise<AddressInfo> {
     this.initialised ??= this.storage.init().then((removed) => {
-      if (removed > 0) this.logger.warn({ removed }, `removed ${removed} temporary file(s) left by an earlier run`);
+      if (removed > 0) this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} left by an earlier run`);
     });
     await this.initialised;
     this.server.listen(port, host);
     await once(this.server, 'listening');
     const address = this.address();
     this.logger.info(
-      { host: address.address, port: address.port, storage: this.storage.location },
-      `listening on ${formatAddress(address.address, address.port)}, saving to ${this.storage.location}`,
+      { host: address.address, port: address.port, storage: this.storage.location, tls: this.options.tls !== undefined },
+      `listening on ${formatAddress(address.address, address.port)}${this.options.tls ? ' (TLS)' : ''}, saving to ${this.storage.location}`,
     );
     return address;
   }
@@ -109,7 +185,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
 
   /** Connections open now. */
   get connections(): number {
-    return this.sockets.size;
+    return this.open.size;
   }
 
   /** Stops accepting connections; the ones open go on. */
@@ -122,33 +198,79 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  /** Stops accepting, ends every connection at once (partial files are discarded), and resolves when all is closed. */
+  /**
+   * Graceful stop: no new connections; connections between messages are closed now; a message
+   * in progress may finish (and is answered) until the deadline, after which what is left is
+   * cut off and its partial files are removed. Resolves when every connection has ended.
+   */
+  async shutdown(deadlineMs: number = DEFAULT_SHUTDOWN_DEADLINE_MS): Promise<void> {
+    this.stopAccepting();
+    for (const connection of this.open.values()) connection.stop();
+    const timer = setTimeout(() => void this.close(), deadlineMs);
+    try {
+      await this.idle();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops at once: every connection is cut off (partial files are removed). Resolves when all is closed. */
   async close(): Promise<void> {
     this.closing = true;
     this.stopAccepting();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.open.keys()) socket.destroy();
     await this.idle();
+  }
+
+  /** Applies the allowlist and the connection limits to a new connection. */
+  private admit(socket: Socket): boolean {
+    const address = normalizeAddress(socket.remoteAddress ?? '');
+    const remote = remoteOf(socket);
+    let reason: RefusedEvent['reason'] | undefined;
+    let text = '';
+    const perAddress = this.connectionsByAddress.get(address) ?? 0;
+    const maxConnections = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const maxPerAddress = this.options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+    if (this.allowList && !this.allowList.allows(address)) {
+      reason = 'not-allowed';
+      text = `refused ${remote}: not in the allowlist (${this.allowList.ranges.join(', ')})`;
+    } else if (this.open.size >= maxConnections) {
+      reason = 'too-many-connections';
+      text = `refused ${remote}: ${maxConnections} connections are open, the limit`;
+    } else if (perAddress >= maxPerAddress) {
+      reason = 'too-many-from-address';
+      text = `refused ${remote}: ${perAddress} connections from ${address} are open, the limit per address`;
+    }
+    if (reason === undefined) return true;
+    socket.on('error', () => undefined);
+    this.logger.warn({ remote, reason }, text);
+    this.emit('connectionRefused', { remote, reason });
+    return false;
   }
 
   private accept(socket: Socket): void {
     const id = ++this.connectionCount;
-    this.sockets.add(socket);
+    const address = normalizeAddress(socket.remoteAddress ?? '');
+    this.connectionsByAddress.set(address, (this.connectionsByAddress.get(address) ?? 0) + 1);
     const done = this.serve(socket, id).finally(() => {
-      this.sockets.delete(socket);
+      this.open.delete(socket);
       this.running.delete(done);
+      const left = (this.connectionsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.connectionsByAddress.set(address, left);
+      else this.connectionsByAddress.delete(address);
     });
     this.running.add(done);
   }
 
   private async serve(socket: Socket, id: number): Promise<void> {
     const started = performance.now();
-    const remote = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const remote = remoteOf(socket);
     const log = this.logger;
-    // A socket error ends the iteration below with that error; this keeps it from being unhandled.
+    // A socket error ends the iteration in Connection.run with that error; this keeps it from being unhandled.
     socket.on('error', () => undefined);
     const store = this.storage.openConnection({
       id,
-      remoteAddress: socket.remoteAddress ?? '',
+      remoteAddress: normalizeAddress(socket.remoteAddress ?? ''),
       remotePort: socket.remotePort ?? 0,
     });
     log.info({ conn: id, remote }, `connection ${id} from ${remote}`);
@@ -161,6 +283,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       );
       this.emit('file', event);
     });
+    this.open.set(socket, connection);
+    if (this.closing) socket.destroy();
     const result = await connection.run();
     const error = result.error;
     const reason = this.closing && result.reason === 'socket-error' ? 'server-closed' : result.reason;
@@ -170,10 +294,17 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${plural(connection.files, 'file')}, ${plural(connection.bytes, 'byte')}, ${ms} ms`;
     const fields = { conn: id, remote, reason, files: connection.files, bytes: connection.bytes, ms, ...(error ? { err: errorFields(error) } : {}) };
     if (reason === 'quit' || reason === 'server-closed') log.info(fields, text);
+    else if (error && !(error instanceof ProtocolError) && !(error instanceof ConnectionError) && reason === 'rejected') log.error(fields, text);
     else log.warn(fields, text);
     this.emit('connectionClosed', summary);
   }
 }
+
+function remoteOf(socket: Socket): string {
+  return formatAddress(normalizeAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0);
+}
+
+const STOP = Symbol('stop');
 
 /** One client's session: decode, store, acknowledge, in order. */
 class Connection {
@@ -183,6 +314,9 @@ class Connection {
   private sink: FileSink | undefined;
   private messageStarted = 0;
   private readonly decoder: Decoder;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private readonly stopped = new Promise<typeof STOP>((resolve) => (this.wake = () => resolve(STOP)));
 
   constructor(
     private readonly socket: Socket,
@@ -192,17 +326,44 @@ class Connection {
     private readonly onFile: (event: FileEvent) => void,
   ) {
     this.decoder = new Decoder(options.limits);
+    const idle = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (idle > 0) {
+      socket.setTimeout(idle, () => {
+        const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
+        socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+      });
+    }
+  }
+
+  /** Asks the connection to end at the next boundary between messages (now, if it is between messages). */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
   }
 
   async run(): Promise<{ reason: CloseReason; error?: Error }> {
     const socket = this.socket;
+    // Pull one chunk at a time: while a file is being flushed nothing more is read, so a fast
+    // client is held back by TCP rather than by memory.
+    const chunks = (socket.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>)[Symbol.asyncIterator]();
     try {
-      // Pull one chunk at a time: while a file is being flushed nothing more is read, so a fast
-      // client is held back by TCP rather than by memory.
-      for await (const chunk of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-        if (await this.consume(this.decoder.push(chunk))) {
+      for (;;) {
+        if (this.stopping && this.decoder.idle) {
+          this.finish();
+          return { reason: 'server-closed' };
+        }
+        // Between messages a stop request ends the wait; inside a message the message may finish.
+        const next = this.decoder.idle ? await Promise.race([chunks.next(), this.stopped]) : await chunks.next();
+        if (next === STOP) continue;
+        if (next.done) break;
+        const outcome = await this.consume(this.decoder.push(next.value));
+        if (outcome === 'quit') {
           this.finish(QUIT);
           return { reason: 'quit' };
+        }
+        if (outcome === 'stop') {
+          this.finish();
+          return { reason: 'server-closed' };
         }
       }
       const [event] = this.decoder.end();
@@ -213,20 +374,16 @@ class Connection {
     } catch (err) {
       await this.discard();
       const error = err instanceof Error ? err : new Error(String(err));
-      if (socket.destroyed) {
-        return { reason: socket.errored || !(error instanceof ProtocolError) ? 'socket-error' : 'truncated', error };
-      }
-      if (error instanceof ProtocolError && error.code === 'ERR_TRUNCATED') {
-        this.finish(REJECTED);
-        return { reason: 'truncated', error };
-      }
+      if (error instanceof ConnectionError) return { reason: 'idle-timeout', error };
+      if (socket.destroyed) return { reason: 'socket-error', error };
       this.finish(REJECTED);
-      return { reason: 'rejected', error };
+      const truncated = error instanceof ProtocolError && error.code === 'ERR_TRUNCATED';
+      return { reason: truncated ? 'truncated' : 'rejected', error };
     }
   }
 
-  /** Handles one chunk's events. Returns true once the quit message has been handled. */
-  private async consume(events: ReturnType<Decoder['push']>): Promise<boolean> {
+  /** Handles one chunk's events: 'quit' once the quit message is handled, 'stop' when shutting down after an answer. */
+  private async consume(events: ReturnType<Decoder['push']>): Promise<'quit' | 'stop' | 'more'> {
     for (const event of events) {
       switch (event.type) {
         case 'start':
@@ -239,15 +396,17 @@ class Connection {
           break;
         case 'end': {
           if (this.sink) await this.commit(event.lines);
-          if (event.lines === 0) return true;
+          if (event.lines === 0) return 'quit';
           this.socket.write(ACCEPTED);
+          // Shutting down: stop after this answer; what else the chunk held is not answered.
+          if (this.stopping) return 'stop';
           break;
         }
         case 'error':
           throw event.error;
       }
     }
-    return false;
+    return 'more';
   }
 
   private async commit(lines: number): Promise<void> {
@@ -268,6 +427,7 @@ class Connection {
   /** Sends a last status byte (if any), ends the connection, and destroys it if the peer lingers. */
   private finish(status?: Buffer): void {
     const socket = this.socket;
+    socket.setTimeout(0);
     if (socket.destroyed) return;
     if (status && socket.writable) socket.end(status);
     else socket.end();
@@ -288,6 +448,8 @@ function describeReason(reason: CloseReason, error?: Error): string {
       return `client vanished mid-message${cause}`;
     case 'client-closed':
       return 'client closed without the quit message';
+    case 'idle-timeout':
+      return `idle timeout${cause}`;
     case 'socket-error':
       return `socket error${cause}`;
     case 'server-closed':
