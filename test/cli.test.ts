@@ -206,6 +206,78 @@ describe('linedrop command line', () => {
     }
   });
 
+  test('send --json: one object per file and a summary; --quiet prints nothing; no progress bar off a terminal', async () => {
+    const s = await runServer({ limits: { maxLines: 2 } });
+    const files = await tempDir();
+    try {
+      await writeFile(join(files, 'a.txt'), 'a\n');
+      // Large enough that a progress bar would show on a terminal.
+      await writeFile(join(files, 'big.txt'), 'x'.repeat(100).concat('\n').repeat(60_000).slice(0, -1));
+      await writeFile(join(files, 'three.txt'), '1\n2\n3\n');
+      const args = ['send', '--host', HOST, '--port', String(s.port)];
+      const json = await linedrop([...args, '--json', join(files, 'a.txt'), join(files, 'three.txt'), join(files, 'a.txt')]).done;
+      assert.equal(json.code, 1);
+      const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
+        [['file', 'accepted', 'A'], ['file', 'rejected', 'R'], ['file', 'not-sent', null], ['summary', null, null]],
+      );
+      assert.deepEqual(
+        { ...events[3], error: undefined },
+        { event: 'summary', files: 3, accepted: 1, rejected: 1, notSent: 1, exitCode: 1, error: undefined },
+      );
+      assert.equal(events[0]!['lines'], 1);
+      assert.equal(events[0]!['bytes'], 2);
+
+      const quiet = await linedrop([...args, '--quiet', join(files, 'a.txt')]).done;
+      assert.equal(quiet.code, 0);
+      assert.equal(quiet.stdout, '');
+
+      const s2 = await runServer();
+      try {
+        const plain = await linedrop(['send', '--host', HOST, '--port', String(s2.port), join(files, 'big.txt')]).done;
+        assert.equal(plain.code, 0, plain.stderr);
+        assert.equal(plain.stderr, '', 'no progress bar when standard error is not a terminal');
+        assert.doesNotMatch(plain.stdout, /\x1b\[/);
+      } finally {
+        await s2.close();
+      }
+    } finally {
+      await s.close();
+      await removeDir(files);
+    }
+  });
+
+  test('receive --json: events on standard output, a summary at shutdown', async () => {
+    const dir = await tempDir();
+    try {
+      const port = await freePort();
+      const child = spawn(process.execPath, [BIN, 'receive', '--port', String(port), '--host', HOST, '--dir', dir, '--json', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(await until(() => stdout.includes('"listening"')), true);
+      const peer = await RawPeer.connect(port);
+      await peer.write(Buffer.concat([frame(['one', 'two']), QUIT]));
+      assert.equal(await peer.statuses(2), 'AQ');
+      assert.equal(await until(() => stdout.includes('"closed"')), true);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(events.map((e) => e['event']), ['listening', 'connection', 'file', 'closed', 'summary']);
+      assert.equal(events[2]!['lines'], 2);
+      assert.equal(events[2]!['bytes'], 8);
+      assert.equal(events[3]!['reason'], 'quit');
+      assert.equal(events[4]!['files'], 1);
+      assert.equal(events[4]!['connections'], 1);
+      assert.match(stderr, /stopped after/);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   test('--help names the commands, the final-newline rule and the defaults', async () => {
     const top = await linedrop(['--help']).done;
     assert.equal(top.code, 0);

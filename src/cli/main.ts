@@ -86,6 +86,8 @@ interface ReceiveFlags {
   tlsKey?: string;
   clientCa?: string;
   logFormat: LogFormat;
+  json?: boolean;
+  quiet?: boolean;
 }
 
 async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
@@ -174,8 +176,11 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'))
     .addOption(new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
+    .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
+    .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)'))
+    .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
     .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost.')
-    .action(async (files: string[], opts: { host: string; port: number } & TlsFlags) => {
+    .action(async (files: string[], opts: { host: string; port: number; json?: boolean; quiet?: boolean; progress: boolean } & TlsFlags) => {
       let tls: ConnectOptions['tls'];
       try {
         tls = await clientTls(opts);
@@ -188,7 +193,16 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
       if (files.length === 0) {
         code = await interactiveSend({ ...target, input: lineInput(), out: io.stdout, err: io.stderr });
       } else {
-        code = await sendFiles({ ...target, files, stdin: io.stdin, out: io.stdout, err: io.stderr });
+        code = await sendFiles({
+          ...target,
+          files,
+          stdin: io.stdin,
+          out: io.stdout,
+          err: io.stderr,
+          json: opts.json === true,
+          quiet: opts.quiet === true,
+          progress: opts.progress,
+        });
       }
     });
 
@@ -218,6 +232,8 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
     .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
+    .addOption(new Option('--json', 'one JSON object per event (listening, connection, file, closed, summary) on standard output'))
+    .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
     .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen.')
     .action(async (opts: ReceiveFlags) => {
       let server: ServerTuning;
@@ -239,6 +255,8 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
         limits: { maxLines: opts.maxLines, maxLineBytes: opts.maxLineBytes, maxMessageBytes: opts.maxMessageBytes },
         logFormat: opts.logFormat,
         err: io.stderr,
+        ...(opts.json ? { events: io.stdout } : {}),
+        quiet: opts.quiet === true,
       });
     });
 

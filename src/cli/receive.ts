@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Limits } from '../protocol/limits.js';
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../server/server.js';
 import type { Layout } from '../storage/types.js';
+import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
@@ -21,6 +22,10 @@ export interface ReceiveCommandOptions {
   limits: Partial<Limits>;
   logFormat: LogFormat;
   err: Writable;
+  /** Where to write one JSON object per event, if anywhere. */
+  events?: Writable;
+  /** Log warnings and errors only. */
+  quiet?: boolean;
 }
 
 /**
@@ -28,7 +33,7 @@ export interface ReceiveCommandOptions {
  * lab's `tcp_receive`).
  */
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
-  const logger = createLogger(options.logFormat);
+  const logger = createLogger(options.logFormat, options.quiet ? 'warn' : 'info');
   const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, ...tuning } = options.server ?? {};
   const server = new LinedropServer({
     ...tuning,
@@ -47,11 +52,44 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     return ExitCode.CannotConnect;
   }
 
+  const started = performance.now();
+  const totals = { connections: 0, files: 0, bytes: 0, rejected: 0, refused: 0 };
+  const emit = (event: Record<string, unknown>): void => {
+    options.events?.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  };
+  const address = server.address();
+  emit({ event: 'listening', host: address.address, port: address.port, storage: server.storage.location });
+  server.on('connectionOpened', (e) => {
+    totals.connections++;
+    emit({ event: 'connection', ...e });
+  });
+  server.on('connectionRefused', (e) => {
+    totals.refused++;
+    emit({ event: 'refused', ...e });
+  });
+  server.on('file', (e) => {
+    totals.files++;
+    totals.bytes += e.file.bytes;
+    emit({ event: 'file', connection: e.connection, name: e.file.name, path: e.file.location, lines: e.lines, bytes: e.file.bytes, ms: e.ms });
+  });
+  server.on('connectionClosed', (e) => {
+    if (e.reason !== 'quit' && e.reason !== 'client-closed' && e.reason !== 'server-closed') totals.rejected++;
+    const code = (e.error as { code?: unknown } | undefined)?.code;
+    emit({ event: 'closed', connection: e.connection, remote: e.remote, reason: e.reason, files: e.files, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error.message, ...(typeof code === 'string' ? { code } : {}) } : {}) });
+  });
+
   return new Promise<ExitCode>((resolve) => {
     let signals = 0;
     const done = (): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      const seconds = Math.round(performance.now() - started) / 1000;
+      const summary = { ...totals, seconds };
+      logger.info(
+        summary,
+        `stopped after ${seconds} s: ${plural(totals.connections, 'connection')}, ${plural(totals.files, 'file')} saved (${plural(totals.bytes, 'byte')}), ${totals.rejected} ended abnormally, ${totals.refused} refused`,
+      );
+      emit({ event: 'summary', ...summary });
       resolve(ExitCode.Ok);
     };
     // First signal: finish what is in progress, until the deadline. Second: stop at once.

@@ -5,6 +5,10 @@ import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
 import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
+import cliProgress from 'cli-progress';
+
+const { SingleBar, Presets } = cliProgress;
+type SingleBar = InstanceType<typeof cliProgress.SingleBar>;
 
 export interface SendCommandOptions {
   host: string;
@@ -24,24 +28,57 @@ interface Planned {
   bytes: number;
 }
 
+export interface SendOutput {
+  /** One JSON object per file and a final summary, on standard output (see the README). */
+  json?: boolean;
+  /** Nothing on standard output; errors still go to standard error. */
+  quiet?: boolean;
+  /** Show a progress bar on standard error when it is a terminal (default: yes). */
+  progress?: boolean;
+}
+
+type FileOutcome = 'accepted' | 'rejected' | 'unexpected' | 'failed' | 'not-sent';
+
 /**
  * Sends each file as one message over one connection, then the zero-line message. Every file is
  * checked before anything is sent: a missing or empty file stops the command with nothing sent.
  */
-export async function sendFiles(options: SendCommandOptions): Promise<ExitCode> {
+export async function sendFiles(options: SendCommandOptions & SendOutput): Promise<ExitCode> {
   const { out, err } = options;
+  const json = options.json === true;
+  const say = (text: string): void => {
+    if (!json && !options.quiet) out.write(text);
+  };
+  const emit = (event: Record<string, unknown>): void => {
+    if (json) out.write(`${JSON.stringify(event)}\n`);
+  };
+  const outcomes: FileOutcome[] = [];
+  const finish = (code: ExitCode, error?: string): ExitCode => {
+    emit({
+      event: 'summary',
+      files: options.files.length,
+      accepted: outcomes.filter((o) => o === 'accepted').length,
+      rejected: outcomes.filter((o) => o === 'rejected' || o === 'unexpected').length,
+      notSent: options.files.length - outcomes.filter((o) => o !== 'not-sent').length,
+      exitCode: code,
+      ...(error ? { error } : {}),
+    });
+    return code;
+  };
+
   const planned: Planned[] = [];
   for (const name of options.files) {
     try {
       planned.push(await plan(name, options.stdin));
     } catch (e) {
-      err.write(`linedrop: ${name === '-' ? 'standard input' : name}: ${describeError(e)}\n`);
-      return ExitCode.Usage;
+      const message = `${name === '-' ? 'standard input' : name}: ${describeError(e)}`;
+      err.write(`linedrop: ${message}\n`);
+      return finish(ExitCode.Usage, message);
     }
   }
   if (planned.filter((p) => p.name === '-').length > 1) {
     err.write('linedrop: standard input (-) can be sent only once\n');
-    return ExitCode.Usage;
+    return finish(ExitCode.Usage, 'standard input (-) can be sent only once');
   }
 
   let client: LinedropClient;
@@ -49,44 +86,164 @@ export async function sendFiles(options: SendCommandOptions): Promise<ExitCode> 
     client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
   } catch (e) {
     err.write(`linedrop: ${(e as Error).message}\n`);
-    return ExitCode.CannotConnect;
+    return finish(ExitCode.CannotConnect, (e as Error).message);
   }
 
-  let accepted = 0;
+  const progress = options.progress !== false && !json && !options.quiet ? new Progress(err, planned) : undefined;
+  const unsent = (from: number): void => {
+    for (const file of planned.slice(from)) {
+      err.write(`linedrop: ${labelOf(file)}: not sent\n`);
+      outcomes.push('not-sent');
+      emit({ event: 'file', index: null, name: file.name, status: null, outcome: 'not-sent', lines: file.lines, bytes: file.bytes });
+    }
+  };
+
   for (const [i, file] of planned.entries()) {
-    const label = file.name === '-' ? 'standard input' : file.name;
+    const label = labelOf(file);
     let status: Status;
+    const started = performance.now();
     try {
-      status = file.body ? await client.sendBuffer(file.body) : await client.sendFile(file.name);
+      const onProgress = (n: number): void => progress?.update(i, n);
+      status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress });
     } catch (e) {
+      progress?.stop();
       client.destroy();
       err.write(`linedrop: ${label}: ${describeError(e)}\n`);
-      reportUnsent(planned.slice(i + 1), err);
-      return e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED' ? ExitCode.ConnectionLost : ExitCode.SomeRejected;
+      outcomes.push('failed');
+      emit({ event: 'file', index: i + 1, name: file.name, status: null, outcome: 'failed', error: describeError(e), lines: file.lines, bytes: file.bytes });
+      unsent(i + 1);
+      const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
+      return finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
     }
+    const ms = Math.round(performance.now() - started);
+    const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
+    outcomes.push(outcome);
+    progress?.fileDone(i);
+    emit({ event: 'file', index: i + 1, name: file.name, status, outcome, lines: file.lines, bytes: file.bytes, ms });
     if (status === 'A') {
-      accepted++;
-      out.write(`${label}: accepted as ${i + 1}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`);
+      progress?.log(`${label}: accepted as ${i + 1}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`, say);
       continue;
     }
-    out.write(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
-    reportUnsent(planned.slice(i + 1), err);
+    progress?.stop();
+    say(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
+    unsent(i + 1);
     client.destroy();
-    return ExitCode.SomeRejected;
+    return finish(ExitCode.SomeRejected);
   }
+  progress?.stop();
 
   try {
     const status = await client.quit();
     await client.whenClosed();
     if (status !== 'Q') {
-      err.write(`linedrop: the server answered ${JSON.stringify(status)} to the quit message, not "Q"\n`);
-      return ExitCode.SomeRejected;
+      const message = `the server answered ${JSON.stringify(status)} to the quit message, not "Q"`;
+      err.write(`linedrop: ${message}\n`);
+      return finish(ExitCode.SomeRejected, message);
     }
   } catch (e) {
-    err.write(`linedrop: after ${accepted} accepted file(s): ${describeError(e)}\n`);
-    return ExitCode.ConnectionLost;
+    const message = `after ${plural(outcomes.length, 'accepted file')}: ${describeError(e)}`;
+    err.write(`linedrop: ${message}\n`);
+    return finish(ExitCode.ConnectionLost, message);
   }
-  return ExitCode.Ok;
+  return finish(ExitCode.Ok);
+}
+
+function labelOf(file: Planned): string {
+  return file.name === '-' ? 'standard input' : file.name;
+}
+
+/**
+ * A progress bar on standard error (bytes, rate, files done), shown only on a terminal and only
+ * when the work lasts more than a moment.
+ */
+class Progress {
+  private bar: SingleBar | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly total: number;
+  private readonly before: number[] = [];
+  private readonly started = performance.now();
+  private done = 0;
+  private value = 0;
+
+  constructor(
+    private readonly stream: Writable,
+    private readonly files: Planned[],
+  ) {
+    let sum = 0;
+    for (const file of files) {
+      this.before.push(sum);
+      sum += file.bytes;
+    }
+    this.total = sum;
+    if ((stream as { isTTY?: boolean }).isTTY === true) {
+      this.timer = setTimeout(() => this.show(), SHOW_AFTER_MS);
+      this.timer.unref();
+    }
+  }
+
+  update(index: number, sentInFile: number): void {
+    this.value = (this.before[index] ?? 0) + sentInFile;
+    this.render();
+  }
+
+  fileDone(index: number): void {
+    this.done = index + 1;
+    this.value = (this.before[index] ?? 0) + (this.files[index]?.bytes ?? 0);
+    this.render();
+  }
+
+  /** Prints a line without tearing the bar. */
+  log(text: string, say: (text: string) => void): void {
+    const shown = this.bar !== undefined;
+    this.bar?.stop();
+    this.bar = undefined;
+    say(text);
+    if (shown) this.show();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+
+  private show(): void {
+    if (this.done >= this.files.length) return;
+    this.bar = new SingleBar(
+      {
+        stream: this.stream as NodeJS.WritableStream,
+        format: ' {bar} {percentage}% | {sent} of {size} | {rate} | files {files}/{nfiles}',
+        hideCursor: true,
+        clearOnComplete: true,
+        fps: 5,
+      },
+      Presets.shades_classic,
+    );
+    this.bar.start(this.total, this.value, this.payload());
+  }
+
+  private render(): void {
+    this.bar?.update(this.value, this.payload());
+  }
+
+  private payload(): Record<string, string | number> {
+    const seconds = Math.max((performance.now() - this.started) / 1000, 0.001);
+    return { sent: bytes(this.value), size: bytes(this.total), rate: `${bytes(this.value / seconds)}/s`, files: this.done, nfiles: this.files.length };
+  }
+}
+
+const SHOW_AFTER_MS = 300;
+
+function bytes(n: number): string {
+  if (n < 1024) return `${Math.round(n)} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 async function plan(name: string, stdin: Readable): Promise<Planned> {
@@ -103,10 +260,6 @@ async function plan(name: string, stdin: Readable): Promise<Planned> {
   const shape = await measureFile(name);
   checkShape(shape, 'it');
   return { name, lines: shape.lines, bytes: shape.bytes };
-}
-
-function reportUnsent(rest: Planned[], err: Writable): void {
-  for (const file of rest) err.write(`linedrop: ${file.name === '-' ? 'standard input' : file.name}: not sent\n`);
 }
 
 function describeError(e: unknown): string {
