@@ -21,6 +21,7 @@ export {
   DEFAULT_SHUTDOWN_DEADLINE_MS,
 } from './server/server.js';
 export { AllowList, normalizeAddress } from './server/access.js';
+export { parseProxyHeader, proxyHeaderV1, proxyHeaderV2, ProxyProtocolError, type ProxyHeader } from './server/proxy-protocol.js';
 export type { Logger } from './server/logger.js';
 export {
   LinedropClient,

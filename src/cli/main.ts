@@ -85,6 +85,7 @@ interface ReceiveFlags {
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
+  proxyProtocol?: boolean;
   logFormat: LogFormat;
   json?: boolean;
   quiet?: boolean;
@@ -103,6 +104,8 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
     tuning.allow = ranges;
   }
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
+  if (opts.proxyProtocol && opts.tlsCert !== undefined) throw new Error('--proxy-protocol and --tls-cert cannot be combined: terminate TLS at the proxy');
+  if (opts.proxyProtocol) tuning.proxyProtocol = true;
   if (opts.clientCa !== undefined && opts.tlsCert === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key');
   if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
     tuning.tls = {
@@ -228,6 +231,7 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(integer(1, 1_000_000)))
     .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(decimal))
     .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
+    .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
     .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))

@@ -7,7 +7,7 @@ import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
 /** The server's connection limits, access control and shutdown deadline. */
-export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls'> & {
+export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls' | 'proxyProtocol'> & {
   shutdownDeadlineMs?: number;
 };
 

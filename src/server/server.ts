@@ -9,6 +9,7 @@ import { DirectoryStorage } from '../storage/directory.js';
 import type { ConnectionStore, FileSink, Layout, Storage, StoredFile } from '../storage/types.js';
 import { plural } from '../text.js';
 import { AllowList, normalizeAddress } from './access.js';
+import { parseProxyHeader, ProxyProtocolError } from './proxy-protocol.js';
 import { silentLogger, type Logger } from './logger.js';
 
 export const DEFAULT_PORT = 12100;
@@ -66,6 +67,21 @@ export interface ServerOptions {
   allow?: readonly string[];
   /** Serve TLS instead of plain TCP. */
   tls?: TlsOptions;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy sends with
+   * `send-proxy`): logs, limits and the allowlist see the client it names. A connection without
+   * one is closed. Not with `tls` (terminate TLS at the proxy).
+   */
+  proxyProtocol?: boolean;
+}
+
+/** How long a connection may take to send its PROXY protocol header. */
+const PROXY_HEADER_TIMEOUT_MS = 5_000;
+
+/** The client at the far end: the socket's peer, or the one a PROXY header names. */
+interface Peer {
+  address: string;
+  port: number;
 }
 
 /** How a connection ended. */
@@ -121,6 +137,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   private readonly connectionsByAddress = new Map<string, number>();
   private readonly open = new Map<Socket, Connection>();
   private readonly running = new Set<Promise<void>>();
+  /** Connections still sending their PROXY header. */
+  private readonly pending = new Set<Socket>();
   private connectionCount = 0;
   private closing = false;
   private initialised: Promise<void> | undefined;
@@ -132,27 +150,44 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     this.storage =
       options.storage ?? new DirectoryStorage({ dir: options.dir ?? 'received', layout: options.layout ?? 'flat' });
     this.allowList = options.allow ? new AllowList(options.allow) : undefined;
+    if (options.tls && options.proxyProtocol) {
+      throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
+    }
     if (options.tls) {
       const { cert, key, clientCa } = options.tls;
       const tlsServer = createTlsServer(
         { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: true },
-        (socket: TLSSocket) => this.accept(socket),
+        (socket: TLSSocket) => this.accept(socket, peerOf(socket)),
       );
       // Refuse before the handshake: the raw TCP connection is checked first.
       tlsServer.on('connection', (socket: Socket) => {
-        if (!this.admit(socket)) socket.destroy();
+        if (!this.admit(socket, peerOf(socket))) socket.destroy();
       });
       tlsServer.on('tlsClientError', (err, socket) => {
-        this.logger.warn(
-          { remote: remoteOf(socket), err: errorFields(err) },
-          `TLS handshake with ${remoteOf(socket)} failed: ${err.message}`,
-        );
+        const remote = formatPeer(peerOf(socket));
+        this.logger.warn({ remote, err: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
       });
       this.server = tlsServer;
     } else {
       this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-        if (this.admit(socket)) this.accept(socket);
-        else socket.destroy();
+        if (!options.proxyProtocol) {
+          if (this.admit(socket, peerOf(socket))) this.accept(socket, peerOf(socket));
+          else socket.destroy();
+          return;
+        }
+        this.pending.add(socket);
+        readProxyHeader(socket)
+          .then((peer) => {
+            this.pending.delete(socket);
+            if (this.admit(socket, peer)) this.accept(socket, peer);
+            else socket.destroy();
+          })
+          .catch((err: Error) => {
+            this.pending.delete(socket);
+            const remote = formatPeer(peerOf(socket));
+            this.logger.warn({ remote, err: errorFields(err) }, `closed ${remote}: ${err.message}`);
+            socket.destroy();
+          });
       });
     }
   }
@@ -218,14 +253,15 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   async close(): Promise<void> {
     this.closing = true;
     this.stopAccepting();
+    for (const socket of this.pending) socket.destroy();
     for (const socket of this.open.keys()) socket.destroy();
     await this.idle();
   }
 
   /** Applies the allowlist and the connection limits to a new connection. */
-  private admit(socket: Socket): boolean {
-    const address = normalizeAddress(socket.remoteAddress ?? '');
-    const remote = remoteOf(socket);
+  private admit(socket: Socket, peer: Peer): boolean {
+    const address = peer.address;
+    const remote = formatPeer(peer);
     let reason: RefusedEvent['reason'] | undefined;
     let text = '';
     const perAddress = this.connectionsByAddress.get(address) ?? 0;
@@ -248,11 +284,11 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     return false;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, peer: Peer): void {
     const id = ++this.connectionCount;
-    const address = normalizeAddress(socket.remoteAddress ?? '');
+    const address = peer.address;
     this.connectionsByAddress.set(address, (this.connectionsByAddress.get(address) ?? 0) + 1);
-    const done = this.serve(socket, id).finally(() => {
+    const done = this.serve(socket, id, peer).finally(() => {
       this.open.delete(socket);
       this.running.delete(done);
       const left = (this.connectionsByAddress.get(address) ?? 1) - 1;
@@ -262,16 +298,16 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     this.running.add(done);
   }
 
-  private async serve(socket: Socket, id: number): Promise<void> {
+  private async serve(socket: Socket, id: number, peer: Peer): Promise<void> {
     const started = performance.now();
-    const remote = remoteOf(socket);
+    const remote = formatPeer(peer);
     const log = this.logger;
     // A socket error ends the iteration in Connection.run with that error; this keeps it from being unhandled.
     socket.on('error', () => undefined);
     const store = this.storage.openConnection({
       id,
-      remoteAddress: normalizeAddress(socket.remoteAddress ?? ''),
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: peer.address,
+      remotePort: peer.port,
     });
     log.info({ conn: id, remote }, `connection ${id} from ${remote}`);
     this.emit('connectionOpened', { connection: id, remote });
@@ -300,8 +336,51 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   }
 }
 
-function remoteOf(socket: Socket): string {
-  return formatAddress(normalizeAddress(socket.remoteAddress ?? '?'), socket.remotePort ?? 0);
+function peerOf(socket: Socket): Peer {
+  return { address: normalizeAddress(socket.remoteAddress ?? '?'), port: socket.remotePort ?? 0 };
+}
+
+function formatPeer(peer: Peer): string {
+  return formatAddress(peer.address, peer.port);
+}
+
+/**
+ * Reads the PROXY header off a new connection and returns the client it names (the socket's own
+ * peer for a LOCAL header). Bytes after the header are put back for the decoder.
+ */
+function readProxyHeader(socket: Socket): Promise<Peer> {
+  socket.on('error', () => undefined);
+  return new Promise((resolve, reject) => {
+    let head: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new ProxyProtocolError(`no PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`)), PROXY_HEADER_TIMEOUT_MS);
+    const finish = (err: Error | undefined, peer?: Peer, rest?: Buffer): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.pause();
+      if (err) return reject(err);
+      if (rest && rest.length > 0) socket.unshift(rest);
+      resolve(peer!);
+    };
+    const onEnd = (): void => finish(new ProxyProtocolError('the connection ended before its PROXY header'));
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      let parsed;
+      try {
+        parsed = parseProxyHeader(head);
+      } catch (err) {
+        return finish(err as Error);
+      }
+      if (!parsed.done) return;
+      const source = parsed.header.source;
+      const peer = source ? { address: normalizeAddress(source.address), port: source.port } : peerOf(socket);
+      finish(undefined, peer, head.subarray(parsed.length));
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+  });
 }
 
 const STOP = Symbol('stop');
