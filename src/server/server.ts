@@ -432,7 +432,10 @@ class Connection {
           return { reason: 'server-closed' };
         }
         // Between messages a stop request ends the wait; inside a message the message may finish.
-        const next = this.decoder.idle ? await Promise.race([chunks.next(), this.stopped]) : await chunks.next();
+        const read = chunks.next();
+        // A read left behind by a stop request may still fail; that must not go unhandled.
+        read.catch(() => undefined);
+        const next = this.decoder.idle ? await Promise.race([read, this.stopped]) : await read;
         if (next === STOP) continue;
         if (next.done) break;
         const outcome = await this.consume(this.decoder.push(next.value));
