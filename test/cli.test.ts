@@ -1,12 +1,10 @@
 // The command line, run as a user runs it: `node bin/linedrop.js ...` with piped standard input.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { HOST, QUIT, ROOT, RawPeer, frame, listDir, removeDir, runServer, tempDir, until } from './support.js';
+import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from './support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 
@@ -27,16 +25,6 @@ function linedrop(args: string[], input = '', env: Record<string, string> = {}, 
     done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))),
     stderrText: () => stderr,
   };
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, HOST);
-  await once(probe, 'listening');
-  const port = (probe.address() as { port: number }).port;
-  probe.close();
-  await once(probe, 'close');
-  return port;
 }
 
 const PROMPT = 'Enter the number of lines you want to send (0 to exit):';

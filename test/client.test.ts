@@ -5,7 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ClientError, LinedropClient, ProtocolError, decodeAll } from '../src/index.js';
-import { HOST, listDir, removeDir, runServer, tempDir } from './support.js';
+import { HOST, freePort, listDir, removeDir, runServer, tempDir } from './support.js';
 
 describe('client library against the server', () => {
   test('sendLines, sendBuffer and sendFile resolve to A; quit resolves to Q', async () => {
@@ -96,12 +96,7 @@ describe('client library against the server', () => {
   });
 
   test('connecting to a closed port fails with ERR_CONNECT', async () => {
-    const probe = createServer();
-    probe.listen(0, HOST);
-    await once(probe, 'listening');
-    const port = (probe.address() as { port: number }).port;
-    probe.close();
-    await once(probe, 'close');
+    const port = await freePort();
     await assert.rejects(LinedropClient.connect({ host: HOST, port }), (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECT');
   });
 

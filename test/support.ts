@@ -1,7 +1,7 @@
 // Shared helpers for the tests: temporary folders, servers on port 0, raw sockets.
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,4 +139,15 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
     await sleep(20);
   }
   return check();
+}
+
+/** A port that was free a moment ago (nothing listens on it now). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, HOST);
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  probe.close();
+  await once(probe, 'close');
+  return port;
 }
