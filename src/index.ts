@@ -36,3 +36,4 @@ export {
   type FileShape,
 } from './client/client.js';
 export * from './storage/index.js';
+export * from './check/index.js';

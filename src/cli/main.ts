@@ -16,6 +16,7 @@ import { ExitCode } from './exit-codes.js';
 import { interactiveSend } from './interactive.js';
 import { LineInput } from './line-input.js';
 import type { LogFormat } from './log.js';
+import { registerCheckCommands } from './check.js';
 import { askOperation } from './menu.js';
 import { receive, type ServerTuning } from './receive.js';
 import { sendFiles } from './send.js';
@@ -121,7 +122,7 @@ const portOption = (): Option =>
   new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535));
 
 /** Commands kept in modules of their own; each adds itself to the program. */
-const extraCommands: ((program: Command, context: CliContext) => void)[] = [];
+const extraCommands: ((program: Command, context: CliContext) => void)[] = [registerCheckCommands];
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it

@@ -1,0 +1,27 @@
+/** The conformance checkers: grade any lab server (`checkServer`) or any lab client (`ClientChecker`). */
+export {
+  checkServer,
+  skipText,
+  SERVER_CHECKS,
+  DEFAULT_TIMEOUT_MS,
+  type CheckServerOptions,
+  type CheckReport,
+  type CheckResult,
+  type CheckStatus,
+  type CheckSummary,
+  type SkipReason,
+} from './server-checks.js';
+export {
+  ClientChecker,
+  LAB_PORT,
+  DEFAULT_QUIET_MS,
+  type ClientCheckerOptions,
+  type ClientCheckerEvents,
+  type ClientConnectionReport,
+  type ChunkRecord,
+  type Deviation,
+  type DeviationKind,
+  type LineRecord,
+  type MessageRecord,
+} from './client-checker.js';
+export { serverReportText, clientReportText } from './report.js';
