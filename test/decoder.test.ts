@@ -914,3 +914,20 @@ describe('Decoder: properties', () => {
     );
   });
 });
+
+describe('MessageReader', () => {
+  test('messages completed before a violation in the same chunk are returned; the error comes on the next call', () => {
+    const reader = new MessageReader({ maxLines: 5 });
+    const chunk = Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.from('ok\n'), Buffer.from([0, 0, 0, 9])]);
+    const messages = reader.push(chunk);
+    assert.deepEqual(messages.map((m) => m.lines.map((l) => l.toString())), [['ok']]);
+    assert.equal(reader.error?.code, 'ERR_TOO_MANY_LINES');
+    assert.throws(() => reader.push(Buffer.from('more')), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
+    assert.throws(() => reader.end(), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
+  });
+
+  test('a violation with nothing completed before it throws at once', () => {
+    const reader = new MessageReader({ maxLines: 5 });
+    assert.throws(() => reader.push(Buffer.from([0, 0, 0, 9])), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
+  });
+});

@@ -30,7 +30,12 @@ export class MessageReader {
     return this.decoder.idle;
   }
 
-  /** Returns the messages this chunk completed. @throws ProtocolError when the stream breaks a rule. */
+  /**
+   * Returns the messages this chunk completed. When the chunk also broke a rule, the messages
+   * completed before the violation are returned first, and the error is thrown by the next call
+   * (`push` or `end`); `error` tells at once.
+   * @throws ProtocolError when the stream breaks a rule.
+   */
   push(chunk: Uint8Array): Message[] {
     return this.collect(this.decoder.push(chunk));
   }
@@ -55,6 +60,8 @@ export class MessageReader {
           this.parts = [];
           break;
         case 'error':
+          // Hand out what completed before the violation; the failed decoder repeats the error next time.
+          if (out.length > 0) return out;
           throw event.error;
       }
     }
