@@ -18,6 +18,23 @@ export interface SendCommandOptions {
   stdin: Readable;
   out: Writable;
   err: Writable;
+  /**
+   * Reconnects allowed when the connection cannot be made or breaks before every file is
+   * answered (default 0). The files not yet answered `A` are sent again over the new connection;
+   * a file answered `R` is never sent again.
+   */
+  retry?: number;
+  /** Wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (default 200 ms). */
+  retryDelayMs?: number;
+}
+
+export const DEFAULT_RETRY_DELAY_MS = 200;
+const MAX_RETRY_DELAY_MS = 10_000;
+
+/** The wait before the `n`-th reconnect (from 1): the base doubled each time, capped, then jittered into its upper half. */
+export function retryDelay(n: number, baseMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(baseMs * 2 ** (n - 1), MAX_RETRY_DELAY_MS);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 interface Planned {
@@ -42,10 +59,18 @@ type FileOutcome = 'accepted' | 'rejected' | 'unexpected' | 'failed' | 'not-sent
 /**
  * Sends each file as one message over one connection, then the zero-line message. Every file is
  * checked before anything is sent: a missing or empty file stops the command with nothing sent.
+ *
+ * With `retry`, a connection that cannot be made or that breaks before its last status (refused,
+ * reset, closed) is made again, up to `retry` times, and the files not yet answered `A` (and the
+ * quit message) are sent again over it: each new connection numbers its files from `1.txt` again.
+ * A file answered `R` is final. Each reconnect is reported on standard error (and with `json` as
+ * a `retry` event).
  */
 export async function sendFiles(options: SendCommandOptions & SendOutput): Promise<ExitCode> {
   const { out, err } = options;
   const json = options.json === true;
+  const retries = Math.max(0, Math.floor(options.retry ?? 0));
+  const baseDelay = Math.max(0, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
   const say = (text: string): void => {
     if (!json && !options.quiet) out.write(text);
   };
@@ -53,6 +78,7 @@ export async function sendFiles(options: SendCommandOptions & SendOutput): Promi
     if (json) out.write(`${JSON.stringify(event)}\n`);
   };
   const outcomes: FileOutcome[] = [];
+  let reconnects = 0;
   const finish = (code: ExitCode, error?: string): ExitCode => {
     emit({
       event: 'summary',
@@ -61,6 +87,7 @@ export async function sendFiles(options: SendCommandOptions & SendOutput): Promi
       rejected: outcomes.filter((o) => o === 'rejected' || o === 'unexpected').length,
       notSent: options.files.length - outcomes.filter((o) => o !== 'not-sent').length,
       exitCode: code,
+      ...(reconnects > 0 ? { reconnects } : {}),
       ...(error ? { error } : {}),
     });
     return code;
@@ -81,14 +108,6 @@ export async function sendFiles(options: SendCommandOptions & SendOutput): Promi
     return finish(ExitCode.Usage, 'standard input (-) can be sent only once');
   }
 
-  let client: LinedropClient;
-  try {
-    client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
-  } catch (e) {
-    err.write(`linedrop: ${(e as Error).message}\n`);
-    return finish(ExitCode.CannotConnect, (e as Error).message);
-  }
-
   const progress = options.progress !== false && !json && !options.quiet ? new Progress(err, planned) : undefined;
   const unsent = (from: number): void => {
     for (const file of planned.slice(from)) {
@@ -97,55 +116,113 @@ export async function sendFiles(options: SendCommandOptions & SendOutput): Promi
       emit({ event: 'file', index: null, name: file.name, status: null, outcome: 'not-sent', lines: file.lines, bytes: file.bytes });
     }
   };
+  /** Reports a broken or refused connection and waits before the next try, if one is left; false when none is. */
+  const retryAfter = async (reason: string, next: number): Promise<boolean> => {
+    if (reconnects >= retries) return false;
+    reconnects++;
+    const delayMs = retryDelay(reconnects, baseDelay);
+    const left = planned.length - next;
+    const what = left > 0 ? `${plural(left, 'file')} left to send` : 'only the quit message left to send';
+    const text = `linedrop: ${reason}; reconnecting in ${delayMs} ms (retry ${reconnects} of ${retries}), ${what}\n`;
+    if (progress) progress.log(text, (t) => err.write(t));
+    else err.write(text);
+    emit({ event: 'retry', retry: reconnects, retries, delayMs, reason, remaining: left });
+    if (delayMs > 0) await sleep(delayMs);
+    return true;
+  };
 
-  for (const [i, file] of planned.entries()) {
-    const label = labelOf(file);
-    let status: Status;
-    const started = performance.now();
+  /** The first file not yet answered `A`; everything before it is done. */
+  let next = 0;
+  let connections = 0;
+  for (;;) {
+    let client: LinedropClient;
     try {
-      const onProgress = (n: number): void => progress?.update(i, n);
-      status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress });
+      client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
     } catch (e) {
+      const message = (e as Error).message;
+      if (await retryAfter(message, next)) continue;
       progress?.stop();
-      client.destroy();
-      err.write(`linedrop: ${label}: ${describeError(e)}\n`);
-      outcomes.push('failed');
-      emit({ event: 'file', index: i + 1, name: file.name, status: null, outcome: 'failed', error: describeError(e), lines: file.lines, bytes: file.bytes });
-      unsent(i + 1);
-      const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
-      return finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
+      err.write(`linedrop: ${message}\n`);
+      // Files are reported one by one only once something was sent.
+      if (connections > 0) unsent(next);
+      return finish(ExitCode.CannotConnect, message);
     }
-    const ms = Math.round(performance.now() - started);
-    const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
-    outcomes.push(outcome);
-    progress?.fileDone(i);
-    emit({ event: 'file', index: i + 1, name: file.name, status, outcome, lines: file.lines, bytes: file.bytes, ms });
-    if (status === 'A') {
-      progress?.log(`${label}: accepted as ${i + 1}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`, say);
+    connections++;
+    const local = client.local;
+
+    let broken: string | undefined;
+    const first = next;
+    for (let i = next; i < planned.length; i++) {
+      const file = planned[i]!;
+      const label = labelOf(file);
+      const message = i - first + 1;
+      let status: Status;
+      const started = performance.now();
+      try {
+        const onProgress = (n: number): void => progress?.update(i, n);
+        status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress });
+      } catch (e) {
+        client.destroy();
+        const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
+        if (lost && reconnects < retries) {
+          broken = `${label}: ${describeError(e)}`;
+          next = i;
+          break;
+        }
+        progress?.stop();
+        err.write(`linedrop: ${label}: ${describeError(e)}\n`);
+        outcomes.push('failed');
+        emit({ event: 'file', index: i + 1, name: file.name, status: null, outcome: 'failed', error: describeError(e), lines: file.lines, bytes: file.bytes, connection: connections, local });
+        unsent(i + 1);
+        return finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
+      }
+      const ms = Math.round(performance.now() - started);
+      const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
+      outcomes.push(outcome);
+      progress?.fileDone(i);
+      emit({ event: 'file', index: i + 1, name: file.name, status, outcome, lines: file.lines, bytes: file.bytes, ms, connection: connections, message, local });
+      if (status === 'A') {
+        next = i + 1;
+        progress?.log(`${label}: accepted as ${message}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`, say);
+        continue;
+      }
+      // A rejection (or an unknown answer) is final: it is not retried.
+      progress?.stop();
+      say(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
+      unsent(i + 1);
+      client.destroy();
+      return finish(ExitCode.SomeRejected);
+    }
+    if (broken !== undefined) {
+      await retryAfter(broken, next);
       continue;
     }
-    progress?.stop();
-    say(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
-    unsent(i + 1);
-    client.destroy();
-    return finish(ExitCode.SomeRejected);
-  }
-  progress?.stop();
 
-  try {
-    const status = await client.quit();
-    await client.whenClosed();
+    let status: Status;
+    try {
+      status = await client.quit();
+      await client.whenClosed();
+    } catch (e) {
+      client.destroy();
+      const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
+      if (lost && (await retryAfter(`the quit message: ${describeError(e)}`, next))) continue;
+      progress?.stop();
+      const message = `after ${plural(outcomes.length, 'accepted file')}: ${describeError(e)}`;
+      err.write(`linedrop: ${message}\n`);
+      return finish(ExitCode.ConnectionLost, message);
+    }
+    progress?.stop();
     if (status !== 'Q') {
       const message = `the server answered ${JSON.stringify(status)} to the quit message, not "Q"`;
       err.write(`linedrop: ${message}\n`);
       return finish(ExitCode.SomeRejected, message);
     }
-  } catch (e) {
-    const message = `after ${plural(outcomes.length, 'accepted file')}: ${describeError(e)}`;
-    err.write(`linedrop: ${message}\n`);
-    return finish(ExitCode.ConnectionLost, message);
+    return finish(ExitCode.Ok);
   }
-  return finish(ExitCode.Ok);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function labelOf(file: Planned): string {

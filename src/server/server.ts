@@ -51,6 +51,8 @@ export interface ServerOptions {
   dir?: string;
   /** `flat` (default): `k.txt` per connection, later connections overwrite. `session`: a sub-folder per connection. */
   layout?: Layout;
+  /** Names this server in session folder names (default: random), so servers sharing a folder never collide; ignored with `storage`. */
+  instanceId?: string;
   /** A storage of your own (object storage, a test double); overrides `dir` and `layout`. */
   storage?: Storage;
   /** Also save the zero-line message, as the next `k.txt` (empty). */
@@ -98,7 +100,10 @@ export interface FileEvent {
   connection: number;
   file: StoredFile;
   lines: number;
+  /** From the message's count to the file being stored (just before `A`). */
   ms: number;
+  /** Of that, the time storage took to make the file durable and put it in place (flush, rename, folder flush). */
+  commitMs: number;
 }
 
 export interface ConnectionSummary {
@@ -114,7 +119,7 @@ export interface ConnectionSummary {
 /** A connection closed as soon as it arrived. */
 export interface RefusedEvent {
   remote: string;
-  reason: 'not-allowed' | 'too-many-connections' | 'too-many-from-address';
+  reason: 'not-allowed' | 'too-many-connections' | 'too-many-from-address' | 'proxy-header';
 }
 
 export interface LinedropServerEvents {
@@ -148,7 +153,12 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.storage =
-      options.storage ?? new DirectoryStorage({ dir: options.dir ?? 'received', layout: options.layout ?? 'flat' });
+      options.storage ??
+      new DirectoryStorage({
+        dir: options.dir ?? 'received',
+        layout: options.layout ?? 'flat',
+        ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
+      });
     this.allowList = options.allow ? new AllowList(options.allow) : undefined;
     if (options.tls && options.proxyProtocol) {
       throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
@@ -186,6 +196,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
             this.pending.delete(socket);
             const remote = formatPeer(peerOf(socket));
             this.logger.warn({ remote, err: errorFields(err) }, `closed ${remote}: ${err.message}`);
+            this.emit('connectionRefused', { remote, reason: 'proxy-header' });
             socket.destroy();
           });
       });
@@ -494,10 +505,12 @@ class Connection {
   private async commit(lines: number): Promise<void> {
     const sink = this.sink!;
     this.sink = undefined;
+    const committing = performance.now();
     const file = await sink.commit();
+    const now = performance.now();
     this.files++;
     this.bytes += file.bytes;
-    this.onFile({ connection: this.id, file, lines, ms: Math.round(performance.now() - this.messageStarted) });
+    this.onFile({ connection: this.id, file, lines, ms: Math.round(now - this.messageStarted), commitMs: Math.round((now - committing) * 1000) / 1000 });
   }
 
   private async discard(): Promise<void> {

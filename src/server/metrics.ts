@@ -1,0 +1,275 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ProtocolError } from '../protocol/errors.js';
+import type { ConnectionSummary, FileEvent, LinedropServer, RefusedEvent } from './server.js';
+import { formatAddress } from './server.js';
+
+/**
+ * Prometheus metrics of a `LinedropServer`, built on its events (`connectionOpened`,
+ * `connectionRefused`, `file`, `connectionClosed`), in a registry of their own.
+ *
+ * | metric | type | labels |
+ * | --- | --- | --- |
+ * | `linedrop_listening` | gauge | 1 while the server accepts connections |
+ * | `linedrop_connections_open` | gauge | |
+ * | `linedrop_connections_total` | counter | connections accepted |
+ * | `linedrop_connections_closed_total` | counter | `reason` (quit, rejected, truncated, client-closed, idle-timeout, socket-error, server-closed) |
+ * | `linedrop_connections_refused_total` | counter | `reason` (not-allowed, too-many-connections, too-many-from-address, proxy-header) |
+ * | `linedrop_files_accepted_total` | counter | files stored and answered `A` |
+ * | `linedrop_files_rejected_total` | counter | `reason` (rejected: answered `R`; truncated: the client vanished mid-message), `code` (`ERR_*`, or a storage error's code) |
+ * | `linedrop_received_bytes_total` | counter | bytes of the files stored |
+ * | `linedrop_limits_hit_total` | counter | `limit` (max-lines, max-line-bytes, max-message-bytes, idle-timeout, max-connections, max-connections-per-address) |
+ * | `linedrop_message_duration_seconds` | histogram | from a message's count to its `A` |
+ * | `linedrop_commit_duration_seconds` | histogram | storage making a file durable (flush, rename, folder flush) |
+ */
+export interface MetricsOptions {
+  /** Registry to register in (default: a new one, so several servers in one process never collide). */
+  registry?: Registry;
+  /** Also the process metrics of prom-client (CPU, memory, open file descriptors, event loop lag, ...); default true. */
+  processMetrics?: boolean;
+}
+
+/** Which limit a close reason, an error code or a refusal stands for. */
+const LIMIT_OF_CODE: Record<string, string> = {
+  ERR_TOO_MANY_LINES: 'max-lines',
+  ERR_LINE_TOO_LONG: 'max-line-bytes',
+  ERR_MESSAGE_TOO_LARGE: 'max-message-bytes',
+  ERR_IDLE_TIMEOUT: 'idle-timeout',
+};
+const LIMIT_OF_REFUSAL: Partial<Record<RefusedEvent['reason'], string>> = {
+  'too-many-connections': 'max-connections',
+  'too-many-from-address': 'max-connections-per-address',
+};
+const CLOSE_REASONS: ConnectionSummary['reason'][] = ['quit', 'rejected', 'truncated', 'client-closed', 'idle-timeout', 'socket-error', 'server-closed'];
+const REFUSALS: RefusedEvent['reason'][] = ['not-allowed', 'too-many-connections', 'too-many-from-address', 'proxy-header'];
+const LIMITS = ['max-lines', 'max-line-bytes', 'max-message-bytes', 'idle-timeout', 'max-connections', 'max-connections-per-address'];
+
+const MESSAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** The error code a connection's summary carries, if any. */
+function codeOf(error: Error | undefined): string {
+  if (error === undefined) return 'none';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code !== '' ? code : error instanceof ProtocolError ? 'ERR_PROTOCOL' : 'unknown';
+}
+
+export class LinedropMetrics {
+  readonly registry: Registry;
+  private readonly detachers: (() => void)[] = [];
+
+  constructor(
+    readonly server: LinedropServer,
+    options: MetricsOptions = {},
+  ) {
+    const registry = (this.registry = options.registry ?? new Registry());
+    const registers = [registry];
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+    new Gauge({
+      name: 'linedrop_listening',
+      help: '1 while the server accepts connections, 0 before it listens and once it is shutting down',
+      registers,
+      collect() {
+        this.set(server.listening ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'linedrop_connections_open',
+      help: 'Connections open now',
+      registers,
+      collect() {
+        this.set(server.connections);
+      },
+    });
+    const connections = new Counter({ name: 'linedrop_connections_total', help: 'Connections accepted', registers });
+    const closed = new Counter({ name: 'linedrop_connections_closed_total', help: 'Connections ended, by how they ended', labelNames: ['reason'] as const, registers });
+    const refused = new Counter({ name: 'linedrop_connections_refused_total', help: 'Connections closed as soon as they arrived, by why', labelNames: ['reason'] as const, registers });
+    const accepted = new Counter({ name: 'linedrop_files_accepted_total', help: 'Files stored and answered A', registers });
+    const rejected = new Counter({
+      name: 'linedrop_files_rejected_total',
+      help: 'Messages not stored: answered R (reason="rejected") or cut off by the client mid-message (reason="truncated"), by error code',
+      labelNames: ['reason', 'code'] as const,
+      registers,
+    });
+    const bytes = new Counter({ name: 'linedrop_received_bytes_total', help: 'Bytes of the files stored', registers });
+    const limits = new Counter({ name: 'linedrop_limits_hit_total', help: 'Limits hit: messages answered R for a size limit, idle connections closed, connections refused for a connection limit', labelNames: ['limit'] as const, registers });
+    const messageDuration = new Histogram({
+      name: 'linedrop_message_duration_seconds',
+      help: "From a message's line count arriving to its file being stored (just before A)",
+      buckets: MESSAGE_BUCKETS,
+      registers,
+    });
+    const commitDuration = new Histogram({
+      name: 'linedrop_commit_duration_seconds',
+      help: 'Time storage took to make a file durable and put it in place (data flush, rename, folder flush)',
+      buckets: COMMIT_BUCKETS,
+      registers,
+    });
+
+    // Every known label value is there from the start, at 0, so rates and alerts see it.
+    for (const reason of CLOSE_REASONS) closed.inc({ reason }, 0);
+    for (const reason of REFUSALS) refused.inc({ reason }, 0);
+    for (const limit of LIMITS) limits.inc({ limit }, 0);
+    for (const code of ['ERR_TOO_MANY_LINES', 'ERR_LINE_TOO_LONG', 'ERR_MESSAGE_TOO_LARGE']) rejected.inc({ reason: 'rejected', code }, 0);
+    rejected.inc({ reason: 'truncated', code: 'ERR_TRUNCATED' }, 0);
+
+    this.listen('connectionOpened', () => connections.inc());
+    this.listen('connectionRefused', (event: RefusedEvent) => {
+      refused.inc({ reason: event.reason });
+      const limit = LIMIT_OF_REFUSAL[event.reason];
+      if (limit !== undefined) limits.inc({ limit });
+    });
+    this.listen('file', (event: FileEvent) => {
+      accepted.inc();
+      bytes.inc(event.file.bytes);
+      messageDuration.observe(event.ms / 1000);
+      if (typeof event.commitMs === 'number') commitDuration.observe(event.commitMs / 1000);
+    });
+    this.listen('connectionClosed', (summary: ConnectionSummary) => {
+      closed.inc({ reason: summary.reason });
+      const code = codeOf(summary.error);
+      if (summary.reason === 'rejected' || summary.reason === 'truncated') rejected.inc({ reason: summary.reason, code });
+      const limit = LIMIT_OF_CODE[code];
+      if (limit !== undefined) limits.inc({ limit });
+    });
+  }
+
+  /** The exposition text, for a scrape. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** True while the server accepts connections (what `/healthz` answers 200 for). */
+  healthy(): boolean {
+    return this.server.listening;
+  }
+
+  /** Stops counting: removes the listeners from the server. */
+  detach(): void {
+    for (const undo of this.detachers.splice(0)) undo();
+  }
+
+  private listen<E extends 'connectionOpened' | 'connectionRefused' | 'file' | 'connectionClosed'>(event: E, handler: (arg: never) => void): void {
+    const server = this.server as unknown as { on(e: string, h: (arg: never) => void): void; off(e: string, h: (arg: never) => void): void };
+    server.on(event, handler);
+    this.detachers.push(() => server.off(event, handler));
+  }
+}
+
+/** Metrics of a server, counted from its events from now on. */
+export function createMetrics(server: LinedropServer, options: MetricsOptions = {}): LinedropMetrics {
+  return new LinedropMetrics(server, options);
+}
+
+export interface MetricsServerOptions extends MetricsOptions {
+  /** Port of the HTTP endpoint (0: any free port). */
+  port: number;
+  /** Address to listen on (default: all interfaces). */
+  host?: string;
+  /** Metrics already created for the server (default: new ones). */
+  metrics?: LinedropMetrics;
+}
+
+/**
+ * A small HTTP server beside a linedrop server: `GET /metrics` (Prometheus text format) and
+ * `GET /healthz` (200 while the linedrop server accepts connections, 503 before it listens and
+ * once it is shutting down, so a load balancer stops sending it clients).
+ */
+export class MetricsServer {
+  readonly metrics: LinedropMetrics;
+  private readonly http: Server;
+
+  private constructor(metrics: LinedropMetrics) {
+    this.metrics = metrics;
+    this.http = createServer((req, res) => void this.handle(req, res));
+    this.http.keepAliveTimeout = 5_000;
+  }
+
+  /** Creates the metrics (unless given) and starts the HTTP endpoint. */
+  static async start(server: LinedropServer, options: MetricsServerOptions): Promise<MetricsServer> {
+    const metrics = options.metrics ?? createMetrics(server, options);
+    const endpoint = new MetricsServer(metrics);
+    endpoint.http.listen(options.port, options.host);
+    try {
+      await once(endpoint.http, 'listening');
+    } catch (err) {
+      if (!options.metrics) metrics.detach();
+      throw err;
+    }
+    return endpoint;
+  }
+
+  address(): AddressInfo {
+    const address = this.http.address();
+    if (address === null || typeof address === 'string') throw new Error('the metrics server is not listening');
+    return address;
+  }
+
+  /** `http://host:port`, for logs. */
+  get url(): string {
+    const { address, port } = this.address();
+    return `http://${formatAddress(address, port)}`;
+  }
+
+  /** Stops the endpoint (open keep-alive connections too) and stops counting. */
+  async close(): Promise<void> {
+    this.metrics.detach();
+    if (!this.http.listening) return;
+    const closed = once(this.http, 'close');
+    this.http.close();
+    this.http.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/healthz') {
+      const healthy = this.metrics.healthy();
+      res
+        .writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+        .end(healthy ? 'ok\n' : 'not accepting connections\n');
+      return;
+    }
+    if (path === '/metrics') {
+      try {
+        const text = await this.metrics.text();
+        res.writeHead(200, { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${(err as Error).message}\n`);
+      }
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics or /healthz\n');
+  }
+}
+
+/** Starts the metrics and health endpoint of a server. */
+export function startMetricsServer(server: LinedropServer, options: MetricsServerOptions): Promise<MetricsServer> {
+  return MetricsServer.start(server, options);
+}
+
+/**
+ * Parses `--metrics`: `HOST:PORT`, `[IPv6]:PORT`, or `PORT` / `:PORT` for all interfaces.
+ * @throws TypeError for anything else.
+ */
+export function parseListenAddress(value: string): { host?: string; port: number } {
+  const text = value.trim();
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`expected HOST:PORT, [IPv6]:PORT or PORT, not "${value}"`);
+  }
+  const host = match[1] || match[2] || undefined;
+  return host === undefined ? { port } : { host, port };
+}
