@@ -23,6 +23,7 @@ export {
 export { AllowList, normalizeAddress } from './server/access.js';
 export { parseProxyHeader, proxyHeaderV1, proxyHeaderV2, ProxyProtocolError, type ProxyHeader } from './server/proxy-protocol.js';
 export type { Logger } from './server/logger.js';
+export { createMetrics, startMetricsServer, parseListenAddress, LinedropMetrics, MetricsServer, type MetricsOptions, type MetricsServerOptions } from './server/metrics.js';
 export {
   LinedropClient,
   ClientError,

@@ -19,7 +19,9 @@ import type { LogFormat } from './log.js';
 import { registerCheckCommands } from './check.js';
 import { askOperation } from './menu.js';
 import { receive, type ServerTuning } from './receive.js';
-import { sendFiles } from './send.js';
+import { s3Target, type S3Flags } from './s3-flags.js';
+import { DEFAULT_RETRY_DELAY_MS, sendFiles } from './send.js';
+import { parseListenAddress } from '../server/metrics.js';
 
 export interface CliIO {
   stdin: Readable;
@@ -68,7 +70,7 @@ async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
   };
 }
 
-interface ReceiveFlags {
+interface ReceiveFlags extends S3Flags {
   port: number;
   host?: string;
   dir: string;
@@ -87,9 +89,28 @@ interface ReceiveFlags {
   tlsKey?: string;
   clientCa?: string;
   proxyProtocol?: boolean;
+  instanceId?: string;
+  metrics?: { host?: string; port: number };
   logFormat: LogFormat;
   json?: boolean;
   quiet?: boolean;
+}
+
+/** `--metrics HOST:PORT`. */
+function listenAddress(value: string): { host?: string; port: number } {
+  try {
+    return parseListenAddress(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** `--instance-id`: goes into session folder names, so only letters, digits, `_`, `.` and `-` (not first). */
+function instanceId(value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) {
+    throw new InvalidArgumentError('expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit');
+  }
+  return value;
 }
 
 async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
@@ -107,6 +128,7 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
   if (opts.proxyProtocol && opts.tlsCert !== undefined) throw new Error('--proxy-protocol and --tls-cert cannot be combined: terminate TLS at the proxy');
   if (opts.proxyProtocol) tuning.proxyProtocol = true;
+  if (opts.instanceId !== undefined) tuning.instanceId = opts.instanceId;
   if (opts.clientCa !== undefined && opts.tlsCert === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key');
   if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
     tuning.tls = {
@@ -183,8 +205,10 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
-    .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost.')
-    .action(async (files: string[], opts: { host: string; port: number; json?: boolean; quiet?: boolean; progress: boolean } & TlsFlags) => {
+    .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(integer(0, 1000)))
+    .addOption(new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s').env('LINEDROP_RETRY_DELAY').default(DEFAULT_RETRY_DELAY_MS).argParser(integer(0, 600_000)))
+    .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost\n(with --retry: after the last reconnect).')
+    .action(async (files: string[], opts: { host: string; port: number; json?: boolean; quiet?: boolean; progress: boolean; retry: number; retryDelay: number } & TlsFlags) => {
       let tls: ConnectOptions['tls'];
       try {
         tls = await clientTls(opts);
@@ -206,6 +230,8 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
           json: opts.json === true,
           quiet: opts.quiet === true,
           progress: opts.progress,
+          retry: opts.retry,
+          retryDelayMs: opts.retryDelay,
         });
       }
     });
@@ -216,6 +242,10 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(portOption())
     .addOption(new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'))
     .addOption(new Option('-d, --dir <dir>', 'folder for received files (created if missing)').env('LINEDROP_DIR').default(DEFAULT_DIR))
+    .addOption(new Option('--store <url>', 'keep received files in S3-compatible object storage instead of a folder: s3://BUCKET/PREFIX').env('LINEDROP_STORE').conflicts('dir'))
+    .addOption(new Option('--s3-endpoint <url>', 'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. http://127.0.0.1:7480 (default: AWS)').env('LINEDROP_S3_ENDPOINT'))
+    .addOption(new Option('--s3-region <region>', 'region (default: AWS_REGION or the profile\'s; us-east-1 with --s3-endpoint)').env('LINEDROP_S3_REGION'))
+    .addOption(new Option('--s3-virtual-hosted', 'address the bucket as BUCKET.host rather than host/BUCKET (path style is the default with --s3-endpoint)').env('LINEDROP_S3_VIRTUAL_HOSTED'))
     .addOption(
       new Option('--layout <layout>', 'flat: k.txt in the folder, later connections overwrite (the lab\'s); session: a sub-folder per connection, nothing overwritten')
         .choices(['flat', 'session'])
@@ -233,17 +263,21 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
     .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(decimal))
     .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
     .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
+    .addOption(new Option('--instance-id <id>', 'names this server in session folder names (<time>-<id>-<counter>); give each server sharing a folder its own (default: 6 random hex digits)').env('LINEDROP_INSTANCE_ID').argParser(instanceId))
+    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at /metrics and a health check at /healthz (200 while accepting connections, 503 when shutting down) over HTTP on HOST:PORT (PORT alone: all interfaces)').env('LINEDROP_METRICS').argParser(listenAddress))
     .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
     .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
     .addOption(new Option('--json', 'one JSON object per event (listening, connection, file, closed, summary) on standard output'))
     .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
-    .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen.')
-    .action(async (opts: ReceiveFlags) => {
+    .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.')
+    .action(async (opts: ReceiveFlags, command: Command) => {
       let server: ServerTuning;
+      let s3: ReturnType<typeof s3Target>;
       try {
         server = await serverTuning(opts);
+        s3 = s3Target(opts, (flag) => command.getOptionValueSource(flag) === 'cli');
       } catch (e) {
         io.stderr.write(`linedrop: ${(e as Error).message}\n`);
         code = ExitCode.Usage;
@@ -254,6 +288,7 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
         port: opts.port,
         host: opts.host,
         dir: opts.dir,
+        ...(s3 ? { s3 } : {}),
         layout: opts.layout,
         once: opts.once === true,
         saveEmpty: opts.saveEmpty === true,
@@ -262,6 +297,7 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
         err: io.stderr,
         ...(opts.json ? { events: io.stdout } : {}),
         quiet: opts.quiet === true,
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
       });
     });
 

@@ -1,13 +1,16 @@
 import type { Writable } from 'node:stream';
 import type { Limits } from '../protocol/limits.js';
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../server/server.js';
+import { MetricsServer } from '../server/metrics.js';
 import type { Layout } from '../storage/types.js';
+import { S3Storage } from '../storage/s3.js';
+import type { S3Target } from './s3-flags.js';
 import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
 /** The server's connection limits, access control and shutdown deadline. */
-export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls' | 'proxyProtocol'> & {
+export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'> & {
   shutdownDeadlineMs?: number;
 };
 
@@ -16,6 +19,8 @@ export interface ReceiveCommandOptions {
   port: number;
   host?: string;
   dir: string;
+  /** Keep files in this bucket and prefix (`--store s3://...`) instead of `dir`. */
+  s3?: S3Target;
   layout: Layout;
   once: boolean;
   saveEmpty: boolean;
@@ -26,6 +31,8 @@ export interface ReceiveCommandOptions {
   events?: Writable;
   /** Log warnings and errors only. */
   quiet?: boolean;
+  /** Serve Prometheus metrics (`/metrics`) and a health check (`/healthz`) over HTTP here. */
+  metrics?: { host?: string; port: number };
 }
 
 /**
@@ -35,17 +42,41 @@ export interface ReceiveCommandOptions {
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
   const logger = createLogger(options.logFormat, options.quiet ? 'warn' : 'info');
   const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, ...tuning } = options.server ?? {};
+  const storage = options.s3 && new S3Storage({ ...options.s3, layout: options.layout, ...(tuning.instanceId !== undefined ? { instanceId: tuning.instanceId } : {}) });
+  if (storage) {
+    try {
+      await storage.init();
+    } catch (e) {
+      options.err.write(`linedrop: ${(e as Error).message}\n`);
+      return ExitCode.CannotConnect;
+    }
+  }
   const server = new LinedropServer({
     ...tuning,
+    ...(storage ? { storage } : {}),
     dir: options.dir,
     layout: options.layout,
     saveEmpty: options.saveEmpty,
     limits: options.limits,
     logger,
   });
+  // The metrics endpoint starts first: its /healthz answers 503 until the server listens.
+  let metrics: MetricsServer | undefined;
+  if (options.metrics) {
+    try {
+      metrics = await MetricsServer.start(server, options.metrics);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const where = formatAddress(options.metrics.host ?? '*', options.metrics.port);
+      options.err.write(`linedrop: cannot serve metrics on ${where}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
+      return ExitCode.CannotConnect;
+    }
+    logger.info({ metrics: metrics.url }, `metrics on ${metrics.url}/metrics, health check on ${metrics.url}/healthz`);
+  }
   try {
     await server.listen(options.port, options.host);
   } catch (e) {
+    await metrics?.close();
     const err = e as NodeJS.ErrnoException;
     const where = formatAddress(options.host ?? '*', options.port);
     options.err.write(`linedrop: cannot listen on ${where}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
@@ -58,7 +89,18 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     options.events?.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
   };
   const address = server.address();
-  emit({ event: 'listening', host: address.address, port: address.port, storage: server.storage.location });
+  const instance = (server.storage as { instanceId?: unknown }).instanceId;
+  if (typeof instance === 'string' && options.layout === 'session') {
+    logger.info({ instance }, `instance ${instance}: session folders are named <time>-${instance}-<counter>`);
+  }
+  emit({
+    event: 'listening',
+    host: address.address,
+    port: address.port,
+    storage: server.storage.location,
+    ...(typeof instance === 'string' ? { instance } : {}),
+    ...(metrics ? { metrics: metrics.url } : {}),
+  });
   server.on('connectionOpened', (e) => {
     totals.connections++;
     emit({ event: 'connection', ...e });
@@ -90,7 +132,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
         `stopped after ${seconds} s: ${plural(totals.connections, 'connection')}, ${plural(totals.files, 'file')} saved (${plural(totals.bytes, 'byte')}), ${totals.rejected} ended abnormally, ${totals.refused} refused`,
       );
       emit({ event: 'summary', ...summary });
-      resolve(ExitCode.Ok);
+      void (metrics?.close() ?? Promise.resolve()).then(() => resolve(ExitCode.Ok));
     };
     // First signal: finish what is in progress, until the deadline. Second: stop at once.
     const onSignal = (signal: NodeJS.Signals): void => {
