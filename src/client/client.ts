@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { countLineFeeds } from '../protocol/decoder.js';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
@@ -14,6 +14,13 @@ const LF = 0x0a;
 const NEWLINE = Buffer.from([LF]);
 /** Files up to this size are read once into memory; larger ones are read twice (count, then send). */
 const SMALL_FILE = 1024 * 1024;
+/** Larger files are read and sent in chunks of this size, the next read overlapping the send. */
+const SEND_CHUNK = 1024 * 1024;
+/** `measureFile` reads in blocks of this size, into two buffers it reuses. */
+const MEASURE_CHUNK = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+function ignore(): void {}
 
 export type ClientErrorCode = 'ERR_CONNECTION_CLOSED' | 'ERR_CONNECT' | 'ERR_FILE_CHANGED';
 
@@ -53,6 +60,12 @@ export interface SendOptions {
   onProgress?: (bytesSent: number) => void;
   /** Called once every byte of the message has been handed to the socket; the status comes next. */
   onSent?: () => void;
+  /**
+   * `sendFile` only: the file's shape as `measureFile` gave it, when the caller has measured it
+   * already; the file is then read once instead of twice. It is still checked while it is sent:
+   * a file that no longer matches fails with `ERR_FILE_CHANGED`.
+   */
+  shape?: FileShape;
 }
 
 /** What the client knows about a file before sending it. */
@@ -133,6 +146,11 @@ export class LinedropClient {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
+  /** This end of the connection (`address:port`): what the server logs as the client, directly or through a PROXY header. */
+  get local(): string {
+    return `${this.socket.localAddress}:${this.socket.localPort}`;
+  }
+
   /**
    * Sends one message made of these lines (without their `\n`).
    * @throws ProtocolError `ERR_EMPTY_FILE` for no lines (that would be the quit message), `ERR_INVALID_LINE`.
@@ -189,29 +207,58 @@ export class LinedropClient {
       checkShape(shapeOf(body), path);
       return this.sendBuffer(body, options);
     }
-    const shape = await measureFile(path);
+    const shape = options.shape ?? (await measureFile(path));
     checkShape(shape, path);
     return this.enqueue(async () => {
-      await this.write(encodeCount(shape.lines));
-      let sent = 0;
-      let newlines = 0;
-      let last = LF;
-      for await (const chunk of createReadStream(path, { start: 0, end: shape.bytes - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
-        newlines += countNewlines(chunk);
-        last = chunk[chunk.length - 1]!;
-        await this.write(chunk);
-        sent += chunk.length;
-        options.onProgress?.(sent);
+      const handle = await open(path, 'r');
+      // Reads the next chunk of at most the measured size (a fresh buffer: the socket keeps it until sent).
+      let position = 0;
+      const readChunk = async (): Promise<Buffer> => {
+        const want = Math.min(SEND_CHUNK, shape.bytes - position);
+        if (want <= 0) return EMPTY;
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await handle.read(buf, 0, want, position);
+        position += bytesRead;
+        return bytesRead === want ? buf : buf.subarray(0, bytesRead);
+      };
+      let next: Promise<Buffer> = Promise.resolve(EMPTY);
+      let failure: unknown;
+      try {
+        next = readChunk();
+        next.catch(ignore);
+        await this.write(encodeCount(shape.lines));
+        let sent = 0;
+        let newlines = 0;
+        let last = LF;
+        for (;;) {
+          const chunk = await next;
+          if (chunk.length === 0) break;
+          // Read the next chunk while this one goes out.
+          next = readChunk();
+          next.catch(ignore);
+          newlines += countNewlines(chunk);
+          last = chunk[chunk.length - 1]!;
+          await this.write(chunk);
+          sent += chunk.length;
+          options.onProgress?.(sent);
+        }
+        const lines = newlines + (last === LF ? 0 : 1);
+        if (sent !== shape.bytes || lines !== shape.lines) {
+          // The count already sent no longer matches the lines: the stream cannot be repaired.
+          throw new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
+        }
+        if (last !== LF) await this.write(NEWLINE);
+        options.onSent?.();
+      } catch (err) {
+        failure = err;
       }
-      const lines = newlines + (last === LF ? 0 : 1);
-      if (sent !== shape.bytes || lines !== shape.lines) {
-        // The count already sent no longer matches the lines: the stream cannot be repaired.
-        const err = new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
-        this.socket.destroy(err);
-        throw err;
+      await next.catch(ignore);
+      await handle.close().catch(ignore);
+      if (failure !== undefined) {
+        // Part of the message may be out: the connection cannot carry another one.
+        this.socket.destroy(failure instanceof Error ? failure : undefined);
+        throw failure;
       }
-      if (last !== LF) await this.write(NEWLINE);
-      options.onSent?.();
     });
   }
 
@@ -290,7 +337,12 @@ export class LinedropClient {
   private async write(data: Uint8Array): Promise<void> {
     if (this.closedError) throw this.closedError;
     if (!this.socket.write(data)) {
-      await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
+      try {
+        await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
+      } catch (err) {
+        // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
+        throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
+      }
     }
   }
 }
@@ -322,14 +374,7 @@ function tlsOptions(host: string, port: number, tls: ClientTlsOptions): Connecti
 }
 
 export function countNewlines(buf: Uint8Array): number {
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  let count = 0;
-  let pos = b.indexOf(LF);
-  while (pos !== -1) {
-    count++;
-    pos = b.indexOf(LF, pos + 1);
-  }
-  return count;
+  return countLineFeeds(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
 }
 
 /** Lines and bytes of data about to be sent as one file. */
@@ -341,13 +386,31 @@ export function shapeOf(body: Uint8Array): FileShape {
 
 /** Reads a file once to count its lines. */
 export async function measureFile(path: string): Promise<FileShape> {
+  const handle = await open(path, 'r');
+  const buffers = [Buffer.allocUnsafe(MEASURE_CHUNK), Buffer.allocUnsafe(MEASURE_CHUNK)] as const;
   let bytes = 0;
   let newlines = 0;
   let last = LF;
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    newlines += countNewlines(chunk);
-    last = chunk[chunk.length - 1]!;
+  let turn = 0;
+  const read = (buf: Buffer): Promise<number> => handle.read(buf, 0, buf.length, null).then((r) => r.bytesRead);
+  let next = read(buffers[0]);
+  try {
+    for (;;) {
+      const got = await next;
+      if (got === 0) break;
+      const buf = buffers[turn]!;
+      turn ^= 1;
+      // Read the next block into the other buffer while this one is counted.
+      next = read(buffers[turn]!);
+      next.catch(ignore);
+      const chunk = got === buf.length ? buf : buf.subarray(0, got);
+      bytes += got;
+      newlines += countLineFeeds(chunk);
+      last = chunk[got - 1]!;
+    }
+  } finally {
+    await next.catch(ignore);
+    await handle.close();
   }
   const addsNewline = bytes > 0 && last !== LF;
   return { lines: newlines + (addsNewline ? 1 : 0), bytes, addsNewline };

@@ -11,6 +11,18 @@ export const TEMP_SUFFIX = '.part';
 const HIGH_WATER = 4 * 1024 * 1024;
 /** Most buffers handed to one writev call. */
 const MAX_IOVECS = 1024;
+/**
+ * Write-behind: once this many bytes of a file are written, their flush to disk (`fdatasync`)
+ * starts in the background while the upload goes on, so a large file reaches the disk as it
+ * arrives and its last flush, the one `A` waits for, has little left to do.
+ */
+const SYNC_EVERY = 32 * 1024 * 1024;
+/**
+ * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
+ * slower than the network holds the client back (through the queue, then TCP) instead of piling
+ * up dirty pages.
+ */
+const MAX_UNSYNCED = 128 * 1024 * 1024;
 
 export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
@@ -21,6 +33,15 @@ export interface DirectoryStorageOptions {
   layout?: Layout;
   /** Names this server in session folder names, so instances sharing a folder never collide. */
   instanceId?: string;
+  /**
+   * Group commit (the default, `true`): each file's data is flushed (`fdatasync`) and the file
+   * renamed into place as soon as its last write is done, concurrently with other uploads (the
+   * file system merges their journal commits); the flush of the folder (`fsync`), which makes the
+   * renames durable, is shared: files renamed into a folder while its flush is running wait for
+   * it and then go together in the next one. `false`: every file gets a folder flush of its own.
+   * Either way no commit resolves before its file's data and its rename are on disk.
+   */
+  groupCommit?: boolean;
 }
 
 /**
@@ -29,28 +50,42 @@ export interface DirectoryStorageOptions {
  * connection gets a sub-folder of its own and nothing is ever overwritten.
  *
  * A file is written to a temporary name in its target folder, flushed to disk, renamed into
- * place, and the folder is flushed, before `commit` resolves.
+ * place, and the folder is flushed, before `commit` resolves. Files larger than 32 MiB are flushed
+ * in the background as they arrive (write-behind), and a disk slower than the network holds the
+ * upload back rather than letting dirty pages pile up.
  */
 export class DirectoryStorage implements Storage {
   readonly location: string;
   readonly layout: Layout;
   readonly instanceId: string;
+  /** An instance id was given: other servers may share the folder. */
+  private readonly sharedFolder: boolean;
+  readonly groupCommit: boolean;
   private sessions = 0;
+  private readonly committer: Committer;
 
   constructor(options: DirectoryStorageOptions) {
     this.location = resolve(options.dir);
     this.layout = options.layout ?? 'flat';
     this.instanceId = options.instanceId ?? randomBytes(3).toString('hex');
+    this.sharedFolder = options.instanceId !== undefined;
+    this.groupCommit = options.groupCommit ?? true;
+    this.committer = this.groupCommit ? new GroupCommitter() : new SingleCommitter();
   }
 
   async init(): Promise<number> {
     await mkdir(this.location, { recursive: true });
-    return removeLeftovers(this.location, this.layout === 'session' ? 1 : 0);
+    if (this.layout === 'flat') return removeLeftovers(this.location, 0);
+    // Servers sharing a folder are told apart by the instance ids they were given: each removes
+    // only what its own sessions left (another's temporary files may be uploads in progress). A
+    // server with a random id is on its own, and cleans every session folder.
+    const own = this.sharedFolder ? (name: string): boolean => sessionInstance(name) === this.instanceId : undefined;
+    return removeLeftovers(this.location, 1, own);
   }
 
   openConnection(_info: ConnectionInfo): ConnectionStore {
-    if (this.layout === 'flat') return new FolderStore(this.location, false);
-    return new FolderStore(join(this.location, this.sessionName()), true);
+    if (this.layout === 'flat') return new FolderStore(this.location, false, this.committer);
+    return new FolderStore(join(this.location, this.sessionName()), true, this.committer);
   }
 
   /** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter; sorts by time, never repeats. */
@@ -66,17 +101,18 @@ class FolderStore implements ConnectionStore {
   constructor(
     readonly location: string,
     private readonly mustCreate: boolean,
+    private readonly committer: Committer,
   ) {}
 
   async create(index: number): Promise<FileSink> {
     if (this.mustCreate) {
-      this.created ??= mkdir(this.location, { recursive: true }).then(() => syncDir(join(this.location, '..')));
+      this.created ??= makeSessionFolder(this.location);
       await this.created;
     }
     const name = `${index}.txt`;
     const temp = join(this.location, `${TEMP_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
     const handle = await open(temp, 'wx', 0o644);
-    return new DiskFileSink(handle, temp, join(this.location, name), name, this.location);
+    return new DiskFileSink(handle, temp, join(this.location, name), name, this.location, this.committer);
   }
 }
 
@@ -88,14 +124,20 @@ class DiskFileSink implements FileSink {
   private flushing: Promise<void> | undefined;
   private failure: unknown;
   private finished = false;
+  private closed = false;
+  /** Bytes written since the last background flush started. */
+  private unsynced = 0;
+  /** The background flush in progress. */
+  private syncing: Promise<void> | undefined;
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly handle: FileHandle,
     private readonly temp: string,
-    private readonly target: string,
+    readonly target: string,
     private readonly name: string,
-    private readonly folder: string,
+    readonly folder: string,
+    private readonly committer: Committer,
   ) {}
 
   write(data: Buffer): boolean {
@@ -117,11 +159,9 @@ class DiskFileSink implements FileSink {
     this.finished = true;
     try {
       await this.flushing;
+      await this.syncing;
       if (this.failure !== undefined) throw this.failure;
-      await this.handle.datasync();
-      await this.handle.close();
-      await rename(this.temp, this.target);
-      await syncDir(this.folder);
+      await this.committer.commit(this);
       return { name: this.name, location: this.target, bytes: this.bytes };
     } catch (err) {
       await this.discard();
@@ -133,33 +173,69 @@ class DiskFileSink implements FileSink {
     this.finished = true;
     this.queue = [];
     await this.flushing;
+    await this.syncing;
     await this.discard();
   }
 
+  /** Flushes the file's data to disk and closes it. */
+  async syncData(): Promise<void> {
+    await this.handle.datasync();
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  /** Puts the flushed file in place under its final name. */
+  async moveIntoPlace(): Promise<void> {
+    await rename(this.temp, this.target);
+  }
+
   private async discard(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    if (!this.closed) await this.handle.close().catch(() => undefined);
     await rm(this.temp, { force: true }).catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && this.failure === undefined) {
         const batch = this.queue.length > MAX_IOVECS ? this.queue.splice(0, MAX_IOVECS) : this.queue;
         if (batch === this.queue) this.queue = [];
         let size = 0;
         for (const buf of batch) size += buf.length;
         await writeAll(this.handle, batch, size);
         this.queued -= size;
+        this.unsynced += size;
+        if (this.unsynced >= SYNC_EVERY) {
+          if (this.syncing && this.unsynced >= MAX_UNSYNCED) await this.syncing;
+          if (!this.syncing && this.failure === undefined) this.startSync();
+        }
         if (this.queued < HIGH_WATER) this.release();
       }
     } catch (err) {
-      this.failure = err;
-      this.queue = [];
-      this.queued = 0;
-      this.release(err);
+      this.fail(err);
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /** Starts flushing what is written so far, in the background; a failure fails the file. */
+  private startSync(): void {
+    this.unsynced = 0;
+    this.syncing = this.handle.datasync().then(
+      () => {
+        this.syncing = undefined;
+      },
+      (err: unknown) => {
+        this.syncing = undefined;
+        this.fail(err);
+      },
+    );
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    this.queue = [];
+    this.queued = 0;
+    this.release(this.failure);
   }
 
   private release(err?: unknown): void {
@@ -192,6 +268,86 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], size: number): Pr
   }
 }
 
+function ignore(): void {}
+
+/** Makes a written file durable and puts it in place; resolves only once both are on disk. */
+interface Committer {
+  commit(file: DiskFileSink): Promise<void>;
+}
+
+/** One file at a time: flush its data, rename it, flush its folder. */
+class SingleCommitter implements Committer {
+  async commit(file: DiskFileSink): Promise<void> {
+    await file.syncData();
+    await file.moveIntoPlace();
+    await syncDir(file.folder);
+  }
+}
+
+/**
+ * Group commit. Each file's data is flushed (`fdatasync`) and the file renamed into place as soon
+ * as its last write is done, concurrently with other files (the file system merges concurrent
+ * journal commits); what is grouped is the folder flush: every file renamed into a folder while
+ * that folder's flush is in progress waits for it to end and then shares the next one, so one
+ * `fsync` of the folder covers a whole batch. A commit resolves only after its own rename and a
+ * folder flush that started after that rename.
+ */
+class GroupCommitter implements Committer {
+  private readonly folders = new Map<string, FolderFlusher>();
+
+  async commit(file: DiskFileSink): Promise<void> {
+    await file.syncData();
+    await file.moveIntoPlace();
+    let flusher = this.folders.get(file.folder);
+    if (!flusher) {
+      flusher = new FolderFlusher(file.folder, () => this.folders.delete(file.folder));
+      this.folders.set(file.folder, flusher);
+    }
+    await flusher.flush();
+  }
+}
+
+/** Flushes one folder: at most one `fsync` at a time, and callers that arrive during one share the next. */
+class FolderFlusher {
+  private current: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(
+    private readonly folder: string,
+    private readonly onIdle: () => void,
+  ) {}
+
+  /** Resolves after a flush of the folder that started after this call. */
+  flush(): Promise<void> {
+    if (this.current === undefined) return this.start();
+    // The flush in progress may have started before the caller's rename: wait for the next one.
+    this.next ??= this.current.then(ignore, ignore).then(() => {
+      this.next = undefined;
+      return this.start();
+    });
+    return this.next;
+  }
+
+  private start(): Promise<void> {
+    const run: Promise<void> = syncDir(this.folder).then(
+      () => {
+        this.settle(run);
+      },
+      (err: unknown) => {
+        this.settle(run);
+        throw err;
+      },
+    );
+    this.current = run;
+    return run;
+  }
+
+  private settle(run: Promise<void>): void {
+    if (this.current === run) this.current = undefined;
+    if (this.current === undefined && this.next === undefined) this.onIdle();
+  }
+}
+
 /** Flushes a folder's entries (a rename or a new file) to disk. */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
@@ -202,8 +358,11 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Removes temporary files a crash left in `dir` and, `depth` levels down, in its sub-folders. */
-async function removeLeftovers(dir: string, depth: number): Promise<number> {
+/**
+ * Removes temporary files a crash left in `dir` and, `depth` levels down, in its sub-folders
+ * (those `folders` accepts, if given).
+ */
+async function removeLeftovers(dir: string, depth: number, folders?: (name: string) => boolean): Promise<number> {
   let removed = 0;
   const entries = await readdir(dir, { withFileTypes: true });
   for (const entry of entries) {
@@ -211,9 +370,38 @@ async function removeLeftovers(dir: string, depth: number): Promise<number> {
     if (entry.isFile() && isTempName(entry.name)) {
       await rm(path, { force: true });
       removed++;
-    } else if (entry.isDirectory() && depth > 0) {
+    } else if (entry.isDirectory() && depth > 0 && (folders === undefined || folders(entry.name))) {
       removed += await removeLeftovers(path, depth - 1);
     }
   }
   return removed;
+}
+
+/**
+ * The instance id in a session folder's name (`<time>-<instance>-<counter>`), or undefined. The
+ * time and the counter hold no `-`, so the id is what lies between the first and the last one.
+ */
+export function sessionInstance(name: string): string | undefined {
+  return /^\d{8}T\d{9}Z-(.+)-\d{6,}$/.exec(name)?.[1];
+}
+
+/**
+ * Creates a connection's session folder, which must be new: a name in use already would mean two
+ * servers sharing the folder were given the same instance id, and its files must not be mixed.
+ */
+async function makeSessionFolder(path: string): Promise<void> {
+  const parent = join(path, '..');
+  try {
+    await mkdir(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw Object.assign(new Error(`the session folder ${path} exists already: do two servers sharing ${parent} have the same instance id?`, { cause: err }), { code });
+    }
+    if (code !== 'ENOENT') throw err;
+    // The upload folder itself was removed: make it again.
+    await mkdir(parent, { recursive: true });
+    await mkdir(path);
+  }
+  await syncDir(parent);
 }
