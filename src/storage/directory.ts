@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ConnectionInfo, ConnectionStore, FileSink, Layout, Storage, StoredFile } from './types.js';
 
@@ -16,13 +16,13 @@ const MAX_IOVECS = 1024;
  * starts in the background while the upload goes on, so a large file reaches the disk as it
  * arrives and its last flush, the one `A` waits for, has little left to do.
  */
-const SYNC_EVERY = 32 * 1024 * 1024;
+const SYNC_EVERY = Number(process.env.LD_SE ?? 32) * 1024 * 1024;
 /**
  * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
  * slower than the network holds the client back (through the queue, then TCP) instead of piling
  * up dirty pages.
  */
-const MAX_UNSYNCED = 128 * 1024 * 1024;
+const MAX_UNSYNCED = Number(process.env.LD_MU ?? 128) * 1024 * 1024;
 
 export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
@@ -130,6 +130,10 @@ class DiskFileSink implements FileSink {
   /** The background flush in progress. */
   private syncing: Promise<void> | undefined;
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** Set once the file is renamed into place, until its commit is settled. */
+  private placed = false;
+  /** A second name for the file this one replaced, kept until the commit is durable. */
+  private previous: string | undefined;
 
   constructor(
     private readonly handle: FileHandle,
@@ -162,11 +166,25 @@ class DiskFileSink implements FileSink {
       await this.syncing;
       if (this.failure !== undefined) throw this.failure;
       await this.committer.commit(this);
+      this.placed = false;
+      if (this.previous !== undefined) await rm(this.previous, { force: true }).catch(() => undefined);
       return { name: this.name, location: this.target, bytes: this.bytes };
     } catch (err) {
+      await this.undoPlacement();
       await this.discard();
       throw err;
     }
+  }
+
+  /**
+   * The file was renamed into place but its folder could not be flushed: it is not stored, so
+   * it must not stay as `k.txt`. The file it replaced comes back (or the name goes away).
+   */
+  private async undoPlacement(): Promise<void> {
+    if (!this.placed) return;
+    this.placed = false;
+    if (this.previous !== undefined) await rename(this.previous, this.target).catch(() => undefined);
+    else await rm(this.target, { force: true }).catch(() => undefined);
   }
 
   async abort(): Promise<void> {
@@ -186,7 +204,19 @@ class DiskFileSink implements FileSink {
 
   /** Puts the flushed file in place under its final name. */
   async moveIntoPlace(): Promise<void> {
+    // Keep the file this one replaces under a temporary name until the rename is durable, so a
+    // failed folder flush can put it back. (A crash leaves it as a temporary file, removed at start.)
+    const previous = `${this.temp.slice(0, -TEMP_SUFFIX.length)}.previous${TEMP_SUFFIX}`;
+    try {
+      await link(this.target, previous);
+      this.previous = previous;
+    } catch (err) {
+      // ENOENT: nothing to replace. EPERM: the name is taken by a folder, which the rename refuses.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EPERM') throw err;
+    }
     await rename(this.temp, this.target);
+    this.placed = true;
   }
 
   private async discard(): Promise<void> {
