@@ -223,9 +223,15 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
     const killer = (async () => {
       await until(() => finished >= KILL_AFTER, 120_000);
       // Killed while several client sessions are in progress on it (or at least one, if it never has several).
-      const open = async (): Promise<number> => (await victim.metrics()).get('linedrop_connections_open') ?? 0;
-      if (!(await until(async () => (await open()) >= 3, 5_000))) await until(async () => (await open()) >= 1, 5_000);
-      openAtKill = (await victim.metrics()).get('linedrop_connections_open') ?? 0;
+      let seen = 0;
+      const open = async (atLeast: number): Promise<boolean> => {
+        seen = (await victim.metrics()).get('linedrop_connections_open') ?? 0;
+        return seen >= atLeast;
+      };
+      if (!(await until(() => open(3), 5_000))) await until(() => open(1), 5_000);
+      // Freeze it at once, so the connections just counted are still open when it dies.
+      victim.child.kill('SIGSTOP');
+      openAtKill = seen;
       victim.child.kill('SIGKILL');
       killedAt = Date.now();
     })();
