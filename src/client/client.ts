@@ -211,15 +211,17 @@ export class LinedropClient {
     checkShape(shape, path);
     return this.enqueue(async () => {
       const handle = await open(path, 'r');
-      // Reads the next chunk of at most the measured size (a fresh buffer: the socket keeps it until sent).
+      // Chunks are read into buffers that are reused once the socket has sent them (it has when a
+      // write waited for 'drain'); a buffer the socket may still hold is left to it.
+      const spare: Buffer[] = [];
       let position = 0;
       const readChunk = async (): Promise<Buffer> => {
         const want = Math.min(SEND_CHUNK, shape.bytes - position);
         if (want <= 0) return EMPTY;
-        const buf = Buffer.allocUnsafe(want);
+        const buf = spare.pop() ?? Buffer.allocUnsafe(SEND_CHUNK);
         const { bytesRead } = await handle.read(buf, 0, want, position);
         position += bytesRead;
-        return bytesRead === want ? buf : buf.subarray(0, bytesRead);
+        return buf.subarray(0, bytesRead);
       };
       let next: Promise<Buffer> = Promise.resolve(EMPTY);
       let failure: unknown;
@@ -238,7 +240,8 @@ export class LinedropClient {
           next.catch(ignore);
           newlines += countNewlines(chunk);
           last = chunk[chunk.length - 1]!;
-          await this.write(chunk);
+          // (The whole buffer the chunk was read into: chunks are views of SEND_CHUNK-byte buffers.)
+          if (await this.write(chunk)) spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, SEND_CHUNK));
           sent += chunk.length;
           options.onProgress?.(sent);
         }
@@ -299,7 +302,9 @@ export class LinedropClient {
 
   /** Sends the zero-line message and resolves to the server's answer (`Q` from a well-behaved server), then closes. */
   async quit(): Promise<Status> {
-    const status = await this.enqueue(() => this.write(QUIT_MESSAGE));
+    const status = await this.enqueue(async () => {
+      await this.write(QUIT_MESSAGE);
+    });
     this.socket.end();
     return status;
   }
@@ -334,16 +339,20 @@ export class LinedropClient {
     return status;
   }
 
-  private async write(data: Uint8Array): Promise<void> {
+  /**
+   * Writes, and waits for 'drain' when the socket asks to. Resolves to true when it waited: then
+   * every byte written so far has left the socket's buffer, and `data` may be reused.
+   */
+  private async write(data: Uint8Array): Promise<boolean> {
     if (this.closedError) throw this.closedError;
-    if (!this.socket.write(data)) {
-      try {
-        await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
-      } catch (err) {
-        // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
-        throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
-      }
+    if (this.socket.write(data)) return false;
+    try {
+      await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
+    } catch (err) {
+      // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
+      throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
     }
+    return true;
   }
 }
 

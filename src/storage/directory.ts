@@ -16,13 +16,13 @@ const MAX_IOVECS = 1024;
  * starts in the background while the upload goes on, so a large file reaches the disk as it
  * arrives and its last flush, the one `A` waits for, has little left to do.
  */
-const SYNC_EVERY = Number(process.env.LD_SE ?? 32) * 1024 * 1024;
+const SYNC_EVERY = 32 * 1024 * 1024;
 /**
  * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
  * slower than the network holds the client back (through the queue, then TCP) instead of piling
  * up dirty pages.
  */
-const MAX_UNSYNCED = Number(process.env.LD_MU ?? 128) * 1024 * 1024;
+const MAX_UNSYNCED = 128 * 1024 * 1024;
 
 export function isTempName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);

@@ -1,0 +1,84 @@
+// The client's large-file path: measureFile against shapeOf, sendFile with a shape measured
+// beforehand, and a shape that no longer matches the file.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ClientError, LinedropClient, measureFile, shapeOf } from '../src/index.js';
+import { HOST, removeDir, runServer, tempDir } from './support.js';
+
+/** About `size` bytes of lines of varying length (some empty, some with \r), with or without a final \n. */
+function text(size: number, finalNewline: boolean, seed: number): Buffer {
+  const parts: string[] = [];
+  let n = 0;
+  for (let i = 0; n < size; i++) {
+    const line = i % 17 === 0 ? '' : `${seed}:${i} ${'abcdefghij'.repeat((i * seed) % 23)}${i % 5 === 0 ? '\r' : ''}`;
+    parts.push(line);
+    n += line.length + 1;
+  }
+  const body = parts.join('\n');
+  return Buffer.from(finalNewline ? `${body}\n` : body);
+}
+
+describe('client: large files', () => {
+  test('measureFile agrees with shapeOf across block boundaries, with and without a final newline', async () => {
+    const dir = await tempDir();
+    try {
+      for (const [size, finalNewline] of [
+        [10, true],
+        [1024 * 1024 - 1, false],
+        [1024 * 1024 + 5, true],
+        [3 * 1024 * 1024 + 77, false],
+      ] as const) {
+        const body = text(size, finalNewline, size % 97);
+        const path = join(dir, `f${size}.txt`);
+        await writeFile(path, body);
+        assert.deepEqual(await measureFile(path), shapeOf(body), `${size} bytes`);
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test('sendFile with the shape measured beforehand sends the file once, byte for byte', async () => {
+    const s = await runServer();
+    const dir = await tempDir();
+    try {
+      const body = text(5 * 1024 * 1024 + 3, false, 5);
+      const path = join(dir, 'big.txt');
+      await writeFile(path, body);
+      const shape = await measureFile(path);
+      const client = await LinedropClient.connect({ host: HOST, port: s.port });
+      let progress = 0;
+      assert.equal(await client.sendFile(path, { shape, onProgress: (n) => (progress = n) }), 'A');
+      assert.equal(progress, body.length);
+      assert.equal(await client.quit(), 'Q');
+      assert.deepEqual(await readFile(join(s.dir, '1.txt')), Buffer.concat([body, Buffer.from('\n')]));
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('a shape that no longer matches the file: ERR_FILE_CHANGED, the connection is closed, nothing is stored', async () => {
+    const s = await runServer();
+    const dir = await tempDir();
+    try {
+      const path = join(dir, 'big.txt');
+      await writeFile(path, text(2 * 1024 * 1024, true, 3));
+      const shape = await measureFile(path);
+      const client = await LinedropClient.connect({ host: HOST, port: s.port });
+      await assert.rejects(
+        client.sendFile(path, { shape: { ...shape, lines: shape.lines + 1 } }),
+        (e: unknown) => e instanceof ClientError && e.code === 'ERR_FILE_CHANGED',
+      );
+      await client.whenClosed();
+      await assert.rejects(client.sendLines(['after']), (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED');
+      await s.server.idle();
+      await assert.rejects(readFile(join(s.dir, '1.txt')), { code: 'ENOENT' });
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+});

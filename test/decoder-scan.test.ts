@@ -1,0 +1,102 @@
+// The decoder's line scanner (indexOf for long lines, four bytes at a time for short ones) against
+// a byte-by-byte reference: any density, any start, any alignment of the buffer in memory.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Decoder, countLineFeeds, encodeMessage, scanLines } from '../src/index.js';
+
+const LF = 0x0a;
+
+/** A small deterministic generator (xorshift32). */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x1_0000_0000;
+  };
+}
+
+/** Bytes where about one in `every` is `\n`; the others are anything but `\n`, 0x8a and 0x0b included. */
+function bytes(random: () => number, length: number, every: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) {
+    if (random() * every < 1) b[i] = LF;
+    else {
+      const v = Math.floor(random() * 255);
+      b[i] = v >= LF ? v + 1 : v;
+    }
+  }
+  return b;
+}
+
+/** The same bytes, starting `shift` bytes into a larger allocation (so not 4-byte aligned). */
+function shifted(b: Buffer, shift: number): Buffer {
+  const big = Buffer.alloc(b.length + shift + 3, 0x0a);
+  b.copy(big, shift);
+  return big.subarray(shift, shift + b.length);
+}
+
+function referenceScan(b: Buffer, start: number, lines: number): number {
+  let found = 0;
+  for (let i = start; i < b.length; i++) if (b[i] === LF && ++found === lines) return i + 1;
+  return -1;
+}
+
+describe('scanLines and countLineFeeds', () => {
+  test('match a byte-by-byte scan for every density, start, target and alignment', () => {
+    const random = rng(12345);
+    for (let round = 0; round < 3000; round++) {
+      const every = [1, 2, 3, 5, 10, 30, 40, 80, 100, 1000][round % 10]!;
+      const length = Math.floor(random() * (round % 3 === 0 ? 5000 : 300));
+      const b = shifted(bytes(random, length, every), Math.floor(random() * 4));
+      const start = Math.floor(random() * (length + 1));
+      const lines = 1 + Math.floor(random() * (length / every + 3));
+      for (const dense of [false, true]) {
+        assert.equal(scanLines(b, start, lines, dense), referenceScan(b, start, lines), `round ${round}, every ${every}, start ${start}, lines ${lines}, dense ${dense}`);
+      }
+      let count = 0;
+      for (const byte of b) if (byte === LF) count++;
+      assert.equal(countLineFeeds(b), count, `round ${round}: count`);
+    }
+  });
+
+  test('the decoder finds message ends exactly in streams of short and long lines, cut anywhere', () => {
+    const random = rng(777);
+    for (let round = 0; round < 200; round++) {
+      const messages: Buffer[][] = [];
+      for (let m = 0; m < 1 + (round % 5); m++) {
+        const lineLen = [0, 1, 3, 9, 39, 41, 99, 300][Math.floor(random() * 8)]!;
+        const lines: Buffer[] = [];
+        const count = 1 + Math.floor(random() * 400);
+        for (let i = 0; i < count; i++) {
+          const line = bytes(random, Math.floor(random() * (lineLen + 1)), Infinity);
+          lines.push(line);
+        }
+        messages.push(lines);
+      }
+      const stream = Buffer.concat(messages.map((lines) => encodeMessage(lines)));
+      const decoder = new Decoder();
+      const bodies: Buffer[] = [];
+      let current: Buffer[] = [];
+      let pos = 0;
+      while (pos < stream.length) {
+        const size = 1 + Math.floor(random() * (round % 2 === 0 ? 64 : 5000));
+        const chunk = shifted(stream.subarray(pos, pos + size), Math.floor(random() * 4));
+        pos += size;
+        for (const event of decoder.push(chunk)) {
+          if (event.type === 'data') current.push(Buffer.from(event.data));
+          else if (event.type === 'end') {
+            bodies.push(Buffer.concat(current));
+            current = [];
+          } else if (event.type === 'error') throw event.error;
+        }
+      }
+      assert.deepEqual(decoder.end(), []);
+      assert.equal(bodies.length, messages.length, `round ${round}: message count`);
+      for (let m = 0; m < messages.length; m++) {
+        assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `round ${round}, message ${m}`);
+      }
+    }
+  });
+});
