@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions, checkShape, measureFile, shapeOf } from '../client/client.js';
+import { ClientError, LinedropClient, type ConnectOptions, type FileShape, checkShape, measureFile, shapeOf } from '../client/client.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
 import { plural } from '../text.js';
@@ -43,6 +43,8 @@ interface Planned {
   body?: Buffer;
   lines: number;
   bytes: number;
+  /** A file's shape as measured when it was checked: it is then read only once more, to send it. */
+  shape?: FileShape;
 }
 
 export interface SendOutput {
@@ -160,7 +162,7 @@ export async function sendFiles(options: SendCommandOptions & SendOutput): Promi
       const started = performance.now();
       try {
         const onProgress = (n: number): void => progress?.update(i, n);
-        status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress });
+        status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress, ...(file.shape ? { shape: file.shape } : {}) });
       } catch (e) {
         client.destroy();
         const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
@@ -336,7 +338,7 @@ async function plan(name: string, stdin: Readable): Promise<Planned> {
   if (!info.isFile()) throw new Error('not a regular file');
   const shape = await measureFile(name);
   checkShape(shape, 'it');
-  return { name, lines: shape.lines, bytes: shape.bytes };
+  return { name, lines: shape.lines, bytes: shape.bytes, shape };
 }
 
 function describeError(e: unknown): string {
