@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ConnectionInfo, ConnectionStore, FileSink, Layout, Storage, StoredFile } from './types.js';
+import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
 
 /** Temporary files start with this and end with `.part`; nothing else in a folder does. */
 export const TEMP_PREFIX = '.linedrop-';
@@ -85,13 +85,7 @@ export class DirectoryStorage implements Storage {
 
   openConnection(_info: ConnectionInfo): ConnectionStore {
     if (this.layout === 'flat') return new FolderStore(this.location, false, this.committer);
-    return new FolderStore(join(this.location, this.sessionName()), true, this.committer);
-  }
-
-  /** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter; sorts by time, never repeats. */
-  private sessionName(): string {
-    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
-    return `${stamp}-${this.instanceId}-${String(++this.sessions).padStart(6, '0')}`;
+    return new FolderStore(join(this.location, sessionName(this.instanceId, ++this.sessions)), true, this.committer);
   }
 }
 

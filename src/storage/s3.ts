@@ -11,7 +11,7 @@ import {
   type CompletedPart,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { ConnectionInfo, ConnectionStore, FileSink, Layout, Storage, StoredFile } from './types.js';
+import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last part of a multipart upload). */
@@ -67,12 +67,6 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 /** `/a//b/` → `a/b`: no leading, trailing or doubled slash. */
 function normalizePrefix(prefix: string): string {
   return prefix.split('/').filter((part) => part !== '').join('/');
-}
-
-/** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter; the scheme of `DirectoryStorage`'s session folders. */
-export function sessionName(instanceId: string, counter: number, now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:.]/g, '');
-  return `${stamp}-${instanceId}-${String(counter).padStart(6, '0')}`;
 }
 
 function isAwsEndpoint(endpoint: string): boolean {

@@ -49,3 +49,9 @@ export interface Storage {
 }
 
 export type Layout = 'flat' | 'session';
+
+/** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter. Session names sort by time and never repeat within an instance. */
+export function sessionName(instanceId: string, counter: number, now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  return `${stamp}-${instanceId}-${String(counter).padStart(6, '0')}`;
+}
