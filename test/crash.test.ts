@@ -4,31 +4,15 @@
 // 1. A client that disconnects at every byte offset of a stream (half-close, and a reset).
 // 2. The server process killed with SIGKILL in the middle of an upload, then restarted.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isTempName, type ConnectionSummary, type LinedropServer } from '../src/index.js';
-import { HOST, QUIT, ROOT, RawPeer, frame, listDir, removeDir, runServer, sleep, tempDir, until } from './support.js';
-
-const BIN = join(ROOT, 'bin/linedrop.js');
+import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Resolves with the value, or rejects after `ms` naming `what`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The next event of that name on the server, at most `ms` from now (register before acting). */
 function nextEvent<K extends 'connectionOpened' | 'connectionClosed'>(server: LinedropServer, name: K, ms = 10_000): Promise<unknown[]> {
@@ -50,82 +34,6 @@ function body(lines: string[]): Buffer {
 }
 
 /** The linedrop CLI server as a child process, its JSON log parsed from standard error. */
-class ServerProcess {
-  port = 0;
-  private stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  private constructor(readonly child: ChildProcess) {
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    child.stdout!.on('data', () => undefined);
-    this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  }
-
-  static async start(dir: string, extra: string[] = []): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [BIN, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const server = new ServerProcess(child);
-    try {
-      const listening = await until(() => server.listeningPort() !== undefined || server.child.exitCode !== null, 15_000);
-      const port = server.listeningPort();
-      assert.ok(listening && port !== undefined, `the server did not start listening:\n${server.stderr}`);
-      server.port = port;
-      return server;
-    } catch (err) {
-      await server.stop();
-      throw err;
-    }
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  /** Every JSON log line so far. */
-  logs(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const line of this.stderr.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // a line still being written
-      }
-    }
-    return out;
-  }
-
-  text(): string {
-    return this.stderr;
-  }
-
-  private listeningPort(): number | undefined {
-    for (const entry of this.logs()) {
-      if (typeof entry['msg'] === 'string' && entry['msg'].startsWith('listening on') && typeof entry['port'] === 'number') return entry['port'];
-    }
-    return undefined;
-  }
-
-  /** SIGKILL and wait for the exit: a crash. */
-  async crash(): Promise<void> {
-    assert.equal(this.running, true, 'the server is still running when it is killed');
-    this.child.kill('SIGKILL');
-    const { signal } = await within(this.exited, 10_000, 'the killed server to exit');
-    assert.equal(signal, 'SIGKILL');
-  }
-
-  /** Makes sure the process is gone (always called in `finally`). */
-  async stop(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await within(this.exited, 10_000, 'the server process to exit').catch(() => undefined);
-  }
-}
-
 /** Lines of 64 bytes (63 and `\n`): 16,384 of them are exactly 1 MiB. */
 const BIG_LINE = `${'0123456789abcdef'.repeat(4).slice(0, 63)}\n`;
 const MIB_OF_LINES = Buffer.from(BIG_LINE.repeat(16_384));

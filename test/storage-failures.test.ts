@@ -3,7 +3,7 @@
 // In every case a file that was not stored is answered R (never A), nothing partial is left, the
 // failure is reported with its cause, and the server keeps serving.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdir, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
@@ -21,24 +21,12 @@ import {
   type StoredFile,
   type Storage,
 } from '../src/index.js';
-import { HOST, QUIT, ROOT, RawPeer, frame, listDir, removeDir, runServer, sleep, tempDir, until } from './support.js';
+import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from './support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function body(lines: string[]): Buffer {
   return Buffer.concat(lines.map((l) => Buffer.from(`${l}\n`, 'utf8')));
@@ -193,79 +181,6 @@ class FaultyStorage implements Storage {
 
 // ---------------------------------------------------------------------------------------------
 // The CLI server as a child process
-
-class ServerProcess {
-  port = 0;
-  private stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  private constructor(readonly child: ChildProcess) {
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    child.stdout!.on('data', () => undefined);
-    this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  }
-
-  static async start(dir: string, extra: string[] = [], as?: { uid: number; gid: number; cwd: string }): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [BIN, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(as ?? {}),
-    });
-    const server = new ServerProcess(child);
-    try {
-      await until(() => server.listeningPort() !== undefined || !server.running, 15_000);
-      const port = server.listeningPort();
-      assert.ok(port !== undefined, `the server did not start listening:\n${server.stderr}`);
-      server.port = port;
-      return server;
-    } catch (err) {
-      await server.stop();
-      throw err;
-    }
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  logs(): Record<string, unknown>[] {
-    const out: Record<string, unknown>[] = [];
-    for (const line of this.stderr.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // a line still being written
-      }
-    }
-    return out;
-  }
-
-  text(): string {
-    return this.stderr;
-  }
-
-  /** Connections the server has logged as opened. */
-  opened(): number {
-    return this.logs().filter((e) => typeof e['msg'] === 'string' && /^connection \d+ from /.test(e['msg'])).length;
-  }
-
-  private listeningPort(): number | undefined {
-    for (const entry of this.logs()) {
-      if (typeof entry['msg'] === 'string' && entry['msg'].startsWith('listening on') && typeof entry['port'] === 'number') return entry['port'];
-    }
-    return undefined;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    assert.equal(this.running, true, `the server is running when it gets ${signal}`);
-    this.child.kill(signal);
-  }
-
-  async stop(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await within(this.exited, 10_000, 'the server process to exit').catch(() => undefined);
-  }
-}
 
 /** Whether a new connection to the port is refused. */
 function refused(port: number): Promise<boolean> {

@@ -1,4 +1,6 @@
 // Shared helpers for the tests: temporary folders, servers on port 0, raw sockets.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -150,4 +152,104 @@ export async function freePort(): Promise<number> {
   probe.close();
   await once(probe, 'close');
   return port;
+}
+
+/** Resolves with the value, or rejects after `ms` naming `what`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `linedrop receive` as a child process on 127.0.0.1, port 0, logging JSON lines (read for its port). */
+export class ServerProcess {
+  port = 0;
+  private stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly child: ChildProcess) {
+    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    child.stdout!.on('data', () => undefined);
+    this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  }
+
+  static async start(dir: string, extra: string[] = [], as?: { uid: number; gid: number; cwd: string }): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(as ?? {}),
+    });
+    const server = new ServerProcess(child);
+    try {
+      await until(() => server.listeningPort() !== undefined || !server.running, 15_000);
+      const port = server.listeningPort();
+      assert.ok(port !== undefined, `the server did not start listening:\n${server.stderr}`);
+      server.port = port;
+      return server;
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  logs(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const line of this.stderr.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line still being written
+      }
+    }
+    return out;
+  }
+
+  text(): string {
+    return this.stderr;
+  }
+
+  /** Connections the server has logged as opened. */
+  opened(): number {
+    return this.logs().filter((e) => typeof e['msg'] === 'string' && /^connection \d+ from /.test(e['msg'])).length;
+  }
+
+  private listeningPort(): number | undefined {
+    for (const entry of this.logs()) {
+      if (typeof entry['msg'] === 'string' && entry['msg'].startsWith('listening on') && typeof entry['port'] === 'number') return entry['port'];
+    }
+    return undefined;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    assert.equal(this.running, true, `the server is running when it gets ${signal}`);
+    this.child.kill(signal);
+  }
+
+  /** SIGKILL and wait for the exit: a crash. */
+  async crash(): Promise<void> {
+    assert.equal(this.running, true, 'the server is still running when it is killed');
+    this.child.kill('SIGKILL');
+    const { signal } = await within(this.exited, 10_000, 'the killed server to exit');
+    assert.equal(signal, 'SIGKILL');
+  }
+
+  /** Makes sure the process is gone (always called in `finally`). */
+  async stop(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await within(this.exited, 10_000, 'the server process to exit').catch(() => undefined);
+  }
 }
