@@ -3,7 +3,7 @@
 # (monitor, RAM-only OSD, radosgw) on 127.0.0.1, started with shared/ceph/start-rgw.sh and always
 # stopped at the end. `npm run test:s3` builds, then runs this.
 #
-#   bash scripts/ceph-test.sh                       the S3 tests (node --test dist/test/s3.test.js)
+#   bash scripts/ceph-test.sh                       the S3 tests (node --test dist/test/system/s3.test.js)
 #   bash scripts/ceph-test.sh node dist/bench/s3.js any other command, with the gateway up (the S3 benchmark)
 #
 # Installs the Debian packages the cluster needs when they are missing:
@@ -112,6 +112,6 @@ if [ -n "${R:-}" ]; then
 fi
 
 if [ $# -eq 0 ]; then
-  set -- node --test dist/test/s3.test.js
+  set -- node --test dist/test/system/s3.test.js
 fi
 timeout -k 10 "$LIMIT" "$@"

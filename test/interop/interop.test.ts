@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { LinedropClient } from '../src/index.js';
-import { HOST, ROOT, removeDir, runServer, tempDir } from './support.js';
+import { LinedropClient } from '../../src/index.js';
+import { HOST, ROOT, removeDir, runServer, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 const BIN = join(ROOT, 'bin/linedrop.js');

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AllowList, ClientError, LinedropClient, normalizeAddress, type RefusedEvent } from '../src/index.js';
-import { HOST, QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir } from './support.js';
+import { AllowList, ClientError, LinedropClient, normalizeAddress, type RefusedEvent } from '../../src/index.js';
+import { HOST, QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 describe('allowlist', () => {
   test('AllowList matches addresses and CIDR ranges, IPv4-mapped IPv6 as IPv4', () => {

@@ -21,8 +21,8 @@ import {
   type FileEvent,
   type Limits,
   type Message,
-} from '../src/index.js';
-import { HOST, RawPeer, runServer, type Running } from './support.js';
+} from '../../src/index.js';
+import { HOST, RawPeer, runServer, type Running } from '../support.js';
 
 // A real collector, so heap figures measure what is retained rather than what is not yet collected.
 setFlagsFromString('--expose-gc');

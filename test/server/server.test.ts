@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName, type ConnectionSummary } from '../src/index.js';
-import { QUIT, RawPeer, frame, listDir, runServer, sleep, until } from './support.js';
+import { isTempName, type ConnectionSummary } from '../../src/index.js';
+import { QUIT, RawPeer, frame, listDir, runServer, sleep, until } from '../support.js';
 
 const fileText = (lines: string[]): string => lines.map((l) => `${l}\n`).join('');
 

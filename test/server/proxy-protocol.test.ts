@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ProxyProtocolError, parseProxyHeader, proxyHeaderV1, proxyHeaderV2, type RefusedEvent } from '../src/index.js';
-import { QUIT, RawPeer, frame, listDir, runServer } from './support.js';
+import { ProxyProtocolError, parseProxyHeader, proxyHeaderV1, proxyHeaderV2, type RefusedEvent } from '../../src/index.js';
+import { QUIT, RawPeer, frame, listDir, runServer } from '../support.js';
 
 const SOURCE = { address: '203.0.113.9', port: 40123 };
 const DEST = { address: '198.51.100.1', port: 12100 };

@@ -8,8 +8,8 @@ import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName, type ConnectionSummary, type LinedropServer } from '../src/index.js';
-import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from './support.js';
+import { isTempName, type ConnectionSummary, type LinedropServer } from '../../src/index.js';
+import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

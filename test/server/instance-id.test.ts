@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, isTempName } from '../src/index.js';
-import { sessionInstance } from '../src/storage/directory.js';
-import { HOST, QUIT, ROOT, RawPeer, frame, freePort, removeDir, tempDir, until } from './support.js';
+import { DirectoryStorage, isTempName } from '../../src/index.js';
+import { sessionInstance } from '../../src/storage/directory.js';
+import { HOST, QUIT, ROOT, RawPeer, frame, freePort, removeDir, tempDir, until } from '../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 const conn = (id: number) => ({ id, remoteAddress: HOST, remotePort: 1 });

@@ -2,7 +2,7 @@
 // known byte sequences: text2pcap turns hex dumps into frames, tshark runs the dissector over them.
 //
 // tshark, text2pcap and mergecap (Debian: tshark, which pulls in wireshark-common) must be on PATH;
-// scripts/install-tshark.sh installs them. Without them every test here fails, unless
+// scripts/install-system-tools.sh tshark installs them. Without them every test here fails, unless
 // LINEDROP_SKIP_TSHARK=1 is set, which turns that failure into a skip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,8 +15,8 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-// The tests run from dist/test/, two levels below the repository root.
-const LUA = fileURLToPath(new URL('../../tools/wireshark/linedrop.lua', import.meta.url));
+// The tests run from dist/test/system/, three levels below the repository root.
+const LUA = fileURLToPath(new URL('../../../tools/wireshark/linedrop.lua', import.meta.url));
 const TOOLS = ['tshark', 'text2pcap', 'mergecap'] as const;
 const SERVER_PORT = 12100;
 const TOOL_TIMEOUT_MS = 20_000;
@@ -26,7 +26,7 @@ const skipMissing = missing.length > 0 && process.env['LINEDROP_SKIP_TSHARK'] ==
 const skip = skipMissing ? `${missing.join(', ')} not installed and LINEDROP_SKIP_TSHARK=1` : false;
 const missingMessage =
   `${missing.join(', ')} not found on PATH: the Wireshark dissector tests need tshark 4.x ` +
-  `(run scripts/install-tshark.sh, or set LINEDROP_SKIP_TSHARK=1 to skip these tests)`;
+  `(run scripts/install-system-tools.sh tshark, or set LINEDROP_SKIP_TSHARK=1 to skip these tests)`;
 
 // ---------------------------------------------------------------------------------------------
 // Building captures

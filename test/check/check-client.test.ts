@@ -8,9 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { main } from '../src/cli/main.js';
-import { ClientChecker, LinedropClient, type ClientCheckerOptions, type ClientConnectionReport } from '../src/index.js';
-import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, tempDir } from './support.js';
+import { main } from '../../src/cli/main.js';
+import { ClientChecker, LinedropClient, type ClientCheckerOptions, type ClientConnectionReport } from '../../src/index.js';
+import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 

@@ -8,8 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, LinedropClient, isTempName, type FileEvent } from '../src/index.js';
-import { HOST, listDir, removeDir, runServer, tempDir } from './support.js';
+import { DirectoryStorage, LinedropClient, isTempName, type FileEvent } from '../../src/index.js';
+import { HOST, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
 

@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, ProtocolError, decodeAll } from '../src/index.js';
-import { HOST, freePort, listDir, removeDir, runServer, tempDir } from './support.js';
+import { ClientError, LinedropClient, ProtocolError, decodeAll } from '../../src/index.js';
+import { HOST, freePort, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 describe('client library against the server', () => {
   test('sendLines, sendBuffer and sendFile resolve to A; quit resolves to Q', async () => {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, measureFile, shapeOf } from '../src/index.js';
-import { HOST, removeDir, runServer, tempDir } from './support.js';
+import { ClientError, LinedropClient, measureFile, shapeOf } from '../../src/index.js';
+import { HOST, removeDir, runServer, tempDir } from '../support.js';
 
 /** About `size` bytes of lines of varying length (some empty, some with \r), with or without a final \n. */
 function text(size: number, finalNewline: boolean, seed: number): Buffer {

@@ -36,8 +36,8 @@ import {
   type ConnectionSummary,
   type LinedropServer,
   type S3StorageOptions,
-} from '../src/index.js';
-import { HOST, QUIT, RawPeer, ROOT, sleep, until } from './support.js';
+} from '../../src/index.js';
+import { HOST, QUIT, RawPeer, ROOT, sleep, until } from '../support.js';
 
 const ENDPOINT = process.env['LINEDROP_TEST_S3_ENDPOINT'] || undefined;
 const CEPH_DIR = process.env['LINEDROP_TEST_CEPH_DIR'] || undefined;

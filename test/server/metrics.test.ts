@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { LinedropServer, MetricsServer, createMetrics, isTempName, parseListenAddress } from '../src/index.js';
-import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from './support.js';
+import { LinedropServer, MetricsServer, createMetrics, isTempName, parseListenAddress } from '../../src/index.js';
+import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 

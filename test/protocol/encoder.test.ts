@@ -13,7 +13,7 @@ import {
   splitLines,
   type Limits,
   type Line,
-} from '../src/protocol/index.js';
+} from '../../src/protocol/index.js';
 
 /** Expected bytes, written out by hand. */
 const bytes = (...b: number[]): Buffer => Buffer.from(b);

@@ -10,7 +10,7 @@ import {
   type DecoderEvent,
   type Limits,
   type Line,
-} from '../src/protocol/index.js';
+} from '../../src/protocol/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // An independent stream builder: the fixtures never go through the encoder under test.

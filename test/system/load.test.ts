@@ -6,8 +6,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { LinedropClient, isTempName, type ConnectionSummary, type RefusedEvent } from '../src/index.js';
-import { HOST, QUIT, RawPeer, frame, listDir, runServer, sleep, until, type Running } from './support.js';
+import { LinedropClient, isTempName, type ConnectionSummary, type RefusedEvent } from '../../src/index.js';
+import { HOST, QUIT, RawPeer, frame, listDir, runServer, sleep, until, type Running } from '../support.js';
 
 const fileText = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
 

@@ -2,7 +2,7 @@
 // a byte-by-byte reference: any density, any start, any alignment of the buffer in memory.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Decoder, countLineFeeds, encodeMessage, scanLines } from '../src/index.js';
+import { Decoder, countLineFeeds, encodeMessage, scanLines } from '../../src/index.js';
 
 const LF = 0x0a;
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from './support.js';
+import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 

@@ -9,9 +9,9 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { main } from '../src/cli/main.js';
-import { checkServer, SERVER_CHECKS, startServer, type CheckReport, type CheckServerOptions } from '../src/index.js';
-import { HOST, ROOT, removeDir, tempDir } from './support.js';
+import { main } from '../../src/cli/main.js';
+import { checkServer, SERVER_CHECKS, startServer, type CheckReport, type CheckServerOptions } from '../../src/index.js';
+import { HOST, ROOT, removeDir, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 const REQUIRED = SERVER_CHECKS.filter((c) => c.required).map((c) => c.name);

@@ -7,7 +7,7 @@
 // servers' logs name each client's own port (so the PROXY header was used), HAProxy marked the
 // killed server down, and the survivors' metrics agree with their logs and with the disk.
 //
-// haproxy (Debian: haproxy) must be on PATH; scripts/install-haproxy.sh installs it. Without it
+// haproxy (Debian: haproxy) must be on PATH; scripts/install-system-tools.sh haproxy installs it. Without it
 // the test fails, unless LINEDROP_SKIP_HAPROXY=1 is set, which turns that failure into a skip.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,10 +17,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
-import { main } from '../src/cli/main.js';
-import { isTempName } from '../src/index.js';
-import { sessionInstance } from '../src/storage/directory.js';
-import { HOST, ROOT, freePort, removeDir, sleep, tempDir, until } from './support.js';
+import { main } from '../../src/cli/main.js';
+import { isTempName } from '../../src/index.js';
+import { sessionInstance } from '../../src/storage/directory.js';
+import { HOST, ROOT, freePort, removeDir, sleep, tempDir, until } from '../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 const SESSIONS = 300;
@@ -170,7 +170,7 @@ async function sendSession(port: number, paths: string[]): Promise<SessionResult
 test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every file once, real client addresses, metrics add up', { skip, timeout: 170_000 }, async (t) => {
   assert.ok(
     found,
-    'haproxy not found on PATH: this test runs HAProxy in front of three servers (run scripts/install-haproxy.sh, ' +
+    'haproxy not found on PATH: this test runs HAProxy in front of three servers (run scripts/install-system-tools.sh haproxy, ' +
       'or apt-get install haproxy; set LINEDROP_SKIP_HAPROXY=1 to skip it)',
   );
   const work = await tempDir('linedrop-haproxy-');

@@ -20,8 +20,8 @@ import {
   type Logger,
   type StoredFile,
   type Storage,
-} from '../src/index.js';
-import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from './support.js';
+} from '../../src/index.js';
+import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 

@@ -1,0 +1,32 @@
+// Compiles the TypeScript (tsc) into dist/ only when a source file is newer than the last build,
+// so `npm start` and `npm test` start at once when nothing changed.
+//
+//   node scripts/build-if-stale.mjs            build if stale (npm start, npm test, ...)
+//   node scripts/build-if-stale.mjs --always   build (npm run build, and npm install's prepare)
+//
+// dist/ is emptied first, so a moved or deleted source leaves no stale compiled file behind.
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const STAMP = 'dist/.build-stamp';
+const SOURCES = ['src', 'test', 'bench', 'tsconfig.json', 'package.json'];
+
+function newest(path) {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return readdirSync(path).reduce((max, name) => Math.max(max, newest(join(path, name))), st.mtimeMs);
+}
+
+const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
+if (process.argv.includes('--always') || SOURCES.some((p) => newest(p) > built)) {
+  const started = Date.now();
+  rmSync('dist', { recursive: true, force: true });
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (tsc.status !== 0) {
+    console.error('build failed: fix the TypeScript errors above, then run the command again');
+    process.exit(tsc.status ?? 1);
+  }
+  writeFileSync(STAMP, `${new Date(started).toISOString()}\n`);
+}
