@@ -3,7 +3,7 @@ import type { Limits } from '../protocol/limits.js';
 import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../server/server.js';
 import { MetricsServer } from '../server/metrics.js';
 import type { Layout } from '../storage/types.js';
-import { S3Storage } from '../storage/s3.js';
+import { openStorage } from '../storage/open.js';
 import type { S3Target } from './s3-flags.js';
 import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
@@ -42,8 +42,13 @@ export interface ReceiveCommandOptions {
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
   const logger = createLogger(options.logFormat, options.quiet ? 'warn' : 'info');
   const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, ...tuning } = options.server ?? {};
-  const storage = options.s3 && new S3Storage({ ...options.s3, layout: options.layout, ...(tuning.instanceId !== undefined ? { instanceId: tuning.instanceId } : {}) });
-  if (storage) {
+  const storage = openStorage({
+    dir: options.dir,
+    layout: options.layout,
+    ...(tuning.instanceId !== undefined ? { instanceId: tuning.instanceId } : {}),
+    ...(options.s3 ? { s3: options.s3 } : {}),
+  });
+  if (options.s3) {
     try {
       await storage.init();
     } catch (e) {
@@ -53,9 +58,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
   }
   const server = new LinedropServer({
     ...tuning,
-    ...(storage ? { storage } : {}),
-    dir: options.dir,
-    layout: options.layout,
+    storage,
     saveEmpty: options.saveEmpty,
     limits: options.limits,
     logger,

@@ -11,3 +11,9 @@ export interface Logger {
 const nothing = (): void => undefined;
 
 export const silentLogger: Logger = { info: nothing, warn: nothing, error: nothing };
+
+/** An error as log fields: its message, and its code if it has one. */
+export function errorFields(error: Error): Record<string, unknown> {
+  const code = (error as { code?: unknown }).code;
+  return { message: error.message, ...(typeof code === 'string' ? { code } : {}) };
+}

@@ -1,0 +1,203 @@
+import type { Socket } from 'node:net';
+import { Decoder } from '../protocol/decoder.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { STATUS_ACCEPTED, STATUS_QUIT, STATUS_REJECTED } from '../protocol/status.js';
+import type { ConnectionStore, FileSink, StoredFile } from '../storage/types.js';
+import type { ConnectionOptions } from './options.js';
+
+const ACCEPTED = Buffer.from([STATUS_ACCEPTED]);
+const QUIT = Buffer.from([STATUS_QUIT]);
+const REJECTED = Buffer.from([STATUS_REJECTED]);
+
+/** How long a peer may keep a connection open after the server has ended it. */
+const LINGER_MS = 5_000;
+
+/** A failure of the connection itself, decided by the server (as opposed to a protocol violation). */
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+  constructor(
+    readonly code: 'ERR_IDLE_TIMEOUT',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How a connection ended. */
+export type CloseReason =
+  | 'quit'
+  | 'rejected'
+  | 'truncated'
+  | 'client-closed'
+  | 'idle-timeout'
+  | 'socket-error'
+  | 'server-closed';
+
+export interface FileEvent {
+  connection: number;
+  file: StoredFile;
+  lines: number;
+  /** From the message's count to the file being stored (just before `A`). */
+  ms: number;
+  /** Of that, the time storage took to make the file durable and put it in place (flush, rename, folder flush). */
+  commitMs: number;
+}
+
+const STOP = Symbol('stop');
+
+/** One client's session: decode, store, acknowledge, in order. */
+export class Connection {
+  files = 0;
+  bytes = 0;
+  private index = 0;
+  private sink: FileSink | undefined;
+  private messageStarted = 0;
+  private readonly decoder: Decoder;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private readonly stopped = new Promise<typeof STOP>((resolve) => (this.wake = () => resolve(STOP)));
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly id: number,
+    private readonly store: ConnectionStore,
+    private readonly options: ConnectionOptions,
+    private readonly onFile: (event: FileEvent) => void,
+  ) {
+    this.decoder = new Decoder(options.limits);
+    const idle = options.idleTimeoutMs;
+    if (idle > 0) {
+      socket.setTimeout(idle, () => {
+        const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
+        socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+      });
+    }
+  }
+
+  /** Asks the connection to end at the next boundary between messages (now, if it is between messages). */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  async run(): Promise<{ reason: CloseReason; error?: Error }> {
+    const socket = this.socket;
+    // Pull one chunk at a time: while a file is being flushed nothing more is read, so a fast
+    // client is held back by TCP rather than by memory.
+    const chunks = (socket.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        if (this.stopping && this.decoder.idle) {
+          this.finish();
+          return { reason: 'server-closed' };
+        }
+        // Between messages a stop request ends the wait; inside a message the message may finish.
+        const read = chunks.next();
+        // A read left behind by a stop request may still fail; that must not go unhandled.
+        read.catch(() => undefined);
+        const next = this.decoder.idle ? await Promise.race([read, this.stopped]) : await read;
+        if (next === STOP) continue;
+        if (next.done) break;
+        const outcome = await this.consume(this.decoder.push(next.value));
+        if (outcome === 'quit') {
+          this.finish(QUIT);
+          return { reason: 'quit' };
+        }
+        if (outcome === 'stop') {
+          this.finish();
+          return { reason: 'server-closed' };
+        }
+      }
+      const [event] = this.decoder.end();
+      if (event?.type === 'error') throw event.error;
+      // The client closed between messages without sending the quit message.
+      this.finish();
+      return { reason: 'client-closed' };
+    } catch (err) {
+      await this.discard();
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (error instanceof ConnectionError) return { reason: 'idle-timeout', error };
+      if (socket.destroyed) return { reason: 'socket-error', error };
+      this.finish(REJECTED);
+      const truncated = error instanceof ProtocolError && error.code === 'ERR_TRUNCATED';
+      return { reason: truncated ? 'truncated' : 'rejected', error };
+    }
+  }
+
+  /** Handles one chunk's events: 'quit' once the quit message is handled, 'stop' when shutting down after an answer. */
+  private async consume(events: ReturnType<Decoder['push']>): Promise<'quit' | 'stop' | 'more'> {
+    for (const event of events) {
+      switch (event.type) {
+        case 'start':
+          this.index++;
+          this.messageStarted = performance.now();
+          if (event.lines > 0 || this.options.saveEmpty) this.sink = await this.store.create(this.index);
+          break;
+        case 'data':
+          if (!this.sink!.write(event.data)) await this.sink!.drained();
+          break;
+        case 'end': {
+          if (this.sink) await this.commit(event.lines);
+          if (event.lines === 0) return 'quit';
+          this.socket.write(ACCEPTED);
+          // Shutting down: stop after this answer; what else the chunk held is not answered.
+          if (this.stopping) return 'stop';
+          break;
+        }
+        case 'error':
+          throw event.error;
+      }
+    }
+    return 'more';
+  }
+
+  private async commit(lines: number): Promise<void> {
+    const sink = this.sink!;
+    this.sink = undefined;
+    const committing = performance.now();
+    const file = await sink.commit();
+    const now = performance.now();
+    this.files++;
+    this.bytes += file.bytes;
+    this.onFile({ connection: this.id, file, lines, ms: Math.round(now - this.messageStarted), commitMs: Math.round((now - committing) * 1000) / 1000 });
+  }
+
+  private async discard(): Promise<void> {
+    const sink = this.sink;
+    this.sink = undefined;
+    await sink?.abort();
+  }
+
+  /** Sends a last status byte (if any), ends the connection, and destroys it if the peer lingers. */
+  private finish(status?: Buffer): void {
+    const socket = this.socket;
+    socket.setTimeout(0);
+    if (socket.destroyed) return;
+    if (status && socket.writable) socket.end(status);
+    else socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+}
+
+/** How a connection ended, in words for the log. */
+export function describeReason(reason: CloseReason, error?: Error): string {
+  const cause = error ? `: ${error instanceof ProtocolError ? `${error.code} ` : ''}${error.message}` : '';
+  switch (reason) {
+    case 'quit':
+      return 'quit';
+    case 'rejected':
+      return `rejected${cause}`;
+    case 'truncated':
+      return `client vanished mid-message${cause}`;
+    case 'client-closed':
+      return 'client closed without the quit message';
+    case 'idle-timeout':
+      return `idle timeout${cause}`;
+    case 'socket-error':
+      return `socket error${cause}`;
+    case 'server-closed':
+      return 'server closed it';
+  }
+}

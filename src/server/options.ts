@@ -1,0 +1,68 @@
+import type { Limits } from '../protocol/limits.js';
+import type { StorageChoice } from '../storage/open.js';
+import type { Logger } from './logger.js';
+
+export const DEFAULT_PORT = 12100;
+
+/** Defaults of the connection limits; see `ServerOptions`. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
+
+export interface TlsOptions {
+  /** PEM certificate chain and private key of the server. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** PEM CA certificate(s): when given, clients must present a certificate it signed (mutual TLS). */
+  clientCa?: string | Buffer;
+}
+
+export interface ServerOptions extends StorageChoice {
+  /** Also save the zero-line message, as the next `k.txt` (empty). */
+  saveEmpty?: boolean;
+  limits?: Partial<Limits>;
+  logger?: Logger;
+  /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never). */
+  idleTimeoutMs?: number;
+  /** Connections open at once; more are closed as soon as they connect (default 1024). */
+  maxConnections?: number;
+  /** Connections open at once from one client address (default 64). */
+  maxConnectionsPerAddress?: number;
+  /** Only these client addresses or CIDR ranges may connect; others are closed at once. */
+  allow?: readonly string[];
+  /** Serve TLS instead of plain TCP. */
+  tls?: TlsOptions;
+  /**
+   * Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy sends with
+   * `send-proxy`): logs, limits and the allowlist see the client it names. A connection without
+   * one is closed. Not with `tls` (terminate TLS at the proxy).
+   */
+  proxyProtocol?: boolean;
+}
+
+/** What one connection needs of the options: its limits, its idle timeout, and whether the quit message is saved. */
+export interface ConnectionOptions {
+  limits: Partial<Limits> | undefined;
+  idleTimeoutMs: number;
+  saveEmpty: boolean;
+}
+
+/**
+ * Checks the options a server is made with.
+ * @throws TypeError naming what is wrong.
+ */
+export function checkServerOptions(options: ServerOptions): void {
+  if (options.tls && options.proxyProtocol) {
+    throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
+  }
+}
+
+/** The part of the options a connection gets. */
+export function connectionOptions(options: ServerOptions): ConnectionOptions {
+  return {
+    limits: options.limits,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    saveEmpty: options.saveEmpty === true,
+  };
+}
