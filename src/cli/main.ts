@@ -1,150 +1,18 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { Readable, Writable } from 'node:stream';
-import { DEFAULT_HOST } from '../client/client.js';
-import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { readFile } from 'node:fs/promises';
-import type { ConnectOptions } from '../client/client.js';
-import { AllowList } from '../server/access.js';
-import {
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_PORT,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-} from '../server/server.js';
+// The `linedrop` command line: a hub that registers each command's module.
+import { Command, CommanderError } from 'commander';
+import type { CliContext, CliIO } from './context.js';
+import { register as registerCheck } from './commands/check.js';
+import { register as registerCheckClient } from './commands/check-client.js';
+import { register as registerReceive } from './commands/receive.js';
+import { register as registerSend } from './commands/send.js';
 import { ExitCode } from './exit-codes.js';
-import { interactiveSend } from './interactive.js';
 import { LineInput } from './line-input.js';
-import type { LogFormat } from './log.js';
-import { registerCheckCommands } from './check.js';
-import { askOperation } from './menu.js';
-import { receive, type ServerTuning } from './receive.js';
-import { s3Target, type S3Flags } from './s3-flags.js';
-import { DEFAULT_RETRY_DELAY_MS, sendFiles } from './send.js';
-import { parseListenAddress } from '../server/metrics.js';
+import { runMenu } from './menu.js';
 
-export interface CliIO {
-  stdin: Readable;
-  stdout: Writable;
-  stderr: Writable;
-}
+export type { CliContext, CliIO } from './context.js';
 
-/** What a command module gets: the streams, and a way to set the exit status. */
-export interface CliContext {
-  io: CliIO;
-  setExitCode(code: number): void;
-}
-
-const DEFAULT_DIR = 'received';
-
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    return n;
-  };
-}
-
-/** Seconds, fractions allowed. */
-function decimal(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds >= 0');
-  return n;
-}
-
-interface TlsFlags {
-  tls?: boolean;
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
-
-async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
-  if (!opts.tls && !opts.ca && !opts.cert) return undefined;
-  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
-  return {
-    ...(opts.ca ? { ca: await readFile(opts.ca) } : {}),
-    ...(opts.cert ? { cert: await readFile(opts.cert) } : {}),
-    ...(opts.key ? { key: await readFile(opts.key) } : {}),
-  };
-}
-
-interface ReceiveFlags extends S3Flags {
-  port: number;
-  host?: string;
-  dir: string;
-  layout: 'flat' | 'session';
-  once?: boolean;
-  saveEmpty?: boolean;
-  maxLines: number;
-  maxLineBytes: number;
-  maxMessageBytes: number;
-  idleTimeout: number;
-  maxConnections: number;
-  maxConnectionsPerAddress: number;
-  shutdownDeadline: number;
-  allow?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  clientCa?: string;
-  proxyProtocol?: boolean;
-  instanceId?: string;
-  metrics?: { host?: string; port: number };
-  logFormat: LogFormat;
-  json?: boolean;
-  quiet?: boolean;
-}
-
-/** `--metrics HOST:PORT`. */
-function listenAddress(value: string): { host?: string; port: number } {
-  try {
-    return parseListenAddress(value);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-}
-
-/** `--instance-id`: goes into session folder names, so only letters, digits, `_`, `.` and `-` (not first). */
-function instanceId(value: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) {
-    throw new InvalidArgumentError('expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit');
-  }
-  return value;
-}
-
-async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
-  const tuning: ServerTuning = {
-    idleTimeoutMs: Math.round(opts.idleTimeout * 1000),
-    maxConnections: opts.maxConnections,
-    maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
-    shutdownDeadlineMs: Math.round(opts.shutdownDeadline * 1000),
-  };
-  if (opts.allow !== undefined) {
-    const ranges = opts.allow.split(',').map((r) => r.trim()).filter((r) => r !== '');
-    new AllowList(ranges); // throws on a bad entry
-    tuning.allow = ranges;
-  }
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) throw new Error('--tls-cert and --tls-key go together');
-  if (opts.proxyProtocol && opts.tlsCert !== undefined) throw new Error('--proxy-protocol and --tls-cert cannot be combined: terminate TLS at the proxy');
-  if (opts.proxyProtocol) tuning.proxyProtocol = true;
-  if (opts.instanceId !== undefined) tuning.instanceId = opts.instanceId;
-  if (opts.clientCa !== undefined && opts.tlsCert === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key');
-  if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
-    tuning.tls = {
-      cert: await readFile(opts.tlsCert),
-      key: await readFile(opts.tlsKey),
-      ...(opts.clientCa !== undefined ? { clientCa: await readFile(opts.clientCa) } : {}),
-    };
-  }
-  return tuning;
-}
-
-const portOption = (): Option =>
-  new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(integer(0, 65535));
-
-/** Commands kept in modules of their own; each adds itself to the program. */
-const extraCommands: ((program: Command, context: CliContext) => void)[] = [registerCheckCommands];
+/** Every command, in the order `--help` lists them. */
+const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient];
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
@@ -152,157 +20,20 @@ const extraCommands: ((program: Command, context: CliContext) => void)[] = [regi
  */
 export async function main(argv: string[], io: CliIO = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let input: LineInput | undefined;
-  const lineInput = (): LineInput => (input ??= new LineInput(io.stdin));
   let code: number = ExitCode.Ok;
+  const ctx: CliContext = {
+    io,
+    lineInput: () => (input ??= new LineInput(io.stdin)),
+    setExitCode: (c) => (code = c),
+  };
 
   const program = new Command('linedrop')
     .description('Send and receive text files over TCP with the networking lab\'s line-count protocol.\nWith no command: the lab program\'s menu (send or receive).')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run linedrop --help for usage)')
-    .action(async () => {
-      const choice = await askOperation(lineInput(), io.stdout);
-      if (choice === null) {
-        code = ExitCode.Usage;
-        return;
-      }
-      const host = process.env['LINEDROP_HOST'] ?? DEFAULT_HOST;
-      const port = process.env['LINEDROP_PORT'] ? integer(0, 65535)(process.env['LINEDROP_PORT']) : DEFAULT_PORT;
-      if (choice === 'send') {
-        code = await interactiveSend({ host, port, input: lineInput(), out: io.stdout, err: io.stderr });
-      } else {
-        // The lab's tcp_receive: one connection, then exit.
-        io.stdout.write(`Receiving on port ${port} into ./${process.env['LINEDROP_DIR'] ?? DEFAULT_DIR}; the server exits after one connection.\n`);
-        code = await receive({
-          port,
-          host: process.env['LINEDROP_LISTEN_HOST'] || undefined,
-          dir: process.env['LINEDROP_DIR'] ?? DEFAULT_DIR,
-          layout: 'flat',
-          once: true,
-          saveEmpty: false,
-          limits: {},
-          logFormat: 'auto',
-          err: io.stderr,
-        });
-      }
-    });
-
-  program
-    .command('send')
-    .description(
-      'Send files to a server over one connection, each file as one message, then the quit message.\n' +
-        'Each file is split on "\\n"; a missing final newline is added. An empty file cannot be sent\n' +
-        '(zero lines means "quit"), so one is refused before anything is sent. "-" reads standard input.\n' +
-        'With no files: the lab client\'s interactive prompts (also drivable through a pipe).',
-    )
-    .argument('[files...]', 'files to send ("-" for standard input)')
-    .addOption(new Option('-H, --host <host>', 'server host').env('LINEDROP_HOST').default(DEFAULT_HOST))
-    .addOption(portOption())
-    .addOption(new Option('--tls', 'connect with TLS (verified against the system CAs, or --ca)').env('LINEDROP_TLS'))
-    .addOption(new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'))
-    .addOption(new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env('LINEDROP_TLS_CERT'))
-    .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
-    .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
-    .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)'))
-    .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
-    .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(integer(0, 1000)))
-    .addOption(new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s').env('LINEDROP_RETRY_DELAY').default(DEFAULT_RETRY_DELAY_MS).argParser(integer(0, 600_000)))
-    .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost\n(with --retry: after the last reconnect).')
-    .action(async (files: string[], opts: { host: string; port: number; json?: boolean; quiet?: boolean; progress: boolean; retry: number; retryDelay: number } & TlsFlags) => {
-      let tls: ConnectOptions['tls'];
-      try {
-        tls = await clientTls(opts);
-      } catch (e) {
-        io.stderr.write(`linedrop: ${(e as Error).message}\n`);
-        code = ExitCode.Usage;
-        return;
-      }
-      const target = { host: opts.host, port: opts.port, ...(tls ? { tls } : {}) };
-      if (files.length === 0) {
-        code = await interactiveSend({ ...target, input: lineInput(), out: io.stdout, err: io.stderr });
-      } else {
-        code = await sendFiles({
-          ...target,
-          files,
-          stdin: io.stdin,
-          out: io.stdout,
-          err: io.stderr,
-          json: opts.json === true,
-          quiet: opts.quiet === true,
-          progress: opts.progress,
-          retry: opts.retry,
-          retryDelayMs: opts.retryDelay,
-        });
-      }
-    });
-
-  program
-    .command('receive')
-    .description('Run the server: save each message of a connection as 1.txt, 2.txt, ... and answer A (accepted), Q (quit) or R (rejected).')
-    .addOption(portOption())
-    .addOption(new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'))
-    .addOption(new Option('-d, --dir <dir>', 'folder for received files (created if missing)').env('LINEDROP_DIR').default(DEFAULT_DIR))
-    .addOption(new Option('--store <url>', 'keep received files in S3-compatible object storage instead of a folder: s3://BUCKET/PREFIX').env('LINEDROP_STORE').conflicts('dir'))
-    .addOption(new Option('--s3-endpoint <url>', 'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. http://127.0.0.1:7480 (default: AWS)').env('LINEDROP_S3_ENDPOINT'))
-    .addOption(new Option('--s3-region <region>', 'region (default: AWS_REGION or the profile\'s; us-east-1 with --s3-endpoint)').env('LINEDROP_S3_REGION'))
-    .addOption(new Option('--s3-virtual-hosted', 'address the bucket as BUCKET.host rather than host/BUCKET (path style is the default with --s3-endpoint)').env('LINEDROP_S3_VIRTUAL_HOSTED'))
-    .addOption(
-      new Option('--layout <layout>', 'flat: k.txt in the folder, later connections overwrite (the lab\'s); session: a sub-folder per connection, nothing overwritten')
-        .choices(['flat', 'session'])
-        .env('LINEDROP_LAYOUT')
-        .default('flat'),
-    )
-    .addOption(new Option('--once', 'exit after the first connection ends (the lab\'s behaviour)').env('LINEDROP_ONCE'))
-    .addOption(new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'))
-    .addOption(new Option('--max-lines <n>', 'most lines in one message').env('LINEDROP_MAX_LINES').default(DEFAULT_LIMITS.maxLines).argParser(integer(0, 0xffff_ffff)))
-    .addOption(new Option('--max-line-bytes <n>', 'most bytes in one line, without its \\n').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--max-message-bytes <n>', 'most bytes in one message').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes).argParser(integer(0, Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--idle-timeout <seconds>', 'close a connection that sends nothing for this long while a count or message is awaited (0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS / 1000).argParser(decimal))
-    .addOption(new Option('--max-connections <n>', 'connections open at once; more are closed on connect').env('LINEDROP_MAX_CONNECTIONS').default(DEFAULT_MAX_CONNECTIONS).argParser(integer(1, 1_000_000)))
-    .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(integer(1, 1_000_000)))
-    .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(decimal))
-    .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
-    .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
-    .addOption(new Option('--instance-id <id>', 'names this server in session folder names (<time>-<id>-<counter>); give each server sharing a folder its own (default: 6 random hex digits)').env('LINEDROP_INSTANCE_ID').argParser(instanceId))
-    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at /metrics and a health check at /healthz (200 while accepting connections, 503 when shutting down) over HTTP on HOST:PORT (PORT alone: all interfaces)').env('LINEDROP_METRICS').argParser(listenAddress))
-    .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
-    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
-    .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
-    .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
-    .addOption(new Option('--json', 'one JSON object per event (listening, connection, file, closed, summary) on standard output'))
-    .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
-    .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.')
-    .action(async (opts: ReceiveFlags, command: Command) => {
-      let server: ServerTuning;
-      let s3: ReturnType<typeof s3Target>;
-      try {
-        server = await serverTuning(opts);
-        s3 = s3Target(opts, (flag) => command.getOptionValueSource(flag) === 'cli');
-      } catch (e) {
-        io.stderr.write(`linedrop: ${(e as Error).message}\n`);
-        code = ExitCode.Usage;
-        return;
-      }
-      code = await receive({
-        server,
-        port: opts.port,
-        host: opts.host,
-        dir: opts.dir,
-        ...(s3 ? { s3 } : {}),
-        layout: opts.layout,
-        once: opts.once === true,
-        saveEmpty: opts.saveEmpty === true,
-        limits: { maxLines: opts.maxLines, maxLineBytes: opts.maxLineBytes, maxMessageBytes: opts.maxMessageBytes },
-        logFormat: opts.logFormat,
-        err: io.stderr,
-        ...(opts.json ? { events: io.stdout } : {}),
-        quiet: opts.quiet === true,
-        ...(opts.metrics ? { metrics: opts.metrics } : {}),
-      });
-    });
-
-  const context: CliContext = { io, setExitCode: (c) => (code = c) };
-  for (const register of extraCommands) register(program, context);
+    .action(() => runMenu(ctx));
+  for (const register of COMMANDS) register(program, ctx);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

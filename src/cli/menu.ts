@@ -1,5 +1,12 @@
 import type { Writable } from 'node:stream';
+import { DEFAULT_HOST } from '../client/client.js';
+import { DEFAULT_PORT } from '../server/server.js';
+import type { CliContext } from './context.js';
+import { ExitCode } from './exit-codes.js';
+import { wholeNumber } from './flags.js';
+import { interactiveSend } from './interactive.js';
 import type { LineInput } from './line-input.js';
+import { DEFAULT_DIR, receive } from './receive.js';
 
 /** The lab template's menu prompt, word for word. */
 export const MENU_PROMPT = 'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":';
@@ -33,4 +40,37 @@ export async function askOperation(input: LineInput, out: Writable): Promise<'se
 export function parseChoice(answer: string): 'send' | 'receive' | undefined {
   const key = answer === 'TS' || answer === 'TR' ? answer.toLowerCase() : answer;
   return CHOICES[key];
+}
+
+/** `linedrop` with no command: the lab program's menu, then the lab client or the lab server. */
+export async function runMenu(ctx: CliContext): Promise<void> {
+  const { io } = ctx;
+  const choice = await askOperation(ctx.lineInput(), io.stdout);
+  if (choice === null) {
+    ctx.setExitCode(ExitCode.Usage);
+    return;
+  }
+  const env = process.env;
+  const host = env['LINEDROP_HOST'] ?? DEFAULT_HOST;
+  const port = env['LINEDROP_PORT'] ? wholeNumber(0, 65535)(env['LINEDROP_PORT']) : DEFAULT_PORT;
+  if (choice === 'send') {
+    ctx.setExitCode(await interactiveSend({ host, port, input: ctx.lineInput(), out: io.stdout, err: io.stderr }));
+    return;
+  }
+  // The lab's tcp_receive: one connection, then exit.
+  const dir = env['LINEDROP_DIR'] ?? DEFAULT_DIR;
+  io.stdout.write(`Receiving on port ${port} into ./${dir}; the server exits after one connection.\n`);
+  ctx.setExitCode(
+    await receive({
+      port,
+      host: env['LINEDROP_LISTEN_HOST'] || undefined,
+      dir,
+      layout: 'flat',
+      once: true,
+      saveEmpty: false,
+      limits: {},
+      logFormat: 'auto',
+      err: io.stderr,
+    }),
+  );
 }

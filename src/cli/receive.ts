@@ -9,6 +9,9 @@ import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
+/** Where `receive` saves files unless told otherwise. */
+export const DEFAULT_DIR = 'received';
+
 /** The server's connection limits, access control and shutdown deadline. */
 export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'> & {
   shutdownDeadlineMs?: number;

@@ -1,0 +1,96 @@
+// `linedrop check HOST:PORT`: grade any lab server.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { checkText, sectionTitle, serverReportHeader, serverReportSummary, style, wantsColour } from '../../check/report.js';
+import { checkServer, DEFAULT_TIMEOUT_MS, SERVER_CHECKS } from '../../check/server-checks.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { target, wholeNumber } from '../flags.js';
+
+function checkNames(value: string): string[] {
+  const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+  const known = new Set(SERVER_CHECKS.map((c) => c.name));
+  const unknown = names.filter((n) => !known.has(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new InvalidArgumentError(`unknown check ${unknown.join(', ') || '(none given)'}; the checks are ${[...known].join(', ')}`);
+  }
+  return names;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+const CHECK_LIST = SERVER_CHECKS.map((c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`).join('\n');
+
+/** The shell's status for a run stopped by Ctrl-C. */
+const INTERRUPTED = 130;
+
+export function register(program: Command, context: CliContext): void {
+  const { io } = context;
+
+  program
+    .command('check')
+    .summary('Grade a lab server (any language) against every rule of the handout')
+    .description(
+      'Grade a lab server (any language) against the handout: each rule is a named check that says what ' +
+        'it sent, what it expected and what it saw. Checks beyond the handout are reported but never fail. ' +
+        'Each check uses its own connection; a server that exits after one connection needs --restart-cmd.',
+    )
+    .argument('<host:port>', 'the server to check, e.g. 127.0.0.1:12100', target)
+    .addOption(new Option('-d, --dir <dir>', "the server's folder on this machine: also check k.txt numbering, exact bytes, restart and overwrite"))
+    .addOption(new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'))
+    .addOption(new Option('--timeout <ms>', 'longest wait for each answer of the server').default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)))
+    .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
+    .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
+    .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
+    .addHelpText(
+      'after',
+      `\nChecks, in the order they run:\n${CHECK_LIST}\n\n` +
+        'Exit status: 0 every required check passed, 1 a required check failed or could not run (the server\n' +
+        'needs a restart), 2 usage error, 3 cannot connect at all.',
+    )
+    .action(async (target: { host: string; port: number }, opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean }) => {
+      if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
+        io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
+        context.setExitCode(ExitCode.Usage);
+        return;
+      }
+      const s = style(!opts.json && wantsColour(io.stdout));
+      const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+      let section: boolean | undefined;
+      if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
+      // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
+      const controller = new AbortController();
+      const interrupt = (): void => controller.abort();
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
+      const report = await checkServer({
+        signal: controller.signal,
+        host: target.host,
+        port: target.port,
+        timeoutMs: opts.timeout,
+        quick: opts.quick === true,
+        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+        ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
+        ...(opts.only ? { only: opts.only } : {}),
+        onResult: (r) => {
+          if (opts.json) return;
+          if (r.required !== section) {
+            section = r.required;
+            io.stdout.write(sectionTitle(r.required, s));
+          }
+          io.stdout.write(checkText(r, s));
+        },
+      });
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+      io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
+      context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
+    });
+
+}

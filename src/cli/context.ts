@@ -1,0 +1,17 @@
+import type { Readable, Writable } from 'node:stream';
+import type { LineInput } from './line-input.js';
+
+/** The streams a command reads and writes: the process's own, or a test's. */
+export interface CliIO {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/** What a command module gets: the streams, the shared line reader, and a way to set the exit status. */
+export interface CliContext {
+  io: CliIO;
+  /** Standard input read one line at a time, shared by the menu and the interactive client. */
+  lineInput(): LineInput;
+  setExitCode(code: number): void;
+}
