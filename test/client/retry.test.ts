@@ -197,6 +197,8 @@ describe('send --retry', () => {
   test('without --retry the same break gives exit 4 (connection lost); the files before it are stored', async () => {
     const s = await runServer({ layout: 'session' });
     const files = await tempDir();
+    const closed: ConnectionSummary[] = [];
+    s.server.on('connectionClosed', (e) => closed.push(e));
     let proxy: CutProxy | undefined;
     try {
       const { paths, contents } = await makeFiles(files);
@@ -212,6 +214,8 @@ describe('send --retry', () => {
       assert.equal(evs.at(-1)!['exitCode'], 4);
       assert.doesNotMatch(result.stderr, /reconnecting/);
       assert.equal(proxy.connections, 1);
+      // The server removes the cut-off file when it closes the connection: wait for that, then look.
+      assert.equal(await until(() => closed.length === 1), true);
       assert.deepEqual((await stored(s.dir)).map((f) => f.content), contents.slice(0, 2));
     } finally {
       await proxy?.close();
