@@ -1,16 +1,15 @@
 /** The conformance checkers: grade any lab server (`checkServer`) or any lab client (`ClientChecker`). */
-export {
-  checkServer,
-  skipText,
-  SERVER_CHECKS,
-  DEFAULT_TIMEOUT_MS,
-  type CheckServerOptions,
-  type CheckReport,
-  type CheckResult,
-  type CheckStatus,
-  type CheckSummary,
-  type SkipReason,
-} from './server-checks.js';
+export { checkServer, skipText, SERVER_CHECKS, DEFAULT_TIMEOUT_MS } from './server-checks.js';
+export type {
+  CheckServerOptions,
+  CheckReport,
+  CheckResult,
+  CheckStatus,
+  CheckSummary,
+  ConversationEvent,
+  SkipReason,
+  StatusCounts,
+} from './types.js';
 export {
   ClientChecker,
   LAB_PORT,

@@ -1,7 +1,7 @@
 // The checkers' reports as text for people (colours only when asked, i.e. on a terminal).
 import type { ClientConnectionReport } from './client-checker.js';
 import { plural, quote } from './format.js';
-import type { CheckReport, CheckResult } from './server-checks.js';
+import type { CheckReport, CheckResult } from './types.js';
 
 export interface Style {
   pass(s: string): string;
@@ -40,7 +40,7 @@ export function sectionTitle(required: boolean, s: Style = plain): string {
 
 /** One check: its status and title, then what was sent, expected and seen. */
 export function checkText(r: CheckResult, s: Style = plain): string {
-  const label = r.status === 'pass' ? s.pass('PASS') : r.status === 'fail' ? s.fail('FAIL') : s.skip('SKIP');
+  const label = r.status === 'pass' ? s.pass('PASS') : r.status === 'fail' ? s.fail('FAIL') : r.status === 'skip' ? s.skip('SKIP') : s.dim('N/A ');
   const head = `  ${label}  ${s.bold(r.name)}  ${s.dim(r.title)}\n`;
   if (r.status === 'skip' && r.sent === 'nothing') return `${head}${INDENT}${r.seen}\n`;
   let out = head;

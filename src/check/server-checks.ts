@@ -4,87 +4,9 @@ import { STATUS_ACCEPTED } from '../protocol/status.js';
 import { firstDifference, hex, messageText, quote, QUIT_TEXT, statusesText } from './format.js';
 import { ServerProcess } from './restart.js';
 import { changedFiles, filesText, snapshot, type FileState, type Snapshot } from './snapshot.js';
-import { ConnectFailed, sleep, Wire } from './wire.js';
+import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, SkipReason, StatusCounts } from './types.js';
+import { ConnectFailed, Conversation, sleep, Wire } from './wire.js';
 
-export type CheckStatus = 'pass' | 'fail' | 'skip';
-
-/**
- * Why a check was skipped: `needs-dir` (the check reads the server's folder: give `dir`),
- * `unreachable` (the server stopped accepting connections: it needs a restart), `not-selected`
- * (left out by `only`), `quick` (a check beyond the handout, left out by `quick`), `not-judged`
- * (the check ran but what it looks at did not happen, because of a fault another check reports),
- * `interrupted` (the run was aborted through `signal`).
- */
-export type SkipReason = 'needs-dir' | 'unreachable' | 'not-selected' | 'quick' | 'not-judged' | 'interrupted';
-
-export interface CheckResult {
-  name: string;
-  title: string;
-  /** True for the handout's rules; false for the checks that go beyond it (they never fail the exit status). */
-  required: boolean;
-  status: CheckStatus;
-  skipReason?: SkipReason;
-  /** What the checker sent: counts in hex (`[00 00 00 02]`), lines as JSON strings, pauses, closes. */
-  sent: string;
-  expected: string;
-  seen: string;
-  notes: string[];
-  /** Connections the check opened. */
-  connections: number;
-  ms: number;
-}
-
-export interface CheckSummary {
-  required: { passed: number; failed: number; skipped: number };
-  optional: { passed: number; failed: number; skipped: number };
-  /** Checks not run because the server stopped accepting connections (a restart would have let them run). */
-  needRestart: string[];
-  /** The last check that ran before the server stopped accepting connections, if it did. */
-  serverGoneAfter: string | null;
-  /** Times the checker started the server with `restartCmd`. */
-  restarts: number;
-  /** False when no connection could be made at all. */
-  reachable: boolean;
-  /** The run was aborted before every check ran. */
-  interrupted: boolean;
-  /** 0 every required check passed; 1 a required check failed or could not run; 3 cannot connect at all. */
-  exitCode: 0 | 1 | 3;
-}
-
-export interface CheckReport {
-  target: { host: string; port: number };
-  dir: string | null;
-  options: { timeoutMs: number; pauseMs: number; quick: boolean; restartCmd: string | null };
-  startedAt: string;
-  ms: number;
-  checks: CheckResult[];
-  summary: CheckSummary;
-  /** Why no connection could be made, when none could. */
-  error?: string;
-}
-
-export interface CheckServerOptions {
-  host: string;
-  port: number;
-  /** The server's folder on this machine: enables the checks of k.txt numbering, bytes, restart and overwrite. */
-  dir?: string;
-  /** A shell command (run with `sh -c`) that starts the server; used whenever it stops accepting connections. */
-  restartCmd?: string;
-  /** Longest wait for any answer of the server, per step of a check (default 3000 ms). */
-  timeoutMs?: number;
-  /** Longest wait for a (re)started server to accept connections (default 10 s). */
-  startupMs?: number;
-  /** Pause between the two halves of the template's count (default 1000 ms; 100 ms with `quick`). */
-  pauseMs?: number;
-  /** Skip the checks beyond the handout and shorten the template pause to 100 ms. */
-  quick?: boolean;
-  /** Run only these checks (by name); the others are reported as skipped. */
-  only?: readonly string[];
-  /** Called as each check ends, in order. */
-  onResult?: (result: CheckResult) => void;
-  /** Aborting it stops the run: the check under way is cut off, the rest are skipped, a started server is stopped. */
-  signal?: AbortSignal;
-}
 
 export const DEFAULT_TIMEOUT_MS = 3000;
 const QUICK_PAUSE_MS = 100;
@@ -163,10 +85,10 @@ class Run {
     return Array.from({ length: n }, (_, i) => (n === 1 ? `${label} ${id}` : `${label} ${i + 1}/${n} ${id}`));
   }
 
-  async connect(allowRestart: boolean): Promise<Wire> {
+  async connect(allowRestart: boolean, talk: Conversation): Promise<Wire> {
     const { host, port } = this.options;
     try {
-      const wire = await Wire.connect(host, port, this.timeoutMs);
+      const wire = await Wire.connect(host, port, this.timeoutMs, talk);
       this.connectedOnce = true;
       return wire;
     } catch (e) {
@@ -177,11 +99,12 @@ class Run {
     // Restart the server and wait until the port accepts connections: the first connection that
     // succeeds is the check's own (a probe would use up a one-connection server).
     if (this.connectedOnce) this.knownSingle = true;
+    talk.note(`restarting the server: ${this.proc.command}`);
     await this.proc.start();
     const deadline = Date.now() + this.startupMs;
     while (true) {
       try {
-        const wire = await Wire.connect(host, port, Math.min(this.timeoutMs, 1000));
+        const wire = await Wire.connect(host, port, Math.min(this.timeoutMs, 1000), talk);
         this.connectedOnce = true;
         return wire;
       } catch (e) {
@@ -202,7 +125,10 @@ class Run {
 class Scope {
   readonly wires: Wire[] = [];
   cancelled = false;
-  constructor(readonly run: Run) {}
+  constructor(
+    readonly run: Run,
+    readonly talk: Conversation,
+  ) {}
 
   get dir(): string {
     const dir = this.run.options.dir;
@@ -221,7 +147,7 @@ class Scope {
   /** A connection for this check; restarts the server if it is gone and `restart` is allowed. */
   async connect(restart = true): Promise<Wire> {
     if (this.cancelled) throw new Cancelled('the check was stopped');
-    const wire = await this.run.connect(restart);
+    const wire = await this.run.connect(restart, this.talk);
     if (this.cancelled) {
       wire.destroy();
       throw new Cancelled('the check was stopped');
@@ -812,7 +738,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
   let serverGoneAfter: string | null = null;
   let error: string | undefined;
 
-  const emit = (def: CheckDef, outcome: Outcome, connections: number, ms: number): void => {
+  const emit = (def: CheckDef, outcome: Outcome, connections: number, ms: number, talk?: Conversation): void => {
     const result: CheckResult = {
       name: def.name,
       title: def.title,
@@ -825,6 +751,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       notes: outcome.notes ?? [],
       connections,
       ms,
+      conversation: talk?.events ?? [],
     };
     results.push(result);
     options.onResult?.(result);
@@ -852,8 +779,10 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
         const t0 = Date.now();
         let outcome: Outcome | undefined;
         let connections = 0;
+        const talk = new Conversation();
         for (let attempt = 0; attempt < 2; attempt++) {
-          const scope = new Scope(run);
+          if (attempt > 0) talk.note('the first connection was closed before the server sent a byte: the check runs once more');
+          const scope = new Scope(run, talk);
           current = scope;
           try {
             outcome = await capped(def.run(scope), hardLimit(run), scope, options.signal);
@@ -888,7 +817,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
         current = undefined;
         if (options.signal?.aborted) skip(def, 'interrupted');
         else if (outcome) {
-          emit(def, outcome, connections, Date.now() - t0);
+          emit(def, outcome, connections, Date.now() - t0, talk);
           lastRan = def.name;
         } else {
           skip(def, 'unreachable');
@@ -901,6 +830,13 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
   }
 
   const count = (required: boolean, status: CheckStatus): number => results.filter((r) => r.required === required && r.status === status).length;
+  const counts = (required: boolean): StatusCounts => ({
+    passed: count(required, 'pass'),
+    failed: count(required, 'fail'),
+    skipped: count(required, 'skip'),
+    notApplicable: count(required, 'not-applicable'),
+  });
+  const firstFailure = [...results.filter((r) => r.required), ...results.filter((r) => !r.required)].find((r) => r.status === 'fail' && r.causedBy === undefined);
   const needRestart = results.filter((r) => r.skipReason === 'unreachable').map((r) => r.name);
   const requiredFailed = count(true, 'fail');
   const reachable = run.connectedOnce || needRestart.length === 0;
@@ -915,8 +851,9 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
     ms: Date.now() - started,
     checks: results,
     summary: {
-      required: { passed: count(true, 'pass'), failed: requiredFailed, skipped: count(true, 'skip') },
-      optional: { passed: count(false, 'pass'), failed: count(false, 'fail'), skipped: count(false, 'skip') },
+      required: counts(true),
+      optional: counts(false),
+      firstFailure: firstFailure?.name ?? null,
       needRestart,
       serverGoneAfter: run.connectedOnce ? serverGoneAfter : null,
       restarts: run.proc?.starts ?? 0,

@@ -1,4 +1,38 @@
 import { connect, type Socket } from 'node:net';
+import type { ConversationEvent } from './types.js';
+
+/** Bytes kept per `sent`/`received` event of a conversation (lab servers get small messages). */
+const MAX_EVENT_BYTES = 4096;
+
+/**
+ * The record of one check's conversation with the server: every connection, write, read, close
+ * and reset, with its time since the check began.
+ */
+export class Conversation {
+  readonly events: ConversationEvent[] = [];
+  private readonly t0 = Date.now();
+  private conns = 0;
+
+  /** Number for the next connection of the check: 1, 2, ... */
+  nextConn(): number {
+    return ++this.conns;
+  }
+
+  add(conn: number, kind: ConversationEvent['kind'], detail: { bytes?: Uint8Array; text?: string } = {}): void {
+    const event: ConversationEvent = { at: Date.now() - this.t0, conn, kind };
+    if (detail.bytes) {
+      const b = detail.bytes;
+      event.hex = Buffer.from(b.buffer, b.byteOffset, Math.min(b.byteLength, MAX_EVENT_BYTES)).toString('hex');
+      if (b.byteLength > MAX_EVENT_BYTES) event.text = `${b.byteLength} bytes (the first ${MAX_EVENT_BYTES} shown)`;
+    }
+    if (detail.text !== undefined) event.text = detail.text;
+    this.events.push(event);
+  }
+
+  note(text: string, conn = 0): void {
+    this.add(conn, 'note', { text });
+  }
+}
 
 /** A connection could not be made (refused, timed out, unreachable). */
 export class ConnectFailed extends Error {
@@ -29,18 +63,27 @@ export class Wire {
   closedByUs = false;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly socket: Socket) {
+  private constructor(
+    readonly socket: Socket,
+    private readonly talk: Conversation,
+    /** This connection's number in the check's conversation. */
+    readonly conn: number,
+  ) {
     socket.setNoDelay(true);
+    talk.add(conn, 'connect', { text: `to ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
     socket.on('data', (chunk: Buffer) => {
+      talk.add(conn, 'received', { bytes: chunk });
       this.chunks.push(chunk);
       this.length += chunk.length;
       this.wake();
     });
     socket.on('end', () => {
+      talk.add(conn, 'closed', { text: 'the server closed the connection' });
       this.ended = true;
       this.wake();
     });
-    socket.on('error', (err) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.error) talk.add(conn, 'reset', { text: err.code === 'ECONNRESET' ? 'the server reset the connection' : `the connection broke: ${err.code ?? err.message}` });
       this.error ??= err;
       this.wake();
     });
@@ -50,23 +93,27 @@ export class Wire {
     });
   }
 
-  /** Connects, giving up after `timeoutMs`. @throws ConnectFailed */
-  static connect(host: string, port: number, timeoutMs: number): Promise<Wire> {
+  /** Connects, giving up after `timeoutMs`; records the attempt in `talk`. @throws ConnectFailed */
+  static connect(host: string, port: number, timeoutMs: number, talk: Conversation): Promise<Wire> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port, allowHalfOpen: true });
+      const fail = (code: string, message: string): void => {
+        talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', { text: `connecting to ${host}:${port}: ${message}` });
+        reject(new ConnectFailed(code, message));
+      };
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ConnectFailed('ETIMEDOUT', `no answer to the connection request within ${timeoutMs} ms`));
+        fail('ETIMEDOUT', `no answer to the connection request within ${timeoutMs} ms`);
       }, timeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new Wire(socket));
+        resolve(new Wire(socket, talk, talk.nextConn()));
       });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         socket.destroy();
-        reject(new ConnectFailed(err.code ?? 'ERROR', err.message));
+        fail(err.code ?? 'ERROR', err.message);
       });
     });
   }
@@ -96,6 +143,7 @@ export class Wire {
       this.error ??= new Error('the connection is closed; the bytes could not be sent');
       return Promise.resolve();
     }
+    this.talk.add(this.conn, 'sent', { bytes: data });
     return new Promise((resolve) => {
       this.socket.write(data, (err) => {
         if (err) this.error ??= err;
@@ -125,7 +173,10 @@ export class Wire {
 
   /** Closes this side at once. */
   destroy(): void {
-    if (!this.socket.destroyed) this.closedByUs = !this.serverGone;
+    if (!this.socket.destroyed) {
+      this.closedByUs = !this.serverGone;
+      this.talk.add(this.conn, 'closed', { text: 'the checker closed the connection' });
+    }
     this.socket.destroy();
   }
 

@@ -171,11 +171,47 @@ describe('checkServer against linedrop and broken servers', () => {
       expectStatuses(report, {}, 'pass', [...REQUIRED, ...OPTIONAL]);
       assert.deepEqual(seen, SERVER_CHECKS.map((c) => c.name), 'each check is reported as it ends, in order');
       assert.equal(report.summary.exitCode, 0);
-      assert.deepEqual(report.summary.required, { passed: REQUIRED.length, failed: 0, skipped: 0 });
+      assert.deepEqual(report.summary.required, { passed: REQUIRED.length, failed: 0, skipped: 0, notApplicable: 0 });
+      assert.equal(report.summary.firstFailure, null);
       assert.deepEqual(report.summary.needRestart, []);
       const timing = report.checks.find((c) => c.name === 'template-timing')!;
       assert.match(timing.sent, /^\[00 00\], a 1000 ms pause, \[00 02\]/);
       assert.ok(timing.ms >= 2000, 'the real template timing: two 1 s pauses');
+    } finally {
+      await server.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('every check records its conversation: connections, the bytes both ways, closes, in time order', async () => {
+    const dir = await tempDir();
+    const server = await startServer({ port: 0, host: HOST, dir });
+    try {
+      const report = await checkServer({ host: HOST, port: server.address().port, dir, only: ['accept', 'template-timing'], pauseMs: 150 });
+      const accept = report.checks.find((c) => c.name === 'accept')!;
+      assert.deepEqual(
+        accept.conversation.map((e) => e.kind),
+        ['connect', 'sent', 'received', 'sent', 'received', 'closed', 'closed'],
+        JSON.stringify(accept.conversation),
+      );
+      assert.deepEqual(accept.conversation.slice(-2).map((e) => e.text), ['the server closed the connection', 'the checker closed the connection']);
+      const [, message, a, quitSent, q] = accept.conversation;
+      assert.match(message!.hex!, /^00000002/);
+      assert.ok(Buffer.from(message!.hex!, 'hex').toString().includes('accept 1/2'));
+      assert.equal(a!.hex, '41');
+      assert.equal(quitSent!.hex, '00000000');
+      assert.equal(q!.hex, '51');
+      assert.ok(accept.conversation.every((e) => e.conn === 1));
+      const ats = accept.conversation.map((e) => e.at);
+      assert.deepEqual(ats, [...ats].sort((x, y) => x - y), 'in time order');
+      // The template's pause shows on the timeline: [00 00], then [00 02] about 150 ms later.
+      const timing = report.checks.find((c) => c.name === 'template-timing')!;
+      const sends = timing.conversation.filter((e) => e.kind === 'sent');
+      assert.equal(sends[0]!.hex, '0000');
+      assert.equal(sends[1]!.hex, '0002');
+      assert.ok(sends[1]!.at - sends[0]!.at >= 140, `the pause is on the timeline (${sends[1]!.at - sends[0]!.at} ms)`);
+      const skipped = report.checks.find((c) => c.name === 'quit')!;
+      assert.deepEqual(skipped.conversation, [], 'a check that did not run has no conversation');
     } finally {
       await server.close();
       await removeDir(dir);

@@ -1,0 +1,129 @@
+// The server checker's results: what `checkServer` returns and every reporter (text, JSON, CSV,
+// JUnit, Gradescope, HTML) renders. Reporters read these types only, never the engine.
+
+/**
+ * A check's verdict:
+ * - `pass`: the check saw what the rule asks for;
+ * - `fail`: it saw something else (see `causedBy` for a failure that follows from an earlier one);
+ * - `skip`: it did not run, or ran but what it looks at did not happen (`skipReason` says which);
+ * - `not-applicable`: the rule cannot apply to this server, e.g. several clients at once to a
+ *   server that serves one connection and exits, as the lab's does.
+ */
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'not-applicable';
+
+/**
+ * Why a check was skipped: `needs-dir` (the check reads the server's folder: give `dir`),
+ * `unreachable` (the server stopped accepting connections and could not be restarted),
+ * `not-selected` (left out by `only`), `quick` (a check beyond the handout, left out by `quick`),
+ * `not-judged` (the check ran but what it looks at did not happen, because of a fault another
+ * check reports), `interrupted` (the run was aborted through `signal`).
+ */
+export type SkipReason = 'needs-dir' | 'unreachable' | 'not-selected' | 'quick' | 'not-judged' | 'interrupted';
+
+/**
+ * One event of a check's conversation with the server, in the order it happened.
+ * - `connect`: connection `conn` was made (`text` may say to what);
+ * - `sent` / `received`: bytes (`hex`) written by the checker / read from the server;
+ * - `closed`: the connection ended in an orderly way (`text`: who closed it);
+ * - `reset`: the connection was reset (`text`: by whom, or the error);
+ * - `refused`: a connection attempt failed (`text`: why);
+ * - `timeout`: a wait ended without what it waited for (`text`: what and how long);
+ * - `note`: anything else worth showing on the timeline (a pause, a restart, a file read).
+ */
+export interface ConversationEvent {
+  /** Milliseconds since the check began. */
+  at: number;
+  /** The check's connection: 1, 2, ... (0 for a note that belongs to no connection). */
+  conn: number;
+  kind: 'connect' | 'sent' | 'received' | 'closed' | 'reset' | 'refused' | 'timeout' | 'note';
+  /** The bytes, lowercase hex without spaces, for `sent` and `received`. */
+  hex?: string;
+  /** Words, for `note`, `timeout`, `refused`, `closed`, `reset`, `connect`. */
+  text?: string;
+}
+
+export interface CheckResult {
+  name: string;
+  title: string;
+  /** True for the handout's rules; false for the checks that go beyond it (they never fail the exit status). */
+  required: boolean;
+  status: CheckStatus;
+  skipReason?: SkipReason;
+  /**
+   * For a failure (or a skip) that follows from an earlier check's failure: the name of that
+   * earlier check. The first failure without `causedBy` is the bug to fix first.
+   */
+  causedBy?: string;
+  /** What the checker sent: counts in hex (`[00 00 00 02]`), lines as JSON strings, pauses, closes. */
+  sent: string;
+  expected: string;
+  seen: string;
+  notes: string[];
+  /** Connections the check opened. */
+  connections: number;
+  ms: number;
+  /** Everything the check sent and received, with times: the timeline of the reports. */
+  conversation: ConversationEvent[];
+}
+
+export interface StatusCounts {
+  passed: number;
+  /** Every failure, including those with `causedBy`. */
+  failed: number;
+  skipped: number;
+  notApplicable: number;
+}
+
+export interface CheckSummary {
+  required: StatusCounts;
+  optional: StatusCounts;
+  /** The first failed check without `causedBy` (required ones first): the bug to fix first. */
+  firstFailure: string | null;
+  /** Checks not run because the server stopped accepting connections (a restart would have let them run). */
+  needRestart: string[];
+  /** The last check that ran before the server stopped accepting connections, if it did. */
+  serverGoneAfter: string | null;
+  /** Times the checker started the server with `restartCmd`. */
+  restarts: number;
+  /** False when no connection could be made at all. */
+  reachable: boolean;
+  /** The run was aborted before every check ran. */
+  interrupted: boolean;
+  /** 0 every required check passed; 1 a required check failed or could not run; 3 cannot connect at all. */
+  exitCode: 0 | 1 | 3;
+}
+
+export interface CheckReport {
+  target: { host: string; port: number };
+  dir: string | null;
+  options: { timeoutMs: number; pauseMs: number; quick: boolean; restartCmd: string | null };
+  startedAt: string;
+  ms: number;
+  checks: CheckResult[];
+  summary: CheckSummary;
+  /** Why no connection could be made, when none could, or why a restart failed. */
+  error?: string;
+}
+
+export interface CheckServerOptions {
+  host: string;
+  port: number;
+  /** The server's folder on this machine: enables the checks of k.txt numbering, bytes, restart and overwrite. */
+  dir?: string;
+  /** A shell command (run with `sh -c`) that starts the server; used whenever it stops accepting connections. */
+  restartCmd?: string;
+  /** Longest wait for any answer of the server, per step of a check (default 3000 ms). */
+  timeoutMs?: number;
+  /** Longest wait for a (re)started server to accept connections (default 10 s). */
+  startupMs?: number;
+  /** Pause between the two halves of the template's count (default 1000 ms; 100 ms with `quick`). */
+  pauseMs?: number;
+  /** Skip the checks beyond the handout and shorten the template pause to 100 ms. */
+  quick?: boolean;
+  /** Run only these checks (by name); the others are reported as skipped. */
+  only?: readonly string[];
+  /** Called as each check ends, in order. */
+  onResult?: (result: CheckResult) => void;
+  /** Aborting it stops the run: the check under way is cut off, the rest are skipped, a started server is stopped. */
+  signal?: AbortSignal;
+}
