@@ -179,11 +179,15 @@ export class ServerProcess {
     this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
-  static async start(dir: string, extra: string[] = [], as?: { uid: number; gid: number; cwd: string }): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(as ?? {}),
-    });
+  /**
+   * `withoutPrivileges`: as root, the server runs with no capabilities at all (util-linux `setpriv`),
+   * so file permissions bind it as they bind any user, while it can still read the checkout
+   * wherever that lies (a user such as nobody may not be able to enter it).
+   */
+  static async start(dir: string, extra: string[] = [], withoutPrivileges = false): Promise<ServerProcess> {
+    const command = [process.execPath, join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra];
+    if (withoutPrivileges && process.getuid?.() === 0) command.unshift('setpriv', '--bounding-set=-all', '--inh-caps=-all', '--');
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ServerProcess(child);
     try {
       await until(() => server.listeningPort() !== undefined || !server.running, 15_000);
