@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
-import { countLineFeeds } from '../protocol/decoder.js';
+import { countLineFeeds } from '../protocol/line-scanner.js';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';

@@ -1,5 +1,6 @@
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { resolveLimits, type Limits } from './limits.js';
+import { LineScanner } from './line-scanner.js';
 
 /** A message's 4-byte count is complete: `lines` lines follow (0 means "quit"). */
 export interface StartEvent {
@@ -41,113 +42,6 @@ const enum ReadState {
 const LF = 0x0a;
 
 /**
- * What the last `scanLines` saw: when it ran out of bytes, how many `\n` and where the last one
- * was (-1: none); and whether the lines were dense (short), a hint for the next call.
- */
-const scanned = { count: 0, last: -1, dense: false };
-
-/** Lines of at most this many bytes, on average, are scanned a word at a time rather than with `indexOf`. */
-const DENSE_LINE_BYTES = 40;
-/** How many lines `indexOf` finds before the density is checked. */
-const PROBE_LINES = 32;
-
-/**
- * Finds the end of the `lines`-th line of `buf` from `start`: returns the index just past its
- * `\n`, or -1 when the buffer holds fewer (`countLineFeeds` counts them). `dense` says the lines
- * are expected to be short (the decoder remembers it from the previous chunk).
- *
- * Long lines are found with `indexOf` (memchr, one native call per line); when the lines turn out
- * to be short, the rest is counted four bytes at a time (SWAR, one pass in JavaScript with no call
- * per line), which is several times faster for lines of a few bytes.
- */
-export function scanLines(buf: Buffer, start: number, lines: number, dense = false): number {
-  if (dense) return scanDense(buf, start, lines, 0, -1);
-  scanned.dense = false;
-  const end = buf.length;
-  let count = 0;
-  let last = -1;
-  let pos = start;
-  let probeFrom = start;
-  while (pos < end) {
-    const nl = buf.indexOf(LF, pos);
-    if (nl === -1) break;
-    last = nl;
-    pos = nl + 1;
-    if (++count === lines) return pos;
-    if (count % PROBE_LINES === 0) {
-      if (pos - probeFrom <= PROBE_LINES * DENSE_LINE_BYTES) return scanDense(buf, pos, lines - count, count, last);
-      probeFrom = pos;
-    }
-  }
-  scanned.count = count;
-  scanned.last = last;
-  return -1;
-}
-
-/** How many `\n` bytes `buf` holds. */
-export function countLineFeeds(buf: Buffer): number {
-  scanLines(buf, 0, Infinity);
-  return scanned.count;
-}
-
-/** The dense part of `scanLines`: `want` more lines from `pos`; `count` and `last` so far. */
-function scanDense(buf: Buffer, pos: number, want: number, count: number, last: number): number {
-  const end = buf.length;
-  const from = pos;
-  let found = 0;
-  // Stay dense for the next call unless the lines turn out long after all.
-  scanned.dense = true;
-  // Bytes up to a 4-byte boundary, one by one.
-  while (pos < end && ((buf.byteOffset + pos) & 3) !== 0) {
-    if (buf[pos] === LF) {
-      last = pos;
-      if (++found === want) return pos + 1;
-    }
-    pos++;
-  }
-  const wordCount = (end - pos) >>> 2;
-  if (wordCount > 0) {
-    const words = new Int32Array(buf.buffer, buf.byteOffset + pos, wordCount);
-    let lastWord = -1;
-    for (let i = 0; i < wordCount; i++) {
-      // Exact per-byte test for 0x0A: a byte of y has its top bit set iff that byte of the word is \n.
-      const x = words[i]! ^ 0x0a0a0a0a;
-      const y = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
-      if (y === 0) continue;
-      const hits = Math.imul(y >>> 7, 0x01010101) >>> 24;
-      if (found + hits >= want) {
-        // The wanted \n is in this word.
-        for (let at = pos + i * 4; ; at++) {
-          if (buf[at] === LF && ++found === want) return at + 1;
-        }
-      }
-      found += hits;
-      lastWord = i;
-    }
-    if (lastWord !== -1) {
-      const wordStart = pos + lastWord * 4;
-      for (let at = wordStart + 3; at >= wordStart; at--) {
-        if (buf[at] === LF) {
-          last = at;
-          break;
-        }
-      }
-    }
-    pos += wordCount * 4;
-  }
-  for (; pos < end; pos++) {
-    if (buf[pos] === LF) {
-      last = pos;
-      if (++found === want) return pos + 1;
-    }
-  }
-  scanned.count = count + found;
-  scanned.last = last;
-  scanned.dense = found * DENSE_LINE_BYTES * 2 >= end - from;
-  return -1;
-}
-
-/**
  * Incremental, allocation-light decoder of the linedrop stream: a 4-byte big-endian line count,
  * then that many `\n`-terminated lines, repeated.
  *
@@ -168,8 +62,8 @@ export class Decoder {
   private messageBytes = 0;
   private failure: ProtocolError | undefined;
   private offset = 0;
-  /** The last chunk's lines were short: scan the next one a word at a time from the start. */
-  private dense = false;
+  /** Finds the message's end; remembers whether the last chunk's lines were short. */
+  private readonly scanner = new LineScanner();
 
   constructor(limits: Partial<Limits> = {}) {
     this.limits = resolveLimits(limits);
@@ -271,11 +165,11 @@ export class Decoder {
     if (this.lineBytes + available <= maxLineBytes && this.messageBytes + available <= maxMessageBytes) {
       // No limit can be crossed within this chunk, so only the message's end matters: find the
       // last line's \n (or count the lines the chunk completes) without looking at each line.
-      const stop = scanLines(buf, start, this.linesLeft, this.dense);
-      this.dense = scanned.dense;
+      const scanner = this.scanner;
+      const stop = scanner.find(buf, start, this.linesLeft);
       if (stop === -1) {
-        this.linesLeft -= scanned.count;
-        this.lineBytes = scanned.count > 0 ? end - scanned.last - 1 : this.lineBytes + available;
+        this.linesLeft -= scanner.count;
+        this.lineBytes = scanner.count > 0 ? end - scanner.last - 1 : this.lineBytes + available;
         this.messageBytes += available;
         events.push({ type: 'data', data: buf.subarray(start, end) });
         return end;

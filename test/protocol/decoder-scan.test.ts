@@ -2,7 +2,7 @@
 // a byte-by-byte reference: any density, any start, any alignment of the buffer in memory.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Decoder, countLineFeeds, encodeMessage, scanLines } from '../../src/index.js';
+import { Decoder, LineScanner, countLineFeeds, encodeMessage, scanLines } from '../../src/index.js';
 
 const LF = 0x0a;
 
@@ -59,6 +59,21 @@ describe('scanLines and countLineFeeds', () => {
       for (const byte of b) if (byte === LF) count++;
       assert.equal(countLineFeeds(b), count, `round ${round}: count`);
     }
+  });
+
+  test('each LineScanner keeps its own count, last and density, whatever other scanners do meanwhile', () => {
+    const short = Buffer.from('a\nb\nc\n'.repeat(200)); // 600 lines of 2 bytes
+    const long = Buffer.from(`${'x'.repeat(99)}\n`.repeat(3)); // 3 lines of 100 bytes
+    const a = new LineScanner();
+    const b = new LineScanner();
+    assert.equal(a.find(short, 0, 1000), -1);
+    assert.equal(b.find(long, 0, 10), -1);
+    assert.equal(b.find(long.subarray(0, 150), 0, 10), -1);
+    assert.deepEqual([a.count, a.last, a.dense], [600, 1199, true]);
+    assert.deepEqual([b.count, b.last, b.dense], [1, 99, false]);
+    // The density hint only changes how a scanner looks, never what it finds.
+    assert.equal(a.find(long, 0, 2), 200);
+    assert.equal(b.find(short, 1, 2), 4);
   });
 
   test('the decoder finds message ends exactly in streams of short and long lines, cut anywhere', () => {
