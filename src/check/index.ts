@@ -23,4 +23,4 @@ export {
   type LineRecord,
   type MessageRecord,
 } from './client-checker.js';
-export { serverReportText, clientReportText } from './report.js';
+export { serverReportText, clientReportText } from './reporters/text.js';

@@ -1,7 +1,8 @@
 // `linedrop check-client`: grade any lab client.
 import { Option, type Command } from 'commander';
 import { ClientChecker, DEFAULT_QUIET_MS, LAB_PORT, type ClientConnectionReport } from '../../check/client-checker.js';
-import { clientReportText, style, wantsColour } from '../../check/report.js';
+import { style, wantsColour } from '../../check/reporters/colour.js';
+import { clientReportText } from '../../check/reporters/text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { wholeNumber } from '../flags.js';

@@ -1,7 +1,8 @@
 // `linedrop check HOST:PORT`: grade any lab server.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import { checkText, sectionTitle, serverReportHeader, serverReportSummary, style, wantsColour } from '../../check/report.js';
+import { style, wantsColour } from '../../check/reporters/colour.js';
+import { checkText, sectionTitle, serverReportHeader, serverReportSummary } from '../../check/reporters/text.js';
 import { checkServer, DEFAULT_TIMEOUT_MS, SERVER_CHECKS } from '../../check/server-checks.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';

@@ -1,29 +1,8 @@
-// The checkers' reports as text for people (colours only when asked, i.e. on a terminal).
-import type { ClientConnectionReport } from './client-checker.js';
-import { plural, quote } from './format.js';
-import type { CheckReport, CheckResult } from './types.js';
-
-export interface Style {
-  pass(s: string): string;
-  fail(s: string): string;
-  skip(s: string): string;
-  dim(s: string): string;
-  bold(s: string): string;
-}
-
-const plain: Style = { pass: (s) => s, fail: (s) => s, skip: (s) => s, dim: (s) => s, bold: (s) => s };
-
-const ansi = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
-const coloured: Style = { pass: ansi(32, 39), fail: ansi(31, 39), skip: ansi(33, 39), dim: ansi(2, 22), bold: ansi(1, 22) };
-
-export function style(colour: boolean): Style {
-  return colour ? coloured : plain;
-}
-
-/** Colours for a stream: only on a terminal, and never with NO_COLOR set. */
-export function wantsColour(stream: unknown): boolean {
-  return (stream as { isTTY?: boolean }).isTTY === true && !process.env['NO_COLOR'];
-}
+// The checkers' reports as text for people (colours: see colour.ts).
+import type { ClientConnectionReport } from '../client-checker.js';
+import { plural, quote } from '../format.js';
+import type { CheckReport, CheckResult } from '../types.js';
+import { plain, type Style } from './colour.js';
 
 const INDENT = '        ';
 

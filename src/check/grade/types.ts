@@ -1,0 +1,45 @@
+// What `grade` produces: one result per submission, and the class's run around them.
+import type { CheckReport } from '../types.js';
+
+/**
+ * A submission's verdict: `pass` every required check passed; `fail` a required check failed or
+ * could not run; `no-start` the server never accepted a connection; `timeout` the time limit
+ * stopped the checks (those that ran are reported); `error` the checker itself could not run.
+ */
+export type Verdict = 'pass' | 'fail' | 'no-start' | 'timeout' | 'error';
+
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'no-start', 'timeout', 'error'];
+
+/** How the submissions were kept apart. */
+export type Isolation = 'netns' | 'ports';
+
+export interface GradedSubmission {
+  /** The submission's name: its file or folder name, made safe for a folder name, unique in the class. */
+  name: string;
+  /** The file or folder that was graded. */
+  source: string;
+  verdict: Verdict;
+  /** The checker's report (null when the checker could not run at all). */
+  report: CheckReport | null;
+  /** Why the submission did not start, ran out of time, or could not be checked, in words. */
+  problem?: string;
+  /** The last lines the server printed (standard output and error). */
+  outputTail: string;
+  /** The port the server was checked on. */
+  port: number;
+  /** The shell command that started it, with `{file}`, `{dir}` and `{port}` filled in. */
+  command: string;
+  startedAt: string;
+  ms: number;
+}
+
+export interface ClassReport {
+  /** The command template, as given (`{file}`, `{port}`, `{dir}` not filled in). */
+  command: string;
+  isolation: Isolation;
+  jobs: number;
+  timeLimitMs: number;
+  startedAt: string;
+  ms: number;
+  submissions: GradedSubmission[];
+}
