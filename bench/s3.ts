@@ -22,7 +22,6 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -41,12 +40,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { encodeCount } from '../src/index.js';
 import { createS3Client, DEFAULT_S3_PART_SIZE, DEFAULT_S3_QUEUE_SIZE } from '../src/storage/s3.js';
+import { parseSize } from './options.js';
+import { LINEDROP } from './commands.js';
+import { GiB, HOST, MiB } from './support.js';
 
-const HOST = '127.0.0.1';
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-const BIN = fileURLToPath(new URL('../../bin/linedrop.js', import.meta.url));
 const LINE = 100;
 
 interface Options {
@@ -56,13 +53,6 @@ interface Options {
   queue: number;
   endpoint: string | undefined;
   json: boolean;
-}
-
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
-  if (!m) throw new Error(`not a size: ${text}`);
-  const unit = { '': 1, k: KiB, m: MiB, g: GiB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.round(Number(m[1]) * unit);
 }
 
 function parseArgs(argv: string[]): Options {
@@ -150,7 +140,7 @@ interface LinedropChild {
 }
 
 async function startLinedrop(bucket: string, endpoint: string, prefix: string): Promise<LinedropChild> {
-  const child = spawn(process.execPath, [BIN, 'receive', '--store', `s3://${bucket}/${prefix}`, '--s3-endpoint', endpoint, '--port', '0', '--host', HOST, '--json', '--quiet', '--log-format', 'json'], {
+  const child = spawn(process.execPath, [LINEDROP, 'receive', '--store', `s3://${bucket}/${prefix}`, '--s3-endpoint', endpoint, '--port', '0', '--host', HOST, '--json', '--quiet', '--log-format', 'json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   });
