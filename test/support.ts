@@ -6,6 +6,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startServer, type LinedropServer, type ServerOptions } from '../src/index.js';
 
@@ -29,19 +30,41 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder. */
+/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder; `close()` may be called more than once. */
 export async function runServer(options: ServerOptions = {}): Promise<Running> {
   const dir = options.dir ?? (await tempDir());
   const server = await startServer({ ...options, dir, port: 0, host: HOST });
+  let closing: Promise<void> | undefined;
   return {
     server,
     port: server.address().port,
     dir,
-    close: async () => {
-      await server.close();
-      if (!options.dir) await removeDir(dir);
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        if (!options.dir) await removeDir(dir);
+      })();
+      return closing;
     },
   };
+}
+
+/**
+ * The test's server: on 127.0.0.1, port 0, saving into a fresh temporary folder (or `options.dir`),
+ * closed and its temporary folder removed when the test ends, passed or failed. The test may close
+ * it earlier itself.
+ */
+export async function withServer(t: TestContext, options: ServerOptions = {}): Promise<Running> {
+  const running = await runServer(options);
+  t.after(() => running.close());
+  return running;
+}
+
+/** A fresh temporary folder, removed when the test ends, passed or failed. */
+export async function withTempDir(t: TestContext, prefix?: string): Promise<string> {
+  const dir = await tempDir(prefix);
+  t.after(() => removeDir(dir));
+  return dir;
 }
 
 /** A message built by hand (not by the encoder): the count, then each line and its `\n`. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
@@ -22,7 +22,7 @@ import {
   type Limits,
   type Message,
 } from '../../src/index.js';
-import { HOST, RawPeer, runServer, type Running } from '../support.js';
+import { HOST, RawPeer, type Running, withServer } from '../support.js';
 
 // A real collector, so heap figures measure what is retained rather than what is not yet collected.
 setFlagsFromString('--expose-gc');
@@ -644,90 +644,86 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-async function fuzzServer(limits: Partial<Limits>, runs: number, seed: number): Promise<{ connections: number; files: number; statuses: Map<string, number> }> {
-  const s = await runServer({ layout: 'session', limits, maxConnectionsPerAddress: 256 });
+async function fuzzServer(t: TestContext, limits: Partial<Limits>, runs: number, seed: number): Promise<{ connections: number; files: number; statuses: Map<string, number> }> {
+  const s = await withServer(t, { layout: 'session', limits, maxConnectionsPerAddress: 256 });
   const recorder = new Recorder(s);
   const inputs = fc.sample(serverInputArb, { numRuns: runs, seed });
   let files = 0;
   const kinds = new Map<string, number>();
   const folders = new Set<string>();
-  try {
-    await runPool(inputs, 16, async ({ input, cuts }, i) => {
-      const want = expectedFor(input, limits);
-      const peer = await RawPeer.connect(s.port);
-      const localPort = peer.socket.localPort!;
-      const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
-      let from = 0;
-      try {
-        for (const to of [...points, input.length]) {
-          if (to > from) await peer.write(input.subarray(from, to));
-          from = to;
-        }
-      } catch {
-        // The server may close before everything is written (after an R); what it said is checked below.
+  await runPool(inputs, 16, async ({ input, cuts }, i) => {
+    const want = expectedFor(input, limits);
+    const peer = await RawPeer.connect(s.port);
+    const localPort = peer.socket.localPort!;
+    const points = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
+    let from = 0;
+    try {
+      for (const to of [...points, input.length]) {
+        if (to > from) await peer.write(input.subarray(from, to));
+        from = to;
       }
-      peer.socket.end();
-      const where = `input ${i} (seed ${seed}): ${input.toString('hex')}`;
-      assert.ok(await peer.waitClosed(10_000), `the server never closed: ${where}`);
-      const statuses = String.fromCharCode(...peer.received);
-      assert.match(statuses, /^A*[QR]?$/, where);
-      assert.equal(statuses, want.statuses, where);
-      const id = recorder.claim(localPort);
-      const summary = await recorder.summary(id);
-      assert.equal(summary.reason, want.reason, where);
-      assert.equal(summary.files, want.files.length, where);
-      const events = recorder.files.get(id) ?? [];
-      assert.deepEqual(
-        events.map((e) => e.file.name),
-        want.files.map((_, k) => `${k + 1}.txt`),
-        where,
-      );
-      for (const [k, event] of events.entries()) {
-        const stored = await readFile(event.file.location);
-        assert.ok(stored.equals(want.files[k]!), `${event.file.name} differs from what was acknowledged: ${where}`);
-        folders.add(dirname(event.file.location));
-      }
-      files += events.length;
-      const kind = statuses.at(-1) === 'A' || statuses === '' ? '(none)' : statuses.at(-1)!;
-      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
-    });
+    } catch {
+      // The server may close before everything is written (after an R); what it said is checked below.
+    }
+    peer.socket.end();
+    const where = `input ${i} (seed ${seed}): ${input.toString('hex')}`;
+    assert.ok(await peer.waitClosed(10_000), `the server never closed: ${where}`);
+    const statuses = String.fromCharCode(...peer.received);
+    assert.match(statuses, /^A*[QR]?$/, where);
+    assert.equal(statuses, want.statuses, where);
+    const id = recorder.claim(localPort);
+    const summary = await recorder.summary(id);
+    assert.equal(summary.reason, want.reason, where);
+    assert.equal(summary.files, want.files.length, where);
+    const events = recorder.files.get(id) ?? [];
+    assert.deepEqual(
+      events.map((e) => e.file.name),
+      want.files.map((_, k) => `${k + 1}.txt`),
+      where,
+    );
+    for (const [k, event] of events.entries()) {
+      const stored = await readFile(event.file.location);
+      assert.ok(stored.equals(want.files[k]!), `${event.file.name} differs from what was acknowledged: ${where}`);
+      folders.add(dirname(event.file.location));
+    }
+    files += events.length;
+    const kind = statuses.at(-1) === 'A' || statuses === '' ? '(none)' : statuses.at(-1)!;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  });
 
-    // The server is still up: a valid upload succeeds, byte-exact.
-    assert.ok(s.server.listening);
-    const client = await LinedropClient.connect({ host: HOST, port: s.port });
-    const lines = ['after the fuzz', 'still \r\t serving', ''];
-    assert.equal(await client.sendLines(lines), 'A');
-    assert.equal(await client.quit(), 'Q');
-    const lastId = Math.max(...recorder.files.keys());
-    const last = recorder.files.get(lastId)!;
-    assert.equal(last.length, 1);
-    assert.equal(await readFile(last[0]!.file.location, 'utf8'), 'after the fuzz\nstill \r\t serving\n\n');
+  // The server is still up: a valid upload succeeds, byte-exact.
+  assert.ok(s.server.listening);
+  const client = await LinedropClient.connect({ host: HOST, port: s.port });
+  const lines = ['after the fuzz', 'still \r\t serving', ''];
+  assert.equal(await client.sendLines(lines), 'A');
+  assert.equal(await client.quit(), 'Q');
+  const lastId = Math.max(...recorder.files.keys());
+  const last = recorder.files.get(lastId)!;
+  assert.equal(last.length, 1);
+  assert.equal(await readFile(last[0]!.file.location, 'utf8'), 'after the fuzz\nstill \r\t serving\n\n');
 
-    // No temporary file anywhere, and no file that was not acknowledged.
-    const all = await walk(s.dir);
-    const temps = all.filter((p) => isTempName(basename(p)));
-    assert.deepEqual(temps, [], 'temporary files left behind');
-    assert.equal(all.length, files + 1, 'files on disk that were never acknowledged (or missing ones)');
-    return { connections: inputs.length + 1, files, statuses: kinds };
-  } finally {
-    await s.close();
-  }
+  // No temporary file anywhere, and no file that was not acknowledged.
+  const all = await walk(s.dir);
+  const temps = all.filter((p) => isTempName(basename(p)));
+  assert.deepEqual(temps, [], 'temporary files left behind');
+  assert.equal(all.length, files + 1, 'files on disk that were never acknowledged (or missing ones)');
+  return { connections: inputs.length + 1, files, statuses: kinds };
 }
 
 describe('server fuzz: a few thousand generated streams over real sockets', () => {
   const seed = Date.now() % 1_000_000;
 
-  test('default limits: 1,500 streams', async () => {
+  test('default limits: 1,500 streams', async (t) => {
     const started = performance.now();
-    const r = await fuzzServer({}, 1_500, seed);
+    const r = await fuzzServer(t, {}, 1_500, seed);
     console.log(
       `server fuzz (default limits, seed ${seed}): ${r.connections} connections, ${r.files} files stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ${Math.round(performance.now() - started)} ms`,
     );
   });
 
-  test('small limits (6 lines, 16-byte lines, 64-byte messages): 1,500 streams', async () => {
+  test('small limits (6 lines, 16-byte lines, 64-byte messages): 1,500 streams', async (t) => {
     const started = performance.now();
-    const r = await fuzzServer({ maxLines: 6, maxLineBytes: 16, maxMessageBytes: 64 }, 1_500, seed + 1);
+    const r = await fuzzServer(t, { maxLines: 6, maxLineBytes: 16, maxMessageBytes: 64 }, 1_500, seed + 1);
     console.log(
       `server fuzz (small limits, seed ${seed + 1}): ${r.connections} connections, ${r.files} files stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ${Math.round(performance.now() - started)} ms`,
     );
