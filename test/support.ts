@@ -190,6 +190,9 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/** The command that runs this checkout's `linedrop` (another one, such as an installed copy, can be given). */
+export const LINEDROP = [process.execPath, join(ROOT, 'bin/linedrop.js')];
+
 /** `linedrop receive` as a child process on 127.0.0.1, port 0, logging JSON lines (read for its port). */
 export class ServerProcess {
   port = 0;
@@ -205,10 +208,11 @@ export class ServerProcess {
   /**
    * `withoutPrivileges`: as root, the server runs with no capabilities at all (util-linux `setpriv`),
    * so file permissions bind it as they bind any user, while it can still read the checkout
-   * wherever that lies (a user such as nobody may not be able to enter it).
+   * wherever that lies (a user such as nobody may not be able to enter it). `linedrop`: the command
+   * to run (by default this checkout's).
    */
-  static async start(dir: string, extra: string[] = [], withoutPrivileges = false): Promise<ServerProcess> {
-    const command = [process.execPath, join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra];
+  static async start(dir: string, extra: string[] = [], withoutPrivileges = false, linedrop = LINEDROP): Promise<ServerProcess> {
+    const command = [...linedrop, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra];
     if (withoutPrivileges && process.getuid?.() === 0) command.unshift('setpriv', '--bounding-set=-all', '--inh-caps=-all', '--');
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ServerProcess(child);
