@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext, CliIO } from './context.js';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerCheckClient } from './commands/check-client.js';
+import { register as registerGrade } from './commands/grade.js';
 import { register as registerReceive } from './commands/receive.js';
 import { register as registerSend } from './commands/send.js';
 import { ExitCode } from './exit-codes.js';
@@ -12,7 +13,7 @@ import { runMenu } from './menu.js';
 export type { CliContext, CliIO } from './context.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient];
+const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient, registerGrade];
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it

@@ -1,0 +1,196 @@
+// Grading one submission: a working folder of its own, the server started by the teacher's
+// command (its output kept in server.log), the checker run as a child process (inside a network
+// namespace of its own where there is one), a time limit, and the submission's report files.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { submissionHtml } from '../reporters/html.js';
+import { submissionJson } from '../reporters/json.js';
+import { serverReportText } from '../reporters/text.js';
+import { fillCommand, shellQuote, usesPort } from './command.js';
+import { inNamespace, type Namespaces } from './isolation.js';
+import type { Submission } from './submissions.js';
+import type { GradedSubmission, Verdict } from './types.js';
+import type { WorkerOptions, WorkerOutput } from './worker.js';
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** After the time limit: how long the checker has to stop the server and report before it is killed. */
+const KILL_GRACE_MS = 15_000;
+const TAIL_LINES = 15;
+const TAIL_BYTES = 4096;
+
+export interface SubmissionOptions {
+  /** Shell command with `{file}` (the submission's copy), `{dir}` (its working folder), `{port}`. */
+  command: string;
+  out: string;
+  /** Network namespaces to run in, or null: then the server gets a free port through `{port}`. */
+  namespaces: Namespaces | null;
+  /** The port the server listens on when `{port}` is not in the command (the lab's 12100). */
+  port: number;
+  timeLimitMs: number;
+  /** Passed on to the checker. */
+  timeoutMs?: number;
+  quick?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A port free on 127.0.0.1 right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** The last lines of a file (at most a few KiB), or '' when there is none. */
+export async function lastLines(path: string, lines = TAIL_LINES): Promise<string> {
+  let text: string;
+  try {
+    text = (await readFile(path)).subarray(-TAIL_BYTES).toString('utf8');
+  } catch {
+    return '';
+  }
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+interface ChildResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  killed: boolean;
+}
+
+function runChecker(argv: string[], cwd: string, limitMs: number, signal: AbortSignal | undefined): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-TAIL_BYTES)));
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // Already gone.
+      }
+    };
+    const hard = setTimeout(() => {
+      killed = true;
+      kill('SIGKILL');
+    }, limitMs + KILL_GRACE_MS);
+    const onAbort = (): void => kill('SIGTERM');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('error', (e) => {
+      stderr += `cannot run ${argv[0]}: ${e.message}`;
+    });
+    child.once('close', (code) => {
+      clearTimeout(hard);
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ stdout, stderr, code, killed });
+    });
+  });
+}
+
+/** `text` with the command the checker ran (`wrapped`) shown as the one the teacher gave (`plain`). */
+function unwrap(text: string, wrapped: string, plain: string): string {
+  if (text === wrapped) return plain;
+  return text.includes(wrapped) || text.includes(JSON.stringify(wrapped))
+    ? text.split(JSON.stringify(wrapped)).join(JSON.stringify(plain)).split(wrapped).join(plain)
+    : text;
+}
+
+function verdictOf(out: WorkerOutput): Verdict {
+  const { summary } = out.report;
+  if (!summary.reachable) return 'no-start';
+  if (out.timedOut) return 'timeout';
+  return summary.exitCode === 0 ? 'pass' : 'fail';
+}
+
+/** Grades one submission and writes `<out>/<name>/`: report.txt, report.json, index.html, server.log. */
+export async function gradeSubmission(sub: Submission, options: SubmissionOptions): Promise<GradedSubmission> {
+  const started = Date.now();
+  const folder = join(options.out, sub.name);
+  const work = join(folder, 'work');
+  const log = join(folder, 'server.log');
+  await rm(folder, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const file = sub.kind === 'file' ? join(work, basename(sub.source)) : work;
+  await cp(sub.source, file, { recursive: true });
+  await writeFile(log, '');
+  const port = options.namespaces === null && usesPort(options.command) ? await freePort() : options.port;
+  const command = fillCommand(options.command, { file, dir: work, port });
+  const worker: WorkerOptions = {
+    host: '127.0.0.1',
+    port,
+    dir: work,
+    // The server's output goes to server.log, for the report and for the teacher.
+    restartCmd: `exec >>${shellQuote(log)} 2>&1\n${command}`,
+    deadlineMs: options.timeLimitMs,
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.quick ? { quick: true } : {}),
+  };
+  const argv = [process.execPath, WORKER, JSON.stringify(worker)];
+  const child = await runChecker(options.namespaces ? inNamespace(options.namespaces, argv) : argv, work, options.timeLimitMs, options.signal);
+  const outputTail = await lastLines(log);
+  let parsed: WorkerOutput | undefined;
+  try {
+    // The report names the command as the teacher wrote it, not with the redirection to server.log.
+    parsed = JSON.parse(child.stdout, (_, value: unknown) => (typeof value === 'string' ? unwrap(value, worker.restartCmd!, command) : value)) as WorkerOutput;
+  } catch {
+    parsed = undefined;
+  }
+  const result: GradedSubmission = {
+    name: sub.name,
+    source: sub.source,
+    verdict: parsed ? verdictOf(parsed) : child.killed ? 'timeout' : 'error',
+    report: parsed?.report ?? null,
+    outputTail,
+    port,
+    command,
+    startedAt: new Date(started).toISOString(),
+    ms: Date.now() - started,
+  };
+  const problem = problemOf(result, parsed, child, options.timeLimitMs);
+  if (problem) result.problem = problem;
+  await writeSubmissionFiles(folder, result);
+  return result;
+}
+
+function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child: ChildResult, limitMs: number): string | undefined {
+  const limit = `${Math.round(limitMs / 1000)} s`;
+  switch (s.verdict) {
+    case 'no-start': {
+      const last = s.outputTail.split('\n').at(-1)?.trim();
+      return `the server never accepted a connection on port ${s.port}; ${last ? `its last line of output: ${last}` : 'it printed nothing'}`;
+    }
+    case 'timeout':
+      return parsed ? `the time limit (${limit}) stopped the checks; the checks that ran are reported` : `the checker did not finish within the time limit (${limit}) and was stopped`;
+    case 'error':
+      return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
+    default:
+      return undefined;
+  }
+}
+
+/** report.txt: the checker's text report, after the submission's own lines. */
+function submissionText(s: GradedSubmission): string {
+  let out = `Submission ${s.name} (${s.source}): ${s.verdict.toUpperCase()}\n`;
+  out += `Started with: ${s.command}\n`;
+  if (s.problem) out += `${s.problem}\n`;
+  if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
+  if (s.report) out += `\n${serverReportText(s.report)}`;
+  return out;
+}
+
+async function writeSubmissionFiles(folder: string, s: GradedSubmission): Promise<void> {
+  await writeFile(join(folder, 'report.txt'), submissionText(s));
+  await writeFile(join(folder, 'report.json'), submissionJson(s));
+  await writeFile(join(folder, 'index.html'), submissionHtml(s));
+}

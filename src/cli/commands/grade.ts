@@ -1,0 +1,140 @@
+// `linedrop grade <folder|files...> --cmd "..." --out DIR`: grade a whole class of lab servers.
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { join } from 'node:path';
+import { DEFAULT_TIME_LIMIT_MS, gradeClass, LAB_PORT, NoNamespaces } from '../../check/grade/grade.js';
+import { NoSubmissions } from '../../check/grade/submissions.js';
+import { VERDICTS, type GradedSubmission, type Verdict } from '../../check/grade/types.js';
+import { styleFor, type Style } from '../../check/reporters/colour.js';
+import { DEFAULT_TIMEOUT_MS } from '../../check/server-checks.js';
+import type { CliContext } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { wholeNumber } from '../flags.js';
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/** `120s`, `2m`, `500ms`, or a bare number of seconds: a time limit in ms. */
+function timeLimit(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
+  if (!m || !(ms >= 1000) || ms > 3_600_000) throw new InvalidArgumentError('expected a duration from 1s to 60m, e.g. 120s, 2m (a bare number is seconds)');
+  return Math.round(ms);
+}
+
+function command(value: string): string {
+  if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
+  return value;
+}
+
+const LABEL: Record<Verdict, string> = { pass: 'PASS', fail: 'FAIL', 'no-start': 'DID NOT START', timeout: 'TIMED OUT', error: 'NOT CHECKED' };
+
+function paint(v: Verdict, s: Style): string {
+  const text = LABEL[v].padEnd(13);
+  return v === 'pass' ? s.pass(text) : v === 'fail' ? s.fail(text) : s.bold(s.fail(text));
+}
+
+function progressLine(r: GradedSubmission, done: number, total: number, width: number, s: Style): string {
+  const n = String(total).length;
+  const req = r.report?.summary.required;
+  const counts = req ? `${req.passed}/${req.passed + req.failed + req.skipped} required passed` : '';
+  const first = r.report?.summary.firstFailure;
+  const why = r.problem ?? (first ? `first failure: ${first}` : '');
+  return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${(r.ms / 1000).toFixed(1).padStart(5)} s${why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : ''}\n`;
+}
+
+interface GradeFlags {
+  cmd: string;
+  out: string;
+  jobs?: number;
+  timeLimit: number;
+  port: number;
+  isolation: 'auto' | 'netns' | 'none';
+  timeout: number;
+  quick?: boolean;
+}
+
+export function register(program: Command, context: CliContext): void {
+  const { io } = context;
+  program
+    .command('grade')
+    .summary('Grade a class: every submission checked against the handout, with CSV, JUnit and HTML reports')
+    .description(
+      'Grade a class of lab servers: each submission is copied into a working folder of its own, started with ' +
+        '--cmd and checked by `linedrop check` (every rule of the handout), with a time limit. On Linux, where ' +
+        'network namespaces can be made, each runs in a namespace of its own, so every one keeps the port it ' +
+        'hard-codes (12100) and several run at once; elsewhere they run one after another, each on a free ' +
+        'port that --cmd receives as {port}.',
+    )
+    .argument('<submissions...>', 'a folder whose entries (files or folders) are the submissions, or the submissions themselves')
+    .requiredOption('--cmd <command>', 'shell command that starts one submission\'s server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port', command)
+    .addOption(new Option('-o, --out <dir>', 'folder for the reports: grades.csv, junit.xml, index.html, and a folder per submission').default('grades'))
+    .addOption(new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)))
+    .addOption(new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').default(DEFAULT_TIME_LIMIT_MS, '120s').argParser(timeLimit))
+    .addOption(new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(LAB_PORT).argParser(wholeNumber(1, 65535)))
+    .addOption(new Option('--isolation <how>', 'auto: network namespaces where they can be made, else one after another; netns: namespaces or fail; none: one after another').choices(['auto', 'netns', 'none']).default('auto'))
+    .addOption(new Option('--timeout <ms>', "the checker's longest wait for each answer of a server").default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)))
+    .addOption(new Option('--quick', 'only the handout\'s checks, and a 100 ms (not 1 s) pause in the template-timing check'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  linedrop grade submissions/ --cmd "printf \'2\\n\' | python3 {file}" --out grades\n' +
+        '  # without network namespaces, give each server its port:\n' +
+        '  linedrop grade submissions/ --cmd "sed \'s/12100/{port}/\' {file} > server.py && printf \'2\\n\' | python3 server.py"\n\n' +
+        'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
+        'could not be checked (NOT CHECKED), 2 usage error (no submission, bad option), 3 network namespaces\n' +
+        'asked for (--isolation netns) but not available.',
+    )
+    .action(async (paths: string[], opts: GradeFlags) => {
+      const err = styleFor(io.stderr);
+      const controller = new AbortController();
+      const interrupt = (): void => controller.abort();
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
+      let width = 10;
+      try {
+        const report = await gradeClass({
+          paths,
+          command: opts.cmd,
+          out: opts.out,
+          timeLimitMs: opts.timeLimit,
+          port: opts.port,
+          isolation: opts.isolation,
+          timeoutMs: opts.timeout,
+          ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+          ...(opts.quick ? { quick: true } : {}),
+          signal: controller.signal,
+          onStart: ({ submissions, namespaces, jobs }) => {
+            width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));
+            const how = namespaces
+              ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
+              : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (no network namespaces here)`;
+            io.stderr.write(`Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${Math.round(opts.timeLimit / 1000)} s each.\n`);
+          },
+          onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err)),
+        });
+        const out = styleFor(io.stdout);
+        const count = (v: Verdict): number => report.submissions.filter((s) => s.verdict === v).length;
+        const summary = VERDICTS.filter((v) => count(v) > 0).map((v) => `${count(v)} ${LABEL[v].toLowerCase()}`).join(', ');
+        io.stdout.write(
+          `${out.bold(`Graded ${report.submissions.length} submissions in ${(report.ms / 1000).toFixed(1)} s`)}: ${summary}.\n` +
+            `  ${join(opts.out, 'index.html')}   the class at a glance, a page per submission\n` +
+            `  ${join(opts.out, 'grades.csv')}   a row per submission\n` +
+            `  ${join(opts.out, 'junit.xml')}    a testsuite per submission, a testcase per check\n`,
+        );
+        if (controller.signal.aborted) context.setExitCode(130);
+        else context.setExitCode(count('error') > 0 ? ExitCode.SomeRejected : ExitCode.Ok);
+      } catch (e) {
+        if (e instanceof NoSubmissions) {
+          io.stderr.write(`linedrop grade: ${e.message}\n`);
+          context.setExitCode(ExitCode.Usage);
+        } else if (e instanceof NoNamespaces) {
+          io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
+          context.setExitCode(ExitCode.CannotConnect);
+        } else {
+          throw e;
+        }
+      } finally {
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+      }
+    });
+}
