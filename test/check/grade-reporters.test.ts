@@ -3,9 +3,10 @@
 // CSV and JUnit are read back with Python's own csv and XML parsers.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { wantsColour } from '../../src/check/reporters/colour.js';
@@ -14,7 +15,8 @@ import { gradescopeResults } from '../../src/check/reporters/gradescope.js';
 import { classIndexHtml, submissionHtml } from '../../src/check/reporters/html.js';
 import { junitXml } from '../../src/check/reporters/junit.js';
 import { serverReportText } from '../../src/check/reporters/text.js';
-import { checkServer, type CheckReport } from '../../src/index.js';
+import { main } from '../../src/cli/main.js';
+import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/index.js';
 import { HOST, ROOT, removeDir, runServer, tempDir } from '../support.js';
 
 const PARSE = join(ROOT, 'test/check/grade-fixtures/parse.py');
@@ -204,6 +206,38 @@ describe('reporters', () => {
     assert.equal(all.score, 5 * good.summary.required.passed);
     assert.ok(all.tests.every((t) => t.visibility === 'after_due_date'));
     assert.deepEqual(JSON.parse(JSON.stringify(all)), all);
+  });
+
+  test('check --gradescope FILE writes results.json: a test per check with score, max_score, status and output', async () => {
+    const linedrop = await runServer();
+    const file = join(dir, 'autograder', 'results', 'results.json');
+    const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
+    io.stdout.resume();
+    const code = await main(['check', `${HOST}:${linedrop.port}`, '--dir', linedrop.dir, '--quick', '--gradescope', file], io);
+    await linedrop.close();
+    assert.equal(code, 0);
+    const results = JSON.parse(await readFile(file, 'utf8')) as { score: number; execution_time: number; output: string; tests: Record<string, unknown>[] };
+    assert.equal(typeof results.execution_time, 'number');
+    assert.match(results.output, /Every required check that ran passed/);
+    assert.equal(results.tests.length, SERVER_CHECKS.length);
+    for (const [i, t] of results.tests.entries()) {
+      assert.deepEqual(Object.keys(t).sort(), ['max_score', 'name', 'number', 'output', 'output_format', 'score', 'status', 'tags']);
+      assert.ok(String(t['name']).startsWith(`${SERVER_CHECKS[i]!.name}: `));
+      assert.equal(t['max_score'], SERVER_CHECKS[i]!.required ? 1 : 0);
+    }
+    const required = results.tests.filter((t) => t['max_score'] === 1);
+    assert.ok(required.length > 0 && required.every((t) => t['score'] === 1 && t['status'] === 'passed'));
+    assert.equal(results.score, required.length);
+
+    // A file that cannot be written: said, exit status 2.
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (c: Buffer) => (text += c.toString()));
+    const again = await runServer();
+    const bad = await main(['check', `${HOST}:${again.port}`, '--quick', '--only', 'quit', '--gradescope', join(file, 'inside-a-file.json')], { ...io, stderr });
+    await again.close();
+    assert.equal(bad, 2);
+    assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
   });
 
   test('HTML: each check shows its conversation as a timeline, the template\'s 1 s pause in the count visible', () => {

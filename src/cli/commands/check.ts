@@ -1,7 +1,9 @@
 // `linedrop check HOST:PORT`: grade any lab server.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { style, wantsColour } from '../../check/reporters/colour.js';
+import { gradescopeJson } from '../../check/reporters/gradescope.js';
 import { checkText, sectionTitle, serverReportHeader, serverReportSummary } from '../../check/reporters/text.js';
 import { checkServer, DEFAULT_TIMEOUT_MS, SERVER_CHECKS } from '../../check/server-checks.js';
 import type { CliContext } from '../context.js';
@@ -49,13 +51,14 @@ export function register(program: Command, context: CliContext): void {
     .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
+    .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
     .addHelpText(
       'after',
       `\nChecks, in the order they run:\n${CHECK_LIST}\n\n` +
         'Exit status: 0 every required check passed, 1 a required check failed or could not run (the server\n' +
-        'needs a restart), 2 usage error, 3 cannot connect at all.',
+        'needs a restart), 2 usage error (or the --gradescope file cannot be written), 3 cannot connect at all.',
     )
-    .action(async (target: { host: string; port: number }, opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean }) => {
+    .action(async (target: { host: string; port: number }, opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string }) => {
       if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
         io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
         context.setExitCode(ExitCode.Usage);
@@ -92,6 +95,15 @@ export function register(program: Command, context: CliContext): void {
       process.off('SIGTERM', interrupt);
       io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
       context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
+      if (opts.gradescope !== undefined) {
+        try {
+          await mkdir(dirname(opts.gradescope), { recursive: true });
+          await writeFile(opts.gradescope, gradescopeJson(report));
+        } catch (e) {
+          io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
+          context.setExitCode(ExitCode.Usage);
+        }
+      }
     });
 
 }
