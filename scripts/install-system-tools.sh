@@ -5,7 +5,7 @@
 #   haproxy    test/system/haproxy.test.ts (three servers behind HAProxy, send-proxy-v2)
 #   tshark     test/system/wireshark.test.ts (the dissector in tools/wireshark/; the package brings
 #              text2pcap and mergecap)
-#   chromium   test/system/grade-html.test.ts (the grading report rendered in a real browser)
+#   chromium   test/system/grade-browser.test.ts (the grading report rendered in a real browser)
 #   rsync      bench/ (linedrop measured side by side with an rsync daemon)
 #
 #   bash scripts/install-system-tools.sh            all of them

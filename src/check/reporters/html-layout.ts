@@ -18,9 +18,9 @@ td.cell{text-align:center;font-weight:700;padding:.25em .35em}
 th.rot{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:500;font-size:.85em;padding:.4em .2em}
 .counts span{margin-right:1em}
 section.check{border:1px solid #d8dee4;border-radius:6px;margin:.8em 0;padding:.6em .9em}
-section.check.fail{border-left:6px solid #cf222e;background:#fff}
-section.check.pass{border-left:6px solid #2da44e;background:#fff}
-section.check.skip,section.check.na{border-left:6px solid #bf8700;background:#fff}
+section.check.s-fail{border-left:6px solid #cf222e}
+section.check.s-pass{border-left:6px solid #2da44e}
+section.check.s-skip,section.check.s-na{border-left:6px solid #bf8700}
 dl.facts{display:grid;grid-template-columns:6em 1fr;gap:.1em .8em;margin:.4em 0}
 dl.facts dt{color:#57606a}dl.facts dd{margin:0;overflow-wrap:anywhere}
 .cause{color:#a40e26;font-style:italic}

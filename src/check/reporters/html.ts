@@ -96,7 +96,7 @@ function checkSection(r: CheckResult): string {
   ]
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
     .join('');
-  return `<section class="check ${st.kind}" id="${esc(r.name)}">
+  return `<section class="check s-${st.kind}" id="${esc(r.name)}">
 <h3>${badge(st.text, st.kind)} ${esc(r.name)} <span class="meta">${esc(r.title)}${r.required ? '' : ' (beyond the handout)'}</span></h3>
 ${cause ? `<p class="cause">Follows from <a href="#${esc(cause)}">${esc(cause)}</a>: fix that first.</p>` : ''}
 <dl class="facts">${facts}</dl>

@@ -5,6 +5,7 @@ import { DEFAULT_TIME_LIMIT_MS, gradeClass, LAB_PORT, NoNamespaces } from '../..
 import { NoSubmissions } from '../../check/grade/submissions.js';
 import { VERDICTS, type GradedSubmission, type Verdict } from '../../check/grade/types.js';
 import { styleFor, type Style } from '../../check/reporters/colour.js';
+import { firstFailure } from '../../check/reporters/tally.js';
 import { DEFAULT_TIMEOUT_MS } from '../../check/server-checks.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
@@ -36,8 +37,8 @@ function progressLine(r: GradedSubmission, done: number, total: number, width: n
   const n = String(total).length;
   const req = r.report?.summary.required;
   const counts = req ? `${req.passed}/${req.passed + req.failed + req.skipped} required passed` : '';
-  const first = r.report?.summary.firstFailure;
-  const why = r.problem ?? (first ? `first failure: ${first}` : '');
+  const first = firstFailure(r.report);
+  const why = r.problem ?? (first ? `first failure: ${first.name}` : '');
   return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${(r.ms / 1000).toFixed(1).padStart(5)} s${why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : ''}\n`;
 }
 
