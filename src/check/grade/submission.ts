@@ -175,7 +175,7 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
     case 'error':
       return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
     default:
-      return undefined;
+      return s.report?.summary.interrupted ? 'interrupted before every check ran; the checks that ran are reported' : undefined;
   }
 }
 

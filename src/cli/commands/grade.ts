@@ -115,6 +115,8 @@ export function register(program: Command, context: CliContext): void {
         const out = styleFor(io.stdout);
         const count = (v: Verdict): number => report.submissions.filter((s) => s.verdict === v).length;
         const summary = VERDICTS.filter((v) => count(v) > 0).map((v) => `${count(v)} ${LABEL[v].toLowerCase()}`).join(', ');
+        const total = report.submissions.length;
+        if (controller.signal.aborted) io.stdout.write(`Interrupted: the reports hold the ${total} submission${total === 1 ? '' : 's'} graded so far.\n`);
         io.stdout.write(
           `${out.bold(`Graded ${report.submissions.length} submissions in ${(report.ms / 1000).toFixed(1)} s`)}: ${summary}.\n` +
             `  ${join(opts.out, 'index.html')}   the class at a glance, a page per submission\n` +
