@@ -134,8 +134,12 @@ describe('reporters', () => {
     assert.equal(wantsColour(tty, { FORCE_COLOR: 'false' }), false);
   });
 
-  test('grades.csv: a row per submission, read back by Python\'s csv module', async () => {
-    const subs = [graded('alice', good), graded('bob, "the builder"', flawed), { ...graded('carol', good), verdict: 'no-start' as const, report: null, problem: 'the server never accepted a connection on port 12100' }];
+  test("grades.csv: a row per submission, read back by Python's csv module", async () => {
+    const subs = [
+      graded('alice', good),
+      graded('bob, "the builder"', flawed),
+      { ...graded('carol', good), verdict: 'no-start' as const, report: null, problem: 'the server never accepted a connection on port 12100' },
+    ];
     const file = join(dir, 'grades.csv');
     await writeFile(file, gradesCsv(subs));
     const rows = parse<string[][]>('csv', file);
@@ -160,12 +164,19 @@ describe('reporters', () => {
   });
 
   test('junit.xml: well-formed, a testsuite per submission, a testcase per check, the counts right', async () => {
-    const subs = [graded('alice', good), graded('bob', flawed), { ...graded('carol', good), verdict: 'error' as const, report: null, problem: 'the checker could not run' }];
+    const subs = [
+      graded('alice', good),
+      graded('bob', flawed),
+      { ...graded('carol', good), verdict: 'error' as const, report: null, problem: 'the checker could not run' },
+    ];
     const file = join(dir, 'junit.xml');
     await writeFile(file, junitXml(subs));
     const x = parse<ParsedJunit>('junit', file);
     assert.equal(x.tag, 'testsuites');
-    assert.deepEqual(x.suites.map((s) => s.name), ['alice', 'bob', 'carol']);
+    assert.deepEqual(
+      x.suites.map((s) => s.name),
+      ['alice', 'bob', 'carol'],
+    );
     for (const s of x.suites) {
       assert.equal(s.tests, s.cases.length, `${s.name}: tests`);
       for (const kind of ['failures', 'errors', 'skipped'] as const) {
@@ -175,15 +186,28 @@ describe('reporters', () => {
       assert.equal(s.system_out, 'Listening on port 12100 <& "quoted">');
     }
     for (const kind of ['tests', 'failures', 'errors', 'skipped'] as const) {
-      assert.equal(x[kind], x.suites.reduce((n, s) => n + s[kind], 0), `testsuites ${kind}`);
+      assert.equal(
+        x[kind],
+        x.suites.reduce((n, s) => n + s[kind], 0),
+        `testsuites ${kind}`,
+      );
     }
     const [alice, bob, carol] = x.suites as [ParsedSuite, ParsedSuite, ParsedSuite];
-    assert.deepEqual(alice.cases.map((c) => c.name), good.checks.map((c) => c.name));
+    assert.deepEqual(
+      alice.cases.map((c) => c.name),
+      good.checks.map((c) => c.name),
+    );
     assert.equal(alice.failures + alice.errors, 0);
     const bobFailed = flawed.checks.filter((c) => c.required && c.status === 'fail').map((c) => c.name);
-    assert.deepEqual(bob.cases.filter((c) => c.outcome === 'failure').map((c) => c.name), bobFailed);
+    assert.deepEqual(
+      bob.cases.filter((c) => c.outcome === 'failure').map((c) => c.name),
+      bobFailed,
+    );
     assert.ok(bob.cases.every((c) => c.classname === (flawed.checks.find((r) => r.name === c.name)!.required ? 'bob.required' : 'bob.beyond-handout')));
-    assert.deepEqual(carol.cases.map((c) => [c.name, c.outcome, c.message]), [['start', 'error', 'the checker could not run']]);
+    assert.deepEqual(
+      carol.cases.map((c) => [c.name, c.outcome, c.message]),
+      [['start', 'error', 'the checker could not run']],
+    );
     assert.equal(carol.properties['verdict'], 'error');
   });
 
@@ -234,13 +258,16 @@ describe('reporters', () => {
     let text = '';
     stderr.on('data', (c: Buffer) => (text += c.toString()));
     const again = await runServer();
-    const bad = await main(['check', `${HOST}:${again.port}`, '--quick', '--only', 'quit', '--gradescope', join(file, 'inside-a-file.json')], { ...io, stderr });
+    const bad = await main(['check', `${HOST}:${again.port}`, '--quick', '--only', 'quit', '--gradescope', join(file, 'inside-a-file.json')], {
+      ...io,
+      stderr,
+    });
     await again.close();
     assert.equal(bad, 2);
     assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
   });
 
-  test('HTML: each check shows its conversation as a timeline, the template\'s 1 s pause in the count visible', () => {
+  test("HTML: each check shows its conversation as a timeline, the template's 1 s pause in the count visible", () => {
     const page = submissionHtml(graded('alice', good));
     const section = page.slice(page.indexOf('id="template-timing"'));
     const timeline = section.slice(section.indexOf('<table class="timeline">'), section.indexOf('</table>'));
@@ -258,7 +285,15 @@ describe('reporters', () => {
 
   test('HTML: the class at a glance links each submission page; the pages escape what the server printed', () => {
     const subs = [graded('alice', good), graded('bob', flawed)];
-    const index = classIndexHtml({ command: 'python3 {file}', isolation: 'ports', jobs: 1, timeLimitMs: 120_000, startedAt: good.startedAt, ms: 1234, submissions: subs });
+    const index = classIndexHtml({
+      command: 'python3 {file}',
+      isolation: 'ports',
+      jobs: 1,
+      timeLimitMs: 120_000,
+      startedAt: good.startedAt,
+      ms: 1234,
+      submissions: subs,
+    });
     assert.match(index, /^<!DOCTYPE html>/);
     assert.ok(index.includes('href="alice/index.html"') && index.includes('href="bob/index.html"'));
     assert.ok(!/<script/i.test(index));

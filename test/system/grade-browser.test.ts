@@ -19,7 +19,16 @@ const skip = !found && process.env['LINEDROP_SKIP_CHROMIUM'] === '1' ? 'chromium
 
 /** Runs headless Chromium with a fresh profile; resolves with what it printed on standard output. */
 function chromium(profile: string, args: string[]): Promise<string> {
-  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`];
+  const flags = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${profile}`,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn('chromium', [...flags, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -52,8 +61,16 @@ test('Chromium renders the class at a glance and a submission page with its conv
     await writeFile(join(cls, 'bob.py'), good.replace("conn.sendall(b'A')", "conn.sendall(b'A\\n')"));
     await copyFile(join(FIXTURES, 'no_start.py'), join(cls, 'carol.py'));
     // Every check, with the template's whole 1 s pause; one after another on ports of their own.
-    const report = await gradeClass({ paths: [cls], command: `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`, out, isolation: 'none' });
-    assert.deepEqual(report.submissions.map((s) => s.verdict), ['pass', 'fail', 'no-start']);
+    const report = await gradeClass({
+      paths: [cls],
+      command: `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`,
+      out,
+      isolation: 'none',
+    });
+    assert.deepEqual(
+      report.submissions.map((s) => s.verdict),
+      ['pass', 'fail', 'no-start'],
+    );
 
     const index = await chromium(join(browser, 'a'), ['--dump-dom', pathToFileURL(join(out, 'index.html')).href]);
     assert.match(index, /<h1>linedrop grade: 3 submissions<\/h1>/);
@@ -71,7 +88,10 @@ test('Chromium renders the class at a glance and a submission page with its conv
     // The template-timing check's timeline: the count's two halves a second apart, the pause shown.
     const timing = page.slice(page.indexOf('id="template-timing"'));
     const timeline = timing.slice(timing.indexOf('<table class="timeline">'), timing.indexOf('</table>'));
-    assert.match(timeline, /checker → server.*<code class="hex">00 00<\/code>.*\n?.*… 1\.\d\d s with nothing on the wire ….*\n?.*<code class="hex">00 02<\/code>/);
+    assert.match(
+      timeline,
+      /checker → server.*<code class="hex">00 00<\/code>.*\n?.*… 1\.\d\d s with nothing on the wire ….*\n?.*<code class="hex">00 02<\/code>/,
+    );
     assert.match(timeline, /server → checker.*<code class="hex">41 0a<\/code>/);
 
     // A screenshot: the page was laid out and painted at the size asked for.

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 
 /** Brings the namespace's loopback up, then runs the rest of the arguments (as a child, so that
  * this shell, the namespace's first process, reaps whatever is orphaned in it). */
-const SETUP = 'ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || { echo "cannot bring up lo in the network namespace" >&2; exit 120; }; "$@" & wait $!';
+const SETUP =
+  'ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || { echo "cannot bring up lo in the network namespace" >&2; exit 120; }; "$@" & wait $!';
 
 export interface Namespaces {
   /** `unshare` and its flags, ready to put before a command. */

@@ -171,7 +171,9 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
       return `the server never accepted a connection on port ${s.port}; ${last ? `its last line of output: ${last}` : 'it printed nothing'}`;
     }
     case 'timeout':
-      return parsed ? `the time limit (${limit}) stopped the checks; the checks that ran are reported` : `the checker did not finish within the time limit (${limit}) and was stopped`;
+      return parsed
+        ? `the time limit (${limit}) stopped the checks; the checks that ran are reported`
+        : `the checker did not finish within the time limit (${limit}) and was stopped`;
     case 'error':
       return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
     default:

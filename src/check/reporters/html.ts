@@ -43,7 +43,11 @@ export function classIndexHtml(cls: ClassReport): string {
   for (const s of subs) byVerdict.set(s.verdict, (byVerdict.get(s.verdict) ?? 0) + 1);
   const counts = [...byVerdict].map(([v, n]) => `<span>${verdictBadge(v)} ${n}</span>`).join('');
   // The checks as columns, in the order they ran (from the first submission that has them all).
-  const columns = (subs.map((s) => s.report?.checks ?? []).sort((a, b) => b.length - a.length)[0] ?? []).map((c) => ({ name: c.name, title: c.title, required: c.required }));
+  const columns = (subs.map((s) => s.report?.checks ?? []).sort((a, b) => b.length - a.length)[0] ?? []).map((c) => ({
+    name: c.name,
+    title: c.title,
+    required: c.required,
+  }));
   const head = columns.map((c) => `<th class="rot" title="${esc(c.title)}">${esc(c.name)}${c.required ? '' : ' *'}</th>`).join('');
   const rows = subs
     .map((s) => {
@@ -88,12 +92,7 @@ function checkSection(r: CheckResult): string {
   const st = statusOf(r);
   const cause = causeOf(r);
   const events = r.conversation;
-  const facts = [
-    ['sent', r.sent],
-    ['expected', r.expected],
-    ['seen', r.seen],
-    ...r.notes.map((n) => ['note', n] as const),
-  ]
+  const facts = [['sent', r.sent], ['expected', r.expected], ['seen', r.seen], ...r.notes.map((n) => ['note', n] as const)]
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
     .join('');
   return `<section class="check s-${st.kind}" id="${esc(r.name)}">
@@ -118,7 +117,8 @@ export function submissionHtml(s: GradedSubmission): string {
 <p class="counts"><span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
 <span>Beyond the handout: ${opt.passed} passed, ${opt.failed} failed</span></p>`;
   if (s.problem) body += `<p class="cause">${esc(s.problem)}</p>`;
-  if (first) body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;
+  if (first)
+    body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;
   if (s.report?.error) body += `<p class="cause">${esc(s.report.error)}</p>`;
   body += `<h2>The server's output</h2>\n${s.outputTail ? `<pre class="output">${esc(s.outputTail)}</pre>` : '<p class="none">It printed nothing.</p>'}`;
   const checks = s.report?.checks ?? [];

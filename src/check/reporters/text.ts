@@ -12,9 +12,7 @@ export function serverReportHeader(target: string, dir: string | undefined, s: S
 }
 
 export function sectionTitle(required: boolean, s: Style = plain): string {
-  return required
-    ? `\n${s.bold('Required (the handout)')}\n`
-    : `\n${s.bold('Beyond the handout (optional: reported, never fails the exit status)')}\n`;
+  return required ? `\n${s.bold('Required (the handout)')}\n` : `\n${s.bold('Beyond the handout (optional: reported, never fails the exit status)')}\n`;
 }
 
 /** One check: its status and title, then what was sent, expected and seen. */
@@ -41,7 +39,8 @@ export function serverReportSummary(report: CheckReport, s: Style = plain): stri
     const after = summary.serverGoneAfter ? ` after the check ${summary.serverGoneAfter}` : '';
     out += `The server stopped accepting connections${after} (a lab server that serves one connection and exits does this).\n`;
     out += `${plural(summary.needRestart.length, 'check')} need a restart of the server: ${summary.needRestart.join(', ')}.\n`;
-    if (report.options.restartCmd === null) out += 'Run again with --restart-cmd "the command that starts the server" and the checker restarts it between checks.\n';
+    if (report.options.restartCmd === null)
+      out += 'Run again with --restart-cmd "the command that starts the server" and the checker restarts it between checks.\n';
   }
   if (summary.restarts > 0) out += `The checker started the server ${plural(summary.restarts, 'time')} with ${JSON.stringify(report.options.restartCmd)}.\n`;
   out += `Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} skipped. `;

@@ -66,20 +66,37 @@ export function register(program: Command, context: CliContext): void {
         'port that --cmd receives as {port}.',
     )
     .argument('<submissions...>', 'a folder whose entries (files or folders) are the submissions, or the submissions themselves')
-    .requiredOption('--cmd <command>', 'shell command that starts one submission\'s server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port', command)
+    .requiredOption(
+      '--cmd <command>',
+      "shell command that starts one submission's server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port",
+      command,
+    )
     .addOption(new Option('-o, --out <dir>', 'folder for the reports: grades.csv, junit.xml, index.html, and a folder per submission').default('grades'))
-    .addOption(new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)))
-    .addOption(new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').default(DEFAULT_TIME_LIMIT_MS, '120s').argParser(timeLimit))
+    .addOption(
+      new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)),
+    )
+    .addOption(
+      new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').default(DEFAULT_TIME_LIMIT_MS, '120s').argParser(timeLimit),
+    )
     .addOption(new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(LAB_PORT).argParser(wholeNumber(1, 65535)))
-    .addOption(new Option('--isolation <how>', 'auto: network namespaces where they can be made, else one after another; netns: namespaces or fail; none: one after another').choices(['auto', 'netns', 'none']).default('auto'))
-    .addOption(new Option('--timeout <ms>', "the checker's longest wait for each answer of a server").default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)))
-    .addOption(new Option('--quick', 'only the handout\'s checks, and a 100 ms (not 1 s) pause in the template-timing check'))
+    .addOption(
+      new Option(
+        '--isolation <how>',
+        'auto: network namespaces where they can be made, else one after another; netns: namespaces or fail; none: one after another',
+      )
+        .choices(['auto', 'netns', 'none'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--timeout <ms>', "the checker's longest wait for each answer of a server").default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)),
+    )
+    .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  linedrop grade submissions/ --cmd "printf \'2\\n\' | python3 {file}" --out grades\n' +
         '  # without network namespaces, give each server its port:\n' +
-        '  linedrop grade submissions/ --cmd "sed \'s/12100/{port}/\' {file} > server.py && printf \'2\\n\' | python3 server.py"\n\n' +
+        "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf '2\\n' | python3 server.py\"\n\n" +
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
         'could not be checked (NOT CHECKED), 2 usage error (no submission, bad option), 3 network namespaces\n' +
         'asked for (--isolation netns) but not available.',
@@ -108,13 +125,17 @@ export function register(program: Command, context: CliContext): void {
             const how = namespaces
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
               : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (no network namespaces here)`;
-            io.stderr.write(`Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${Math.round(opts.timeLimit / 1000)} s each.\n`);
+            io.stderr.write(
+              `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${Math.round(opts.timeLimit / 1000)} s each.\n`,
+            );
           },
           onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err)),
         });
         const out = styleFor(io.stdout);
         const count = (v: Verdict): number => report.submissions.filter((s) => s.verdict === v).length;
-        const summary = VERDICTS.filter((v) => count(v) > 0).map((v) => `${count(v)} ${LABEL[v].toLowerCase()}`).join(', ');
+        const summary = VERDICTS.filter((v) => count(v) > 0)
+          .map((v) => `${count(v)} ${LABEL[v].toLowerCase()}`)
+          .join(', ');
         const total = report.submissions.length;
         if (controller.signal.aborted) io.stdout.write(`Interrupted: the reports hold the ${total} submission${total === 1 ? '' : 's'} graded so far.\n`);
         io.stdout.write(
