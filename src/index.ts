@@ -28,13 +28,14 @@ export {
   LinedropClient,
   ClientError,
   DEFAULT_HOST,
-  measureFile,
-  shapeOf,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
   type ClientErrorCode,
   type ConnectOptions,
   type ClientTlsOptions,
   type SendOptions,
-  type FileShape,
 } from './client/client.js';
+export { measureFile, shapeOf, checkShape, LineTally, type FileShape } from './client/measure.js';
 export * from './storage/index.js';
 export * from './check/index.js';

@@ -2,29 +2,56 @@ import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
-import { countLineFeeds } from '../protocol/line-scanner.js';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
-import { MAX_WIRE_COUNT } from '../protocol/limits.js';
+import { DEFAULT_PORT } from '../server/options.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
+import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
+
+export { checkShape, measureFile, shapeOf, type FileShape } from './measure.js';
 
 export const DEFAULT_HOST = 'localhost';
+/** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+/** `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. */
+export const DEFAULT_MAX_IN_FLIGHT = 16;
 
 const LF = 0x0a;
 const NEWLINE = Buffer.from([LF]);
-/** Files up to this size are read once into memory; larger ones are read twice (count, then send). */
+const STATUS_ACCEPTED = 0x41;
+/** Without a shape given, files up to this size are read once into memory and counted there. */
 const SMALL_FILE = 1024 * 1024;
-/** Larger files are read and sent in chunks of this size, the next read overlapping the send. */
+/** Files are read and sent in chunks of (at most) this size, the next read overlapping the send. */
 const SEND_CHUNK = 1024 * 1024;
-/** `measureFile` reads in blocks of this size, into two buffers it reuses. */
-const MEASURE_CHUNK = 1024 * 1024;
+/** At most this many bytes of an unsolicited answer are quoted in the error. */
+const QUOTE_BYTES = 16;
 const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}
 
-export type ClientErrorCode = 'ERR_CONNECTION_CLOSED' | 'ERR_CONNECT' | 'ERR_FILE_CHANGED';
+export type ClientErrorCode =
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_CONNECT'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_TIMEOUT'
+  | 'ERR_UNSOLICITED'
+  | 'ERR_NOT_ACCEPTED'
+  | 'ERR_FILE_CHANGED';
 
-/** A failure of the connection or of a local file, as opposed to a status the server sent. */
+/**
+ * A failure of the connection, of the server's side of the protocol, or of a local file, as
+ * opposed to a status the server sent:
+ * - `ERR_CONNECT`, `ERR_CONNECT_TIMEOUT`: no connection was made (refused, unreachable, no answer in time);
+ * - `ERR_CONNECTION_CLOSED`: the connection broke or the server closed it before this message's status;
+ * - `ERR_TIMEOUT`: the server neither read nor answered for `timeoutMs`; the client closed the connection;
+ * - `ERR_UNSOLICITED`: the server sent bytes no message asked for (or `A` for a message not yet
+ *   complete); the client closed the connection;
+ * - `ERR_NOT_ACCEPTED`: an earlier message of this connection was answered `R` (or something other
+ *   than `A`), so the server ends the connection and this message is not stored;
+ * - `ERR_FILE_CHANGED`: the file no longer matched its count while it was being sent.
+ */
 export class ClientError extends Error {
   override readonly name = 'ClientError';
   constructor(
@@ -39,8 +66,20 @@ export class ClientError extends Error {
 export interface ConnectOptions {
   host?: string;
   port?: number;
-  /** Give up connecting after this many milliseconds (default 10 s). */
+  /** Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never). */
   connectTimeoutMs?: number;
+  /**
+   * Close the connection when, while the client waits for the server (a status owed, or a write
+   * the server does not take), no byte is sent or received for this many milliseconds (default 60 s;
+   * 0: wait forever). Time spent waiting for the caller (for example for the next line a person
+   * types) does not count.
+   */
+  timeoutMs?: number;
+  /**
+   * Messages sent whose status has not come back yet (default 16; 1: wait for each status before
+   * sending the next message, as the lab's client does).
+   */
+  maxInFlight?: number;
   /** Connect with TLS (`true`: verify the server against the system's CAs). */
   tls?: boolean | ClientTlsOptions;
 }
@@ -62,48 +101,52 @@ export interface SendOptions {
   onSent?: () => void;
   /**
    * `sendFile` only: the file's shape as `measureFile` gave it, when the caller has measured it
-   * already; the file is then read once instead of twice. It is still checked while it is sent:
-   * a file that no longer matches fails with `ERR_FILE_CHANGED`.
+   * already; the file is then read once, to send it. It is still checked while it is sent: a file
+   * that no longer matches fails with `ERR_FILE_CHANGED`.
    */
   shape?: FileShape;
 }
 
-/** What the client knows about a file before sending it. */
-export interface FileShape {
-  lines: number;
-  bytes: number;
-  /** True when the last line has no `\n`; the client adds it. */
-  addsNewline: boolean;
-}
-
+/** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
 interface Waiter {
+  index: number;
+  sent: boolean;
+  /** The zero-line message, whose answer is `Q`. */
+  quit: boolean;
   resolve: (status: Status) => void;
   reject: (err: Error) => void;
 }
 
 /**
  * One connection to a linedrop (or lab) server. Each `send*` call sends one message and resolves
- * to the status byte the server answered, in order; calls may overlap (they are queued and
- * pipelined). `quit()` sends the zero-line message and resolves to the last status.
+ * to the status byte the server answered for that message; calls may overlap: their bytes go out
+ * in call order without waiting for earlier statuses, at most `maxInFlight` messages ahead of the
+ * answers. After an `R` (or any status but `A`) nothing more is sent: the messages still waiting
+ * fail with `ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
  */
 export class LinedropClient {
   private readonly waiters: Waiter[] = [];
   private sending: Promise<unknown> = Promise.resolve();
-  private closedError: Error | undefined;
+  private closedError: ClientError | undefined;
   private readonly closed: Promise<void>;
-  /** Status bytes that arrived with no message waiting for them. */
-  readonly unexpected: Status[] = [];
+  /** Messages queued so far (the quit message included): the next one's number is this plus one. */
+  private queued = 0;
+  /** Wakes a send waiting for room in the window. */
+  private roomMade: (() => void) | undefined;
+  /** A write waits for the socket to drain. */
+  private draining = false;
+  /** The client waits for its caller (the next line), not for the server. */
+  private waitingForCaller = false;
+  private timerArmed = false;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    private readonly timeoutMs: number,
+    private readonly maxInFlight: number,
+  ) {
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      for (const byte of chunk) {
-        const status = statusFromByte(byte);
-        const waiter = this.waiters.shift();
-        if (waiter) waiter.resolve(status);
-        else this.unexpected.push(status);
-      }
-    });
+    socket.on('data', (chunk: Buffer) => this.received(chunk));
+    socket.on('timeout', () => this.timedOut());
     socket.on('error', (err) => {
       this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
@@ -120,25 +163,38 @@ export class LinedropClient {
     });
   }
 
-  /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot. */
+  /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot, `ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
     const host = options.host ?? DEFAULT_HOST;
-    const port = options.port ?? 12100;
+    const port = options.port ?? DEFAULT_PORT;
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    for (const [name, value] of [['connectTimeoutMs', connectTimeoutMs], ['timeoutMs', timeoutMs]] as const) {
+      if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of milliseconds >= 0 (0: no limit), not ${value}`);
+    }
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
     const tls = options.tls === true ? {} : options.tls || undefined;
-    const socket = tls
-      ? connectTls(tlsOptions(host, port, tls))
-      : connect({ host, port, allowHalfOpen: true });
-    socket.setTimeout(options.connectTimeoutMs ?? 10_000, () =>
-      socket.destroy(new Error(`timed out after ${options.connectTimeoutMs ?? 10_000} ms`)),
-    );
+    const socket = tls ? connectTls(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
+    const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    let timedOut = false;
+    const onTimeout = (): void => {
+      timedOut = true;
+      socket.destroy(new Error('timed out'));
+    };
+    if (connectTimeoutMs > 0) socket.setTimeout(connectTimeoutMs, onTimeout);
     try {
       await once(socket, tls ? 'secureConnect' : 'connect');
     } catch (err) {
       socket.destroy();
-      throw new ClientError('ERR_CONNECT', `cannot connect to ${host}:${port}: ${(err as Error).message}`, { cause: err });
+      if (timedOut) {
+        throw new ClientError('ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatMs(connectTimeoutMs)}`, { cause: err });
+      }
+      throw new ClientError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
     }
     socket.setTimeout(0);
-    return new LinedropClient(socket);
+    socket.off('timeout', onTimeout);
+    return new LinedropClient(socket, timeoutMs, maxInFlight);
   }
 
   /** The socket's local and remote ends, for logs. */
@@ -163,8 +219,9 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async () => {
+    return this.enqueue(async (sent) => {
       await this.write(message);
+      sent();
       options.onProgress?.(message.length - 4);
       options.onSent?.();
     });
@@ -181,10 +238,10 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async () => {
+    return this.enqueue(async (sent) => {
       await this.write(encodeCount(shape.lines));
-      await this.write(body);
-      if (shape.addsNewline) await this.write(NEWLINE);
+      await this.write(shape.addsNewline ? Buffer.concat([body, NEWLINE]) : body);
+      sent();
       options.onProgress?.(body.length);
       options.onSent?.();
     });
@@ -192,77 +249,30 @@ export class LinedropClient {
 
   /**
    * Sends a file as one message, streamed from disk: split on `\n`, a missing final `\n` added.
+   * With `options.shape` the file is not measured again, whatever its size.
    * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_CHANGED` if it changed while being sent.
    */
   async sendFile(path: string, options: SendOptions = {}): Promise<Status> {
-    const info = await stat(path);
-    if (info.size <= SMALL_FILE) {
-      const handle = await open(path, 'r');
-      let body: Buffer;
-      try {
-        body = await handle.readFile();
-      } finally {
-        await handle.close();
+    let shape = options.shape;
+    if (shape === undefined) {
+      const info = await stat(path);
+      if (info.size <= SMALL_FILE) {
+        // Small: read once, counted in memory, sent from there.
+        const handle = await open(path, 'r');
+        let body: Buffer;
+        try {
+          body = await handle.readFile();
+        } finally {
+          await handle.close();
+        }
+        checkShape(shapeOf(body), path);
+        return this.sendBuffer(body, options);
       }
-      checkShape(shapeOf(body), path);
-      return this.sendBuffer(body, options);
+      shape = await measureFile(path);
     }
-    const shape = options.shape ?? (await measureFile(path));
     checkShape(shape, path);
-    return this.enqueue(async () => {
-      const handle = await open(path, 'r');
-      // Chunks are read into buffers that are reused once the socket has sent them (it has when a
-      // write waited for 'drain'); a buffer the socket may still hold is left to it.
-      const spare: Buffer[] = [];
-      let position = 0;
-      const readChunk = async (): Promise<Buffer> => {
-        const want = Math.min(SEND_CHUNK, shape.bytes - position);
-        if (want <= 0) return EMPTY;
-        const buf = spare.pop() ?? Buffer.allocUnsafe(SEND_CHUNK);
-        const { bytesRead } = await handle.read(buf, 0, want, position);
-        position += bytesRead;
-        return buf.subarray(0, bytesRead);
-      };
-      let next: Promise<Buffer> = Promise.resolve(EMPTY);
-      let failure: unknown;
-      try {
-        next = readChunk();
-        next.catch(ignore);
-        await this.write(encodeCount(shape.lines));
-        let sent = 0;
-        let newlines = 0;
-        let last = LF;
-        for (;;) {
-          const chunk = await next;
-          if (chunk.length === 0) break;
-          // Read the next chunk while this one goes out.
-          next = readChunk();
-          next.catch(ignore);
-          newlines += countNewlines(chunk);
-          last = chunk[chunk.length - 1]!;
-          // (The whole buffer the chunk was read into: chunks are views of SEND_CHUNK-byte buffers.)
-          if (await this.write(chunk)) spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, SEND_CHUNK));
-          sent += chunk.length;
-          options.onProgress?.(sent);
-        }
-        const lines = newlines + (last === LF ? 0 : 1);
-        if (sent !== shape.bytes || lines !== shape.lines) {
-          // The count already sent no longer matches the lines: the stream cannot be repaired.
-          throw new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
-        }
-        if (last !== LF) await this.write(NEWLINE);
-        options.onSent?.();
-      } catch (err) {
-        failure = err;
-      }
-      await next.catch(ignore);
-      await handle.close().catch(ignore);
-      if (failure !== undefined) {
-        // Part of the message may be out: the connection cannot carry another one.
-        this.socket.destroy(failure instanceof Error ? failure : undefined);
-        throw failure;
-      }
-    });
+    const expected = shape;
+    return this.enqueue((sent) => this.streamFile(path, expected, options, sent));
   }
 
   /**
@@ -279,10 +289,21 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async () => {
+    return this.enqueue(async (done) => {
       await this.write(header);
       let sent = 0;
-      for await (const line of source) {
+      const lines = source[Symbol.asyncIterator]();
+      for (;;) {
+        // Waiting for the caller's next line is not the server's silence.
+        this.setWaitingForCaller(true);
+        let next: IteratorResult<Line>;
+        try {
+          next = await lines.next();
+        } finally {
+          this.setWaitingForCaller(false);
+        }
+        if (next.done) break;
+        const line = next.value;
         if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
           const err = new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
           this.socket.destroy(err);
@@ -290,6 +311,7 @@ export class LinedropClient {
         }
         await this.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
         if (++sent === count) {
+          done();
           options.onSent?.();
           return;
         }
@@ -302,9 +324,10 @@ export class LinedropClient {
 
   /** Sends the zero-line message and resolves to the server's answer (`Q` from a well-behaved server), then closes. */
   async quit(): Promise<Status> {
-    const status = await this.enqueue(async () => {
+    const status = await this.enqueue(async (sent) => {
       await this.write(QUIT_MESSAGE);
-    });
+      sent();
+    }, true);
     this.socket.end();
     return status;
   }
@@ -319,18 +342,163 @@ export class LinedropClient {
     this.socket.destroy();
   }
 
+  /** Streams a file whose shape is known, checking it against the bytes as they go. */
+  private async streamFile(path: string, shape: FileShape, options: SendOptions, sent: () => void): Promise<void> {
+    const handle = await open(path, 'r');
+    const size = Math.max(1, Math.min(SEND_CHUNK, shape.bytes));
+    // Chunks are read into buffers that are reused once the socket has sent them (it has when a
+    // write waited for 'drain'); a buffer the socket may still hold is left to it.
+    const spare: Buffer[] = [];
+    let position = 0;
+    const readChunk = async (): Promise<Buffer> => {
+      const want = Math.min(size, shape.bytes - position);
+      if (want <= 0) return EMPTY;
+      const buf = spare.pop() ?? Buffer.allocUnsafe(size);
+      const { bytesRead } = await handle.read(buf, 0, want, position);
+      position += bytesRead;
+      return buf.subarray(0, bytesRead);
+    };
+    let next: Promise<Buffer> = Promise.resolve(EMPTY);
+    let failure: unknown;
+    try {
+      next = readChunk();
+      next.catch(ignore);
+      await this.write(encodeCount(shape.lines));
+      const tally = new LineTally();
+      // The file's own newlines: once that many are out, the server has the whole message.
+      const newlines = shape.lines - (shape.addsNewline ? 1 : 0);
+      // A file that no longer matches its count must never make a complete message: it is checked
+      // before the byte that would complete one goes out, so the server sees a message cut short.
+      const unchanged = async (): Promise<void> => {
+        // (A file that grew has changed too, though its first `shape.bytes` bytes may still match.)
+        const { bytesRead: beyond } = await handle.read(Buffer.alloc(1), 0, 1, shape.bytes);
+        if (beyond > 0 || !sameShape(tally.shape, shape)) throw new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
+      };
+      for (;;) {
+        const chunk = await next;
+        if (chunk.length === 0) break;
+        // Read the next chunk while this one goes out.
+        next = readChunk();
+        next.catch(ignore);
+        tally.add(chunk);
+        const completes = !shape.addsNewline && tally.newlines >= newlines;
+        if (tally.newlines > newlines || completes) await unchanged();
+        // (The whole buffer the chunk was read into: chunks are views of `size`-byte buffers.)
+        if (await this.write(chunk)) spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, size));
+        if (completes) sent();
+        options.onProgress?.(tally.bytes);
+      }
+      await unchanged();
+      if (shape.addsNewline) {
+        await this.write(NEWLINE);
+        sent();
+      }
+      options.onSent?.();
+    } catch (err) {
+      failure = err;
+    }
+    await next.catch(ignore);
+    await handle.close().catch(ignore);
+    if (failure !== undefined) {
+      // Part of the message may be out: the connection cannot carry another one.
+      this.socket.destroy();
+      throw failure;
+    }
+  }
+
+  /** Status bytes from the server: each answers the oldest message waiting, in order. */
+  private received(chunk: Buffer): void {
+    for (let i = 0; i < chunk.length; i++) {
+      if (this.closedError) return;
+      const byte = chunk[i]!;
+      const waiter = this.waiters[0];
+      if (waiter === undefined) {
+        const quoted = chunk.subarray(i, i + QUOTE_BYTES);
+        this.fail(new ClientError('ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
+        return;
+      }
+      if (byte === STATUS_ACCEPTED && !waiter.sent) {
+        this.fail(new ClientError('ERR_UNSOLICITED', `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`));
+        return;
+      }
+      this.waiters.shift();
+      this.windowMoved();
+      const status = statusFromByte(byte);
+      waiter.resolve(status);
+      if (byte !== STATUS_ACCEPTED && !waiter.quit) {
+        // After R (or an answer this protocol does not have) the server ends the connection:
+        // nothing later is stored, so nothing more is sent.
+        const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
+        const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
+        // With nothing else on the way the server is left to close; otherwise the client stops at once.
+        if (waiter.index < this.queued) this.fail(stop);
+        else this.closedError ??= stop;
+        return;
+      }
+    }
+  }
+
+  private timedOut(): void {
+    const silent = formatMs(this.timeoutMs);
+    const waiter = this.waiters[0];
+    const text =
+      this.socket.writableLength > 0
+        ? `the server has not read anything for ${silent} (its receive window is full); the connection was closed`
+        : `no answer from the server for ${silent}${waiter ? ` (waiting for the status of message ${waiter.index})` : ''}; the connection was closed`;
+    this.fail(new ClientError('ERR_TIMEOUT', text));
+  }
+
+  /** Ends the connection for a reason of the client's: every message still waiting fails with it. */
+  private fail(error: ClientError): void {
+    this.closedError ??= error;
+    this.socket.destroy();
+    this.shutDown();
+  }
+
   private shutDown(): void {
     this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
+    this.windowMoved();
+  }
+
+  private windowMoved(): void {
+    const wake = this.roomMade;
+    this.roomMade = undefined;
+    wake?.();
+    this.updateTimer();
+  }
+
+  private setWaitingForCaller(waiting: boolean): void {
+    this.waitingForCaller = waiting;
+    this.updateTimer();
+  }
+
+  /** The silence timer runs only while the client waits for the server: a status owed, or a write it does not take. */
+  private updateTimer(): void {
+    const armed = this.timeoutMs > 0 && !this.closedError && !this.waitingForCaller && (this.draining || this.waiters.length > 0);
+    if (armed === this.timerArmed) return;
+    this.timerArmed = armed;
+    this.socket.setTimeout(armed ? this.timeoutMs : 0);
   }
 
   /** Queues a message: its bytes go out after the previous message's, its status is the next one read. */
-  private enqueue(send: () => Promise<void>): Promise<Status> {
+  private enqueue(send: (sent: () => void) => Promise<void>, quit = false): Promise<Status> {
+    const index = ++this.queued;
     const status = new Promise<Status>((resolve, reject) => {
       const run = async (): Promise<void> => {
+        while (!this.closedError && this.waiters.length >= this.maxInFlight) {
+          await new Promise<void>((wake) => {
+            this.roomMade = wake;
+          });
+        }
         if (this.closedError) throw this.closedError;
-        this.waiters.push({ resolve, reject });
-        await send();
+        const waiter: Waiter = { index, sent: false, quit, resolve, reject };
+        this.waiters.push(waiter);
+        this.updateTimer();
+        // `send` calls back once the message's last byte is handed to the socket: from then on an A may come.
+        await send(() => {
+          waiter.sent = true;
+        });
       };
       this.sending = this.sending.then(run, run).catch((err: unknown) => {
         reject(err instanceof Error ? err : new Error(String(err)));
@@ -346,29 +514,20 @@ export class LinedropClient {
   private async write(data: Uint8Array): Promise<boolean> {
     if (this.closedError) throw this.closedError;
     if (this.socket.write(data)) return false;
+    this.draining = true;
+    this.updateTimer();
     try {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
       throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.draining = false;
+      this.updateTimer();
     }
+    if (this.closedError) throw this.closedError;
     return true;
   }
-}
-
-/** @throws ProtocolError `ERR_EMPTY_FILE` or `ERR_COUNT_OUT_OF_RANGE` for what cannot be sent as one message. */
-export function checkShape(shape: FileShape, what: string): void {
-  if (shape.lines === 0) throw emptyFile(what);
-  if (shape.lines > MAX_WIRE_COUNT) {
-    throw new ProtocolError('ERR_COUNT_OUT_OF_RANGE', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}`);
-  }
-}
-
-function emptyFile(what: string): ProtocolError {
-  return new ProtocolError(
-    'ERR_EMPTY_FILE',
-    `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`,
-  );
 }
 
 function tlsOptions(host: string, port: number, tls: ClientTlsOptions): ConnectionOptions {
@@ -382,45 +541,14 @@ function tlsOptions(host: string, port: number, tls: ClientTlsOptions): Connecti
   return options;
 }
 
-export function countNewlines(buf: Uint8Array): number {
-  return countLineFeeds(Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+/** `"A\n" (41 0a)`, and how many more bytes came with it. */
+function quote(bytes: Buffer, total: number): string {
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  const more = total > bytes.length ? ` and ${total - bytes.length} more bytes` : '';
+  return `${JSON.stringify(bytes.toString('latin1'))} (${hex})${more}`;
 }
 
-/** Lines and bytes of data about to be sent as one file. */
-export function shapeOf(body: Uint8Array): FileShape {
-  const newlines = countNewlines(body);
-  const addsNewline = body.length > 0 && body[body.length - 1] !== LF;
-  return { lines: newlines + (addsNewline ? 1 : 0), bytes: body.length, addsNewline };
-}
-
-/** Reads a file once to count its lines. */
-export async function measureFile(path: string): Promise<FileShape> {
-  const handle = await open(path, 'r');
-  const buffers = [Buffer.allocUnsafe(MEASURE_CHUNK), Buffer.allocUnsafe(MEASURE_CHUNK)] as const;
-  let bytes = 0;
-  let newlines = 0;
-  let last = LF;
-  let turn = 0;
-  const read = (buf: Buffer): Promise<number> => handle.read(buf, 0, buf.length, null).then((r) => r.bytesRead);
-  let next = read(buffers[0]);
-  try {
-    for (;;) {
-      const got = await next;
-      if (got === 0) break;
-      const buf = buffers[turn]!;
-      turn ^= 1;
-      // Read the next block into the other buffer while this one is counted.
-      next = read(buffers[turn]!);
-      next.catch(ignore);
-      const chunk = got === buf.length ? buf : buf.subarray(0, got);
-      bytes += got;
-      newlines += countLineFeeds(chunk);
-      last = chunk[got - 1]!;
-    }
-  } finally {
-    await next.catch(ignore);
-    await handle.close();
-  }
-  const addsNewline = bytes > 0 && last !== LF;
-  return { lines: newlines + (addsNewline ? 1 : 0), bytes, addsNewline };
+/** `60 s`, `1.5 s`, `250 ms`. */
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${Number((ms / 1000).toFixed(3))} s` : `${ms} ms`;
 }

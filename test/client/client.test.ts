@@ -82,14 +82,14 @@ describe('client library against the server', () => {
     }
   });
 
-  test('a rejected file resolves to R, and later sends fail with ERR_CONNECTION_CLOSED', async () => {
+  test('a rejected file resolves to R, and later sends fail with ERR_NOT_ACCEPTED', async () => {
     const s = await runServer({ limits: { maxLineBytes: 4 } });
     try {
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
       assert.equal(await client.sendLines(['fits']), 'A');
       assert.equal(await client.sendLines(['too long']), 'R');
       await client.whenClosed();
-      await assert.rejects(client.sendLines(['x']), (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED');
+      await assert.rejects(client.sendLines(['x']), (e: unknown) => e instanceof ClientError && e.code === 'ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message));
     } finally {
       await s.close();
     }
