@@ -6,7 +6,10 @@ export enum ExitCode {
   SomeRejected = 1,
   /** Bad command line or input: nothing was sent. */
   Usage = 2,
-  /** Could not connect, or the connection was lost. */
+  /** Could not connect (refused, unreachable, or no answer within the connect timeout). */
   CannotConnect = 3,
+  /** The connection was lost, or the server went silent for longer than the timeout. */
   ConnectionLost = 4,
+  /** Interrupted (Ctrl-C): 128 + SIGINT, as shells report it. */
+  Interrupted = 130,
 }

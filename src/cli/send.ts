@@ -1,14 +1,13 @@
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions, type FileShape, checkShape, measureFile, shapeOf } from '../client/client.js';
+import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
+import { checkShape, measureFile, type FileShape } from '../client/measure.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
 import { plural } from '../text.js';
 import { ExitCode } from './exit-codes.js';
-import cliProgress from 'cli-progress';
-
-const { SingleBar, Presets } = cliProgress;
-type SingleBar = InstanceType<typeof cliProgress.SingleBar>;
+import { SendProgress, formatBytes, formatDuration } from './progress.js';
+import { spoolInput, type SpooledInput } from './spool.js';
 
 export interface SendCommandOptions {
   host: string;
@@ -19,17 +18,31 @@ export interface SendCommandOptions {
   out: Writable;
   err: Writable;
   /**
-   * Reconnects allowed when the connection cannot be made or breaks before every file is
-   * answered (default 0). The files not yet answered `A` are sent again over the new connection;
+   * Reconnects allowed when the connection cannot be made, breaks or times out before every file
+   * is answered (default 0). The files not yet answered `A` are sent again over the new connection;
    * a file answered `R` is never sent again.
    */
   retry?: number;
   /** Wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (default 200 ms). */
   retryDelayMs?: number;
+  /** Give up a connection attempt after this long (default 10 s; 0: never). Exit 3. */
+  connectTimeoutMs?: number;
+  /** Give up when the server neither reads nor answers for this long (default 60 s; 0: never). Exit 4. */
+  timeoutMs?: number;
+  /** Files sent ahead of their answers (default: the client's, 16). */
+  maxInFlight?: number;
+  /** Send files with NUL bytes too (refused otherwise: they look binary). */
+  binary?: boolean;
+  /** Standard input past this many bytes is spooled to a temporary file (default 8 MiB). */
+  spoolThresholdBytes?: number;
+  /** Aborting it (Ctrl-C) stops at once: the bar is cleared and what was and was not sent is said. Exit 130. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_RETRY_DELAY_MS = 200;
 const MAX_RETRY_DELAY_MS = 10_000;
+/** Names listed in one line of the interruption report before "and N more". */
+const LIST_NAMES = 5;
 
 /** The wait before the `n`-th reconnect (from 1): the base doubled each time, capped, then jittered into its upper half. */
 export function retryDelay(n: number, baseMs: number, random: () => number = Math.random): number {
@@ -39,12 +52,12 @@ export function retryDelay(n: number, baseMs: number, random: () => number = Mat
 
 interface Planned {
   name: string;
-  /** Standard input's bytes, read before connecting; files are streamed from disk. */
+  label: string;
+  /** The file to stream (for standard input: its temporary spool file, if it needed one). */
+  path?: string;
+  /** Standard input's bytes, when they fitted in memory. */
   body?: Buffer;
-  lines: number;
-  bytes: number;
-  /** A file's shape as measured when it was checked: it is then read only once more, to send it. */
-  shape?: FileShape;
+  shape: FileShape;
 }
 
 export interface SendOutput {
@@ -58,287 +71,387 @@ export interface SendOutput {
 
 type FileOutcome = 'accepted' | 'rejected' | 'unexpected' | 'failed' | 'not-sent';
 
+/** Thrown inside a run when its signal aborts. */
+class Interrupted extends Error {}
+
+/** Bytes the server stores for a file: the client adds the final newline a file lacks. */
+const storedBytes = (shape: FileShape): number => shape.bytes + (shape.addsNewline ? 1 : 0);
+
 /**
  * Sends each file as one message over one connection, then the zero-line message. Every file is
- * checked before anything is sent: a missing or empty file stops the command with nothing sent.
+ * checked before anything is sent: a missing, empty or (without `binary`) binary file stops the
+ * command with nothing sent. Files go out without waiting for each answer (a bounded window);
+ * each answer is matched to its file. After an `R` nothing more is sent.
  *
- * With `retry`, a connection that cannot be made or that breaks before its last status (refused,
- * reset, closed) is made again, up to `retry` times, and the files not yet answered `A` (and the
- * quit message) are sent again over it: each new connection numbers its files from `1.txt` again.
+ * With `retry`, a connection that cannot be made or that breaks or times out before its last
+ * status is made again, up to `retry` times, and the files not yet answered `A` (and the quit
+ * message) are sent again over it: each new connection numbers its files from `1.txt` again.
  * A file answered `R` is final. Each reconnect is reported on standard error (and with `json` as
  * a `retry` event).
  */
 export async function sendFiles(options: SendCommandOptions & SendOutput): Promise<ExitCode> {
-  const { out, err } = options;
-  const json = options.json === true;
-  const retries = Math.max(0, Math.floor(options.retry ?? 0));
-  const baseDelay = Math.max(0, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
-  const say = (text: string): void => {
-    if (!json && !options.quiet) out.write(text);
-  };
-  const emit = (event: Record<string, unknown>): void => {
-    if (json) out.write(`${JSON.stringify(event)}\n`);
-  };
-  const outcomes: FileOutcome[] = [];
-  let reconnects = 0;
-  const finish = (code: ExitCode, error?: string): ExitCode => {
-    emit({
+  const run = new SendRun(options);
+  try {
+    return await run.run();
+  } finally {
+    await run.cleanUp();
+  }
+}
+
+class SendRun {
+  private readonly json: boolean;
+  private readonly retries: number;
+  private readonly baseDelay: number;
+  private readonly outcomes: FileOutcome[] = [];
+  private readonly planned: Planned[] = [];
+  private readonly spools: SpooledInput[] = [];
+  private readonly spoolDirs: string[] = [];
+  private progress: SendProgress | undefined;
+  private client: LinedropClient | undefined;
+  private reconnects = 0;
+  private connections = 0;
+  /** The first file not yet answered `A`; everything before it is done. */
+  private next = 0;
+  /** Per file of the current connection: how far it got (for the interruption report). */
+  private sent: ('none' | 'part' | 'all')[] = [];
+  private readonly started = performance.now();
+  private readonly aborted: Promise<never>;
+
+  constructor(private readonly options: SendCommandOptions & SendOutput) {
+    this.json = options.json === true;
+    this.retries = Math.max(0, Math.floor(options.retry ?? 0));
+    this.baseDelay = Math.max(0, options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
+    this.aborted = new Promise<never>((_, reject) => {
+      const signal = options.signal;
+      if (signal === undefined) return;
+      const stop = (): void => reject(new Interrupted());
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+    });
+    this.aborted.catch(() => undefined);
+  }
+
+  async run(): Promise<ExitCode> {
+    try {
+      const refused = await this.plan();
+      if (refused !== undefined) return refused;
+      return await this.send();
+    } catch (e) {
+      if (e instanceof Interrupted) return this.interrupted();
+      throw e;
+    }
+  }
+
+  async cleanUp(): Promise<void> {
+    this.progress?.stop();
+    this.client?.destroy();
+    for (const spool of this.spools) await spool.remove();
+    for (const dir of this.spoolDirs) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Waits for `promise` unless the run is interrupted first. */
+  private until<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.aborted]);
+  }
+
+  private say(text: string): void {
+    if (!this.json && !this.options.quiet) this.options.out.write(text);
+  }
+
+  private emit(event: Record<string, unknown>): void {
+    if (this.json) this.options.out.write(`${JSON.stringify(event)}\n`);
+  }
+
+  private warn(text: string): void {
+    const line = `linedrop: ${text}\n`;
+    if (this.progress) this.progress.log(line, (t) => this.options.err.write(t));
+    else this.options.err.write(line);
+  }
+
+  private finish(code: ExitCode, error?: string, extra: Record<string, unknown> = {}): ExitCode {
+    this.progress?.stop();
+    const files = this.options.files.length;
+    const accepted = this.outcomes.filter((o) => o === 'accepted').length;
+    const bytes = this.planned.slice(0, this.next).reduce((sum, p) => sum + storedBytes(p.shape), 0);
+    const ms = performance.now() - this.started;
+    if (this.planned.length === files && this.outcomes.length > 0) {
+      const rate = `${formatBytes(bytes / Math.max(ms / 1000, 0.001))}/s`;
+      const head = accepted === files ? `sent ${plural(files, 'file')}` : `${accepted} of ${plural(files, 'file')} accepted`;
+      this.say(`${head}, ${formatBytes(bytes)} in ${formatDuration(ms)} (${rate})\n`);
+    }
+    this.emit({
       event: 'summary',
-      files: options.files.length,
-      accepted: outcomes.filter((o) => o === 'accepted').length,
-      rejected: outcomes.filter((o) => o === 'rejected' || o === 'unexpected').length,
-      notSent: options.files.length - outcomes.filter((o) => o !== 'not-sent').length,
+      files,
+      accepted,
+      rejected: this.outcomes.filter((o) => o === 'rejected' || o === 'unexpected').length,
+      notSent: files - this.outcomes.filter((o) => o !== 'not-sent').length,
+      bytes,
+      ms: Math.round(ms),
       exitCode: code,
-      ...(reconnects > 0 ? { reconnects } : {}),
+      ...(this.reconnects > 0 ? { reconnects: this.reconnects } : {}),
       ...(error ? { error } : {}),
+      ...extra,
     });
     return code;
-  };
-
-  const planned: Planned[] = [];
-  for (const name of options.files) {
-    try {
-      planned.push(await plan(name, options.stdin));
-    } catch (e) {
-      const message = `${name === '-' ? 'standard input' : name}: ${describeError(e)}`;
-      err.write(`linedrop: ${message}\n`);
-      return finish(ExitCode.Usage, message);
-    }
-  }
-  if (planned.filter((p) => p.name === '-').length > 1) {
-    err.write('linedrop: standard input (-) can be sent only once\n');
-    return finish(ExitCode.Usage, 'standard input (-) can be sent only once');
   }
 
-  const progress = options.progress !== false && !json && !options.quiet ? new Progress(err, planned) : undefined;
-  const unsent = (from: number): void => {
-    for (const file of planned.slice(from)) {
-      err.write(`linedrop: ${labelOf(file)}: not sent\n`);
-      outcomes.push('not-sent');
-      emit({ event: 'file', index: null, name: file.name, status: null, outcome: 'not-sent', lines: file.lines, bytes: file.bytes });
-    }
-  };
-  /** Reports a broken or refused connection and waits before the next try, if one is left; false when none is. */
-  const retryAfter = async (reason: string, next: number): Promise<boolean> => {
-    if (reconnects >= retries) return false;
-    reconnects++;
-    const delayMs = retryDelay(reconnects, baseDelay);
-    const left = planned.length - next;
-    const what = left > 0 ? `${plural(left, 'file')} left to send` : 'only the quit message left to send';
-    const text = `linedrop: ${reason}; reconnecting in ${delayMs} ms (retry ${reconnects} of ${retries}), ${what}\n`;
-    if (progress) progress.log(text, (t) => err.write(t));
-    else err.write(text);
-    emit({ event: 'retry', retry: reconnects, retries, delayMs, reason, remaining: left });
-    if (delayMs > 0) await sleep(delayMs);
-    return true;
-  };
-
-  /** The first file not yet answered `A`; everything before it is done. */
-  let next = 0;
-  let connections = 0;
-  for (;;) {
-    let client: LinedropClient;
-    try {
-      client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
-    } catch (e) {
-      const message = (e as Error).message;
-      if (await retryAfter(message, next)) continue;
-      progress?.stop();
-      err.write(`linedrop: ${message}\n`);
-      // Files are reported one by one only once something was sent.
-      if (connections > 0) unsent(next);
-      return finish(ExitCode.CannotConnect, message);
-    }
-    connections++;
-    const local = client.local;
-
-    let broken: string | undefined;
-    const first = next;
-    for (let i = next; i < planned.length; i++) {
-      const file = planned[i]!;
-      const label = labelOf(file);
-      const message = i - first + 1;
-      let status: Status;
-      const started = performance.now();
-      try {
-        const onProgress = (n: number): void => progress?.update(i, n);
-        status = file.body ? await client.sendBuffer(file.body, { onProgress }) : await client.sendFile(file.name, { onProgress, ...(file.shape ? { shape: file.shape } : {}) });
-      } catch (e) {
-        client.destroy();
-        const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
-        if (lost && reconnects < retries) {
-          broken = `${label}: ${describeError(e)}`;
-          next = i;
-          break;
-        }
-        progress?.stop();
-        err.write(`linedrop: ${label}: ${describeError(e)}\n`);
-        outcomes.push('failed');
-        emit({ event: 'file', index: i + 1, name: file.name, status: null, outcome: 'failed', error: describeError(e), lines: file.lines, bytes: file.bytes, connection: connections, local });
-        unsent(i + 1);
-        return finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
-      }
-      const ms = Math.round(performance.now() - started);
-      const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
-      outcomes.push(outcome);
-      progress?.fileDone(i);
-      emit({ event: 'file', index: i + 1, name: file.name, status, outcome, lines: file.lines, bytes: file.bytes, ms, connection: connections, message, local });
-      if (status === 'A') {
-        next = i + 1;
-        progress?.log(`${label}: accepted as ${message}.txt (${plural(file.lines, 'line')}, ${plural(file.bytes, 'byte')})\n`, say);
+  /** Checks every file and counts its lines; returns an exit code when one cannot be sent (nothing is). */
+  private async plan(): Promise<ExitCode | undefined> {
+    const { files } = this.options;
+    if (files.filter((f) => f === '-').length > 1) return this.refuse('standard input (-) can be sent only once');
+    // First what is quick to check (exists, is a file, is not empty), then the line counts.
+    const sizes: number[] = [];
+    for (const name of files) {
+      if (name === '-') {
+        sizes.push(0);
         continue;
       }
-      // A rejection (or an unknown answer) is final: it is not retried.
-      progress?.stop();
-      say(`${label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
-      unsent(i + 1);
-      client.destroy();
-      return finish(ExitCode.SomeRejected);
+      try {
+        const info = await stat(name);
+        if (!info.isFile()) throw new Error('not a regular file (nothing was sent)');
+        if (info.size === 0) throw new ProtocolError('ERR_EMPTY_FILE', 'empty');
+        sizes.push(info.size);
+      } catch (e) {
+        return this.refuse(`${name}: ${describeError(e)}`);
+      }
     }
-    if (broken !== undefined) {
-      await retryAfter(broken, next);
-      continue;
+    const show = this.options.progress !== false && !this.json && !this.options.quiet;
+    if (show) this.progress = new SendProgress(this.options.err, files.map((name, i) => ({ label: labelOf(name), bytes: sizes[i]! })));
+    for (const [i, name] of files.entries()) {
+      const label = labelOf(name);
+      let planned: Planned;
+      try {
+        planned = await this.until(this.measure(name, i));
+        checkShape(planned.shape, 'it');
+      } catch (e) {
+        if (e instanceof Interrupted) throw e;
+        return this.refuse(`${label}: ${describeError(e)}`);
+      }
+      if (planned.shape.firstNul !== undefined && this.options.binary !== true) {
+        return this.refuse(
+          `${label}: has a NUL byte at offset ${planned.shape.firstNul}, so it looks like a binary file (nothing was sent); --binary sends it anyway, split on "\\n" like any file`,
+        );
+      }
+      this.planned.push(planned);
     }
+    this.progress?.startSending(this.planned.map((p) => ({ label: p.label, bytes: p.shape.bytes })));
+    return undefined;
+  }
 
+  private async measure(name: string, index: number): Promise<Planned> {
+    const onProgress = (n: number): void => this.progress?.counting(index, n);
+    if (name !== '-') return { name, label: labelOf(name), path: name, shape: await measureFile(name, { onProgress }) };
+    const spool = await spoolInput(this.options.stdin, {
+      ...(this.options.spoolThresholdBytes !== undefined ? { thresholdBytes: this.options.spoolThresholdBytes } : {}),
+      onProgress,
+      onTempDir: (dir) => this.spoolDirs.push(dir),
+    });
+    this.spools.push(spool);
+    return { name, label: labelOf(name), shape: spool.shape, ...(spool.body ? { body: spool.body } : { path: spool.path! }) };
+  }
+
+  private refuse(message: string): ExitCode {
+    this.progress?.stop();
+    this.options.err.write(`linedrop: ${message}\n`);
+    return this.finish(ExitCode.Usage, message);
+  }
+
+  /** Connections, until every file is answered or something final happens. */
+  private async send(): Promise<ExitCode> {
+    for (;;) {
+      const client = await this.connect();
+      if (typeof client === 'number') return client;
+      const result = await this.sendOver(client);
+      if (result === 'retry') continue;
+      return result;
+    }
+  }
+
+  private async connect(): Promise<LinedropClient | ExitCode> {
+    for (;;) {
+      const { host, port, tls, connectTimeoutMs, timeoutMs, maxInFlight } = this.options;
+      try {
+        this.client = await this.until(
+          LinedropClient.connect({
+            host,
+            port,
+            ...(tls ? { tls } : {}),
+            ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+          }),
+        );
+        this.connections++;
+        return this.client;
+      } catch (e) {
+        if (e instanceof Interrupted) throw e;
+        const message = (e as Error).message;
+        if (await this.retryAfter(message)) continue;
+        const hint = e instanceof ClientError && e.code === 'ERR_CONNECT_TIMEOUT' ? ' (--connect-timeout sets how long to wait)' : '';
+        this.warn(`${message}${hint}`);
+        // Files are reported one by one only once something was sent.
+        if (this.connections > 0) this.unsent(this.next, 'not sent');
+        return this.finish(ExitCode.CannotConnect, message);
+      }
+    }
+  }
+
+  /** Sends the files not yet accepted, then the quit message, over one connection. */
+  private async sendOver(client: LinedropClient): Promise<ExitCode | 'retry'> {
+    const first = this.next;
+    const local = client.local;
+    this.sent = this.planned.map(() => 'none');
+    // Every file is handed to the client now; it sends them in order, a bounded window ahead of the answers.
+    const answers = this.planned.slice(first).map((file, j) => settle(this.sendOne(client, file, first + j)));
+    for (let i = first; i < this.planned.length; i++) {
+      const file = this.planned[i]!;
+      const message = i - first + 1;
+      const answer = await this.until(answers[i - first]!);
+      if ('error' in answer) {
+        const e = answer.error;
+        const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
+        client.destroy();
+        if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
+        this.warn(`${file.label}: ${describeError(e)}${e instanceof ClientError && e.code === 'ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : ''}`);
+        this.outcomes.push('failed');
+        this.emit({ ...this.fileEvent(file, i), status: null, outcome: 'failed', error: describeError(e), connection: this.connections, local });
+        this.unsent(i + 1, 'not sent');
+        return this.finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
+      }
+      const { status, ms } = answer.value;
+      const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
+      this.outcomes.push(outcome);
+      this.progress?.fileDone(i);
+      this.emit({ ...this.fileEvent(file, i), status, outcome, ms, connection: this.connections, message, local });
+      if (status === 'A') {
+        this.next = i + 1;
+        const added = file.shape.addsNewline ? '; a final newline was added' : '';
+        this.progress?.log(
+          `${file.label}: accepted as ${message}.txt (${plural(file.shape.lines, 'line')}, ${plural(storedBytes(file.shape), 'byte')}${added})\n`,
+          (t) => this.say(t),
+        );
+        continue;
+      }
+      // A rejection (or an unknown answer) is final: it is not retried, and the server stores nothing after it.
+      this.progress?.stop();
+      this.say(`${file.label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
+      client.destroy();
+      this.unsent(i + 1, `not stored: the server ends the connection after ${status === 'R' ? 'rejecting' : 'its answer to'} ${file.label}`);
+      return this.finish(ExitCode.SomeRejected);
+    }
+    return this.quit(client);
+  }
+
+  private async sendOne(client: LinedropClient, file: Planned, index: number): Promise<{ status: Status; ms: number }> {
+    // From the file's first byte out to its answer.
+    let started: number | undefined;
+    const callbacks = {
+      onProgress: (n: number): void => {
+        started ??= performance.now();
+        this.sent[index] = 'part';
+        this.progress?.sending(index, n);
+      },
+      onSent: (): void => {
+        started ??= performance.now();
+        this.sent[index] = 'all';
+      },
+    };
+    const status = file.body ? await client.sendBuffer(file.body, callbacks) : await client.sendFile(file.path!, { ...callbacks, shape: file.shape });
+    return { status, ms: Math.round(performance.now() - (started ?? performance.now())) };
+  }
+
+  private async quit(client: LinedropClient): Promise<ExitCode | 'retry'> {
     let status: Status;
     try {
-      status = await client.quit();
-      await client.whenClosed();
+      status = await this.until(client.quit());
+      await this.until(client.whenClosed());
     } catch (e) {
+      if (e instanceof Interrupted) throw e;
       client.destroy();
-      const lost = e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED';
-      if (lost && (await retryAfter(`the quit message: ${describeError(e)}`, next))) continue;
-      progress?.stop();
-      const message = `after ${plural(outcomes.length, 'accepted file')}: ${describeError(e)}`;
-      err.write(`linedrop: ${message}\n`);
-      return finish(ExitCode.ConnectionLost, message);
+      const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
+      if (lost && (await this.retryAfter(`the quit message: ${describeError(e)}`))) return 'retry';
+      const message = `after ${plural(this.outcomes.filter((o) => o === 'accepted').length, 'accepted file')}: ${describeError(e)}`;
+      this.warn(message);
+      return this.finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, message);
     }
-    progress?.stop();
     if (status !== 'Q') {
       const message = `the server answered ${JSON.stringify(status)} to the quit message, not "Q"`;
-      err.write(`linedrop: ${message}\n`);
-      return finish(ExitCode.SomeRejected, message);
+      this.warn(message);
+      return this.finish(ExitCode.SomeRejected, message);
     }
-    return finish(ExitCode.Ok);
+    return this.finish(ExitCode.Ok);
   }
+
+  private fileEvent(file: Planned, i: number): Record<string, unknown> {
+    return {
+      event: 'file',
+      index: i + 1,
+      name: file.name,
+      lines: file.shape.lines,
+      bytes: storedBytes(file.shape),
+      ...(file.shape.addsNewline ? { newlineAdded: true } : {}),
+    };
+  }
+
+  private unsent(from: number, why: string): void {
+    for (const file of this.planned.slice(from)) {
+      this.warn(`${file.label}: ${why}`);
+      this.outcomes.push('not-sent');
+      this.emit({ event: 'file', index: null, name: file.name, status: null, outcome: 'not-sent', lines: file.shape.lines, bytes: storedBytes(file.shape) });
+    }
+  }
+
+  /** Reports a broken or refused connection and waits before the next try, if one is left; false when none is. */
+  private async retryAfter(reason: string): Promise<boolean> {
+    if (this.reconnects >= this.retries) return false;
+    this.reconnects++;
+    const delayMs = retryDelay(this.reconnects, this.baseDelay);
+    const left = this.planned.length - this.next;
+    const what = left > 0 ? `${plural(left, 'file')} left to send` : 'only the quit message left to send';
+    this.warn(`${reason}; reconnecting in ${delayMs} ms (retry ${this.reconnects} of ${this.retries}), ${what}`);
+    this.emit({ event: 'retry', retry: this.reconnects, retries: this.retries, delayMs, reason, remaining: left });
+    if (delayMs > 0) await this.until(sleep(delayMs));
+    return true;
+  }
+
+  /** Ctrl-C: the bar cleared, the connection closed, and what was and was not sent said. */
+  private interrupted(): ExitCode {
+    this.progress?.stop();
+    this.client?.destroy();
+    const { files } = this.options;
+    const accepted = files.slice(0, this.next).map(labelOf);
+    const inFlight: string[] = [];
+    const notSent: string[] = [];
+    for (let i = this.next; i < files.length; i++) {
+      (this.sent[i] === 'all' ? inFlight : notSent).push(labelOf(files[i]!));
+    }
+    const parts = [`accepted: ${list(accepted)}`];
+    if (inFlight.length > 0) parts.push(`sent but not answered (the server may have stored ${inFlight.length === 1 ? 'it' : 'them'}): ${list(inFlight)}`);
+    if (notSent.length > 0) parts.push(`not sent: ${list(notSent)}`);
+    this.options.err.write(`linedrop: interrupted; ${parts.join('; ')}\n`);
+    return this.finish(ExitCode.Interrupted, 'interrupted', { interrupted: true });
+  }
+}
+
+function list(names: string[]): string {
+  if (names.length === 0) return 'none';
+  const shown = names.slice(0, LIST_NAMES).join(', ');
+  return names.length > LIST_NAMES ? `${shown} and ${names.length - LIST_NAMES} more` : shown;
+}
+
+function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function labelOf(file: Planned): string {
-  return file.name === '-' ? 'standard input' : file.name;
-}
-
-/**
- * A progress bar on standard error (bytes, rate, files done), shown only on a terminal and only
- * when the work lasts more than a moment.
- */
-class Progress {
-  private bar: SingleBar | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly total: number;
-  private readonly before: number[] = [];
-  private readonly started = performance.now();
-  private done = 0;
-  private value = 0;
-
-  constructor(
-    private readonly stream: Writable,
-    private readonly files: Planned[],
-  ) {
-    let sum = 0;
-    for (const file of files) {
-      this.before.push(sum);
-      sum += file.bytes;
-    }
-    this.total = sum;
-    if ((stream as { isTTY?: boolean }).isTTY === true) {
-      this.timer = setTimeout(() => this.show(), SHOW_AFTER_MS);
-      this.timer.unref();
-    }
-  }
-
-  update(index: number, sentInFile: number): void {
-    this.value = (this.before[index] ?? 0) + sentInFile;
-    this.render();
-  }
-
-  fileDone(index: number): void {
-    this.done = index + 1;
-    this.value = (this.before[index] ?? 0) + (this.files[index]?.bytes ?? 0);
-    this.render();
-  }
-
-  /** Prints a line without tearing the bar. */
-  log(text: string, say: (text: string) => void): void {
-    const shown = this.bar !== undefined;
-    this.bar?.stop();
-    this.bar = undefined;
-    say(text);
-    if (shown) this.show();
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    this.bar?.stop();
-    this.bar = undefined;
-  }
-
-  private show(): void {
-    if (this.done >= this.files.length) return;
-    this.bar = new SingleBar(
-      {
-        stream: this.stream as NodeJS.WritableStream,
-        format: ' {bar} {percentage}% | {sent} of {size} | {rate} | files {files}/{nfiles}',
-        hideCursor: true,
-        clearOnComplete: true,
-        fps: 5,
-      },
-      Presets.shades_classic,
-    );
-    this.bar.start(this.total, this.value, this.payload());
-  }
-
-  private render(): void {
-    this.bar?.update(this.value, this.payload());
-  }
-
-  private payload(): Record<string, string | number> {
-    const seconds = Math.max((performance.now() - this.started) / 1000, 0.001);
-    return { sent: bytes(this.value), size: bytes(this.total), rate: `${bytes(this.value / seconds)}/s`, files: this.done, nfiles: this.files.length };
-  }
-}
-
-const SHOW_AFTER_MS = 300;
-
-function bytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
-
-async function plan(name: string, stdin: Readable): Promise<Planned> {
-  if (name === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stdin as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    const body = Buffer.concat(chunks);
-    const shape = shapeOf(body);
-    checkShape(shape, 'it');
-    return { name, body, lines: shape.lines, bytes: shape.bytes };
-  }
-  const info = await stat(name);
-  if (!info.isFile()) throw new Error('not a regular file');
-  const shape = await measureFile(name);
-  checkShape(shape, 'it');
-  return { name, lines: shape.lines, bytes: shape.bytes, shape };
+function labelOf(name: string): string {
+  return name === '-' ? 'standard input' : name;
 }
 
 function describeError(e: unknown): string {

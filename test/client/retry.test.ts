@@ -1,6 +1,7 @@
 // `send --retry`: a connection that breaks (closed, reset, refused) is made again and the files not
 // yet answered A are sent again; a rejection is final. A proxy in the test cuts connections after a
-// chosen number of bytes from the client, so where each break falls is exact.
+// chosen number of bytes from the client, so where each break falls is exact. Most tests send with
+// `--max-in-flight 1` (each file's A before the next file), so which files were answered is exact too.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -154,7 +155,7 @@ describe('send --retry', () => {
         const { paths, contents } = await makeFiles(files);
         const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
         proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how } : undefined));
-        const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '3', '--retry-delay', '50', '--json', ...paths]);
+        const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '3', '--retry-delay', '50', '--max-in-flight', '1', '--json', ...paths]);
         assert.equal(result.code, 0, result.stderr);
         const evs = events(result.stdout);
         assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
@@ -194,6 +195,31 @@ describe('send --retry', () => {
     });
   }
 
+  test('files in flight when the connection breaks (the default window): every file answered A once, each stored at least once, nothing partial', async () => {
+    const s = await runServer({ layout: 'session' });
+    const files = await tempDir();
+    let proxy: CutProxy | undefined;
+    try {
+      const { paths, contents } = await makeFiles(files);
+      const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
+      proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
+      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '3', '--retry-delay', '50', '--json', ...paths]);
+      assert.equal(result.code, 0, result.stderr);
+      const evs = events(result.stdout);
+      assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
+      assert.equal(evs.filter((e) => e['event'] === 'retry').length, 1);
+      await s.server.idle();
+      // A file whose A was lost with the connection is sent again: stored once more, never partly.
+      const all = await stored(s.dir);
+      assert.deepEqual([...new Set(all.map((f) => contents.indexOf(f.content) + 1))].sort(), [1, 2, 3, 4, 5]);
+      assert.ok(all.length <= 7, 'at most the two files before the cut stored twice');
+    } finally {
+      await proxy?.close();
+      await s.close();
+      await removeDir(files);
+    }
+  });
+
   test('without --retry the same break gives exit 4 (connection lost); the files before it are stored', async () => {
     const s = await runServer({ layout: 'session' });
     const files = await tempDir();
@@ -204,7 +230,7 @@ describe('send --retry', () => {
       const { paths, contents } = await makeFiles(files);
       const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + 10;
       proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
-      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--json', ...paths]);
+      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--max-in-flight', '1', '--json', ...paths]);
       assert.equal(result.code, 4, result.stderr);
       const evs = events(result.stdout);
       assert.deepEqual(

@@ -1,10 +1,12 @@
 // `linedrop send [files...]`: send files, or with none the lab client's interactive prompts.
 import { Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_HOST, type ConnectOptions } from '../../client/client.js';
+import { isIP } from 'node:net';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_MS, type ConnectOptions } from '../../client/client.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { portOption, wholeNumber } from '../flags.js';
+import { seconds, target, wholeNumber } from '../flags.js';
+import { DEFAULT_PORT } from '../../server/options.js';
 import { interactiveSend } from '../interactive.js';
 import { DEFAULT_RETRY_DELAY_MS, sendFiles } from '../send.js';
 
@@ -23,6 +25,28 @@ interface SendFlags extends TlsFlags {
   progress: boolean;
   retry: number;
   retryDelay: number;
+  connectTimeout: number;
+  timeout: number;
+  maxInFlight: number;
+  binary?: boolean;
+}
+
+/** `--host`: a name or address, or `HOST:PORT` / `[IPv6]:PORT` (then `--port` must not say otherwise). */
+function hostFlag(value: string): string {
+  const text = value.trim();
+  if (text === '' || isIP(text) !== 0 || !text.includes(':')) return text;
+  target(text); // HOST:PORT or [IPv6]:PORT, or a usage error that shows the form
+  return text;
+}
+
+/** The server to reach from `--host` and `--port`; throws when they disagree. */
+function serverOf(opts: SendFlags, portGiven: boolean): { host: string; port: number } {
+  if (isIP(opts.host) !== 0 || !opts.host.includes(':')) return { host: opts.host, port: opts.port };
+  const both = target(opts.host);
+  if (portGiven && both.port !== opts.port) {
+    throw new Error(`--host ${opts.host} names port ${both.port} but --port says ${opts.port}: give the port once (--host ${both.host.includes(':') ? `[${both.host}]` : both.host} --port ${opts.port}, or --host ${opts.host} alone)`);
+  }
+  return both;
 }
 
 async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
@@ -46,45 +70,71 @@ export function register(program: Command, ctx: CliContext): void {
         'With no files: the lab client\'s interactive prompts (also drivable through a pipe).',
     )
     .argument('[files...]', 'files to send ("-" for standard input)')
-    .addOption(new Option('-H, --host <host>', 'server host').env('LINEDROP_HOST').default(DEFAULT_HOST))
-    .addOption(portOption())
+    .addOption(new Option('-H, --host <host>', 'server host, or HOST:PORT').env('LINEDROP_HOST').default(DEFAULT_HOST).argParser(hostFlag))
+    .addOption(new Option('-p, --port <port>', 'TCP port (1 to 65535)').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)))
     .addOption(new Option('--tls', 'connect with TLS (verified against the system CAs, or --ca)').env('LINEDROP_TLS'))
     .addOption(new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'))
     .addOption(new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
-    .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)'))
+    .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
+    .addOption(new Option('--connect-timeout <seconds>', 'give up a connection attempt with no answer after this long (0: never); exit 3').env('LINEDROP_CONNECT_TIMEOUT').default(DEFAULT_CONNECT_TIMEOUT_MS / 1000).argParser(seconds))
+    .addOption(new Option('--timeout <seconds>', 'give up when the server neither reads nor answers for this long (0: wait forever); exit 4').env('LINEDROP_TIMEOUT').default(DEFAULT_TIMEOUT_MS / 1000).argParser(seconds))
+    .addOption(new Option('--max-in-flight <n>', 'files sent ahead of their answers (1: wait for each answer, as the lab\'s client does)').env('LINEDROP_MAX_IN_FLIGHT').default(DEFAULT_MAX_IN_FLIGHT).argParser(wholeNumber(1, 1024)))
+    .addOption(new Option('--binary', 'send files with NUL bytes too (refused otherwise: they look binary)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
     .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(wholeNumber(0, 1000)))
     .addOption(new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s').env('LINEDROP_RETRY_DELAY').default(DEFAULT_RETRY_DELAY_MS).argParser(wholeNumber(0, 600_000)))
-    .addHelpText('after', '\nExit status: 0 every file accepted, 1 a file not accepted, 2 usage error (nothing sent), 3 cannot connect, 4 connection lost\n(with --retry: after the last reconnect).')
-    .action(async (files: string[], opts: SendFlags) => {
+    .addHelpText(
+      'after',
+      '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the protocol), 2 usage error (nothing sent),\n' +
+        '3 cannot connect (or no answer within --connect-timeout), 4 connection lost (or the server silent for --timeout),\n' +
+        '130 interrupted (Ctrl-C); with --retry, 3 and 4 only after the last reconnect.',
+    )
+    .action(async (files: string[], opts: SendFlags, command: Command) => {
       let tls: ConnectOptions['tls'];
+      let server: { host: string; port: number };
       try {
+        server = serverOf(opts, command.getOptionValueSource('port') !== 'default');
         tls = await clientTls(opts);
       } catch (e) {
         io.stderr.write(`linedrop: ${(e as Error).message}\n`);
         ctx.setExitCode(ExitCode.Usage);
         return;
       }
-      const target = { host: opts.host, port: opts.port, ...(tls ? { tls } : {}) };
+      const target = { ...server, ...(tls ? { tls } : {}) };
       if (files.length === 0) {
         ctx.setExitCode(await interactiveSend({ ...target, input: ctx.lineInput(), out: io.stdout, err: io.stderr }));
         return;
       }
-      ctx.setExitCode(
-        await sendFiles({
-          ...target,
-          files,
-          stdin: io.stdin,
-          out: io.stdout,
-          err: io.stderr,
-          json: opts.json === true,
-          quiet: opts.quiet === true,
-          progress: opts.progress,
-          retry: opts.retry,
-          retryDelayMs: opts.retryDelay,
-        }),
-      );
+      // Ctrl-C (or SIGTERM) stops the run: the bar is cleared and what was and was not sent is said.
+      const interrupt = new AbortController();
+      const stop = (): void => interrupt.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        ctx.setExitCode(
+          await sendFiles({
+            ...target,
+            files,
+            stdin: io.stdin,
+            out: io.stdout,
+            err: io.stderr,
+            json: opts.json === true,
+            quiet: opts.quiet === true,
+            progress: opts.progress,
+            retry: opts.retry,
+            retryDelayMs: opts.retryDelay,
+            connectTimeoutMs: Math.round(opts.connectTimeout * 1000),
+            timeoutMs: Math.round(opts.timeout * 1000),
+            maxInFlight: opts.maxInFlight,
+            binary: opts.binary === true,
+            signal: interrupt.signal,
+          }),
+        );
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
     });
 }
