@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
+import { sendFiles } from '../../src/cli/send.js';
 import { HOST, ROOT, removeDir, runServer, tempDir, until } from '../support.js';
 import { FullBacklog, Peer } from './peers.js';
 
@@ -233,6 +235,43 @@ describe('send: the command line', () => {
       });
     } finally {
       await peer.close();
+    }
+  });
+});
+
+/** Standard error as a terminal would be: what is written to it, kept. */
+class Terminal extends Writable {
+  readonly isTTY = true;
+  readonly columns = 160;
+  text = '';
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+describe('send: the progress bar', () => {
+  test('on a terminal: shown at once while lines are counted, then the file being sent, rate and ETA; a summary line at the end', async () => {
+    const s = await runServer();
+    try {
+      await withFiles({ 'first.txt': 'one\n', 'second.txt': Buffer.alloc(4 * 1024 * 1024, 'a line of text.\n') }, async (paths) => {
+        const err = new Terminal();
+        let out = '';
+        const stdout = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            out += chunk.toString();
+            done();
+          },
+        });
+        const code = await sendFiles({ host: HOST, port: s.port, files: [paths['first.txt']!, paths['second.txt']!], stdin: new PassThrough(), out: stdout, err });
+        assert.equal(code, 0, err.text);
+        assert.match(err.text, /counting lines .*first\.txt/, 'the bar appears while the lines are counted');
+        assert.match(err.text, /sending .*\| .*second\.txt \| .* of 4\.0 MiB \| .*\/s \| ETA .* \| files 1\/2/);
+        assert.match(out, /second\.txt: accepted as 2\.txt \(262144 lines, 4194304 bytes\)\n/);
+        assert.match(out, /^sent 2 files, 4\.0 MiB in [\d.]+ m?s \([\d.]+ [KMG]?i?B\/s\)\n$/m);
+      });
+    } finally {
+      await s.close();
     }
   });
 });
