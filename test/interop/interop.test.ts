@@ -77,7 +77,9 @@ describe('interop with the lab programs', () => {
     await writeFile(join(files, 'a.txt'), 'alpha\nbeta\n');
     await writeFile(join(files, 'b.txt'), 'gamma');
     const lab = await labServer(t, dir);
-    const child = spawn(process.execPath, [BIN, 'send', '--host', HOST, '--port', String(lab.port), join(files, 'a.txt'), join(files, 'b.txt')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'send', '--host', HOST, '--port', String(lab.port), join(files, 'a.txt'), join(files, 'b.txt')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const result = await run(child);
     assert.equal(result.code, 0, result.stderr);
     assert.equal((await lab.done).code, 0);

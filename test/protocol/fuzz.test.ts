@@ -148,7 +148,10 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({
     kind: fc.constant('insert' as const),
     at: fc.nat(),
-    bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 6 }), byteArb.map((x) => Uint8Array.of(x))),
+    bytes: fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 6 }),
+      byteArb.map((x) => Uint8Array.of(x)),
+    ),
   }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 6 }) }),
   fc.record({ kind: fc.constant('duplicate' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 12 }) }),
@@ -163,19 +166,13 @@ const countValueArb = fc.oneof(
 
 /** A valid stream, then 0-4 count changes and 0-5 byte mutations. */
 const mutatedArb: fc.Arbitrary<Buffer> = fc
-  .tuple(
-    validArb,
-    fc.array(fc.record({ which: fc.nat(), value: countValueArb }), { maxLength: 2 }),
-    fc.array(mutationArb, { maxLength: 5 }),
-  )
+  .tuple(validArb, fc.array(fc.record({ which: fc.nat(), value: countValueArb }), { maxLength: 2 }), fc.array(mutationArb, { maxLength: 5 }))
   .map(([built, counts, mutations]) => mutate(built, counts, mutations));
 
 /** Random bytes: uniform, and over a small alphabet (zeros and newlines make counts and lines likely). */
 const randomArb: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ maxLength: 96 }).map((a) => Buffer.from(a)),
-  fc
-    .array(fc.constantFrom(0x00, 0x00, 0x00, 0x01, 0x02, 0x03, LF, LF, 0x61, 0x0d, 0xff), { maxLength: 96 })
-    .map((a) => Buffer.from(a)),
+  fc.array(fc.constantFrom(0x00, 0x00, 0x00, 0x01, 0x02, 0x03, LF, LF, 0x61, 0x0d, 0xff), { maxLength: 96 }).map((a) => Buffer.from(a)),
 );
 
 const smallLimitsArb: fc.Arbitrary<Partial<Limits>> = fc.record({
@@ -615,11 +612,7 @@ interface ServerInput {
 }
 
 const serverInputArb: fc.Arbitrary<ServerInput> = fc.record({
-  input: fc.oneof(
-    { weight: 1, arbitrary: randomArb },
-    { weight: 4, arbitrary: mutatedArb },
-    { weight: 1, arbitrary: validArb.map((b) => b.bytes) },
-  ),
+  input: fc.oneof({ weight: 1, arbitrary: randomArb }, { weight: 4, arbitrary: mutatedArb }, { weight: 1, arbitrary: validArb.map((b) => b.bytes) }),
   cuts: fc.array(fc.nat(), { maxLength: 3 }),
 });
 
@@ -644,7 +637,12 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-async function fuzzServer(t: TestContext, limits: Partial<Limits>, runs: number, seed: number): Promise<{ connections: number; files: number; statuses: Map<string, number> }> {
+async function fuzzServer(
+  t: TestContext,
+  limits: Partial<Limits>,
+  runs: number,
+  seed: number,
+): Promise<{ connections: number; files: number; statuses: Map<string, number> }> {
   const s = await withServer(t, { layout: 'session', limits, maxConnectionsPerAddress: 256 });
   const recorder = new Recorder(s);
   const inputs = fc.sample(serverInputArb, { numRuns: runs, seed });
