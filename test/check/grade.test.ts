@@ -4,12 +4,13 @@
 // progress lines and that no server is left running.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { gradeClass } from '../../src/check/grade/grade.js';
 import { findNamespaces } from '../../src/check/grade/isolation.js';
+import { findSubmissions } from '../../src/check/grade/submissions.js';
 import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { main } from '../../src/cli/main.js';
 import { ROOT, removeDir, tempDir } from '../support.js';
@@ -186,6 +187,53 @@ describe('grade', () => {
     assert.ok(dave.report!.checks.some((c) => c.skipReason === 'interrupted'));
     assert.equal(csvRows(join(out, 'grades.csv'))[0]!['verdict'], 'timeout');
     assert.deepEqual(await leftRunning(out), []);
+  });
+
+  test('submissions: each entry of a folder (hidden ones and the output folder left out), names safe for a folder and unique', async () => {
+    const dir = await tempDir('linedrop-class-');
+    outs.push(dir);
+    for (const f of ['alice.py', 'bob smith.py', 'carol.tar.gz', '.hidden.py']) await writeFile(join(dir, f), '');
+    for (const d of ['alice', '.git', 'grades']) await mkdir(join(dir, d));
+    const subs = await findSubmissions([dir], [join(dir, 'grades')]);
+    assert.deepEqual(
+      subs.map((s) => [s.name, s.kind, s.source]),
+      [
+        ['alice', 'folder', join(dir, 'alice')],
+        ['alice-2', 'file', join(dir, 'alice.py')],
+        ['bob_smith', 'file', join(dir, 'bob smith.py')],
+        ['carol.tar', 'file', join(dir, 'carol.tar.gz')],
+      ],
+    );
+    // Files named one by one: each is a submission.
+    assert.deepEqual(
+      (await findSubmissions([join(dir, 'alice.py'), join(dir, 'alice')])).map((s) => s.name),
+      ['alice', 'alice-2'],
+    );
+    await assert.rejects(findSubmissions([join(dir, 'nobody.py')]), /nobody\.py: no such file or folder/);
+  });
+
+  test('a folder per student: the folder is copied into the working folder and the command runs there', async () => {
+    const dir = await tempDir('linedrop-class-');
+    outs.push(dir);
+    await mkdir(join(dir, 'erin'));
+    await copyFile(join(FIXTURES, 'forever.py'), join(dir, 'erin', 'tcp.py'));
+    await writeFile(join(dir, 'erin', 'notes.txt'), 'my notes\n');
+    // The output folder inside the class folder is not a submission.
+    const out = join(dir, 'grades');
+    const report = await gradeClass({
+      paths: [dir],
+      command: "sed 's/^PORT = 12100$/PORT = {port}/' tcp.py > server.py && printf '2\\n' | exec python3 server.py",
+      out,
+      isolation: 'none',
+      quick: true,
+    });
+    assert.deepEqual(
+      report.submissions.map((s) => [s.name, s.verdict]),
+      [['erin', 'pass']],
+      report.submissions[0]?.problem,
+    );
+    assert.equal(await readFile(join(out, 'erin', 'work', 'notes.txt'), 'utf8'), 'my notes\n');
+    assert.ok((await readdir(join(out, 'erin', 'work'))).includes('1.txt'), 'the server saved its files in the working folder');
   });
 
   test('nothing to grade: exit 2 and a message', async () => {

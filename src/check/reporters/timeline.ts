@@ -6,6 +6,9 @@ import { escapeXml as esc } from './xml.js';
 /** A gap this long between two events is shown as a pause of its own. */
 const PAUSE_MS = 200;
 const MAX_BYTES_SHOWN = 48;
+/** A longer conversation shows its first and last rows, and how many were left out between. */
+const MAX_EVENTS = 400;
+const TAIL_EVENTS = 50;
 
 const WHO: Record<ConversationEvent['kind'], string> = {
   connect: 'checker',
@@ -57,7 +60,13 @@ export function timelineHtml(events: readonly ConversationEvent[] | undefined): 
   if (!events || events.length === 0) return '<p class="none">No conversation was recorded for this check.</p>';
   let rows = '';
   let last: number | undefined;
-  for (const e of events) {
+  const cut = events.length > MAX_EVENTS ? MAX_EVENTS - TAIL_EVENTS : Number.POSITIVE_INFINITY;
+  for (const [i, e] of events.entries()) {
+    if (i >= cut && i < events.length - TAIL_EVENTS) {
+      if (i === cut) rows += `<tr class="pause"><td></td><td></td><td colspan="2">… ${events.length - MAX_EVENTS} more events (see report.json) …</td></tr>\n`;
+      last = e.at;
+      continue;
+    }
     if (last !== undefined && e.at - last >= PAUSE_MS) {
       rows += `<tr class="pause"><td></td><td></td><td colspan="2">… ${((e.at - last) / 1000).toFixed(2)} s with nothing on the wire …</td></tr>\n`;
     }
