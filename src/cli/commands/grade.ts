@@ -124,7 +124,7 @@ export function register(program: Command, context: CliContext): void {
             width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));
             const how = namespaces
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
-              : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (no network namespaces here)`;
+              : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
               `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${Math.round(opts.timeLimit / 1000)} s each.\n`,
             );
