@@ -251,6 +251,25 @@ describe('grade', () => {
     assert.match(text, /the folder holds no submission/);
   });
 
+  test('an --out folder that holds other files is refused, and left as it was', async () => {
+    const out = await tempDir('linedrop-grades-');
+    outs.push(out);
+    await mkdir(join(out, 'alice'));
+    await writeFile(join(out, 'alice', 'thesis.tex'), 'years of work\n');
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (c: Buffer) => (text += c.toString()));
+    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none'], {
+      stdin: new PassThrough(),
+      stdout: new PassThrough(),
+      stderr,
+    });
+    assert.equal(code, 2);
+    assert.match(text, /is not empty and holds no earlier grading.*give --out a new or empty folder/);
+    assert.equal(await readFile(join(out, 'alice', 'thesis.tex'), 'utf8'), 'years of work\n');
+    assert.deepEqual(await readdir(out), ['alice']);
+  });
+
   test('in network namespaces of their own: all on port 12100, in parallel', async (t) => {
     const ns = await findNamespaces();
     if (!ns) {

@@ -1,7 +1,7 @@
 // `linedrop grade`: a whole class. Each submission is graded in a working folder of its own;
 // in parallel where network namespaces keep them apart, one after another elsewhere. Writes the
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gradesCsv } from '../reporters/csv.js';
@@ -57,7 +57,7 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   }
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
-  await mkdir(out, { recursive: true });
+  await prepareOut(out);
   options.onStart?.({ submissions, namespaces, jobs });
 
   const results: (GradedSubmission | undefined)[] = new Array(submissions.length);
@@ -93,6 +93,25 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   };
   await writeClassFiles(out, report);
   return report;
+}
+
+/** Marks a folder as grade's output: only such a folder (or a new or empty one) is written over. */
+const MARKER = '.linedrop-grade';
+
+export class OutNotOurs extends Error {
+  override readonly name = 'OutNotOurs';
+}
+
+/** Creates the output folder; refuses one that holds anything but an earlier grading's output. */
+async function prepareOut(out: string): Promise<void> {
+  await mkdir(out, { recursive: true });
+  const entries = await readdir(out);
+  if (entries.length > 0 && !entries.includes(MARKER)) {
+    throw new OutNotOurs(
+      `${out} is not empty and holds no earlier grading (no ${MARKER} in it): give --out a new or empty folder, so nothing in it is overwritten`,
+    );
+  }
+  await writeFile(join(out, MARKER), 'Written by linedrop grade: its per-submission folders are replaced at each run.\n');
 }
 
 /** grades.csv, junit.xml and index.html for the class. */

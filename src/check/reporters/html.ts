@@ -113,7 +113,7 @@ export function submissionHtml(s: GradedSubmission): string {
   const failed = failedChecks(s.report, true);
   let body = `<p><a href="../index.html">← the class</a></p>
 <h1>${esc(s.name)} ${verdictBadge(s.verdict)}</h1>
-<p class="meta">${esc(s.source)}, checked on port ${s.port} in ${seconds(s.ms)} with <code>${esc(s.command)}</code></p>
+<p class="meta">${esc(s.source)}, checked on port ${s.port} in ${seconds(s.ms)} with <code>${esc(s.command)}</code>${s.report ? `, started ${s.report.summary.restarts} time${s.report.summary.restarts === 1 ? '' : 's'}` : ''}</p>
 <p class="counts"><span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
 <span>Beyond the handout: ${opt.passed} passed, ${opt.failed} failed</span></p>`;
   if (s.problem) body += `<p class="cause">${esc(s.problem)}</p>`;

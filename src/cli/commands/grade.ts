@@ -1,7 +1,7 @@
 // `linedrop grade <folder|files...> --cmd "..." --out DIR`: grade a whole class of lab servers.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { join } from 'node:path';
-import { DEFAULT_TIME_LIMIT_MS, gradeClass, LAB_PORT, NoNamespaces } from '../../check/grade/grade.js';
+import { DEFAULT_TIME_LIMIT_MS, gradeClass, LAB_PORT, NoNamespaces, OutNotOurs } from '../../check/grade/grade.js';
 import { NoSubmissions } from '../../check/grade/submissions.js';
 import { VERDICTS, type GradedSubmission, type Verdict } from '../../check/grade/types.js';
 import { styleFor, type Style } from '../../check/reporters/colour.js';
@@ -98,8 +98,9 @@ export function register(program: Command, context: CliContext): void {
         '  # without network namespaces, give each server its port:\n' +
         "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf '2\\n' | python3 server.py\"\n\n" +
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
-        'could not be checked (NOT CHECKED), 2 usage error (no submission, bad option), 3 network namespaces\n' +
-        'asked for (--isolation netns) but not available.',
+        'could not be checked (NOT CHECKED), 2 usage error (no submission, a bad option, an --out folder\n' +
+        'holding other files), 3 network namespaces asked for (--isolation netns) but not available,\n' +
+        '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
       const err = styleFor(io.stderr);
@@ -147,7 +148,7 @@ export function register(program: Command, context: CliContext): void {
         if (controller.signal.aborted) context.setExitCode(130);
         else context.setExitCode(count('error') > 0 ? ExitCode.SomeRejected : ExitCode.Ok);
       } catch (e) {
-        if (e instanceof NoSubmissions) {
+        if (e instanceof NoSubmissions || e instanceof OutNotOurs) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
         } else if (e instanceof NoNamespaces) {
