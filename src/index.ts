@@ -19,6 +19,7 @@ export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
+  DEFAULT_SERVER_MAX_IN_FLIGHT,
 } from './server/server.js';
 export { AllowList, normalizeAddress } from './server/access.js';
 export { parseProxyHeader, proxyHeaderV1, proxyHeaderV2, ProxyProtocolError, type ProxyHeader } from './server/proxy-protocol.js';

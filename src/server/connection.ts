@@ -45,7 +45,15 @@ export interface FileEvent {
 
 const STOP = Symbol('stop');
 
-/** One client's session: decode, store, acknowledge, in order. */
+/**
+ * One client's session: decode, store, acknowledge, in order.
+ *
+ * Commits overlap (when the storage allows it, `orderedCommits`): once a message is whole, its
+ * commit starts and the next message is read and written at once; up to `maxInFlight` commits
+ * run at a time. The answers go out in message order, each `A` only once its own file is stored.
+ * When a commit fails, its message is answered `R` and nothing after it is answered or stored
+ * (the storage undoes the later files of the connection); the connection then closes.
+ */
 export class Connection {
   files = 0;
   bytes = 0;
@@ -54,8 +62,15 @@ export class Connection {
   private messageStarted = 0;
   private readonly decoder: Decoder;
   private stopping = false;
-  private wake: (() => void) | undefined;
-  private readonly stopped = new Promise<typeof STOP>((resolve) => (this.wake = () => resolve(STOP)));
+  /** The reader's wait in progress: a stop request or a failed commit ends it early. */
+  private waiting: { stop: (() => void) | undefined; fail: (err: Error) => void } | undefined;
+  /** Commits in progress, oldest first: each entry settles once its message is answered (or failed). */
+  private readonly inFlight: Promise<void>[] = [];
+  /** The answers, one after the other, in message order. */
+  private answering: Promise<void> = Promise.resolve();
+  /** The first commit that failed: its message is answered R, none after it A. */
+  private commitFailure: Error | undefined;
+  private readonly maxInFlight: number;
 
   constructor(
     private readonly socket: Socket,
@@ -65,6 +80,7 @@ export class Connection {
     private readonly onFile: (event: FileEvent) => void,
   ) {
     this.decoder = new Decoder(options.limits);
+    this.maxInFlight = store.orderedCommits === true ? options.maxInFlight : 1;
     const idle = options.idleTimeoutMs;
     if (idle > 0) {
       socket.setTimeout(idle, () => {
@@ -77,17 +93,18 @@ export class Connection {
   /** Asks the connection to end at the next boundary between messages (now, if it is between messages). */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    this.waiting?.stop?.();
   }
 
   async run(): Promise<{ reason: CloseReason; error?: Error }> {
     const socket = this.socket;
-    // Pull one chunk at a time: while a file is being flushed nothing more is read, so a fast
-    // client is held back by TCP rather than by memory.
+    // Pull one chunk at a time: while a file's writes or the commits in flight are at their
+    // limit nothing more is read, so a fast client is held back by TCP rather than by memory.
     const chunks = (socket.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>)[Symbol.asyncIterator]();
     try {
       for (;;) {
         if (this.stopping && this.decoder.idle) {
+          await this.allAnswered();
           this.finish();
           return { reason: 'server-closed' };
         }
@@ -95,15 +112,17 @@ export class Connection {
         const read = chunks.next();
         // A read left behind by a stop request may still fail; that must not go unhandled.
         read.catch(() => undefined);
-        const next = this.decoder.idle ? await Promise.race([read, this.stopped]) : await read;
+        const next = await this.wait(read, this.decoder.idle);
         if (next === STOP) continue;
         if (next.done) break;
         const outcome = await this.consume(this.decoder.push(next.value));
         if (outcome === 'quit') {
+          await this.allAnswered();
           this.finish(QUIT);
           return { reason: 'quit' };
         }
         if (outcome === 'stop') {
+          await this.allAnswered();
           this.finish();
           return { reason: 'server-closed' };
         }
@@ -111,11 +130,14 @@ export class Connection {
       const [event] = this.decoder.end();
       if (event?.type === 'error') throw event.error;
       // The client closed between messages without sending the quit message.
+      await this.allAnswered();
       this.finish();
       return { reason: 'client-closed' };
     } catch (err) {
       await this.discard();
-      const error = err instanceof Error ? err : new Error(String(err));
+      // The whole messages before the failure are stored and answered first, in order.
+      await this.answering;
+      const error = this.commitFailure ?? (err instanceof Error ? err : new Error(String(err)));
       if (error instanceof ConnectionError) return { reason: 'idle-timeout', error };
       if (socket.destroyed) return { reason: 'socket-error', error };
       this.finish(REJECTED);
@@ -124,7 +146,7 @@ export class Connection {
     }
   }
 
-  /** Handles one chunk's events: 'quit' once the quit message is handled, 'stop' when shutting down after an answer. */
+  /** Handles one chunk's events: 'quit' once the quit message is whole, 'stop' when shutting down after a message. */
   private async consume(events: ReturnType<Decoder['push']>): Promise<'quit' | 'stop' | 'more'> {
     for (const event of events) {
       switch (event.type) {
@@ -134,13 +156,17 @@ export class Connection {
           if (event.lines > 0 || this.options.saveEmpty) this.sink = await this.store.create(this.index);
           break;
         case 'data':
-          if (!this.sink!.write(event.data)) await this.sink!.drained();
+          if (!this.sink!.write(event.data)) await this.wait(this.sink!.drained());
           break;
         case 'end': {
-          if (this.sink) await this.commit(event.lines);
+          if (this.commitFailure) throw this.commitFailure;
+          const sink = this.sink;
+          this.sink = undefined;
+          if (sink) this.startCommit(sink, event.lines);
           if (event.lines === 0) return 'quit';
-          this.socket.write(ACCEPTED);
-          // Shutting down: stop after this answer; what else the chunk held is not answered.
+          // At the limit, wait for the oldest commit to be answered before reading on.
+          while (this.inFlight.length >= this.maxInFlight) await this.wait(this.inFlight[0]!);
+          // Shutting down: stop after this message; what else the chunk held is not answered.
           if (this.stopping) return 'stop';
           break;
         }
@@ -151,15 +177,68 @@ export class Connection {
     return 'more';
   }
 
-  private async commit(lines: number): Promise<void> {
-    const sink = this.sink!;
-    this.sink = undefined;
+  /** Starts storing a whole message; its answer follows the earlier ones' once it is stored. */
+  private startCommit(sink: FileSink, lines: number): void {
+    const started = this.messageStarted;
     const committing = performance.now();
-    const file = await sink.commit();
-    const now = performance.now();
-    this.files++;
-    this.bytes += file.bytes;
-    this.onFile({ connection: this.id, file, lines, ms: Math.round(now - this.messageStarted), commitMs: Math.round((now - committing) * 1000) / 1000 });
+    const commit = sink.commit();
+    commit.catch(() => undefined);
+    const answered = this.answering.then(async () => {
+      try {
+        const file = await commit;
+        // Storage without ordered commits works one message at a time, so nothing after a failure
+        // is in flight; this is only a guard.
+        if (this.commitFailure) return;
+        const now = performance.now();
+        this.files++;
+        this.bytes += file.bytes;
+        this.onFile({ connection: this.id, file, lines, ms: Math.round(now - started), commitMs: Math.round((now - committing) * 1000) / 1000 });
+        // The quit message (saved with saveEmpty) is answered Q when the connection ends.
+        if (lines > 0) this.socket.write(ACCEPTED);
+      } catch (err) {
+        if (this.commitFailure) return;
+        this.commitFailure = err instanceof Error ? err : new Error(String(err));
+        this.waiting?.fail(this.commitFailure);
+      } finally {
+        this.inFlight.shift();
+      }
+    });
+    this.inFlight.push(answered);
+    this.answering = answered;
+  }
+
+  /**
+   * Waits for `promise`; throws as soon as a commit fails; with `stoppable`, gives STOP as soon as
+   * a stop is requested. (One wait at a time, and nothing is left attached once it ends.)
+   */
+  private wait<T>(promise: Promise<T>): Promise<T>;
+  private wait<T>(promise: Promise<T>, stoppable: boolean): Promise<T | typeof STOP>;
+  private wait<T>(promise: Promise<T>, stoppable = false): Promise<T | typeof STOP> {
+    if (this.commitFailure) return Promise.reject(this.commitFailure);
+    if (stoppable && this.stopping) return Promise.resolve(STOP);
+    return new Promise<T | typeof STOP>((resolve, reject) => {
+      const waiting = { stop: stoppable ? () => resolve(STOP) : undefined, fail: reject };
+      this.waiting = waiting;
+      const done = (): void => {
+        if (this.waiting === waiting) this.waiting = undefined;
+      };
+      promise.then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (err: unknown) => {
+          done();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Waits until every message in flight is answered; throws if one of them failed. */
+  private async allAnswered(): Promise<void> {
+    await this.answering;
+    if (this.commitFailure) throw this.commitFailure;
   }
 
   private async discard(): Promise<void> {

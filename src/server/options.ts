@@ -9,6 +9,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
+export const DEFAULT_SERVER_MAX_IN_FLIGHT = 16;
 
 export interface TlsOptions {
   /** PEM certificate chain and private key of the server. */
@@ -25,6 +26,13 @@ export interface ServerOptions extends StorageChoice {
   logger?: Logger;
   /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never). */
   idleTimeoutMs?: number;
+  /**
+   * Messages of one connection whose commit (data flush, rename, folder flush) may be in progress
+   * while the next ones are read and written (default 16). Answers still go out in order, each
+   * after its own file is stored. 1: each message is stored and answered before the next is read.
+   * Storage whose commits cannot overlap (object storage) always works one message at a time.
+   */
+  maxInFlight?: number;
   /** Connections open at once; more are closed as soon as they connect (default 1024). */
   maxConnections?: number;
   /** Connections open at once from one client address (default 64). */
@@ -46,6 +54,7 @@ export interface ConnectionOptions {
   limits: Partial<Limits> | undefined;
   idleTimeoutMs: number;
   saveEmpty: boolean;
+  maxInFlight: number;
 }
 
 /**
@@ -56,6 +65,10 @@ export function checkServerOptions(options: ServerOptions): void {
   if (options.tls && options.proxyProtocol) {
     throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
   }
+  const inFlight = options.maxInFlight;
+  if (inFlight !== undefined && !(Number.isInteger(inFlight) && inFlight >= 1)) {
+    throw new TypeError(`maxInFlight must be a whole number of at least 1, not ${String(inFlight)}`);
+  }
 }
 
 /** The part of the options a connection gets. */
@@ -64,5 +77,6 @@ export function connectionOptions(options: ServerOptions): ConnectionOptions {
     limits: options.limits,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     saveEmpty: options.saveEmpty === true,
+    maxInFlight: options.maxInFlight ?? DEFAULT_SERVER_MAX_IN_FLIGHT,
   };
 }

@@ -18,6 +18,7 @@ export {
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
+  DEFAULT_SERVER_MAX_IN_FLIGHT,
   type ServerOptions,
   type TlsOptions,
 } from './options.js';

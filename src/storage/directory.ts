@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { EarlierFileError, FileOrder, type FileTurn } from './order.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
 
 /** Temporary files start with this and end with `.part`; nothing else in a folder does. */
@@ -90,7 +91,10 @@ export class DirectoryStorage implements Storage {
 }
 
 class FolderStore implements ConnectionStore {
+  /** Files are renamed into place in the order they were created, and stored only if every earlier one is. */
+  readonly orderedCommits = true;
   private created: Promise<void> | undefined;
+  private readonly order = new FileOrder();
 
   constructor(
     readonly location: string,
@@ -99,14 +103,20 @@ class FolderStore implements ConnectionStore {
   ) {}
 
   async create(index: number): Promise<FileSink> {
-    if (this.mustCreate) {
-      this.created ??= makeSessionFolder(this.location);
-      await this.created;
+    const { turn, previous } = this.order.next();
+    try {
+      if (this.mustCreate) {
+        this.created ??= makeSessionFolder(this.location);
+        await this.created;
+      }
+      const name = `${index}.txt`;
+      const temp = join(this.location, `${TEMP_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+      const handle = await open(temp, 'wx', 0o644);
+      return new DiskFileSink(handle, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
+    } catch (err) {
+      turn.fail(err);
+      throw err;
     }
-    const name = `${index}.txt`;
-    const temp = join(this.location, `${TEMP_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
-    const handle = await open(temp, 'wx', 0o644);
-    return new DiskFileSink(handle, temp, join(this.location, name), name, this.location, this.committer);
   }
 }
 
@@ -127,7 +137,7 @@ class DiskFileSink implements FileSink {
   /** Set once the file is renamed into place, until its commit is settled. */
   private placed = false;
   /** A second name for the file this one replaced, kept until the commit is durable. */
-  private previous: string | undefined;
+  private replaced: string | undefined;
 
   constructor(
     private readonly handle: FileHandle,
@@ -136,6 +146,10 @@ class DiskFileSink implements FileSink {
     private readonly name: string,
     readonly folder: string,
     private readonly committer: Committer,
+    /** This file's place in its connection's order. */
+    private readonly turn: FileTurn,
+    /** The turn of the connection's file before this one: renamed first, and stored if this one is. */
+    private previous: FileTurn | undefined,
   ) {}
 
   write(data: Buffer): boolean {
@@ -160,12 +174,21 @@ class DiskFileSink implements FileSink {
       await this.syncing;
       if (this.failure !== undefined) throw this.failure;
       await this.committer.commit(this);
+      // Commits of one connection may overlap: this file is stored only if the one before it is.
+      await this.previous?.stored;
       this.placed = false;
-      if (this.previous !== undefined) await rm(this.previous, { force: true }).catch(() => undefined);
+      this.previous = undefined;
+      this.turn.store();
+      if (this.replaced !== undefined) await rm(this.replaced, { force: true }).catch(() => undefined);
       return { name: this.name, location: this.target, bytes: this.bytes };
     } catch (err) {
+      const undone = this.placed;
       await this.undoPlacement();
+      // Durable as it was: an earlier file's failure must not leave this one in place after a crash.
+      if (undone && err instanceof EarlierFileError) await syncDir(this.folder).catch(ignore);
       await this.discard();
+      this.previous = undefined;
+      this.turn.fail(err);
       throw err;
     }
   }
@@ -177,12 +200,14 @@ class DiskFileSink implements FileSink {
   private async undoPlacement(): Promise<void> {
     if (!this.placed) return;
     this.placed = false;
-    if (this.previous !== undefined) await rename(this.previous, this.target).catch(() => undefined);
+    if (this.replaced !== undefined) await rename(this.replaced, this.target).catch(() => undefined);
     else await rm(this.target, { force: true }).catch(() => undefined);
   }
 
   async abort(): Promise<void> {
     this.finished = true;
+    this.previous = undefined;
+    this.turn.fail(new Error('the file was abandoned'));
     this.queue = [];
     await this.flushing;
     await this.syncing;
@@ -198,12 +223,14 @@ class DiskFileSink implements FileSink {
 
   /** Puts the flushed file in place under its final name. */
   async moveIntoPlace(): Promise<void> {
+    // In the connection's order: after the file before it (which may still be committing).
+    await this.previous?.placed;
     // Keep the file this one replaces under a temporary name until the rename is durable, so a
     // failed folder flush can put it back. (A crash leaves it as a temporary file, removed at start.)
     const previous = `${this.temp.slice(0, -TEMP_SUFFIX.length)}.previous${TEMP_SUFFIX}`;
     try {
       await link(this.target, previous);
-      this.previous = previous;
+      this.replaced = previous;
     } catch (err) {
       // ENOENT: nothing to replace. EPERM: the name is taken by a folder, which the rename refuses.
       const code = (err as NodeJS.ErrnoException).code;
@@ -211,6 +238,7 @@ class DiskFileSink implements FileSink {
     }
     await rename(this.temp, this.target);
     this.placed = true;
+    this.turn.place();
   }
 
   private async discard(): Promise<void> {

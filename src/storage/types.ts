@@ -37,6 +37,13 @@ export interface ConnectionStore {
   readonly location: string;
   /** Starts the connection's `index`-th file (`index.txt`). */
   create(index: number): Promise<FileSink>;
+  /**
+   * True when commits may overlap: the store puts its files in place in the order they were
+   * created, and a file is stored (its commit resolves) only if every earlier one is; once one
+   * fails, every later commit rejects and leaves nothing. A connection then reads and writes the
+   * next message while earlier ones commit. Otherwise each commit ends before the next file starts.
+   */
+  readonly orderedCommits?: boolean;
 }
 
 /** A place to keep uploads: a folder on disk, object storage, or a test double. */

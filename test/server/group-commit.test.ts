@@ -185,8 +185,10 @@ describe('group commit (DirectoryStorage)', () => {
       for (const r of results.result) assert.equal(r.status, 'rejected', 'no commit resolves when its folder flush fails');
       assert.deepEqual((await listDir(dir)).filter(isTempName), [], 'no temporary file is left');
       failFolder = false;
+      // A new connection (a connection's files after a failed one are never stored: it closes).
+      const next = storage.openConnection({ id: 2, remoteAddress: HOST, remotePort: 2 });
       const again = await observed(async () => {
-        const sink = await store.create(9);
+        const sink = await next.create(9);
         sink.write(content(3, 9));
         return sink.commit();
       });
