@@ -13,7 +13,7 @@ import { createLogger, type LogFormat } from './log.js';
 export const DEFAULT_DIR = 'received';
 
 /** The server's connection limits, access control and shutdown deadline. */
-export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'> & {
+export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'> & {
   shutdownDeadlineMs?: number;
 };
 

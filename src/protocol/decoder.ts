@@ -217,19 +217,13 @@ export class Decoder {
 
   private failLineTooLong(at: number, events: DecoderEvent[]): number {
     const lineNo = this.linesTotal - this.linesLeft + 1;
-    const error = this.fail(
-      'ERR_LINE_TOO_LONG',
-      `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`,
-    );
+    const error = this.fail('ERR_LINE_TOO_LONG', `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`);
     events.push({ type: 'error', error });
     return at;
   }
 
   private failTooLarge(at: number, size: number, events: DecoderEvent[]): number {
-    const error = this.fail(
-      'ERR_MESSAGE_TOO_LARGE',
-      `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`,
-    );
+    const error = this.fail('ERR_MESSAGE_TOO_LARGE', `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`);
     events.push({ type: 'error', error });
     return at;
   }

@@ -4,12 +4,22 @@
 // message k is answered R and nothing after it is answered or stored. The real DirectoryStorage
 // runs, its file-system calls observed (and held or failed) by wrapping `fs/promises`.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile, type FileHandle } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, isTempName, startServer, type ConnectionInfo, type ConnectionStore, type FileSink, type Storage, type StoredFile } from '../../src/index.js';
-import { QUIT, RawPeer, frame, listDir, removeDir, runServer, sleep, tempDir, until } from '../support.js';
+import {
+  DirectoryStorage,
+  isTempName,
+  startServer,
+  type ConnectionInfo,
+  type ConnectionStore,
+  type FileSink,
+  type Storage,
+  type StoredFile,
+} from '../../src/index.js';
+import { QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until } from '../support.js';
 
 const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
 
@@ -95,7 +105,11 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
           const peer = await RawPeer.connect(s.port);
           await peer.write(Buffer.concat(FILES.slice(0, 3).map((f) => frame(f))));
           // The first folder flush is held: with one message at a time nothing more would happen.
-          assert.equal(await until(() => log.includes('rename 3.txt'), 5_000), true, `messages 2 and 3 are renamed while 1's folder flush runs: ${log.join(', ')}`);
+          assert.equal(
+            await until(() => log.includes('rename 3.txt'), 5_000),
+            true,
+            `messages 2 and 3 are renamed while 1's folder flush runs: ${log.join(', ')}`,
+          );
           await sleep(50);
           assert.equal(peer.received.length, 0, 'no answer before the first folder flush ends');
           assert.deepEqual(
@@ -128,8 +142,15 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
         await peer.write(Buffer.concat(FILES.slice(0, 3).map((f) => frame(f))));
         assert.equal(await until(() => log.includes('datasync 3.txt'), 5_000), true, `3's data is flushed meanwhile: ${log.join(', ')}`);
         await sleep(50);
-        assert.deepEqual(log.filter((l) => l.startsWith('rename')), [], 'nothing renamed before 1.txt');
-        assert.deepEqual((await listDir(s.dir)).filter((n) => !isTempName(n)), []);
+        assert.deepEqual(
+          log.filter((l) => l.startsWith('rename')),
+          [],
+          'nothing renamed before 1.txt',
+        );
+        assert.deepEqual(
+          (await listDir(s.dir)).filter((n) => !isTempName(n)),
+          [],
+        );
         assert.equal(peer.received.length, 0);
         held.open();
         assert.equal(await peer.statuses(3), 'AAA');
@@ -179,7 +200,7 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
     }
   });
 
-  test("the folder flush for message 2 fails after 3 was renamed (and flushed by the next folder flush): R for 2, and 3 is taken back out", async () => {
+  test('the folder flush for message 2 fails after 3 was renamed (and flushed by the next folder flush): R for 2, and 3 is taken back out', async () => {
     const s = await runServer();
     try {
       for (let i = 1; i <= 4; i++) await writeFile(join(s.dir, `${i}.txt`), `old ${i}\n`);
@@ -326,6 +347,25 @@ describe('pipelined commits: the connection', () => {
       assert.equal((await listDir(dir)).length, 10);
     } finally {
       await s.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('receive --max-in-flight: 1 stores and answers one message at a time; 0 is a usage error (exit 2, nothing started)', async () => {
+    const dir = await tempDir();
+    let server: ServerProcess | undefined;
+    try {
+      const bad = spawnSync(process.execPath, [join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--dir', dir, '--max-in-flight', '0'], { encoding: 'utf8' });
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, /--max-in-flight/);
+      server = await ServerProcess.start(dir, ['--max-in-flight', '1']);
+      const peer = await RawPeer.connect(server.port);
+      await peer.write(STREAM);
+      assert.equal(await peer.statuses(5), 'AAAAQ');
+      peer.destroy();
+      for (let i = 0; i < FILES.length; i++) assert.equal(await readFile(join(dir, `${i + 1}.txt`), 'utf8'), body(FILES[i]!));
+    } finally {
+      await server?.stop();
       await removeDir(dir);
     }
   });

@@ -7,6 +7,7 @@ import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_SERVER_MAX_IN_FLIGHT,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
 } from '../../server/server.js';
 import type { CliContext } from '../context.js';
@@ -29,6 +30,7 @@ interface ReceiveFlags extends S3Flags {
   idleTimeout: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
+  maxInFlight: number;
   shutdownDeadline: number;
   allow?: string;
   tlsCert?: string;
@@ -55,6 +57,7 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
     idleTimeoutMs: Math.round(opts.idleTimeout * 1000),
     maxConnections: opts.maxConnections,
     maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
+    maxInFlight: opts.maxInFlight,
     shutdownDeadlineMs: Math.round(opts.shutdownDeadline * 1000),
   };
   if (opts.allow !== undefined) {
@@ -103,6 +106,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--idle-timeout <seconds>', 'close a connection that sends nothing for this long while a count or message is awaited (0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS / 1000).argParser(seconds))
     .addOption(new Option('--max-connections <n>', 'connections open at once; more are closed on connect').env('LINEDROP_MAX_CONNECTIONS').default(DEFAULT_MAX_CONNECTIONS).argParser(wholeNumber(1, 1_000_000)))
     .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(wholeNumber(1, 1_000_000)))
+    .addOption(new Option('--max-in-flight <n>', 'messages of one connection being stored at once while the next are read (answers stay in order; 1: one at a time)').env('LINEDROP_MAX_IN_FLIGHT').default(DEFAULT_SERVER_MAX_IN_FLIGHT).argParser(wholeNumber(1, 1024)))
     .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(seconds))
     .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
     .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
