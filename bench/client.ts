@@ -44,7 +44,11 @@ export async function sectionClient(o: Options, tmp: string): Promise<void> {
       })();
     // Read the file once so every row starts from the page cache.
     await measureFile(path);
-    const [rawRun, plain, shaped] = (await bestOf(o.repeat, [raw, () => viaClient(false), () => viaClient(true)], ['raw copy', 'sendFile', 'sendFile with shape'])) as [Timed, Timed, Timed];
+    const [rawRun, plain, shaped] = (await bestOf(
+      o.repeat,
+      [raw, () => viaClient(false), () => viaClient(true)],
+      ['raw copy', 'sendFile', 'sendFile with shape'],
+    )) as [Timed, Timed, Timed];
     const rawRate = bytes / rawRun.seconds;
     for (const [what, run] of [
       ['counts the lines first', plain],
@@ -68,4 +72,3 @@ export async function sectionClient(o: Options, tmp: string): Promise<void> {
     await rm(path, { force: true });
   }
 }
-

@@ -54,4 +54,3 @@ export function sectionDecoder(o: Options): void {
     }
   }
 }
-

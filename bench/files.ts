@@ -6,7 +6,14 @@ import type { Options } from './options.js';
 import { fmtBytes, fmtInt, rows } from './report.js';
 import { countFiles, HOST, makeLines, startChild, log } from './support.js';
 
-async function smallFiles(o: Options, files: number, dir: string, connections: number, groupCommit: boolean, fsync = true): Promise<{ files: number; seconds: number }> {
+async function smallFiles(
+  o: Options,
+  files: number,
+  dir: string,
+  connections: number,
+  groupCommit: boolean,
+  fsync = true,
+): Promise<{ files: number; seconds: number }> {
   const child = await startChild(['linedrop', '--dir', dir, '--layout', o.layout, '--group-commit', groupCommit ? '1' : '0', '--fsync', fsync ? '1' : '0']);
   try {
     const lineLen = 64;
@@ -64,25 +71,29 @@ export async function sectionFiles(o: Options, tmp: string): Promise<void> {
     }
     const [group, single, ceiling] = modes.map((m) => ({ rate: m.files / m.seconds })) as [{ rate: number }, { rate: number }, { rate: number }];
     const ratio = group.rate / single.rate;
+    // The target is set against the ceiling: what the file operations allow here whatever the
+    // commit strategy (over one connection, with commits pipelined).
+    const toCeiling = group.rate / ceiling.rate;
+    const target = connections > 1 ? 0.9 : 0.8;
     rows.push({
       section: 3,
-      measure: `${what}, group commit`,
+      measure: `${what}, group commit${connections === 1 ? ' (pipelined)' : ''}`,
       value: Math.round(group.rate),
       unit: 'files/s',
       shown: `${fmtInt(group.rate)} files/s`,
-      reference: `one fsync per file: ${fmtInt(single.rate)} files/s`,
-      referenceValue: Math.round(single.rate),
-      ratio,
-      ...(connections > 1 ? { target: '>= 5x one fsync per file', met: ratio >= 5 } : {}),
-      extra: { ceiling: Math.round(ceiling.rate) },
+      reference: `no fsync at all (ceiling, not durable): ${fmtInt(ceiling.rate)} files/s`,
+      referenceValue: Math.round(ceiling.rate),
+      ratio: toCeiling,
+      target: `>= ${target.toFixed(2)}x the ceiling`,
+      met: toCeiling >= target,
+      extra: { single: Math.round(single.rate) },
     });
     rows.push({
       section: 3,
       measure: '',
-      reference: `no fsync at all (ceiling, not durable): ${fmtInt(ceiling.rate)} files/s`,
-      referenceValue: Math.round(ceiling.rate),
-      ratio: ceiling.rate / single.rate,
+      reference: `one folder fsync per file: ${fmtInt(single.rate)} files/s`,
+      referenceValue: Math.round(single.rate),
+      ratio,
     });
   }
 }
-

@@ -137,4 +137,3 @@ export async function sectionIngest(o: Options, tmp: string): Promise<void> {
     });
   }
 }
-

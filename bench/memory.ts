@@ -108,4 +108,3 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
     await rm(upDir, { recursive: true, force: true });
   }
 }
-

@@ -191,4 +191,3 @@ export function parseOptions(argv: string[]): Options {
   if (named.length > 0) o.only = new Set(named);
   return o;
 }
-

@@ -58,7 +58,11 @@ export function printTable(o: Options, info: Record<string, string>): void {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const out: string[] = [];
-  out.push(`linedrop benchmark (${o.quick ? 'quick' : 'full'} run): ${Object.entries(info).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(
+    `linedrop benchmark (${o.quick ? 'quick' : 'full'} run): ${Object.entries(info)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   if (o.quick) out.push('(quick run: smaller sizes than the targets are set for; the met column is only indicative)');
   out.push('');
   out.push(line(header));
@@ -71,4 +75,3 @@ export function printTable(o: Options, info: Record<string, string>): void {
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
-

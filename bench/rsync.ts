@@ -136,7 +136,10 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
     const big = { files: 1, bytes: bigBytes };
     const [ldBig, rsBig] = await bestOf(
       o.repeat,
-      [() => round(ldDir, big, 'linedrop send', process.execPath, [...send, bigFile]), () => round(daemon.dest, big, 'rsync', rsync, ['--fsync', bigFile, module])],
+      [
+        () => round(ldDir, big, 'linedrop send', process.execPath, [...send, bigFile]),
+        () => round(daemon.dest, big, 'rsync', rsync, ['--fsync', bigFile, module]),
+      ],
       ['linedrop send', 'rsync --fsync'],
     );
     const ldMB = bigBytes / ldBig!.seconds;

@@ -140,10 +140,29 @@ interface LinedropChild {
 }
 
 async function startLinedrop(bucket: string, endpoint: string, prefix: string): Promise<LinedropChild> {
-  const child = spawn(process.execPath, [LINEDROP, 'receive', '--store', `s3://${bucket}/${prefix}`, '--s3-endpoint', endpoint, '--port', '0', '--host', HOST, '--json', '--quiet', '--log-format', 'json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      LINEDROP,
+      'receive',
+      '--store',
+      `s3://${bucket}/${prefix}`,
+      '--s3-endpoint',
+      endpoint,
+      '--port',
+      '0',
+      '--host',
+      HOST,
+      '--json',
+      '--quiet',
+      '--log-format',
+      'json',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -242,7 +261,11 @@ async function sdkPut(client: S3Client, bucket: string, key: string, size: numbe
 function collectGarbage(): void {
   const dir = process.env['LINEDROP_TEST_CEPH_DIR'];
   if (!dir) return;
-  spawnSync('radosgw-admin', ['gc', 'process', '--include-all'], { env: { ...process.env, CEPH_CONF: join(dir, 'ceph.conf') }, stdio: 'ignore', timeout: 60_000 });
+  spawnSync('radosgw-admin', ['gc', 'process', '--include-all'], {
+    env: { ...process.env, CEPH_CONF: join(dir, 'ceph.conf') },
+    stdio: 'ignore',
+    timeout: 60_000,
+  });
 }
 
 async function checkSize(client: S3Client, bucket: string, key: string, size: number): Promise<void> {
@@ -284,8 +307,13 @@ function mbps(bytes: number, seconds: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [line(rows[0]!), `|${widths.map((w, i) => (i === 0 || i === widths.length - 1 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [
+    line(rows[0]!),
+    `|${widths.map((w, i) => (i === 0 || i === widths.length - 1 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.slice(1).map(line),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -303,7 +331,9 @@ async function main(): Promise<void> {
   const bucket = `linedrop-bench-${randomBytes(4).toString('hex')}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const log = (text: string): void => void process.stderr.write(`${text}\n`);
-  log(`bench:s3: ${(size / MiB).toFixed(0)} MiB of ${LINE}-byte lines to ${endpoint} (bucket ${bucket}), parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat}`);
+  log(
+    `bench:s3: ${(size / MiB).toFixed(0)} MiB of ${LINE}-byte lines to ${endpoint} (bucket ${bucket}), parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat}`,
+  );
 
   const rows: Row[] = [];
   let serverPeak: number | undefined;
@@ -323,7 +353,8 @@ async function main(): Promise<void> {
         log(`  linedrop run ${i + 1}: ${mbps(size, row.seconds.at(-1)!)} MB/s`);
       }
       serverPeak = rss(linedrop.pid, 'VmHWM');
-      if (serverPeak !== undefined && idle !== undefined) row.note = `server RSS ${(idle / MiB).toFixed(0)} MiB idle, ${(serverPeak / MiB).toFixed(0)} MiB at peak`;
+      if (serverPeak !== undefined && idle !== undefined)
+        row.note = `server RSS ${(idle / MiB).toFixed(0)} MiB idle, ${(serverPeak / MiB).toFixed(0)} MiB at peak`;
     } finally {
       await linedrop.stop();
     }
@@ -361,7 +392,9 @@ async function main(): Promise<void> {
     const median = sorted[Math.floor(sorted.length / 2)]!;
     return [r.name, mbps(size, best), mbps(size, median), best.toFixed(2), `${((reference / best) * 100).toFixed(0)}%`, r.note ?? ''];
   });
-  process.stdout.write(`\n${(size / MiB).toFixed(0)} MiB, parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat} (MB/s = 10^6 bytes/s)\n\n${table([header, ...body])}\n`);
+  process.stdout.write(
+    `\n${(size / MiB).toFixed(0)} MiB, parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat} (MB/s = 10^6 bytes/s)\n\n${table([header, ...body])}\n`,
+  );
 }
 
 main().catch((err: Error) => {

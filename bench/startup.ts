@@ -28,7 +28,11 @@ export async function sectionStartup(o: Options, tmp: string): Promise<void> {
   const bare = (): Promise<Timed> => timeCommand(process.execPath, ['-e', '']);
   for (const flag of ['--version', '--help']) {
     try {
-      const [ours, node] = (await bestOf(o.starts, [() => timeCommand(process.execPath, [LINEDROP, flag], `linedrop ${flag}`), bare], [`linedrop ${flag}`, "node -e ''"])) as [Timed, Timed];
+      const [ours, node] = (await bestOf(
+        o.starts,
+        [() => timeCommand(process.execPath, [LINEDROP, flag], `linedrop ${flag}`), bare],
+        [`linedrop ${flag}`, "node -e ''"],
+      )) as [Timed, Timed];
       push(`linedrop ${flag}`, ours, node, "node -e ''");
     } catch (err) {
       failed(`linedrop ${flag}`, err as Error);

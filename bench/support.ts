@@ -203,7 +203,6 @@ export const collectGarbage: () => void = (() => {
   return runInNewContext('gc') as () => void;
 })();
 
-
 export interface Timed {
   seconds: number;
 }
@@ -233,4 +232,3 @@ export async function countFiles(dir: string): Promise<number> {
   }
   return n;
 }
-
