@@ -1,4 +1,4 @@
-// npm's `prepare` (npm install in a clone, npm pack, installs from git): compiles dist/ when stale.
+// npm's `prepare` and `prepack` (npm install in a clone, npm pack, installs from git): compiles dist/ when stale.
 //
 // npm 11 and older prepare a git dependency of a global install (`npm install -g git+...`) with
 // `npm_config_global=true` inherited (npm/cli#8440, fixed in npm 12, which needs Node.js 22): the
