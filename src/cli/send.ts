@@ -158,6 +158,12 @@ class SendRun {
     if (!this.json && !this.options.quiet) this.options.out.write(text);
   }
 
+  /** A line on standard output, without tearing the progress bar. */
+  private print(text: string): void {
+    if (this.progress) this.progress.log(text, (t) => this.say(t));
+    else this.say(text);
+  }
+
   private emit(event: Record<string, unknown>): void {
     if (this.json) this.options.out.write(`${JSON.stringify(event)}\n`);
   }
@@ -326,10 +332,7 @@ class SendRun {
       if (status === 'A') {
         this.next = i + 1;
         const added = file.shape.addsNewline ? '; a final newline was added' : '';
-        this.progress?.log(
-          `${file.label}: accepted as ${message}.txt (${plural(file.shape.lines, 'line')}, ${plural(storedBytes(file.shape), 'byte')}${added})\n`,
-          (t) => this.say(t),
-        );
+        this.print(`${file.label}: accepted as ${message}.txt (${plural(file.shape.lines, 'line')}, ${plural(storedBytes(file.shape), 'byte')}${added})\n`);
         continue;
       }
       // A rejection (or an unknown answer) is final: it is not retried, and the server stores nothing after it.

@@ -346,8 +346,8 @@ export class LinedropClient {
   private async streamFile(path: string, shape: FileShape, options: SendOptions, sent: () => void): Promise<void> {
     const handle = await open(path, 'r');
     const size = Math.max(1, Math.min(SEND_CHUNK, shape.bytes));
-    // Chunks are read into buffers that are reused once the socket has sent them (it has when a
-    // write waited for 'drain'); a buffer the socket may still hold is left to it.
+    // Chunks are read into buffers that are reused once the socket has handed them to the system,
+    // so a file of any size is sent through a few buffers (no garbage for the collector to catch up with).
     const spare: Buffer[] = [];
     let position = 0;
     const readChunk = async (): Promise<Buffer> => {
@@ -384,7 +384,7 @@ export class LinedropClient {
         const completes = !shape.addsNewline && tally.newlines >= newlines;
         if (tally.newlines > newlines || completes) await unchanged();
         // (The whole buffer the chunk was read into: chunks are views of `size`-byte buffers.)
-        if (await this.write(chunk)) spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, size));
+        await this.write(chunk, () => spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, size)));
         if (completes) sent();
         options.onProgress?.(tally.bytes);
       }
@@ -508,12 +508,13 @@ export class LinedropClient {
   }
 
   /**
-   * Writes, and waits for 'drain' when the socket asks to. Resolves to true when it waited: then
-   * every byte written so far has left the socket's buffer, and `data` may be reused.
+   * Writes, and waits for 'drain' when the socket asks to. `flushed` is called once the socket has
+   * handed `data` to the system (then `data` may be reused); not if the connection failed first.
    */
-  private async write(data: Uint8Array): Promise<boolean> {
+  private async write(data: Uint8Array, flushed?: () => void): Promise<void> {
     if (this.closedError) throw this.closedError;
-    if (this.socket.write(data)) return false;
+    const written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
+    if (written) return;
     this.draining = true;
     this.updateTimer();
     try {
@@ -526,7 +527,6 @@ export class LinedropClient {
       this.updateTimer();
     }
     if (this.closedError) throw this.closedError;
-    return true;
   }
 }
 

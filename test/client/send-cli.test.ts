@@ -148,7 +148,7 @@ describe('send: what it says about files', () => {
     const s = await runServer();
     try {
       await withFiles({ 'ten.txt': 'line one\nline two' }, async ({ 'ten.txt': ten }) => {
-        const result = await linedrop([...target(s.port), ten!]).done;
+        const result = await linedrop([...target(s.port), '--no-progress', ten!]).done;
         assert.equal(result.code, 0, result.stderr);
         const stored = await readFile(join(s.dir, '1.txt'));
         assert.equal(stored.length, 18);
@@ -215,6 +215,27 @@ describe('send: the command line', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(await readFile(join(s.dir, '1.txt')), body);
       assert.deepEqual(await readdir(tmp), [], 'the spool folder is removed');
+      // Through a shell pipe (read through /dev/stdin, not as a stream), with no final newline.
+      const input = join(tmp, '..', `${tmp.split('/').pop()}-input`);
+      await writeFile(input, body.subarray(0, body.length - 1));
+      try {
+        const piped = await new Promise<Result>((resolve) => {
+          const child = spawn('sh', ['-c', 'cat "$0" | "$1" "$2" send --host "$3" --port "$4" -', input, process.execPath, BIN, HOST, String(s.port)], {
+            env: { ...process.env, TMPDIR: tmp },
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+          child.on('close', (code) => resolve({ code, stdout, stderr }));
+        });
+        assert.equal(piped.code, 0, piped.stderr);
+        assert.match(piped.stdout, /standard input: accepted as 1\.txt \(1048576 lines, 20971520 bytes; a final newline was added\)/);
+        assert.deepEqual(await readFile(join(s.dir, '1.txt')), body);
+        assert.deepEqual(await readdir(tmp), [], 'the spool folder is removed');
+      } finally {
+        await removeDir(input);
+      }
     } finally {
       await s.close();
       await removeDir(tmp);
