@@ -222,7 +222,11 @@ class SendRun {
       }
     }
     const show = this.options.progress !== false && !this.json && !this.options.quiet;
-    if (show) this.progress = new SendProgress(this.options.err, files.map((name, i) => ({ label: labelOf(name), bytes: sizes[i]! })));
+    if (show)
+      this.progress = new SendProgress(
+        this.options.err,
+        files.map((name, i) => ({ label: labelOf(name), bytes: sizes[i]! })),
+      );
     for (const [i, name] of files.entries()) {
       const label = labelOf(name);
       let planned: Planned;
@@ -318,7 +322,9 @@ class SendRun {
         const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
         client.destroy();
         if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
-        this.warn(`${file.label}: ${describeError(e)}${e instanceof ClientError && e.code === 'ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : ''}`);
+        this.warn(
+          `${file.label}: ${describeError(e)}${e instanceof ClientError && e.code === 'ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : ''}`,
+        );
         this.outcomes.push('failed');
         this.emit({ ...this.fileEvent(file, i), status: null, outcome: 'failed', error: describeError(e), connection: this.connections, local });
         this.unsent(i + 1, 'not sent');

@@ -170,7 +170,10 @@ export class LinedropClient {
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    for (const [name, value] of [['connectTimeoutMs', connectTimeoutMs], ['timeoutMs', timeoutMs]] as const) {
+    for (const [name, value] of [
+      ['connectTimeoutMs', connectTimeoutMs],
+      ['timeoutMs', timeoutMs],
+    ] as const) {
       if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of milliseconds >= 0 (0: no limit), not ${value}`);
     }
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
@@ -418,7 +421,12 @@ export class LinedropClient {
         return;
       }
       if (byte === STATUS_ACCEPTED && !waiter.sent) {
-        this.fail(new ClientError('ERR_UNSOLICITED', `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`));
+        this.fail(
+          new ClientError(
+            'ERR_UNSOLICITED',
+            `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
+          ),
+        );
         return;
       }
       this.waiters.shift();

@@ -99,8 +99,5 @@ export function checkShape(shape: FileShape, what: string): void {
 }
 
 export function emptyFile(what: string): ProtocolError {
-  return new ProtocolError(
-    'ERR_EMPTY_FILE',
-    `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`,
-  );
+  return new ProtocolError('ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
 }

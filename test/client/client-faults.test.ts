@@ -75,7 +75,7 @@ describe('client: timeouts', () => {
     }
   });
 
-  test('time spent waiting for the caller (lines typed slowly) is not the server\'s silence', async () => {
+  test("time spent waiting for the caller (lines typed slowly) is not the server's silence", async () => {
     const peer = await Peer.start({ onMessage: (socket, lines) => socket.write(lines === 0 ? 'Q' : 'A') });
     try {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, timeoutMs: 800 });
@@ -113,7 +113,10 @@ describe('client: bytes no message asked for', () => {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port });
       await assert.rejects(
         client.sendFile(path),
-        isClientError('ERR_UNSOLICITED', /^the server sent "A{16}" \(41 41 .* 41\) and \d+ more bytes that no file asked for; the connection was closed$|^the server answered "A" to message 1 before the client had sent all of it/),
+        isClientError(
+          'ERR_UNSOLICITED',
+          /^the server sent "A{16}" \(41 41 .* 41\) and \d+ more bytes that no file asked for; the connection was closed$|^the server answered "A" to message 1 before the client had sent all of it/,
+        ),
       );
       await client.whenClosed();
       assert.equal(await until(() => peer.sockets.size === 0), true, 'the server sees the connection closed');
@@ -151,7 +154,10 @@ describe('client: bytes no message asked for', () => {
       const path = join(dir, 'big.txt');
       await writeFile(path, Buffer.alloc(32 * 1024 * 1024, 'line of text\n'));
       const client = await LinedropClient.connect({ host: HOST, port: peer.port });
-      await assert.rejects(client.sendFile(path), isClientError('ERR_UNSOLICITED', /^the server answered "A" to message 1 before the client had sent all of it; the connection was closed$/));
+      await assert.rejects(
+        client.sendFile(path),
+        isClientError('ERR_UNSOLICITED', /^the server answered "A" to message 1 before the client had sent all of it; the connection was closed$/),
+      );
     } finally {
       await peer.close();
       await removeDir(dir);
@@ -193,7 +199,10 @@ describe('client: messages in flight', () => {
       const client = await LinedropClient.connect({ host: HOST, port: s.port, maxInFlight: 8 });
       const sizes = [1, 2, 3, 1, 2];
       const results = await Promise.allSettled(sizes.map((n, i) => client.sendLines(Array.from({ length: n }, (_, k) => `file ${i + 1} line ${k + 1}`))));
-      assert.deepEqual(results.slice(0, 3).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)), ['A', 'A', 'R']);
+      assert.deepEqual(
+        results.slice(0, 3).map((r) => (r.status === 'fulfilled' ? r.value : r.reason)),
+        ['A', 'A', 'R'],
+      );
       for (const r of results.slice(3)) {
         assert.equal(r.status, 'rejected');
         assert.ok(isClientError('ERR_NOT_ACCEPTED', /^not accepted: the server rejected message 3, so it ends the connection$/)(r.reason), String(r.reason));

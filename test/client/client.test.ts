@@ -89,7 +89,10 @@ describe('client library against the server', () => {
       assert.equal(await client.sendLines(['fits']), 'A');
       assert.equal(await client.sendLines(['too long']), 'R');
       await client.whenClosed();
-      await assert.rejects(client.sendLines(['x']), (e: unknown) => e instanceof ClientError && e.code === 'ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message));
+      await assert.rejects(
+        client.sendLines(['x']),
+        (e: unknown) => e instanceof ClientError && e.code === 'ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message),
+      );
     } finally {
       await s.close();
     }
@@ -124,10 +127,7 @@ describe('client library against the server', () => {
       assert.equal(await client.sendLines(['hi', '']), 'A');
       assert.equal(await client.sendBuffer(Buffer.from('x')), 'A');
       assert.equal(await client.quit(), 'Q');
-      assert.deepEqual(
-        Buffer.concat(chunks),
-        Buffer.from([0, 0, 0, 2, 0x68, 0x69, 0x0a, 0x0a, 0, 0, 0, 1, 0x78, 0x0a, 0, 0, 0, 0]),
-      );
+      assert.deepEqual(Buffer.concat(chunks), Buffer.from([0, 0, 0, 2, 0x68, 0x69, 0x0a, 0x0a, 0, 0, 0, 1, 0x78, 0x0a, 0, 0, 0, 0]));
     } finally {
       server.close();
     }

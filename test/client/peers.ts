@@ -26,11 +26,7 @@ export class Peer {
    * `read: false` never reads a byte (the receive window fills); `onConnect` runs first.
    */
   static async start(
-    options: {
-      read?: boolean;
-      onConnect?: (socket: Socket) => void;
-      onMessage?: (socket: Socket, lines: number, n: number) => void;
-    } = {},
+    options: { read?: boolean; onConnect?: (socket: Socket) => void; onMessage?: (socket: Socket, lines: number, n: number) => void } = {},
   ): Promise<Peer> {
     const server = createServer({ pauseOnConnect: options.read === false });
     server.listen(0, HOST);

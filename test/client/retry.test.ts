@@ -155,7 +155,21 @@ describe('send --retry', () => {
         const { paths, contents } = await makeFiles(files);
         const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
         proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how } : undefined));
-        const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '3', '--retry-delay', '50', '--max-in-flight', '1', '--json', ...paths]);
+        const result = await linedrop([
+          'send',
+          '--host',
+          HOST,
+          '--port',
+          String(proxy.port),
+          '--retry',
+          '3',
+          '--retry-delay',
+          '50',
+          '--max-in-flight',
+          '1',
+          '--json',
+          ...paths,
+        ]);
         assert.equal(result.code, 0, result.stderr);
         const evs = events(result.stdout);
         assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
@@ -173,18 +187,36 @@ describe('send --retry', () => {
         // Files 1-2 went over the first connection, 3-5 over the second, each numbered from 1.txt.
         assert.deepEqual(
           evs.filter((e) => e['status'] === 'A').map((e) => [e['connection'], e['message']]),
-          [[1, 1], [1, 2], [2, 1], [2, 2], [2, 3]],
+          [
+            [1, 1],
+            [1, 2],
+            [2, 1],
+            [2, 2],
+            [2, 3],
+          ],
         );
         assert.match(result.stderr, /reconnecting in \d+ ms \(retry 1 of 3\), 3 files left to send/);
 
         assert.equal(await until(() => closed.length === 2), true);
-        assert.deepEqual(closed.map((c) => [c.reason, c.files]), [['truncated', 2], ['quit', 3]]);
+        assert.deepEqual(
+          closed.map((c) => [c.reason, c.files]),
+          [
+            ['truncated', 2],
+            ['quit', 3],
+          ],
+        );
         const all = await stored(s.dir);
         const sessions = [...new Set(all.map((f) => f.session))];
         assert.equal(sessions.length, 2, 'the retried files are in a new session folder');
         assert.deepEqual(
           all.map((f) => [sessions.indexOf(f.session), f.name, contents.indexOf(f.content) + 1]),
-          [[0, '1.txt', 1], [0, '2.txt', 2], [1, '1.txt', 3], [1, '2.txt', 4], [1, '3.txt', 5]],
+          [
+            [0, '1.txt', 1],
+            [0, '2.txt', 2],
+            [1, '1.txt', 3],
+            [1, '2.txt', 4],
+            [1, '3.txt', 5],
+          ],
           'the union of the folders holds each file exactly once, nothing partial',
         );
       } finally {
@@ -235,14 +267,24 @@ describe('send --retry', () => {
       const evs = events(result.stdout);
       assert.deepEqual(
         evs.map((e) => [e['event'], e['outcome'] ?? null]),
-        [['file', 'accepted'], ['file', 'accepted'], ['file', 'failed'], ['file', 'not-sent'], ['file', 'not-sent'], ['summary', null]],
+        [
+          ['file', 'accepted'],
+          ['file', 'accepted'],
+          ['file', 'failed'],
+          ['file', 'not-sent'],
+          ['file', 'not-sent'],
+          ['summary', null],
+        ],
       );
       assert.equal(evs.at(-1)!['exitCode'], 4);
       assert.doesNotMatch(result.stderr, /reconnecting/);
       assert.equal(proxy.connections, 1);
       // The server removes the cut-off file when it closes the connection: wait for that, then look.
       assert.equal(await until(() => closed.length === 1), true);
-      assert.deepEqual((await stored(s.dir)).map((f) => f.content), contents.slice(0, 2));
+      assert.deepEqual(
+        (await stored(s.dir)).map((f) => f.content),
+        contents.slice(0, 2),
+      );
     } finally {
       await proxy?.close();
       await s.close();
@@ -294,7 +336,12 @@ describe('send --retry', () => {
       const evs = events(result.stdout);
       assert.deepEqual(
         evs.map((e) => [e['event'], e['status'] ?? null]),
-        [['file', 'A'], ['file', 'A'], ['file', 'R'], ['summary', null]],
+        [
+          ['file', 'A'],
+          ['file', 'A'],
+          ['file', 'R'],
+          ['summary', null],
+        ],
       );
       assert.equal(evs.at(-1)!['reconnects'], undefined);
       assert.doesNotMatch(result.stderr, /reconnecting/);
@@ -320,11 +367,20 @@ describe('send --retry', () => {
       assert.equal(result.code, 0, result.stderr);
       const evs = events(result.stdout);
       assert.deepEqual(acceptedNames(evs), paths);
-      assert.deepEqual(evs.filter((e) => e['event'] === 'retry').map((e) => e['remaining']), [0]);
+      assert.deepEqual(
+        evs.filter((e) => e['event'] === 'retry').map((e) => e['remaining']),
+        [0],
+      );
       assert.match(result.stderr, /only the quit message left to send/);
       assert.equal(await until(() => closed.length === 2), true);
-      assert.deepEqual(closed.map((c) => c.files), [5, 0]);
-      assert.deepEqual((await stored(s.dir)).map((f) => contents.indexOf(f.content) + 1), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        closed.map((c) => c.files),
+        [5, 0],
+      );
+      assert.deepEqual(
+        (await stored(s.dir)).map((f) => contents.indexOf(f.content) + 1),
+        [1, 2, 3, 4, 5],
+      );
     } finally {
       await proxy?.close();
       await s.close();
@@ -343,7 +399,10 @@ describe('send --retry', () => {
       assert.equal(result.code, 4, result.stderr);
       assert.equal(proxy.connections, 3, 'the first connection and two reconnects');
       const evs = events(result.stdout);
-      assert.deepEqual(evs.filter((e) => e['event'] === 'retry').map((e) => e['retry']), [1, 2]);
+      assert.deepEqual(
+        evs.filter((e) => e['event'] === 'retry').map((e) => e['retry']),
+        [1, 2],
+      );
       assert.deepEqual(
         evs.filter((e) => e['event'] === 'file').map((e) => e['outcome']),
         ['failed', 'not-sent'],
@@ -361,9 +420,18 @@ describe('send --retry', () => {
   });
 
   test('the delay doubles per retry, with jitter in its upper half, capped at 10 s', () => {
-    assert.deepEqual([1, 2, 3, 4].map((n) => retryDelay(n, 200, () => 1)), [200, 400, 800, 1600]);
-    assert.deepEqual([1, 2, 3].map((n) => retryDelay(n, 200, () => 0)), [100, 200, 400]);
-    assert.equal(retryDelay(30, 200, () => 1), 10_000);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => retryDelay(n, 200, () => 1)),
+      [200, 400, 800, 1600],
+    );
+    assert.deepEqual(
+      [1, 2, 3].map((n) => retryDelay(n, 200, () => 0)),
+      [100, 200, 400],
+    );
+    assert.equal(
+      retryDelay(30, 200, () => 1),
+      10_000,
+    );
     assert.equal(retryDelay(1, 0), 0);
   });
 });

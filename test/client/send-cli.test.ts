@@ -61,7 +61,10 @@ describe('send: timeouts', () => {
       await withFiles({ 'a.txt': 'a\n' }, async ({ 'a.txt': a }) => {
         const plain = await linedrop([...target(backlog.port), '--connect-timeout', '0.3', a!]).done;
         assert.equal(plain.code, 3, plain.stderr);
-        assert.match(plain.stderr, new RegExp(`^linedrop: cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms \\(--connect-timeout sets how long to wait\\)\\n$`));
+        assert.match(
+          plain.stderr,
+          new RegExp(`^linedrop: cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms \\(--connect-timeout sets how long to wait\\)\\n$`),
+        );
         const retried = await linedrop([...target(backlog.port), '--connect-timeout', '0.3', '--retry', '1', '--retry-delay', '10', a!]).done;
         assert.equal(retried.code, 3, retried.stderr);
         assert.match(retried.stderr, /no answer within 300 ms; reconnecting in \d+ ms \(retry 1 of 1\), 1 file left to send\n/);
@@ -78,7 +81,10 @@ describe('send: timeouts', () => {
       await withFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }, async ({ 'a.txt': a, 'b.txt': b }) => {
         const plain = await linedrop([...target(peer.port), '--timeout', '0.3', a!, b!]).done;
         assert.equal(plain.code, 4, plain.stderr);
-        assert.match(plain.stderr, /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/);
+        assert.match(
+          plain.stderr,
+          /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/,
+        );
         assert.match(plain.stderr, /b\.txt: not sent\n/);
         const retried = await linedrop([...target(peer.port), '--timeout', '0.3', '--retry', '2', '--retry-delay', '10', a!, b!]).done;
         assert.equal(retried.code, 4, retried.stderr);
@@ -120,7 +126,10 @@ describe('send: what the server sends that no file asked for', () => {
       await withFiles({ 'big.txt': Buffer.alloc(32 * 1024 * 1024, 'line of text\n') }, async ({ 'big.txt': big }) => {
         const result = await linedrop([...target(peer.port), big!]).done;
         assert.equal(result.code, 1, result.stderr);
-        assert.match(result.stderr, /big\.txt: the server (sent "A+" \(41 .*\).* that no file asked for|answered "A" to message 1 before the client had sent all of it); the connection was closed/);
+        assert.match(
+          result.stderr,
+          /big\.txt: the server (sent "A+" \(41 .*\).* that no file asked for|answered "A" to message 1 before the client had sent all of it); the connection was closed/,
+        );
       });
     } finally {
       await peer.close();
@@ -252,7 +261,10 @@ describe('send: the command line', () => {
         run.signal('SIGINT');
         const result = await run.done;
         assert.equal(result.code, 130, result.stderr);
-        assert.match(result.stderr, /linedrop: interrupted; accepted: .*a\.txt; sent but not answered \(the server may have stored it\): .*b\.txt; not sent: .*b\.txt\n/);
+        assert.match(
+          result.stderr,
+          /linedrop: interrupted; accepted: .*a\.txt; sent but not answered \(the server may have stored it\): .*b\.txt; not sent: .*b\.txt\n/,
+        );
       });
     } finally {
       await peer.close();
@@ -284,7 +296,14 @@ describe('send: the progress bar', () => {
             done();
           },
         });
-        const code = await sendFiles({ host: HOST, port: s.port, files: [paths['first.txt']!, paths['second.txt']!], stdin: new PassThrough(), out: stdout, err });
+        const code = await sendFiles({
+          host: HOST,
+          port: s.port,
+          files: [paths['first.txt']!, paths['second.txt']!],
+          stdin: new PassThrough(),
+          out: stdout,
+          err,
+        });
         assert.equal(code, 0, err.text);
         assert.match(err.text, /counting lines .*first\.txt/, 'the bar appears while the lines are counted');
         assert.match(err.text, /sending .*\| .*second\.txt \| .* of 4\.0 MiB \| .*\/s \| ETA .* \| files 1\/2/);

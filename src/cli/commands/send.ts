@@ -44,7 +44,9 @@ function serverOf(opts: SendFlags, portGiven: boolean): { host: string; port: nu
   if (isIP(opts.host) !== 0 || !opts.host.includes(':')) return { host: opts.host, port: opts.port };
   const both = target(opts.host);
   if (portGiven && both.port !== opts.port) {
-    throw new Error(`--host ${opts.host} names port ${both.port} but --port says ${opts.port}: give the port once (--host ${both.host.includes(':') ? `[${both.host}]` : both.host} --port ${opts.port}, or --host ${opts.host} alone)`);
+    throw new Error(
+      `--host ${opts.host} names port ${both.port} but --port says ${opts.port}: give the port once (--host ${both.host.includes(':') ? `[${both.host}]` : both.host} --port ${opts.port}, or --host ${opts.host} alone)`,
+    );
   }
   return both;
 }
@@ -67,7 +69,7 @@ export function register(program: Command, ctx: CliContext): void {
       'Send files to a server over one connection, each file as one message, then the quit message.\n' +
         'Each file is split on "\\n"; a missing final newline is added. An empty file cannot be sent\n' +
         '(zero lines means "quit"), so one is refused before anything is sent. "-" reads standard input.\n' +
-        'With no files: the lab client\'s interactive prompts (also drivable through a pipe).',
+        "With no files: the lab client's interactive prompts (also drivable through a pipe).",
     )
     .argument('[files...]', 'files to send ("-" for standard input)')
     .addOption(new Option('-H, --host <host>', 'server host, or HOST:PORT').env('LINEDROP_HOST').default(DEFAULT_HOST).argParser(hostFlag))
@@ -78,13 +80,41 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
-    .addOption(new Option('--connect-timeout <seconds>', 'give up a connection attempt with no answer after this long (0: never); exit 3').env('LINEDROP_CONNECT_TIMEOUT').default(DEFAULT_CONNECT_TIMEOUT_MS / 1000).argParser(seconds))
-    .addOption(new Option('--timeout <seconds>', 'give up when the server neither reads nor answers for this long (0: wait forever); exit 4').env('LINEDROP_TIMEOUT').default(DEFAULT_TIMEOUT_MS / 1000).argParser(seconds))
-    .addOption(new Option('--max-in-flight <n>', 'files sent ahead of their answers (1: wait for each answer, as the lab\'s client does)').env('LINEDROP_MAX_IN_FLIGHT').default(DEFAULT_MAX_IN_FLIGHT).argParser(wholeNumber(1, 1024)))
+    .addOption(
+      new Option('--connect-timeout <seconds>', 'give up a connection attempt with no answer after this long (0: never); exit 3')
+        .env('LINEDROP_CONNECT_TIMEOUT')
+        .default(DEFAULT_CONNECT_TIMEOUT_MS / 1000)
+        .argParser(seconds),
+    )
+    .addOption(
+      new Option('--timeout <seconds>', 'give up when the server neither reads nor answers for this long (0: wait forever); exit 4')
+        .env('LINEDROP_TIMEOUT')
+        .default(DEFAULT_TIMEOUT_MS / 1000)
+        .argParser(seconds),
+    )
+    .addOption(
+      new Option('--max-in-flight <n>', "files sent ahead of their answers (1: wait for each answer, as the lab's client does)")
+        .env('LINEDROP_MAX_IN_FLIGHT')
+        .default(DEFAULT_MAX_IN_FLIGHT)
+        .argParser(wholeNumber(1, 1024)),
+    )
     .addOption(new Option('--binary', 'send files with NUL bytes too (refused otherwise: they look binary)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
-    .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(wholeNumber(0, 1000)))
-    .addOption(new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s').env('LINEDROP_RETRY_DELAY').default(DEFAULT_RETRY_DELAY_MS).argParser(wholeNumber(0, 600_000)))
+    .addOption(
+      new Option(
+        '--retry <n>',
+        'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)',
+      )
+        .env('LINEDROP_RETRY')
+        .default(0)
+        .argParser(wholeNumber(0, 1000)),
+    )
+    .addOption(
+      new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s')
+        .env('LINEDROP_RETRY_DELAY')
+        .default(DEFAULT_RETRY_DELAY_MS)
+        .argParser(wholeNumber(0, 600_000)),
+    )
     .addHelpText(
       'after',
       '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the protocol), 2 usage error (nothing sent),\n' +
