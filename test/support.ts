@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startServer, type LinedropServer, type ServerOptions } from '../src/index.js';
+import { sleep } from '../src/text.js';
 
 export const HOST = '127.0.0.1';
 
@@ -152,9 +153,7 @@ export async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
 /** Waits until `check` is true, polling, at most `ms`. */
 export async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
@@ -166,16 +165,7 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
   return check();
 }
 
-/** A port that was free a moment ago (nothing listens on it now). */
-export async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, HOST);
-  await once(probe, 'listening');
-  const port = (probe.address() as { port: number }).port;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
+export { freePort } from './free-port.js';
 
 /** Resolves with the value, or rejects after `ms` naming `what`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

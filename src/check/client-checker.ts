@@ -6,9 +6,11 @@ import { Decoder } from '../protocol/decoder.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
 import { STATUS_ACCEPTED, STATUS_QUIT } from '../protocol/status.js';
 import { hex, plural, quote } from './format.js';
+import { DEFAULT_PORT } from '../net-address.js';
 
 /** The lab's port (the template's constant). */
-export const LAB_PORT = 12100;
+/** The lab's port. */
+export const LAB_PORT = DEFAULT_PORT;
 
 /**
  * What a client can do wrong on the wire:

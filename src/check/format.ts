@@ -51,6 +51,4 @@ export function firstDifference(expected: Uint8Array, seen: Uint8Array): string 
   return 'identical';
 }
 
-export function plural(n: number, word: string, many = `${word}s`): string {
-  return `${n} ${n === 1 ? word : many}`;
-}
+export { plural } from '../text.js';

@@ -6,6 +6,7 @@ import { ServerProcess } from './restart.js';
 import { changedFiles, filesText, snapshot, type FileState, type Snapshot } from './snapshot.js';
 import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, SkipReason, StatusCounts } from './types.js';
 import { ConnectFailed, Conversation, sleep, Wire } from './wire.js';
+import { formatAddress } from '../net-address.js';
 
 
 export const DEFAULT_TIMEOUT_MS = 3000;
@@ -94,7 +95,7 @@ class Run {
     } catch (e) {
       if (!(e instanceof ConnectFailed)) throw e;
       this.lastConnectError = `${e.code}: ${e.message}`;
-      if (!allowRestart || !this.proc) throw new Unreachable(`cannot connect to ${host}:${port} (${e.code})`);
+      if (!allowRestart || !this.proc) throw new Unreachable(`cannot connect to ${formatAddress(host, port)} (${e.code})`);
     }
     // Restart the server and wait until the port accepts connections: the first connection that
     // succeeds is the check's own (a probe would use up a one-connection server).
@@ -863,7 +864,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
     },
   };
   if (error !== undefined) report.error = error;
-  else if (!reachable && run.lastConnectError) report.error = `cannot connect to ${options.host}:${options.port} (${run.lastConnectError})`;
+  else if (!reachable && run.lastConnectError) report.error = `cannot connect to ${formatAddress(options.host, options.port)} (${run.lastConnectError})`;
   return report;
 }
 

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import type { Readable, Writable } from 'node:stream';
 import type { LineInput } from './line-input.js';
 
@@ -14,4 +15,11 @@ export interface CliContext {
   /** Standard input read one line at a time, shared by the menu and the interactive client. */
   lineInput(): LineInput;
   setExitCode(code: number): void;
+  /**
+   * Runs `prepare` (once) before `command` parses its arguments or shows its help: a command loads
+   * what only it needs (its defaults, the text of its help) there, so the others start fast.
+   */
+  whenUsed(command: Command, prepare: () => Promise<void>): void;
+  /** Runs what `whenUsed` registered for `command`, if anything (once). */
+  prepare(command: Command): Promise<void>;
 }

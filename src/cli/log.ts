@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import type { Logger } from '../server/logger.js';
+import { wantsColour } from '../check/reporters/colour.js';
 
 export type LogFormat = 'auto' | 'pretty' | 'json';
 
@@ -14,7 +15,7 @@ export function createLogger(format: LogFormat, level = 'info'): Logger {
   const stream = pretty({
     destination: 2,
     sync: true,
-    colorize: process.stderr.isTTY === true,
+    colorize: wantsColour(process.stderr),
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname',
     hideObject: true,

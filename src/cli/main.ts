@@ -1,19 +1,28 @@
 // The `linedrop` command line: a hub that registers each command's module.
 import { Command, CommanderError } from 'commander';
-import type { CliContext, CliIO } from './context.js';
+import { readFileSync } from 'node:fs';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerCheckClient } from './commands/check-client.js';
+import { register as registerCompletion } from './commands/completion.js';
 import { register as registerGrade } from './commands/grade.js';
+import { register as registerHelp, unknownCommand } from './commands/help.js';
 import { register as registerReceive } from './commands/receive.js';
 import { register as registerSend } from './commands/send.js';
+import type { CliContext, CliIO } from './context.js';
 import { ExitCode } from './exit-codes.js';
+import { strictBooleanEnv } from './flags.js';
 import { LineInput } from './line-input.js';
 import { runMenu } from './menu.js';
 
 export type { CliContext, CliIO } from './context.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient, registerGrade];
+const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient, registerGrade, registerCompletion, registerHelp];
+
+/** The package's version, from its package.json (two folders above dist/src/cli). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
@@ -22,19 +31,39 @@ const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend,
 export async function main(argv: string[], io: CliIO = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let input: LineInput | undefined;
   let code: number = ExitCode.Ok;
+  const preparers = new Map<Command, () => Promise<void>>();
+  const prepared = new Map<Command, Promise<void>>();
   const ctx: CliContext = {
     io,
     lineInput: () => (input ??= new LineInput(io.stdin)),
     setExitCode: (c) => (code = c),
+    whenUsed: (command, prepare) => void preparers.set(command, prepare),
+    prepare: (command) => {
+      let done = prepared.get(command);
+      if (!done) prepared.set(command, (done = preparers.get(command)?.() ?? Promise.resolve()));
+      return done;
+    },
   };
 
   const program = new Command('linedrop')
     .description('Send and receive text files over TCP with the networking lab\'s line-count protocol.\nWith no command: the lab program\'s menu (send or receive).')
+    .version(version(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError('(run linedrop --help for usage)')
-    .action(() => runMenu(ctx));
+    .addHelpText(
+      'after',
+      '\nExit status (every command): 0 done, 1 not everything was accepted (or a check failed), 2 usage error,\n' +
+        '3 cannot connect or listen, 4 connection lost, 130 interrupted. `linedrop help <command>` says more.',
+    );
   for (const register of COMMANDS) register(program, ctx);
+  program.allowExcessArguments(true).action(async () => {
+    const [word] = program.args;
+    if (word === undefined) return runMenu(ctx);
+    unknownCommand(program, word);
+  });
+  strictBooleanEnv(program);
+  program.hook('preSubcommand', (_program, command) => ctx.prepare(command));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

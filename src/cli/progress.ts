@@ -1,11 +1,20 @@
 // `linedrop send`'s progress bar on standard error: shown at once on a terminal, first while the
 // files' lines are counted, then while they are sent (current file, bytes, rate, ETA, files done);
 // cleared when the run ends or is interrupted.
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
+import { formatBytes, formatDuration } from '../text.js';
 
-const { SingleBar, Presets } = cliProgress;
+export { formatBytes, formatDuration } from '../text.js';
+
 type SingleBar = InstanceType<typeof cliProgress.SingleBar>;
+
+/** The bar's library, loaded when a bar is first drawn: a run without a terminal never loads it. */
+let lib: typeof cliProgress | undefined;
+function progressLibrary(): typeof cliProgress {
+  return (lib ??= createRequire(import.meta.url)('cli-progress') as typeof cliProgress);
+}
 
 export interface ProgressFile {
   label: string;
@@ -92,6 +101,7 @@ export class SendProgress {
   }
 
   private show(): void {
+    const { SingleBar, Presets } = progressLibrary();
     this.bar = new SingleBar(
       {
         stream: this.stream as NodeJS.WritableStream,
@@ -126,23 +136,3 @@ export class SendProgress {
   }
 }
 
-/** `512 B`, `1.5 KiB`, `12.3 MiB`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
-
-/** `250 ms`, `1.2 s`, `3 min 5 s`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  return `${Math.floor(s / 60)} min ${s % 60} s`;
-}

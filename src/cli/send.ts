@@ -4,7 +4,7 @@ import { ClientError, LinedropClient, type ConnectOptions } from '../client/clie
 import { checkShape, measureFile, type FileShape } from '../client/measure.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
-import { plural } from '../text.js';
+import { plural, sleep } from '../text.js';
 import { ExitCode } from './exit-codes.js';
 import { SendProgress, formatBytes, formatDuration } from './progress.js';
 import { spoolInput, type SpooledInput } from './spool.js';
@@ -453,10 +453,6 @@ function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown
     (value) => ({ value }),
     (error: unknown) => ({ error }),
   );
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function labelOf(name: string): string {

@@ -4,13 +4,13 @@ import { connect, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
-import { DEFAULT_PORT } from '../server/options.js';
+import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from '../net-address.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
 import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
 
 export { checkShape, measureFile, shapeOf, type FileShape } from './measure.js';
 
-export const DEFAULT_HOST = 'localhost';
+export { DEFAULT_HOST } from '../net-address.js';
 /** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
@@ -179,7 +179,7 @@ export class LinedropClient {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
     const tls = options.tls === true ? {} : options.tls || undefined;
     const socket = tls ? connectTls(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
-    const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const where = formatAddress(host, port);
     let timedOut = false;
     const onTimeout = (): void => {
       timedOut = true;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ProtocolError } from '../protocol/errors.js';
 import type { ConnectionSummary, FileEvent, LinedropServer, RefusedEvent } from './server.js';
-import { formatAddress } from './server.js';
+import { formatAddress, parseHostPort } from '../net-address.js';
 
 /**
  * Prometheus metrics of a `LinedropServer`, built on its events (`connectionOpened`,
@@ -264,12 +264,5 @@ export function startMetricsServer(server: LinedropServer, options: MetricsServe
  * @throws TypeError for anything else.
  */
 export function parseListenAddress(value: string): { host?: string; port: number } {
-  const text = value.trim();
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new TypeError(`expected HOST:PORT, [IPv6]:PORT or PORT, not "${value}"`);
-  }
-  const host = match[1] || match[2] || undefined;
-  return host === undefined ? { port } : { host, port };
+  return parseHostPort(value);
 }

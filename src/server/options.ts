@@ -2,7 +2,7 @@ import type { Limits } from '../protocol/limits.js';
 import type { StorageChoice } from '../storage/open.js';
 import type { Logger } from './logger.js';
 
-export const DEFAULT_PORT = 12100;
+export { DEFAULT_PORT } from '../net-address.js';
 
 /** Defaults of the connection limits; see `ServerOptions`. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;

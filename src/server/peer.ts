@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { formatAddress } from '../net-address.js';
 import { normalizeAddress } from './access.js';
 import { parseProxyHeader, ProxyProtocolError } from './proxy-protocol.js';
 
@@ -20,10 +21,7 @@ export function formatPeer(peer: Peer): string {
   return formatAddress(peer.address, peer.port);
 }
 
-/** `host:port`, or `[host]:port` for an IPv6 address. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatAddress };
 
 /**
  * Reads the PROXY header off a new connection and returns the client it names (the socket's own

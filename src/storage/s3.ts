@@ -1,17 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadBucketCommand,
-  ListMultipartUploadsCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { createRequire } from 'node:module';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
+
+/** The AWS SDK, loaded on first use: a program that keeps files on disk never pays its start-up. */
+let sdkModule: typeof S3Sdk | undefined;
+function sdk(): typeof S3Sdk {
+  return (sdkModule ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof S3Sdk);
+}
 
 const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last part of a multipart upload). */
@@ -83,7 +80,7 @@ export function createS3Client(options: Pick<S3StorageOptions, 'endpoint' | 'reg
   const { endpoint } = options;
   const aws = endpoint === undefined || isAwsEndpoint(endpoint);
   const region = options.region ?? (!aws && !process.env['AWS_REGION'] ? 'us-east-1' : undefined);
-  return new S3Client({
+  return new (sdk().S3Client)({
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(region !== undefined ? { region } : {}),
     ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
@@ -201,7 +198,7 @@ export class S3Storage implements Storage {
   /** Aborts a multipart upload; never rejects. One that cannot be aborted now is tried again later. */
   async abortUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.client.send(new (sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
       this.unaborted.delete(uploadId);
     } catch (err) {
       if (isNoSuchUpload(err)) this.unaborted.delete(uploadId);
@@ -219,7 +216,7 @@ export class S3Storage implements Storage {
 
   private async prepare(): Promise<number> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new (sdk().HeadBucketCommand)({ Bucket: this.bucket }));
     } catch (err) {
       const endpoint = await this.endpointText();
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -240,7 +237,7 @@ export class S3Storage implements Storage {
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.client.send(
-        new ListMultipartUploadsCommand({
+        new (sdk().ListMultipartUploadsCommand)({
           Bucket: this.bucket,
           ...(this.prefix !== '' ? { Prefix: `${this.prefix}/` } : {}),
           ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
@@ -250,7 +247,7 @@ export class S3Storage implements Storage {
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined) continue;
         if (upload.Initiated.getTime() >= before) continue;
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId })).then(
+        await this.client.send(new (sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId })).then(
           () => aborted++,
           () => undefined,
         );
@@ -348,14 +345,14 @@ class S3FileSink implements FileSink {
       if (this.partNumber === 0) {
         // Small enough for one request.
         const body = this.takePart();
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: this.key, Body: body, ContentLength: body.length, ContentType: CONTENT_TYPE }));
+        await client.send(new (sdk().PutObjectCommand)({ Bucket: bucket, Key: this.key, Body: body, ContentLength: body.length, ContentType: CONTENT_TYPE }));
       } else {
         if (this.chunkBytes > 0) this.sendPart();
         while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
         if (this.failure !== undefined) throw this.failure;
         const uploadId = await this.uploadId!;
         const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
-        await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+        await client.send(new (sdk().CompleteMultipartUploadCommand)({ Bucket: bucket, Key: this.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
         this.uploadId = undefined;
       }
       return { name: this.name, location: this.storage.url(this.key), bytes: this.bytes };
@@ -419,7 +416,7 @@ class S3FileSink implements FileSink {
       const uploadId = await this.startUpload();
       this.cancel.signal.throwIfAborted();
       const out = await client.send(
-        new UploadPartCommand({ Bucket: bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length }),
+        new (sdk().UploadPartCommand)({ Bucket: bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length }),
         { abortSignal: this.cancel.signal },
       );
       if (!out.ETag) throw new S3StorageError(`part ${number} of ${this.storage.url(this.key)} was stored without an ETag`);
@@ -432,7 +429,7 @@ class S3FileSink implements FileSink {
   /** Creates the multipart upload, once. Not cancellable: an upload the gateway made must be known, to be aborted. */
   private startUpload(): Promise<string> {
     this.uploadId ??= this.storage.client
-      .send(new CreateMultipartUploadCommand({ Bucket: this.storage.bucket, Key: this.key, ContentType: CONTENT_TYPE }))
+      .send(new (sdk().CreateMultipartUploadCommand)({ Bucket: this.storage.bucket, Key: this.key, ContentType: CONTENT_TYPE }))
       .then((out) => {
         if (!out.UploadId) throw new S3StorageError(`no upload id for ${this.storage.url(this.key)}`);
         return out.UploadId;

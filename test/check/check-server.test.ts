@@ -11,7 +11,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
 import { checkServer, SERVER_CHECKS, startServer, type CheckReport, type CheckServerOptions } from '../../src/index.js';
-import { HOST, ROOT, removeDir, tempDir } from '../support.js';
+import { HOST, ROOT, freePort, removeDir, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 const REQUIRED = SERVER_CHECKS.filter((c) => c.required).map((c) => c.name);
@@ -36,17 +36,6 @@ function expectStatuses(report: CheckReport, want: Record<string, string>, rest:
     .map((c) => `${c.name}: ${c.status}: seen ${c.seen}`)
     .join('\n');
   assert.deepEqual(seen, expected, details);
-}
-
-/** A free port on 127.0.0.1 (found by listening on port 0, then closing). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** The port the Python lab server prints (`LISTENING <port>`; print() may write it in pieces). */

@@ -1,31 +1,10 @@
 // The command line, run as a user runs it: `node bin/linedrop.js ...` with piped standard input.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
-
-const BIN = join(ROOT, 'bin/linedrop.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function linedrop(args: string[], input = '', env: Record<string, string> = {}, cwd?: string): { done: Promise<Result>; stderrText: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.stdin.end(input);
-  return {
-    done: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))),
-    stderrText: () => stderr,
-  };
-}
+import { linedrop } from './run.js';
+import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 
 const PROMPT = 'Enter the number of lines you want to send (0 to exit):';
 const MENU = 'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":';
@@ -240,19 +219,15 @@ describe('linedrop command line', () => {
     const dir = await tempDir();
     try {
       const port = await freePort();
-      const child = spawn(process.execPath, [BIN, 'receive', '--port', String(port), '--host', HOST, '--dir', dir, '--json', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-      assert.equal(await until(() => stdout.includes('"listening"')), true);
+      const run = linedrop(['receive', '--port', String(port), '--host', HOST, '--dir', dir, '--json', '--log-format', 'json']);
+      assert.equal(await until(() => run.stdoutText().includes('"listening"')), true);
       const peer = await RawPeer.connect(port);
       await peer.write(Buffer.concat([frame(['one', 'two']), QUIT]));
       assert.equal(await peer.statuses(2), 'AQ');
-      assert.equal(await until(() => stdout.includes('"closed"')), true);
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
+      assert.equal(await until(() => run.stdoutText().includes('"closed"')), true);
+      run.kill('SIGTERM');
+      const { code, stdout, stderr } = await run.done;
+      assert.equal(code, 0);
       const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.deepEqual(events.map((e) => e['event']), ['listening', 'connection', 'file', 'closed', 'summary']);
       assert.equal(events[2]!['lines'], 2);

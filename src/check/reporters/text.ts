@@ -3,6 +3,7 @@ import type { ClientConnectionReport } from '../client-checker.js';
 import { plural, quote } from '../format.js';
 import type { CheckReport, CheckResult } from '../types.js';
 import { plain, type Style } from './colour.js';
+import { formatAddress } from '../../net-address.js';
 
 const INDENT = '        ';
 
@@ -60,7 +61,7 @@ export function serverReportSummary(report: CheckReport, s: Style = plain): stri
 
 /** The whole report at once (the CLI prints it piece by piece as checks end). */
 export function serverReportText(report: CheckReport, s: Style = plain): string {
-  const target = `${report.target.host}:${report.target.port}`;
+  const target = formatAddress(report.target.host, report.target.port);
   let out = serverReportHeader(target, report.dir ?? undefined, s);
   let section: boolean | undefined;
   for (const r of report.checks) {

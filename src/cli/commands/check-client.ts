@@ -1,16 +1,16 @@
 // `linedrop check-client`: grade any lab client.
 import { Option, type Command } from 'commander';
-import { ClientChecker, DEFAULT_QUIET_MS, LAB_PORT, type ClientConnectionReport } from '../../check/client-checker.js';
-import { style, wantsColour } from '../../check/reporters/colour.js';
-import { clientReportText } from '../../check/reporters/text.js';
+import type { ClientConnectionReport } from '../../check/client-checker.js';
+import { DEFAULT_PORT, formatAddress } from '../../net-address.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { wholeNumber } from '../flags.js';
+import { duration, wholeNumber } from '../flags.js';
+import { formatDuration } from '../../text.js';
 
 export function register(program: Command, context: CliContext): void {
   const { io } = context;
 
-  program
+  const command = program
     .command('check-client')
     .summary('Grade a lab client: a strict lab server that reports every deviation')
     .description(
@@ -18,10 +18,10 @@ export function register(program: Command, context: CliContext): void {
         'offsets, timing), save its files, answer A and Q, and report every deviation from the protocol. ' +
         'The first line printed is "listening on HOST:PORT" (useful with --port 0).',
     )
-    .addOption(new Option('-p, --port <port>', 'TCP port to listen on (0: any free port)').default(LAB_PORT).argParser(wholeNumber(0, 65535)))
+    .addOption(new Option('-p, --port <port>', 'TCP port to listen on (0: any free port)').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535)))
     .addOption(new Option('-H, --host <host>', 'address to listen on (default: all interfaces)'))
     .addOption(new Option('-d, --dir <dir>', 'save each message as k.txt in this folder (default: save nothing)'))
-    .addOption(new Option('--quiet-ms <ms>', 'silence inside a message that counts as the client having stopped (raise it for lines typed by hand)').default(DEFAULT_QUIET_MS).argParser(wholeNumber(1, 3_600_000)))
+    .addOption(new Option('--quiet-ms <duration>', 'silence inside a message that counts as the client having stopped (raise it for lines typed by hand; 500ms, 30s, ...; a bare number is in milliseconds)').argParser(duration('ms', 1, 3_600_000)))
     .addOption(new Option('--once', 'exit after the first connection: status 0 with no deviation, 1 otherwise'))
     .addOption(new Option('--json', 'print JSON lines: {"type":"listening",...}, then one {"type":"connection",...} per connection'))
     .addHelpText(
@@ -31,6 +31,9 @@ export function register(program: Command, context: CliContext): void {
         'connection had a deviation, 1 otherwise. Exit status 3: cannot listen.',
     )
     .action(async (opts: { port: number; host?: string; dir?: string; quietMs: number; once?: boolean; json?: boolean }) => {
+      const { ClientChecker } = await import('../../check/client-checker.js');
+      const { style, wantsColour } = await import('../../check/reporters/colour.js');
+      const { clientReportText } = await import('../../check/reporters/text.js');
       const s = style(!opts.json && wantsColour(io.stdout));
       const checker = new ClientChecker({ quietMs: opts.quietMs, ...(opts.dir !== undefined ? { dir: opts.dir } : {}) });
       let address;
@@ -38,11 +41,11 @@ export function register(program: Command, context: CliContext): void {
         address = await checker.listen(opts.port, opts.host, { once: opts.once === true });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        io.stderr.write(`linedrop check-client: cannot listen on ${opts.host ?? '*'}:${opts.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
+        io.stderr.write(`linedrop check-client: cannot listen on ${formatAddress(opts.host ?? '*', opts.port)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
         context.setExitCode(ExitCode.CannotConnect);
         return;
       }
-      const where = address.address.includes(':') ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+      const where = formatAddress(address.address, address.port);
       if (opts.json) {
         io.stdout.write(`${JSON.stringify({ type: 'listening', host: address.address, port: address.port })}\n`);
         io.stderr.write(`listening on ${where}\n`);
@@ -71,4 +74,9 @@ export function register(program: Command, context: CliContext): void {
       }
       context.setExitCode(deviations === 0 ? ExitCode.Ok : ExitCode.SomeRejected);
     });
+
+  context.whenUsed(command, async () => {
+    const { DEFAULT_QUIET_MS } = await import('../../check/client-checker.js');
+    command.options.find((o) => o.long === '--quiet-ms')?.default(DEFAULT_QUIET_MS, formatDuration(DEFAULT_QUIET_MS));
+  });
 }

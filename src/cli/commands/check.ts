@@ -2,17 +2,18 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { style, wantsColour } from '../../check/reporters/colour.js';
-import { gradescopeJson } from '../../check/reporters/gradescope.js';
-import { checkText, sectionTitle, serverReportHeader, serverReportSummary } from '../../check/reporters/text.js';
-import { checkServer, DEFAULT_TIMEOUT_MS, SERVER_CHECKS } from '../../check/server-checks.js';
+import { formatAddress } from '../../net-address.js';
+import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { target, wholeNumber } from '../flags.js';
+import { duration, target } from '../flags.js';
+
+/** The checkers: loaded only when `check` runs or shows its help. */
+let checkers: typeof import('../../check/server-checks.js') | undefined;
 
 function checkNames(value: string): string[] {
   const names = value.split(',').map((n) => n.trim()).filter(Boolean);
-  const known = new Set(SERVER_CHECKS.map((c) => c.name));
+  const known = new Set((checkers?.SERVER_CHECKS ?? []).map((c) => c.name));
   const unknown = names.filter((n) => !known.has(n));
   if (names.length === 0 || unknown.length > 0) {
     throw new InvalidArgumentError(`unknown check ${unknown.join(', ') || '(none given)'}; the checks are ${[...known].join(', ')}`);
@@ -28,7 +29,9 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-const CHECK_LIST = SERVER_CHECKS.map((c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`).join('\n');
+function checkList(checks: typeof import('../../check/server-checks.js')['SERVER_CHECKS']): string {
+  return checks.map((c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`).join('\n');
+}
 
 /** The shell's status for a run stopped by Ctrl-C. */
 const INTERRUPTED = 130;
@@ -36,7 +39,7 @@ const INTERRUPTED = 130;
 export function register(program: Command, context: CliContext): void {
   const { io } = context;
 
-  program
+  const command = program
     .command('check')
     .summary('Grade a lab server (any language) against every rule of the handout')
     .description(
@@ -47,25 +50,22 @@ export function register(program: Command, context: CliContext): void {
     .argument('<host:port>', 'the server to check, e.g. 127.0.0.1:12100', target)
     .addOption(new Option('-d, --dir <dir>', "the server's folder on this machine: also check k.txt numbering, exact bytes, restart and overwrite"))
     .addOption(new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'))
-    .addOption(new Option('--timeout <ms>', 'longest wait for each answer of the server').default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)))
+    .addOption(new Option('--timeout <duration>', 'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)').argParser(duration('ms', 100, 600_000)))
     .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
-    .addHelpText(
-      'after',
-      `\nChecks, in the order they run:\n${CHECK_LIST}\n\n` +
-        'Exit status: 0 every required check passed, 1 a required check failed or could not run (the server\n' +
-        'needs a restart), 2 usage error (or the --gradescope file cannot be written), 3 cannot connect at all.',
-    )
     .action(async (target: { host: string; port: number }, opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string }) => {
+      const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
+      const { style, wantsColour } = await import('../../check/reporters/colour.js');
+      const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
       if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
         io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
         context.setExitCode(ExitCode.Usage);
         return;
       }
       const s = style(!opts.json && wantsColour(io.stdout));
-      const where = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+      const where = formatAddress(target.host, target.port);
       let section: boolean | undefined;
       if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
       // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
@@ -98,6 +98,7 @@ export function register(program: Command, context: CliContext): void {
       if (opts.gradescope !== undefined) {
         try {
           await mkdir(dirname(opts.gradescope), { recursive: true });
+          const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
           await writeFile(opts.gradescope, gradescopeJson(report));
         } catch (e) {
           io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
@@ -106,4 +107,16 @@ export function register(program: Command, context: CliContext): void {
       }
     });
 
+  context.whenUsed(command, async () => {
+    checkers = await import('../../check/server-checks.js');
+    const { DEFAULT_TIMEOUT_MS, SERVER_CHECKS } = checkers;
+    command.options.find((o) => o.long === '--timeout')?.default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    command.addHelpText(
+      'after',
+      `\nChecks, in the order they run:\n${checkList(SERVER_CHECKS)}\n\n` +
+        'Exit status: 0 every required check passed, 1 a required check failed or could not run (the server\n' +
+        'needs a restart), 2 usage error (or the --gradescope file cannot be written), 3 cannot connect at all,\n' +
+        '130 interrupted.',
+    );
+  });
 }

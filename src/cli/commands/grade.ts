@@ -1,25 +1,14 @@
 // `linedrop grade <folder|files...> --cmd "..." --out DIR`: grade a whole class of lab servers.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { join } from 'node:path';
-import { DEFAULT_TIME_LIMIT_MS, gradeClass, LAB_PORT, NoNamespaces, OutNotOurs } from '../../check/grade/grade.js';
-import { NoSubmissions } from '../../check/grade/submissions.js';
-import { VERDICTS, type GradedSubmission, type Verdict } from '../../check/grade/types.js';
-import { styleFor, type Style } from '../../check/reporters/colour.js';
-import { firstFailure } from '../../check/reporters/tally.js';
-import { DEFAULT_TIMEOUT_MS } from '../../check/server-checks.js';
+import type { GradedSubmission, Verdict } from '../../check/grade/types.js';
+import type { Style } from '../../check/reporters/colour.js';
+import type { firstFailure as FirstFailure } from '../../check/reporters/tally.js';
+import { DEFAULT_PORT } from '../../net-address.js';
+import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { wholeNumber } from '../flags.js';
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
-
-/** `120s`, `2m`, `500ms`, or a bare number of seconds: a time limit in ms. */
-function timeLimit(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
-  if (!m || !(ms >= 1000) || ms > 3_600_000) throw new InvalidArgumentError('expected a duration from 1s to 60m, e.g. 120s, 2m (a bare number is seconds)');
-  return Math.round(ms);
-}
+import { duration, wholeNumber } from '../flags.js';
 
 function command(value: string): string {
   if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
@@ -33,7 +22,7 @@ function paint(v: Verdict, s: Style): string {
   return v === 'pass' ? s.pass(text) : v === 'fail' ? s.fail(text) : s.bold(s.fail(text));
 }
 
-function progressLine(r: GradedSubmission, done: number, total: number, width: number, s: Style): string {
+function progressLine(r: GradedSubmission, done: number, total: number, width: number, s: Style, firstFailure: typeof FirstFailure): string {
   const n = String(total).length;
   const req = r.report?.summary.required;
   const counts = req ? `${req.passed}/${req.passed + req.failed + req.skipped} required passed` : '';
@@ -55,7 +44,7 @@ interface GradeFlags {
 
 export function register(program: Command, context: CliContext): void {
   const { io } = context;
-  program
+  const grade = program
     .command('grade')
     .summary('Grade a class: every submission checked against the handout, with CSV, JUnit and HTML reports')
     .description(
@@ -76,9 +65,9 @@ export function register(program: Command, context: CliContext): void {
       new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)),
     )
     .addOption(
-      new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').default(DEFAULT_TIME_LIMIT_MS, '120s').argParser(timeLimit),
+      new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').argParser(duration('s', 1000, 3_600_000)),
     )
-    .addOption(new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(LAB_PORT).argParser(wholeNumber(1, 65535)))
+    .addOption(new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)))
     .addOption(
       new Option(
         '--isolation <how>',
@@ -88,7 +77,7 @@ export function register(program: Command, context: CliContext): void {
         .default('auto'),
     )
     .addOption(
-      new Option('--timeout <ms>', "the checker's longest wait for each answer of a server").default(DEFAULT_TIMEOUT_MS).argParser(wholeNumber(100, 600_000)),
+      new Option('--timeout <duration>', "the checker's longest wait for each answer of a server (500ms, 5s, ...; a bare number is in milliseconds)").argParser(duration('ms', 100, 600_000)),
     )
     .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
     .addHelpText(
@@ -103,6 +92,11 @@ export function register(program: Command, context: CliContext): void {
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
+      const { gradeClass, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
+      const { NoSubmissions } = await import('../../check/grade/submissions.js');
+      const { VERDICTS } = await import('../../check/grade/types.js');
+      const { styleFor } = await import('../../check/reporters/colour.js');
+      const { firstFailure } = await import('../../check/reporters/tally.js');
       const err = styleFor(io.stderr);
       const controller = new AbortController();
       const interrupt = (): void => controller.abort();
@@ -127,10 +121,10 @@ export function register(program: Command, context: CliContext): void {
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
               : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
-              `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${Math.round(opts.timeLimit / 1000)} s each.\n`,
+              `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
             );
           },
-          onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err)),
+          onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err, firstFailure)),
         });
         const out = styleFor(io.stdout);
         const count = (v: Verdict): number => report.submissions.filter((s) => s.verdict === v).length;
@@ -162,4 +156,12 @@ export function register(program: Command, context: CliContext): void {
         process.off('SIGTERM', interrupt);
       }
     });
+
+  // The defaults live with the grader and the checkers; they load when grade runs or shows its help.
+  context.whenUsed(grade, async () => {
+    const { DEFAULT_TIME_LIMIT_MS } = await import('../../check/grade/grade.js');
+    const { DEFAULT_TIMEOUT_MS } = await import('../../check/server-checks.js');
+    grade.options.find((o) => o.long === '--time-limit')?.default(DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
+    grade.options.find((o) => o.long === '--timeout')?.default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+  });
 }

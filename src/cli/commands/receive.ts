@@ -2,20 +2,23 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
-import { AllowList } from '../../server/access.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_SERVER_MAX_IN_FLIGHT,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
-} from '../../server/server.js';
+} from '../../server/options.js';
+import { formatBytes, formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { listenAddress, portOption, seconds, wholeNumber } from '../flags.js';
+import { duration, listenAddress, MAX_DURATION_MS, portOption, size, wholeNumber } from '../flags.js';
 import type { LogFormat } from '../log.js';
-import { DEFAULT_DIR, receive, type ServerTuning } from '../receive.js';
-import { s3Target, type S3Flags } from '../s3-flags.js';
+import type { ServerTuning } from '../receive.js';
+import type { S3Flags } from '../s3-flags.js';
+
+/** Where `receive` saves files unless told otherwise. */
+export const DEFAULT_DIR = 'received';
 
 interface ReceiveFlags extends S3Flags {
   port: number;
@@ -27,6 +30,7 @@ interface ReceiveFlags extends S3Flags {
   maxLines: number;
   maxLineBytes: number;
   maxMessageBytes: number;
+  /** Milliseconds, as every duration flag. */
   idleTimeout: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
@@ -54,13 +58,14 @@ function instanceId(value: string): string {
 
 async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
   const tuning: ServerTuning = {
-    idleTimeoutMs: Math.round(opts.idleTimeout * 1000),
+    idleTimeoutMs: opts.idleTimeout,
     maxConnections: opts.maxConnections,
     maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
     maxInFlight: opts.maxInFlight,
-    shutdownDeadlineMs: Math.round(opts.shutdownDeadline * 1000),
+    shutdownDeadlineMs: opts.shutdownDeadline,
   };
   if (opts.allow !== undefined) {
+    const { AllowList } = await import('../../server/access.js');
     const ranges = opts.allow.split(',').map((r) => r.trim()).filter((r) => r !== '');
     new AllowList(ranges); // throws on a bad entry
     tuning.allow = ranges;
@@ -84,6 +89,7 @@ export function register(program: Command, ctx: CliContext): void {
   const { io } = ctx;
   program
     .command('receive')
+    .summary('Run the server: save the messages of each connection as 1.txt, 2.txt, ...')
     .description('Run the server: save each message of a connection as 1.txt, 2.txt, ... and answer A (accepted), Q (quit) or R (rejected).')
     .addOption(portOption())
     .addOption(new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'))
@@ -101,13 +107,13 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--once', 'exit after the first connection ends (the lab\'s behaviour)').env('LINEDROP_ONCE'))
     .addOption(new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'))
     .addOption(new Option('--max-lines <n>', 'most lines in one message').env('LINEDROP_MAX_LINES').default(DEFAULT_LIMITS.maxLines).argParser(wholeNumber(0, 0xffff_ffff)))
-    .addOption(new Option('--max-line-bytes <n>', 'most bytes in one line, without its \\n').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes).argParser(wholeNumber(0, Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--max-message-bytes <n>', 'most bytes in one message').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes).argParser(wholeNumber(0, Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--idle-timeout <seconds>', 'close a connection that sends nothing for this long while a count or message is awaited (0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS / 1000).argParser(seconds))
+    .addOption(new Option('--max-line-bytes <size>', 'most bytes in one line, without its \\n (512k, 1M, ...)').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes, formatBytes(DEFAULT_LIMITS.maxLineBytes)).argParser(size(Number.MAX_SAFE_INTEGER)))
+    .addOption(new Option('--max-message-bytes <size>', 'most bytes in one message (100M, 4GiB, ...)').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes, formatBytes(DEFAULT_LIMITS.maxMessageBytes)).argParser(size(Number.MAX_SAFE_INTEGER)))
+    .addOption(new Option('--idle-timeout <duration>', 'close a connection that sends nothing for this long while a count or message is awaited (30s, 5m, ...; a bare number is in seconds; 0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS, formatDuration(DEFAULT_IDLE_TIMEOUT_MS)).argParser(duration('s', 0, MAX_DURATION_MS)))
     .addOption(new Option('--max-connections <n>', 'connections open at once; more are closed on connect').env('LINEDROP_MAX_CONNECTIONS').default(DEFAULT_MAX_CONNECTIONS).argParser(wholeNumber(1, 1_000_000)))
     .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(wholeNumber(1, 1_000_000)))
     .addOption(new Option('--max-in-flight <n>', 'messages of one connection being stored at once while the next are read (answers stay in order; 1: one at a time)').env('LINEDROP_MAX_IN_FLIGHT').default(DEFAULT_SERVER_MAX_IN_FLIGHT).argParser(wholeNumber(1, 1024)))
-    .addOption(new Option('--shutdown-deadline <seconds>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS / 1000).argParser(seconds))
+    .addOption(new Option('--shutdown-deadline <duration>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS, formatDuration(DEFAULT_SHUTDOWN_DEADLINE_MS)).argParser(duration('s', 0, MAX_DURATION_MS)))
     .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
     .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
     .addOption(new Option('--instance-id <id>', 'names this server in session folder names (<time>-<id>-<counter>); give each server sharing a folder its own (default: 6 random hex digits)').env('LINEDROP_INSTANCE_ID').argParser(instanceId))
@@ -120,6 +126,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
     .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.')
     .action(async (opts: ReceiveFlags, command: Command) => {
+      const { s3Target } = await import('../s3-flags.js');
       let server: ServerTuning;
       let s3: ReturnType<typeof s3Target>;
       try {
@@ -130,6 +137,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.setExitCode(ExitCode.Usage);
         return;
       }
+      const { receive } = await import('../receive.js');
       ctx.setExitCode(
         await receive({
           server,

@@ -2,13 +2,12 @@
 import { Option, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HOST, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT_MS, type ConnectOptions } from '../../client/client.js';
+import type { ConnectOptions } from '../../client/client.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../../net-address.js';
+import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { seconds, target, wholeNumber } from '../flags.js';
-import { DEFAULT_PORT } from '../../server/options.js';
-import { interactiveSend } from '../interactive.js';
-import { DEFAULT_RETRY_DELAY_MS, sendFiles } from '../send.js';
+import { duration, MAX_DURATION_MS, target, wholeNumber } from '../flags.js';
 
 interface TlsFlags {
   tls?: boolean;
@@ -24,6 +23,7 @@ interface SendFlags extends TlsFlags {
   quiet?: boolean;
   progress: boolean;
   retry: number;
+  /** Milliseconds, as every duration flag. */
   retryDelay: number;
   connectTimeout: number;
   timeout: number;
@@ -63,8 +63,9 @@ async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
 
 export function register(program: Command, ctx: CliContext): void {
   const { io } = ctx;
-  program
+  const command = program
     .command('send')
+    .summary('Send files to a server; with none, the lab client\'s prompts')
     .description(
       'Send files to a server over one connection, each file as one message, then the quit message.\n' +
         'Each file is split on "\\n"; a missing final newline is added. An empty file cannot be sent\n' +
@@ -80,48 +81,28 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
-    .addOption(
-      new Option('--connect-timeout <seconds>', 'give up a connection attempt with no answer after this long (0: never); exit 3')
-        .env('LINEDROP_CONNECT_TIMEOUT')
-        .default(DEFAULT_CONNECT_TIMEOUT_MS / 1000)
-        .argParser(seconds),
-    )
-    .addOption(
-      new Option('--timeout <seconds>', 'give up when the server neither reads nor answers for this long (0: wait forever); exit 4')
-        .env('LINEDROP_TIMEOUT')
-        .default(DEFAULT_TIMEOUT_MS / 1000)
-        .argParser(seconds),
-    )
-    .addOption(
-      new Option('--max-in-flight <n>', "files sent ahead of their answers (1: wait for each answer, as the lab's client does)")
-        .env('LINEDROP_MAX_IN_FLIGHT')
-        .default(DEFAULT_MAX_IN_FLIGHT)
-        .argParser(wholeNumber(1, 1024)),
-    )
+    .addOption(new Option('--connect-timeout <duration>', 'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a bare number is in seconds); exit 3').env('LINEDROP_CONNECT_TIMEOUT').argParser(duration('s', 0, MAX_DURATION_MS)))
+    .addOption(new Option('--timeout <duration>', 'give up when the server neither reads nor answers for this long (0: wait forever; 30s, 2m, ...; a bare number is in seconds); exit 4').env('LINEDROP_TIMEOUT').argParser(duration('s', 0, MAX_DURATION_MS)))
+    .addOption(new Option('--max-in-flight <n>', 'files sent ahead of their answers (1: wait for each answer, as the lab\'s client does)').env('LINEDROP_MAX_IN_FLIGHT').argParser(wholeNumber(1, 1024)))
     .addOption(new Option('--binary', 'send files with NUL bytes too (refused otherwise: they look binary)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
-    .addOption(
-      new Option(
-        '--retry <n>',
-        'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)',
-      )
-        .env('LINEDROP_RETRY')
-        .default(0)
-        .argParser(wholeNumber(0, 1000)),
-    )
-    .addOption(
-      new Option('--retry-delay <ms>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s')
-        .env('LINEDROP_RETRY_DELAY')
-        .default(DEFAULT_RETRY_DELAY_MS)
-        .argParser(wholeNumber(0, 600_000)),
-    )
+    .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(wholeNumber(0, 1000)))
+    .addOption(new Option('--retry-delay <duration>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (200ms, 1s, ...; a bare number is in milliseconds)').env('LINEDROP_RETRY_DELAY').argParser(duration('ms', 0, 600_000)))
     .addHelpText(
       'after',
       '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the protocol), 2 usage error (nothing sent),\n' +
         '3 cannot connect (or no answer within --connect-timeout), 4 connection lost (or the server silent for --timeout),\n' +
         '130 interrupted (Ctrl-C); with --retry, 3 and 4 only after the last reconnect.',
     )
-    .action(async (files: string[], opts: SendFlags, command: Command) => {
+    .action(async (files: string[], opts: SendFlags) => {
+      if (files.length === 0) {
+        // The interactive client prints the lab's prompts: these flags have nothing to act on there.
+        const given = (['json', 'quiet', 'retry', 'retryDelay', 'binary', 'maxInFlight'] as const).filter((key) => command.getOptionValueSource(key) === 'cli');
+        if (given.length > 0) {
+          const names = given.map((key) => command.options.find((o) => o.attributeName() === key)?.long ?? key);
+          command.error(`error: ${names.join(', ')} ${given.length === 1 ? 'needs' : 'need'} files to send; without files, send runs the lab client's interactive prompts`, { exitCode: ExitCode.Usage });
+        }
+      }
       let tls: ConnectOptions['tls'];
       let server: { host: string; port: number };
       try {
@@ -134,9 +115,11 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const target = { ...server, ...(tls ? { tls } : {}) };
       if (files.length === 0) {
+        const { interactiveSend } = await import('../interactive.js');
         ctx.setExitCode(await interactiveSend({ ...target, input: ctx.lineInput(), out: io.stdout, err: io.stderr }));
         return;
       }
+      const { sendFiles } = await import('../send.js');
       // Ctrl-C (or SIGTERM) stops the run: the bar is cleared and what was and was not sent is said.
       const interrupt = new AbortController();
       const stop = (): void => interrupt.abort();
@@ -155,8 +138,8 @@ export function register(program: Command, ctx: CliContext): void {
             progress: opts.progress,
             retry: opts.retry,
             retryDelayMs: opts.retryDelay,
-            connectTimeoutMs: Math.round(opts.connectTimeout * 1000),
-            timeoutMs: Math.round(opts.timeout * 1000),
+            connectTimeoutMs: opts.connectTimeout,
+            timeoutMs: opts.timeout,
             maxInFlight: opts.maxInFlight,
             binary: opts.binary === true,
             signal: interrupt.signal,
@@ -167,4 +150,17 @@ export function register(program: Command, ctx: CliContext): void {
         process.off('SIGTERM', stop);
       }
     });
+
+  // The defaults live with the client; they load when send runs or shows its help.
+  ctx.whenUsed(command, async () => {
+    const client = await import('../../client/client.js');
+    const { DEFAULT_RETRY_DELAY_MS } = await import('../send.js');
+    const defaults: [string, number, string][] = [
+      ['--connect-timeout', client.DEFAULT_CONNECT_TIMEOUT_MS, formatDuration(client.DEFAULT_CONNECT_TIMEOUT_MS)],
+      ['--timeout', client.DEFAULT_TIMEOUT_MS, formatDuration(client.DEFAULT_TIMEOUT_MS)],
+      ['--max-in-flight', client.DEFAULT_MAX_IN_FLIGHT, String(client.DEFAULT_MAX_IN_FLIGHT)],
+      ['--retry-delay', DEFAULT_RETRY_DELAY_MS, formatDuration(DEFAULT_RETRY_DELAY_MS)],
+    ];
+    for (const [flag, value, text] of defaults) command.options.find((o) => o.long === flag)?.default(value, text);
+  });
 }
