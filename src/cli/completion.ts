@@ -78,7 +78,9 @@ const flagsOf = (o: OptionInfo): string[] => [o.short, o.long].filter((f): f is 
 
 function bash(commands: CommandInfo[], top: OptionInfo[]): string {
   const cases = commands.map((c) => {
-    const choices = c.options.filter((o) => o.choices).map((o) => `        ${flagsOf(o).join('|')}) COMPREPLY=($(compgen -W "${o.choices!.join(' ')}" -- "$cur")); return ;;`);
+    const choices = c.options
+      .filter((o) => o.choices)
+      .map((o) => `        ${flagsOf(o).join('|')}) COMPREPLY=($(compgen -W "${o.choices!.join(' ')}" -- "$cur")); return ;;`);
     const values = c.options.filter((o) => o.value && !o.choices).flatMap(flagsOf);
     return [
       `    ${c.name})`,
@@ -131,7 +133,15 @@ function zshText(text: string): string {
 }
 
 function zshSpec(o: OptionInfo): string {
-  const action = o.choices ? `:value:(${o.choices.join(' ')})` : o.path === 'file' ? ':file:_files' : o.path === 'dir' ? ':folder:_files -/' : o.value ? ':value: ' : '';
+  const action = o.choices
+    ? `:value:(${o.choices.join(' ')})`
+    : o.path === 'file'
+      ? ':file:_files'
+      : o.path === 'dir'
+        ? ':folder:_files -/'
+        : o.value
+          ? ':value: '
+          : '';
   const flags = flagsOf(o);
   const exclusive = flags.length > 1 ? `'(${flags.join(' ')})'{${flags.join(',')}}` : `'${flags[0]}'`;
   return `${exclusive}'[${zshText(o.description)}]${action}'`;

@@ -89,8 +89,7 @@ export function target(value: string): { host: string; port: number } {
 }
 
 /** `-p, --port`, from `LINEDROP_PORT` too. */
-export const portOption = (): Option =>
-  new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535));
+export const portOption = (): Option => new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535));
 
 const TRUE = ['1', 'true', 'yes', 'on'];
 const FALSE = ['0', 'false', 'no', 'off'];

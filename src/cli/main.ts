@@ -17,7 +17,15 @@ import { runMenu } from './menu.js';
 export type { CliContext, CliIO } from './context.js';
 
 /** Every command, in the order `--help` lists them. */
-const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [registerSend, registerReceive, registerCheck, registerCheckClient, registerGrade, registerCompletion, registerHelp];
+const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [
+  registerSend,
+  registerReceive,
+  registerCheck,
+  registerCheckClient,
+  registerGrade,
+  registerCompletion,
+  registerHelp,
+];
 
 /** The package's version, from its package.json (two folders above dist/src/cli). */
 function version(): string {
@@ -46,7 +54,9 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
   };
 
   const program = new Command('linedrop')
-    .description('Send and receive text files over TCP with the networking lab\'s line-count protocol.\nWith no command: the lab program\'s menu (send or receive).')
+    .description(
+      "Send and receive text files over TCP with the networking lab's line-count protocol.\nWith no command: the lab program's menu (send or receive).",
+    )
     .version(version(), '-V, --version', 'print the version and exit')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })

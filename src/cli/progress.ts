@@ -135,4 +135,3 @@ export class SendProgress {
     };
   }
 }
-

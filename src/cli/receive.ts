@@ -5,12 +5,16 @@ import type { MetricsServer } from '../server/metrics.js';
 import type { Layout } from '../storage/types.js';
 import { openStorage } from '../storage/open.js';
 import type { S3Target } from './s3-flags.js';
-import { plural } from '../text.js';
+import { formatBytes, formatDuration, plural } from '../text.js';
+import { errorFields } from '../server/logger.js';
 import { ExitCode } from './exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
 /** The server's connection limits, access control and shutdown deadline. */
-export type ServerTuning = Pick<ServerOptions, 'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'> & {
+export type ServerTuning = Pick<
+  ServerOptions,
+  'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'
+> & {
   shutdownDeadlineMs?: number;
 };
 
@@ -116,12 +120,20 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
   server.on('file', (e) => {
     totals.files++;
     totals.bytes += e.file.bytes;
-    emit({ event: 'file', connection: e.connection, name: e.file.name, path: e.file.location, lines: e.lines, bytes: e.file.bytes, ms: e.ms });
+    emit({ event: 'file', connection: e.connection, file: e.file.name, path: e.file.location, lines: e.lines, bytes: e.file.bytes, ms: e.ms });
   });
   server.on('connectionClosed', (e) => {
     if (e.reason !== 'quit' && e.reason !== 'client-closed' && e.reason !== 'server-closed') totals.rejected++;
-    const code = (e.error as { code?: unknown } | undefined)?.code;
-    emit({ event: 'closed', connection: e.connection, remote: e.remote, reason: e.reason, files: e.files, bytes: e.bytes, ms: e.ms, ...(e.error ? { error: e.error.message, ...(typeof code === 'string' ? { code } : {}) } : {}) });
+    emit({
+      event: 'closed',
+      connection: e.connection,
+      remote: e.remote,
+      reason: e.reason,
+      files: e.files,
+      bytes: e.bytes,
+      ms: e.ms,
+      ...(e.error ? { error: errorFields(e.error) } : {}),
+    });
   });
 
   return new Promise<ExitCode>((resolve) => {
@@ -129,11 +141,11 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     const done = (): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      const seconds = Math.round(performance.now() - started) / 1000;
-      const summary = { ...totals, seconds };
+      const ms = Math.round(performance.now() - started);
+      const summary = { ...totals, ms };
       logger.info(
         summary,
-        `stopped after ${seconds} s: ${plural(totals.connections, 'connection')}, ${plural(totals.files, 'file')} saved (${plural(totals.bytes, 'byte')}), ${totals.rejected} ended abnormally, ${totals.refused} refused`,
+        `stopped after ${formatDuration(ms)}: ${plural(totals.connections, 'connection')}, ${plural(totals.files, 'file')} saved (${formatBytes(totals.bytes)}), ${totals.rejected} ended abnormally, ${totals.refused} refused`,
       );
       emit({ event: 'summary', ...summary });
       void (metrics?.close() ?? Promise.resolve()).then(() => resolve(ExitCode.Ok));
@@ -141,7 +153,11 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     // First signal: finish what is in progress, until the deadline. Second: stop at once.
     const onSignal = (signal: NodeJS.Signals): void => {
       if (++signals === 1) {
-        logger.info({ signal, deadlineMs: shutdownDeadlineMs, open: server.connections }, `${signal}: stopping; ${server.connections} connection(s) open, messages in progress may finish within ${shutdownDeadlineMs} ms`);
+        const open = server.connections;
+        logger.info(
+          { signal, connections: open, deadlineMs: shutdownDeadlineMs },
+          `${signal}: stopping; ${plural(open, 'connection')} open${open > 0 ? `, messages in progress may finish within ${formatDuration(shutdownDeadlineMs)}` : ''}`,
+        );
         void server.shutdown(shutdownDeadlineMs).then(done);
       } else {
         logger.warn({ signal }, `${signal} again: stopping now`);

@@ -35,7 +35,8 @@ export function s3Target(flags: S3Flags, given: (flag: keyof S3Flags) => boolean
     } catch {
       throw new Error(`--s3-endpoint must be a URL such as http://127.0.0.1:7480, not ${JSON.stringify(flags.s3Endpoint)}`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--s3-endpoint must be an http:// or https:// URL, not ${JSON.stringify(flags.s3Endpoint)}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`--s3-endpoint must be an http:// or https:// URL, not ${JSON.stringify(flags.s3Endpoint)}`);
   }
   return {
     bucket,

@@ -4,11 +4,20 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { ProtocolError } from '../protocol/errors.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
-import { plural } from '../text.js';
+import { formatBytes, formatDuration, plural } from '../text.js';
 import { AllowList } from './access.js';
 import { Connection, ConnectionError, describeReason, type CloseReason, type FileEvent } from './connection.js';
 import { errorFields, silentLogger, type Logger } from './logger.js';
-import { checkServerOptions, connectionOptions, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_PORT, DEFAULT_SHUTDOWN_DEADLINE_MS, type ConnectionOptions, type ServerOptions } from './options.js';
+import {
+  checkServerOptions,
+  connectionOptions,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DEADLINE_MS,
+  type ConnectionOptions,
+  type ServerOptions,
+} from './options.js';
 import { formatAddress, formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export { ConnectionError, type CloseReason, type FileEvent } from './connection.js';
@@ -87,7 +96,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       });
       tlsServer.on('tlsClientError', (err, socket) => {
         const remote = formatPeer(peerOf(socket));
-        this.logger.warn({ remote, err: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
+        this.logger.warn({ remote, error: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
       });
       this.server = tlsServer;
     } else {
@@ -107,7 +116,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
           .catch((err: Error) => {
             this.pending.delete(socket);
             const remote = formatPeer(peerOf(socket));
-            this.logger.warn({ remote, err: errorFields(err) }, `closed ${remote}: ${err.message}`);
+            this.logger.warn({ remote, error: errorFields(err) }, `closed ${remote}: ${err.message}`);
             this.emit('connectionRefused', { remote, reason: 'proxy-header' });
             socket.destroy();
           });
@@ -232,13 +241,13 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       remoteAddress: peer.address,
       remotePort: peer.port,
     });
-    log.info({ conn: id, remote }, `connection ${id} from ${remote}`);
+    log.info({ connection: id, remote }, `connection ${id} from ${remote}`);
     this.emit('connectionOpened', { connection: id, remote });
 
     const connection = new Connection(socket, id, store, this.connectionOptions, (event) => {
       log.info(
-        { conn: id, file: event.file.name, lines: event.lines, bytes: event.file.bytes, ms: event.ms, path: event.file.location },
-        `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${plural(event.file.bytes, 'byte')}) in ${event.ms} ms`,
+        { connection: id, file: event.file.name, path: event.file.location, lines: event.lines, bytes: event.file.bytes, ms: event.ms },
+        `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${formatBytes(event.file.bytes)}) in ${formatDuration(event.ms)}`,
       );
       this.emit('file', event);
     });
@@ -250,8 +259,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     const ms = Math.round(performance.now() - started);
     const summary: ConnectionSummary = { connection: id, remote, files: connection.files, bytes: connection.bytes, reason, ms };
     if (error) summary.error = error;
-    const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${plural(connection.files, 'file')}, ${plural(connection.bytes, 'byte')}, ${ms} ms`;
-    const fields = { conn: id, remote, reason, files: connection.files, bytes: connection.bytes, ms, ...(error ? { err: errorFields(error) } : {}) };
+    const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${plural(connection.files, 'file')}, ${formatBytes(connection.bytes)}, ${formatDuration(ms)}`;
+    const fields = { connection: id, remote, reason, files: connection.files, bytes: connection.bytes, ms, ...(error ? { error: errorFields(error) } : {}) };
     if (reason === 'quit' || reason === 'server-closed') log.info(fields, text);
     else if (error && !(error instanceof ProtocolError) && !(error instanceof ConnectionError) && reason === 'rejected') log.error(fields, text);
     else log.warn(fields, text);

@@ -165,9 +165,18 @@ describe('linedrop command line', () => {
       const [session] = await listDir(dir);
       assert.ok(session);
       assert.equal(await readFile(join(dir, session, '1.txt'), 'utf8'), 'once\n');
-      const lines = result.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-      assert.ok(lines.some((l) => /saved 1\.txt \(1 line, 5 bytes\)/.test(l.msg)), 'one log line per file');
-      assert.ok(lines.some((l) => /closed \(quit\)/.test(l.msg)), 'one log line per connection');
+      const lines = result.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string });
+      assert.ok(
+        lines.some((l) => /saved 1\.txt \(1 line, 5 B\)/.test(l.msg)),
+        'one log line per file',
+      );
+      assert.ok(
+        lines.some((l) => /closed \(quit\)/.test(l.msg)),
+        'one log line per connection',
+      );
     } finally {
       await removeDir(dir);
     }
@@ -184,10 +193,18 @@ describe('linedrop command line', () => {
       const args = ['send', '--host', HOST, '--port', String(s.port)];
       const json = await linedrop([...args, '--json', join(files, 'a.txt'), join(files, 'three.txt'), join(files, 'a.txt')]).done;
       assert.equal(json.code, 1);
-      const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const events = json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       assert.deepEqual(
         events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
-        [['file', 'accepted', 'A'], ['file', 'rejected', 'R'], ['file', 'not-sent', null], ['summary', null, null]],
+        [
+          ['file', 'accepted', 'A'],
+          ['file', 'rejected', 'R'],
+          ['file', 'not-sent', null],
+          ['summary', null, null],
+        ],
       );
       assert.deepEqual(
         { ...events[3], error: undefined, bytes: undefined, ms: undefined },
@@ -228,8 +245,14 @@ describe('linedrop command line', () => {
       run.kill('SIGTERM');
       const { code, stdout, stderr } = await run.done;
       assert.equal(code, 0);
-      const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-      assert.deepEqual(events.map((e) => e['event']), ['listening', 'connection', 'file', 'closed', 'summary']);
+      const events = stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        events.map((e) => e['event']),
+        ['listening', 'connection', 'file', 'closed', 'summary'],
+      );
       assert.equal(events[2]!['lines'], 2);
       assert.equal(events[2]!['bytes'], 8);
       assert.equal(events[3]!['reason'], 'quit');

@@ -12,11 +12,15 @@ describe('option parsers', () => {
     assert.equal(port('0'), 0);
     assert.equal(port(' 12100 '), 12100);
     for (const bad of ['', '-1', '65536', '1.5', '1e3', '0x10', 'ten']) {
-      assert.throws(() => port(bad), (e: Error) => e instanceof InvalidArgumentError && /whole number from 0 to 65535/.test(e.message), bad);
+      assert.throws(
+        () => port(bad),
+        (e: Error) => e instanceof InvalidArgumentError && /whole number from 0 to 65535/.test(e.message),
+        bad,
+      );
     }
   });
 
-  test('duration: units, or the flag\'s own unit for a bare number; returns milliseconds', () => {
+  test("duration: units, or the flag's own unit for a bare number; returns milliseconds", () => {
     const seconds = duration('s', 0, 86_400_000);
     assert.equal(seconds('10'), 10_000);
     assert.equal(seconds('1.5'), 1500);

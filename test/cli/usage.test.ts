@@ -141,9 +141,21 @@ describe('the command line people expect', () => {
 
   test('a bad duration or size quotes the flag and the value and says what is accepted', async () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
-      [['receive', '--idle-timeout', '5x'], {}, /option '--idle-timeout <duration>' argument '5x' is invalid\. expected a duration .*such as 500ms, 30s or 2m \(a bare number is in seconds\)/],
-      [['receive'], { LINEDROP_SHUTDOWN_DEADLINE: 'soon' }, /option '--shutdown-deadline <duration>' value 'soon' from env 'LINEDROP_SHUTDOWN_DEADLINE' is invalid/],
-      [['receive', '--max-message-bytes', '100Q'], {}, /option '--max-message-bytes <size>' argument '100Q' is invalid\. expected a size .*such as 512, 512k, 100M or 4GiB/],
+      [
+        ['receive', '--idle-timeout', '5x'],
+        {},
+        /option '--idle-timeout <duration>' argument '5x' is invalid\. expected a duration .*such as 500ms, 30s or 2m \(a bare number is in seconds\)/,
+      ],
+      [
+        ['receive'],
+        { LINEDROP_SHUTDOWN_DEADLINE: 'soon' },
+        /option '--shutdown-deadline <duration>' value 'soon' from env 'LINEDROP_SHUTDOWN_DEADLINE' is invalid/,
+      ],
+      [
+        ['receive', '--max-message-bytes', '100Q'],
+        {},
+        /option '--max-message-bytes <size>' argument '100Q' is invalid\. expected a size .*such as 512, 512k, 100M or 4GiB/,
+      ],
       [['send', '--retry-delay', '1h', 'x.txt'], {}, /option '--retry-delay <duration>' argument '1h' is invalid\. .*a bare number is in milliseconds/],
       [['check', '127.0.0.1:1', '--timeout', 'fast'], {}, /option '--timeout <duration>' argument 'fast' is invalid/],
     ];
@@ -170,8 +182,14 @@ describe('the command line people expect', () => {
       await writeFile(join(files, 'a.txt'), 'a\n');
       const r = await linedrop(['send', '--host', HOST, '--port', String(s.port), '--json', join(files, 'a.txt')]).done;
       assert.equal(r.code, 0, r.stderr);
-      const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string });
-      assert.deepEqual(events.map((e) => e.event), ['file', 'summary']);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string });
+      assert.deepEqual(
+        events.map((e) => e.event),
+        ['file', 'summary'],
+      );
     } finally {
       await s.close();
       await removeDir(files);
@@ -211,6 +229,7 @@ describe('the command line people expect', () => {
       await writeFile(join(dir, 'linedrop.bash'), script.stdout);
       const probe = [
         `source ${join(dir, 'linedrop.bash')}`,
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not a template
         't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); _linedrop; echo "${COMPREPLY[*]}"; }',
         't linedrop se',
         't linedrop ""',

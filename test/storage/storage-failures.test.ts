@@ -228,7 +228,7 @@ describe('injected storage failures (a Storage test double around DirectoryStora
         assert.ok(causes(summary.error).includes(storage.raised[0]), 'summary.error is the storage error, or has it as its cause');
         const logged = logger.entries.find((e) => e.level === 'error' && /closed/.test(e.message));
         assert.ok(logged, `the failure is logged as an error: ${JSON.stringify(logger.entries)}`);
-        assert.equal((logged.fields['err'] as { code?: unknown } | undefined)?.code, code, 'the log names the cause');
+        assert.equal((logged.fields['error'] as { code?: unknown } | undefined)?.code, code, 'the log names the cause');
 
         if (kind !== 'create') assert.equal(storage.tempsSeen.length, 1, 'the failed file had a temporary file');
         if (kind === 'write-enospc') assert.equal(storage.aborts, 1, 'the server aborted the failed file');
@@ -412,9 +412,9 @@ describe('a read-only upload folder', () => {
       peer.destroy();
       assert.deepEqual(await listDir(dir), [], 'no file, no temporary file');
 
-      const logged = await until(() => server!.logs().some((e) => (e['err'] as { code?: unknown } | undefined)?.code === 'EACCES'), 5_000);
+      const logged = await until(() => server!.logs().some((e) => (e['error'] as { code?: unknown } | undefined)?.code === 'EACCES'), 5_000);
       assert.ok(logged, `the log names EACCES:\n${server.text()}`);
-      const entry = server.logs().find((e) => (e['err'] as { code?: unknown } | undefined)?.code === 'EACCES')!;
+      const entry = server.logs().find((e) => (e['error'] as { code?: unknown } | undefined)?.code === 'EACCES')!;
       assert.equal(entry['level'], 50, 'logged at level error');
       assert.match(String(entry['msg']), /rejected.*EACCES|EACCES.*rejected/);
 

@@ -318,7 +318,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
     for (const instance of instances) {
       const byConn = new Map<number, { remote: string; paths: string[] }>();
       for (const line of instance.logs()) {
-        const conn = line['conn'];
+        const conn = line['connection'];
         if (typeof conn !== 'number') continue;
         if (typeof line['remote'] === 'string' && /^connection \d+ from \S+$/.test(line.msg)) byConn.set(conn, { remote: line['remote'], paths: [] });
         if (typeof line['path'] === 'string') byConn.get(conn)?.paths.push(line['path']);

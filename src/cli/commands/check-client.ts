@@ -21,7 +21,12 @@ export function register(program: Command, context: CliContext): void {
     .addOption(new Option('-p, --port <port>', 'TCP port to listen on (0: any free port)').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535)))
     .addOption(new Option('-H, --host <host>', 'address to listen on (default: all interfaces)'))
     .addOption(new Option('-d, --dir <dir>', 'save each message as k.txt in this folder (default: save nothing)'))
-    .addOption(new Option('--quiet-ms <duration>', 'silence inside a message that counts as the client having stopped (raise it for lines typed by hand; 500ms, 30s, ...; a bare number is in milliseconds)').argParser(duration('ms', 1, 3_600_000)))
+    .addOption(
+      new Option(
+        '--quiet-ms <duration>',
+        'silence inside a message that counts as the client having stopped (raise it for lines typed by hand; 500ms, 30s, ...; a bare number is in milliseconds)',
+      ).argParser(duration('ms', 1, 3_600_000)),
+    )
     .addOption(new Option('--once', 'exit after the first connection: status 0 with no deviation, 1 otherwise'))
     .addOption(new Option('--json', 'print JSON lines: {"type":"listening",...}, then one {"type":"connection",...} per connection'))
     .addHelpText(
@@ -41,7 +46,9 @@ export function register(program: Command, context: CliContext): void {
         address = await checker.listen(opts.port, opts.host, { once: opts.once === true });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        io.stderr.write(`linedrop check-client: cannot listen on ${formatAddress(opts.host ?? '*', opts.port)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
+        io.stderr.write(
+          `linedrop check-client: cannot listen on ${formatAddress(opts.host ?? '*', opts.port)}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`,
+        );
         context.setExitCode(ExitCode.CannotConnect);
         return;
       }

@@ -12,7 +12,10 @@ import { duration, target } from '../flags.js';
 let checkers: typeof import('../../check/server-checks.js') | undefined;
 
 function checkNames(value: string): string[] {
-  const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
   const known = new Set((checkers?.SERVER_CHECKS ?? []).map((c) => c.name));
   const unknown = names.filter((n) => !known.has(n));
   if (names.length === 0 || unknown.length > 0) {
@@ -49,63 +52,74 @@ export function register(program: Command, context: CliContext): void {
     )
     .argument('<host:port>', 'the server to check, e.g. 127.0.0.1:12100', target)
     .addOption(new Option('-d, --dir <dir>', "the server's folder on this machine: also check k.txt numbering, exact bytes, restart and overwrite"))
-    .addOption(new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'))
-    .addOption(new Option('--timeout <duration>', 'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)').argParser(duration('ms', 100, 600_000)))
+    .addOption(
+      new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'),
+    )
+    .addOption(
+      new Option('--timeout <duration>', 'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)').argParser(
+        duration('ms', 100, 600_000),
+      ),
+    )
     .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
-    .action(async (target: { host: string; port: number }, opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string }) => {
-      const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
-      const { style, wantsColour } = await import('../../check/reporters/colour.js');
-      const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
-      if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
-        io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
-        context.setExitCode(ExitCode.Usage);
-        return;
-      }
-      const s = style(!opts.json && wantsColour(io.stdout));
-      const where = formatAddress(target.host, target.port);
-      let section: boolean | undefined;
-      if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
-      // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
-      const controller = new AbortController();
-      const interrupt = (): void => controller.abort();
-      process.once('SIGINT', interrupt);
-      process.once('SIGTERM', interrupt);
-      const report = await checkServer({
-        signal: controller.signal,
-        host: target.host,
-        port: target.port,
-        timeoutMs: opts.timeout,
-        quick: opts.quick === true,
-        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
-        ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
-        ...(opts.only ? { only: opts.only } : {}),
-        onResult: (r) => {
-          if (opts.json) return;
-          if (r.required !== section) {
-            section = r.required;
-            io.stdout.write(sectionTitle(r.required, s));
-          }
-          io.stdout.write(checkText(r, s));
-        },
-      });
-      process.off('SIGINT', interrupt);
-      process.off('SIGTERM', interrupt);
-      io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
-      context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
-      if (opts.gradescope !== undefined) {
-        try {
-          await mkdir(dirname(opts.gradescope), { recursive: true });
-          const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
-          await writeFile(opts.gradescope, gradescopeJson(report));
-        } catch (e) {
-          io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
+    .action(
+      async (
+        target: { host: string; port: number },
+        opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string },
+      ) => {
+        const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
+        const { style, wantsColour } = await import('../../check/reporters/colour.js');
+        const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
+        if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
+          io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
           context.setExitCode(ExitCode.Usage);
+          return;
         }
-      }
-    });
+        const s = style(!opts.json && wantsColour(io.stdout));
+        const where = formatAddress(target.host, target.port);
+        let section: boolean | undefined;
+        if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
+        // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
+        const controller = new AbortController();
+        const interrupt = (): void => controller.abort();
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        const report = await checkServer({
+          signal: controller.signal,
+          host: target.host,
+          port: target.port,
+          timeoutMs: opts.timeout,
+          quick: opts.quick === true,
+          ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+          ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
+          ...(opts.only ? { only: opts.only } : {}),
+          onResult: (r) => {
+            if (opts.json) return;
+            if (r.required !== section) {
+              section = r.required;
+              io.stdout.write(sectionTitle(r.required, s));
+            }
+            io.stdout.write(checkText(r, s));
+          },
+        });
+        process.off('SIGINT', interrupt);
+        process.off('SIGTERM', interrupt);
+        io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
+        context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
+        if (opts.gradescope !== undefined) {
+          try {
+            await mkdir(dirname(opts.gradescope), { recursive: true });
+            const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
+            await writeFile(opts.gradescope, gradescopeJson(report));
+          } catch (e) {
+            io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
+            context.setExitCode(ExitCode.Usage);
+          }
+        }
+      },
+    );
 
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');

@@ -64,10 +64,10 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)),
     )
+    .addOption(new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').argParser(duration('s', 1000, 3_600_000)))
     .addOption(
-      new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').argParser(duration('s', 1000, 3_600_000)),
+      new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)),
     )
-    .addOption(new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)))
     .addOption(
       new Option(
         '--isolation <how>',
@@ -77,7 +77,9 @@ export function register(program: Command, context: CliContext): void {
         .default('auto'),
     )
     .addOption(
-      new Option('--timeout <duration>', "the checker's longest wait for each answer of a server (500ms, 5s, ...; a bare number is in milliseconds)").argParser(duration('ms', 100, 600_000)),
+      new Option('--timeout <duration>', "the checker's longest wait for each answer of a server (500ms, 5s, ...; a bare number is in milliseconds)").argParser(
+        duration('ms', 100, 600_000),
+      ),
     )
     .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
     .addHelpText(

@@ -6,7 +6,10 @@ import { ExitCode } from '../exit-codes.js';
 
 /** Stops with a usage error naming `word` and the command nearest to it, if one is close. */
 export function unknownCommand(program: Command, word: string): never {
-  const guess = nearest(word, program.commands.map((c) => c.name()));
+  const guess = nearest(
+    word,
+    program.commands.map((c) => c.name()),
+  );
   program.error(`error: unknown command '${word}'${guess ? `, did you mean '${guess}'?` : ''}`, { code: 'commander.unknownCommand', exitCode: ExitCode.Usage });
 }
 

@@ -66,7 +66,10 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
   };
   if (opts.allow !== undefined) {
     const { AllowList } = await import('../../server/access.js');
-    const ranges = opts.allow.split(',').map((r) => r.trim()).filter((r) => r !== '');
+    const ranges = opts.allow
+      .split(',')
+      .map((r) => r.trim())
+      .filter((r) => r !== '');
     new AllowList(ranges); // throws on a bad entry
     tuning.allow = ranges;
   }
@@ -94,37 +97,127 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(portOption())
     .addOption(new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'))
     .addOption(new Option('-d, --dir <dir>', 'folder for received files (created if missing)').env('LINEDROP_DIR').default(DEFAULT_DIR))
-    .addOption(new Option('--store <url>', 'keep received files in S3-compatible object storage instead of a folder: s3://BUCKET/PREFIX').env('LINEDROP_STORE').conflicts('dir'))
-    .addOption(new Option('--s3-endpoint <url>', 'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. http://127.0.0.1:7480 (default: AWS)').env('LINEDROP_S3_ENDPOINT'))
-    .addOption(new Option('--s3-region <region>', 'region (default: AWS_REGION or the profile\'s; us-east-1 with --s3-endpoint)').env('LINEDROP_S3_REGION'))
-    .addOption(new Option('--s3-virtual-hosted', 'address the bucket as BUCKET.host rather than host/BUCKET (path style is the default with --s3-endpoint)').env('LINEDROP_S3_VIRTUAL_HOSTED'))
     .addOption(
-      new Option('--layout <layout>', 'flat: k.txt in the folder, later connections overwrite (the lab\'s); session: a sub-folder per connection, nothing overwritten')
+      new Option('--store <url>', 'keep received files in S3-compatible object storage instead of a folder: s3://BUCKET/PREFIX')
+        .env('LINEDROP_STORE')
+        .conflicts('dir'),
+    )
+    .addOption(
+      new Option('--s3-endpoint <url>', 'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. http://127.0.0.1:7480 (default: AWS)').env(
+        'LINEDROP_S3_ENDPOINT',
+      ),
+    )
+    .addOption(new Option('--s3-region <region>', "region (default: AWS_REGION or the profile's; us-east-1 with --s3-endpoint)").env('LINEDROP_S3_REGION'))
+    .addOption(
+      new Option('--s3-virtual-hosted', 'address the bucket as BUCKET.host rather than host/BUCKET (path style is the default with --s3-endpoint)').env(
+        'LINEDROP_S3_VIRTUAL_HOSTED',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--layout <layout>',
+        "flat: k.txt in the folder, later connections overwrite (the lab's); session: a sub-folder per connection, nothing overwritten",
+      )
         .choices(['flat', 'session'])
         .env('LINEDROP_LAYOUT')
         .default('flat'),
     )
-    .addOption(new Option('--once', 'exit after the first connection ends (the lab\'s behaviour)').env('LINEDROP_ONCE'))
+    .addOption(new Option('--once', "exit after the first connection ends (the lab's behaviour)").env('LINEDROP_ONCE'))
     .addOption(new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'))
-    .addOption(new Option('--max-lines <n>', 'most lines in one message').env('LINEDROP_MAX_LINES').default(DEFAULT_LIMITS.maxLines).argParser(wholeNumber(0, 0xffff_ffff)))
-    .addOption(new Option('--max-line-bytes <size>', 'most bytes in one line, without its \\n (512k, 1M, ...)').env('LINEDROP_MAX_LINE_BYTES').default(DEFAULT_LIMITS.maxLineBytes, formatBytes(DEFAULT_LIMITS.maxLineBytes)).argParser(size(Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--max-message-bytes <size>', 'most bytes in one message (100M, 4GiB, ...)').env('LINEDROP_MAX_MESSAGE_BYTES').default(DEFAULT_LIMITS.maxMessageBytes, formatBytes(DEFAULT_LIMITS.maxMessageBytes)).argParser(size(Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option('--idle-timeout <duration>', 'close a connection that sends nothing for this long while a count or message is awaited (30s, 5m, ...; a bare number is in seconds; 0: never)').env('LINEDROP_IDLE_TIMEOUT').default(DEFAULT_IDLE_TIMEOUT_MS, formatDuration(DEFAULT_IDLE_TIMEOUT_MS)).argParser(duration('s', 0, MAX_DURATION_MS)))
-    .addOption(new Option('--max-connections <n>', 'connections open at once; more are closed on connect').env('LINEDROP_MAX_CONNECTIONS').default(DEFAULT_MAX_CONNECTIONS).argParser(wholeNumber(1, 1_000_000)))
-    .addOption(new Option('--max-connections-per-address <n>', 'connections open at once from one client address').env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS').default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).argParser(wholeNumber(1, 1_000_000)))
-    .addOption(new Option('--max-in-flight <n>', 'messages of one connection being stored at once while the next are read (answers stay in order; 1: one at a time)').env('LINEDROP_MAX_IN_FLIGHT').default(DEFAULT_SERVER_MAX_IN_FLIGHT).argParser(wholeNumber(1, 1024)))
-    .addOption(new Option('--shutdown-deadline <duration>', 'on SIGINT/SIGTERM, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)').env('LINEDROP_SHUTDOWN_DEADLINE').default(DEFAULT_SHUTDOWN_DEADLINE_MS, formatDuration(DEFAULT_SHUTDOWN_DEADLINE_MS)).argParser(duration('s', 0, MAX_DURATION_MS)))
-    .addOption(new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'))
-    .addOption(new Option('--proxy-protocol', 'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client').env('LINEDROP_PROXY_PROTOCOL'))
-    .addOption(new Option('--instance-id <id>', 'names this server in session folder names (<time>-<id>-<counter>); give each server sharing a folder its own (default: 6 random hex digits)').env('LINEDROP_INSTANCE_ID').argParser(instanceId))
-    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at /metrics and a health check at /healthz (200 while accepting connections, 503 when shutting down) over HTTP on HOST:PORT (PORT alone: all interfaces)').env('LINEDROP_METRICS').argParser(listenAddress))
+    .addOption(
+      new Option('--max-lines <n>', 'most lines in one message')
+        .env('LINEDROP_MAX_LINES')
+        .default(DEFAULT_LIMITS.maxLines)
+        .argParser(wholeNumber(0, 0xffff_ffff)),
+    )
+    .addOption(
+      new Option('--max-line-bytes <size>', 'most bytes in one line, without its \\n (512k, 1M, ...)')
+        .env('LINEDROP_MAX_LINE_BYTES')
+        .default(DEFAULT_LIMITS.maxLineBytes, formatBytes(DEFAULT_LIMITS.maxLineBytes))
+        .argParser(size(Number.MAX_SAFE_INTEGER)),
+    )
+    .addOption(
+      new Option('--max-message-bytes <size>', 'most bytes in one message (100M, 4GiB, ...)')
+        .env('LINEDROP_MAX_MESSAGE_BYTES')
+        .default(DEFAULT_LIMITS.maxMessageBytes, formatBytes(DEFAULT_LIMITS.maxMessageBytes))
+        .argParser(size(Number.MAX_SAFE_INTEGER)),
+    )
+    .addOption(
+      new Option(
+        '--idle-timeout <duration>',
+        'close a connection that sends nothing for this long while a count or message is awaited (30s, 5m, ...; a bare number is in seconds; 0: never)',
+      )
+        .env('LINEDROP_IDLE_TIMEOUT')
+        .default(DEFAULT_IDLE_TIMEOUT_MS, formatDuration(DEFAULT_IDLE_TIMEOUT_MS))
+        .argParser(duration('s', 0, MAX_DURATION_MS)),
+    )
+    .addOption(
+      new Option('--max-connections <n>', 'connections open at once; more are closed on connect')
+        .env('LINEDROP_MAX_CONNECTIONS')
+        .default(DEFAULT_MAX_CONNECTIONS)
+        .argParser(wholeNumber(1, 1_000_000)),
+    )
+    .addOption(
+      new Option('--max-connections-per-address <n>', 'connections open at once from one client address')
+        .env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS')
+        .default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
+        .argParser(wholeNumber(1, 1_000_000)),
+    )
+    .addOption(
+      new Option('--max-in-flight <n>', 'messages of one connection being stored at once while the next are read (answers stay in order; 1: one at a time)')
+        .env('LINEDROP_MAX_IN_FLIGHT')
+        .default(DEFAULT_SERVER_MAX_IN_FLIGHT)
+        .argParser(wholeNumber(1, 1024)),
+    )
+    .addOption(
+      new Option(
+        '--shutdown-deadline <duration>',
+        'on SIGINT/SIGTERM, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)',
+      )
+        .env('LINEDROP_SHUTDOWN_DEADLINE')
+        .default(DEFAULT_SHUTDOWN_DEADLINE_MS, formatDuration(DEFAULT_SHUTDOWN_DEADLINE_MS))
+        .argParser(duration('s', 0, MAX_DURATION_MS)),
+    )
+    .addOption(
+      new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'),
+    )
+    .addOption(
+      new Option(
+        '--proxy-protocol',
+        'expect a PROXY protocol v1/v2 header on every connection (behind HAProxy send-proxy); logs, limits and --allow see the real client',
+      ).env('LINEDROP_PROXY_PROTOCOL'),
+    )
+    .addOption(
+      new Option(
+        '--instance-id <id>',
+        'names this server in session folder names (<time>-<id>-<counter>); give each server sharing a folder its own (default: 6 random hex digits)',
+      )
+        .env('LINEDROP_INSTANCE_ID')
+        .argParser(instanceId),
+    )
+    .addOption(
+      new Option(
+        '--metrics <host:port>',
+        'serve Prometheus metrics at /metrics and a health check at /healthz (200 while accepting connections, 503 when shutting down) over HTTP on HOST:PORT (PORT alone: all interfaces)',
+      )
+        .env('LINEDROP_METRICS')
+        .argParser(listenAddress),
+    )
     .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
-    .addOption(new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise').choices(['auto', 'pretty', 'json']).env('LINEDROP_LOG_FORMAT').default('auto'))
+    .addOption(
+      new Option('--log-format <format>', 'auto: readable on a terminal, JSON lines otherwise')
+        .choices(['auto', 'pretty', 'json'])
+        .env('LINEDROP_LOG_FORMAT')
+        .default('auto'),
+    )
     .addOption(new Option('--json', 'one JSON object per event (listening, connection, file, closed, summary) on standard output'))
     .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
-    .addHelpText('after', '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.')
+    .addHelpText(
+      'after',
+      '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.',
+    )
     .action(async (opts: ReceiveFlags, command: Command) => {
       const { s3Target } = await import('../s3-flags.js');
       let server: ServerTuning;

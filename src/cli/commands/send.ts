@@ -65,7 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
   const { io } = ctx;
   const command = program
     .command('send')
-    .summary('Send files to a server; with none, the lab client\'s prompts')
+    .summary("Send files to a server; with none, the lab client's prompts")
     .description(
       'Send files to a server over one connection, each file as one message, then the quit message.\n' +
         'Each file is split on "\\n"; a missing final newline is added. An empty file cannot be sent\n' +
@@ -81,13 +81,46 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
-    .addOption(new Option('--connect-timeout <duration>', 'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a bare number is in seconds); exit 3').env('LINEDROP_CONNECT_TIMEOUT').argParser(duration('s', 0, MAX_DURATION_MS)))
-    .addOption(new Option('--timeout <duration>', 'give up when the server neither reads nor answers for this long (0: wait forever; 30s, 2m, ...; a bare number is in seconds); exit 4').env('LINEDROP_TIMEOUT').argParser(duration('s', 0, MAX_DURATION_MS)))
-    .addOption(new Option('--max-in-flight <n>', 'files sent ahead of their answers (1: wait for each answer, as the lab\'s client does)').env('LINEDROP_MAX_IN_FLIGHT').argParser(wholeNumber(1, 1024)))
+    .addOption(
+      new Option(
+        '--connect-timeout <duration>',
+        'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a bare number is in seconds); exit 3',
+      )
+        .env('LINEDROP_CONNECT_TIMEOUT')
+        .argParser(duration('s', 0, MAX_DURATION_MS)),
+    )
+    .addOption(
+      new Option(
+        '--timeout <duration>',
+        'give up when the server neither reads nor answers for this long (0: wait forever; 30s, 2m, ...; a bare number is in seconds); exit 4',
+      )
+        .env('LINEDROP_TIMEOUT')
+        .argParser(duration('s', 0, MAX_DURATION_MS)),
+    )
+    .addOption(
+      new Option('--max-in-flight <n>', "files sent ahead of their answers (1: wait for each answer, as the lab's client does)")
+        .env('LINEDROP_MAX_IN_FLIGHT')
+        .argParser(wholeNumber(1, 1024)),
+    )
     .addOption(new Option('--binary', 'send files with NUL bytes too (refused otherwise: they look binary)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
-    .addOption(new Option('--retry <n>', 'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)').env('LINEDROP_RETRY').default(0).argParser(wholeNumber(0, 1000)))
-    .addOption(new Option('--retry-delay <duration>', 'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (200ms, 1s, ...; a bare number is in milliseconds)').env('LINEDROP_RETRY_DELAY').argParser(duration('ms', 0, 600_000)))
+    .addOption(
+      new Option(
+        '--retry <n>',
+        'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)',
+      )
+        .env('LINEDROP_RETRY')
+        .default(0)
+        .argParser(wholeNumber(0, 1000)),
+    )
+    .addOption(
+      new Option(
+        '--retry-delay <duration>',
+        'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (200ms, 1s, ...; a bare number is in milliseconds)',
+      )
+        .env('LINEDROP_RETRY_DELAY')
+        .argParser(duration('ms', 0, 600_000)),
+    )
     .addHelpText(
       'after',
       '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the protocol), 2 usage error (nothing sent),\n' +
@@ -100,7 +133,10 @@ export function register(program: Command, ctx: CliContext): void {
         const given = (['json', 'quiet', 'retry', 'retryDelay', 'binary', 'maxInFlight'] as const).filter((key) => command.getOptionValueSource(key) === 'cli');
         if (given.length > 0) {
           const names = given.map((key) => command.options.find((o) => o.attributeName() === key)?.long ?? key);
-          command.error(`error: ${names.join(', ')} ${given.length === 1 ? 'needs' : 'need'} files to send; without files, send runs the lab client's interactive prompts`, { exitCode: ExitCode.Usage });
+          command.error(
+            `error: ${names.join(', ')} ${given.length === 1 ? 'needs' : 'need'} files to send; without files, send runs the lab client's interactive prompts`,
+            { exitCode: ExitCode.Usage },
+          );
         }
       }
       let tls: ConnectOptions['tls'];
