@@ -1,6 +1,6 @@
 // The package as a user gets it: `npm pack` of this checkout, installed with
 // `npm install -g --prefix <temporary folder>` (its dependencies come from the npm registry), then the
-// installed `linedrop` command is run: it starts, and a send/receive round trip through it stores the
+// installed `linedrop` command is run: it prints its version, and a send/receive round trip through it stores the
 // files byte for byte.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -70,10 +70,11 @@ describe('the packed package, installed globally', () => {
     assert.equal(installed.code, 0, installed.stderr);
     const linedrop = join(prefix, 'bin', 'linedrop');
 
-    // The installed command starts (run through its own #! line, as a shell would).
-    const help = await run(linedrop, ['--help'], { cwd: work });
-    assert.equal(help.code, 0, help.stderr);
-    assert.match(help.stdout, /^Usage: linedrop /);
+    // The installed command starts (run through its own #! line, as a shell would) and knows its version.
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const shown = await run(linedrop, ['--version'], { cwd: work });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `${version}\n`);
 
     // A round trip through the installed command: its server receives what its client sends.
     const inbox = join(work, 'inbox');
