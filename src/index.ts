@@ -40,3 +40,4 @@ export {
 export { measureFile, shapeOf, checkShape, LineTally, type FileShape } from './client/measure.js';
 export * from './storage/index.js';
 export * from './check/index.js';
+export * from './check/grade/index.js';

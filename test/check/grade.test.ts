@@ -8,11 +8,10 @@ import { copyFile, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { gradeClass } from '../../src/check/grade/grade.js';
 import { findNamespaces } from '../../src/check/grade/isolation.js';
-import { findSubmissions } from '../../src/check/grade/submissions.js';
 import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { main } from '../../src/cli/main.js';
+import { findSubmissions, gradeClass } from '../../src/index.js';
 import { ROOT, removeDir, tempDir } from '../support.js';
 
 const FIXTURES = join(ROOT, 'test/check/grade-fixtures');

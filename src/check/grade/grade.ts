@@ -4,6 +4,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { LAB_PORT } from '../client-checker.js';
 import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
@@ -13,7 +14,6 @@ import { findSubmissions, type Submission } from './submissions.js';
 import type { ClassReport, GradedSubmission } from './types.js';
 
 export const DEFAULT_TIME_LIMIT_MS = 120_000;
-export const LAB_PORT = 12100;
 
 export interface GradeOptions {
   /** A folder of submissions (each entry is one), or the submissions' files and folders. */
