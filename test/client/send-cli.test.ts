@@ -284,6 +284,36 @@ class Terminal extends Writable {
 }
 
 describe('send: the progress bar', () => {
+  test('Ctrl-C on a terminal: the bar is cleared, then what was and was not sent is said (exit 130)', async () => {
+    const peer = await Peer.start(); // reads everything, answers nothing
+    try {
+      await withFiles({ 'first.txt': 'one\n', 'second.txt': 'two\n' }, async (paths) => {
+        const err = new Terminal();
+        const interrupt = new AbortController();
+        const running = sendFiles({
+          host: HOST,
+          port: peer.port,
+          files: [paths['first.txt']!, paths['second.txt']!],
+          stdin: new PassThrough(),
+          out: new PassThrough(),
+          err,
+          maxInFlight: 1,
+          signal: interrupt.signal,
+        });
+        assert.equal(await until(() => peer.messages === 1), true);
+        interrupt.abort();
+        assert.equal(await running, 130);
+        const [bar, said] = err.text.split('linedrop: interrupted');
+        assert.match(bar!, /sending .*first\.txt/);
+        // The bar's line is erased (cursor shown again, back to column 1, erase line) before the message.
+        assert.match(bar!, /\x1b\[\?25h.*\x1b\[1G\x1b\[2K$/);
+        assert.match(said!, /^; accepted: none; sent but not answered \(the server may have stored it\): .*first\.txt; not sent: .*second\.txt\n$/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
   test('on a terminal: shown at once while lines are counted, then the file being sent, rate and ETA; a summary line at the end', async () => {
     const s = await runServer();
     try {
