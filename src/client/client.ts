@@ -325,13 +325,22 @@ export class LinedropClient {
     });
   }
 
-  /** Sends the zero-line message and resolves to the server's answer (`Q` from a well-behaved server), then closes. */
+  /**
+   * Sends the zero-line message and resolves to the server's answer (`Q` from a well-behaved server),
+   * then closes its side; `whenClosed()` resolves when the server has closed too (or, if it never
+   * does, `timeoutMs` later).
+   */
   async quit(): Promise<Status> {
     const status = await this.enqueue(async (sent) => {
       await this.write(QUIT_MESSAGE);
       sent();
     }, true);
     this.socket.end();
+    // The server closes after its answer; one that never does is closed after the silence timeout.
+    if (this.timeoutMs > 0 && !this.socket.destroyed) {
+      const timer = setTimeout(() => this.socket.destroy(), this.timeoutMs);
+      void this.closed.then(() => clearTimeout(timer));
+    }
     return status;
   }
 

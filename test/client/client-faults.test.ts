@@ -64,6 +64,18 @@ describe('client: timeouts', () => {
     }
   });
 
+  test('a server that answers Q but never closes the connection: closed by the client after timeoutMs', async () => {
+    const peer = await Peer.start({ allowHalfOpen: true, onMessage: (socket, lines) => socket.write(lines === 0 ? 'Q' : 'A') });
+    try {
+      const client = await LinedropClient.connect({ host: HOST, port: peer.port, timeoutMs: 300 });
+      assert.equal(await client.sendLines(['x']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      await client.whenClosed(); // (without the client's own deadline, this waits forever)
+    } finally {
+      await peer.close();
+    }
+  });
+
   test('timeoutMs 0 waits as long as the server takes', async () => {
     const peer = await Peer.start({ onMessage: (socket) => setTimeout(() => socket.write('A'), 700) });
     try {

@@ -23,12 +23,18 @@ export class Peer {
 
   /**
    * `onMessage(socket, lines, n)` runs for every complete message (`n` from 1 per connection);
-   * `read: false` never reads a byte (the receive window fills); `onConnect` runs first.
+   * `read: false` never reads a byte (the receive window fills); `allowHalfOpen: true` keeps its side
+   * open when the client closes its own (a server that never closes); `onConnect` runs first.
    */
   static async start(
-    options: { read?: boolean; onConnect?: (socket: Socket) => void; onMessage?: (socket: Socket, lines: number, n: number) => void } = {},
+    options: {
+      read?: boolean;
+      allowHalfOpen?: boolean;
+      onConnect?: (socket: Socket) => void;
+      onMessage?: (socket: Socket, lines: number, n: number) => void;
+    } = {},
   ): Promise<Peer> {
-    const server = createServer({ pauseOnConnect: options.read === false });
+    const server = createServer({ pauseOnConnect: options.read === false, allowHalfOpen: options.allowHalfOpen === true });
     server.listen(0, HOST);
     await once(server, 'listening');
     const peer = new Peer(server, (server.address() as { port: number }).port);
