@@ -14,6 +14,9 @@ export interface InteractiveOptions {
   host: string;
   port: number;
   tls?: ConnectOptions['tls'];
+  /** As `ConnectOptions`: the wait for a connection, and for a silent server (not for the person typing). */
+  connectTimeoutMs?: number;
+  timeoutMs?: number;
   input: LineInput;
   out: Writable;
   err: Writable;
@@ -28,7 +31,13 @@ export async function interactiveSend(options: InteractiveOptions): Promise<Exit
   const { input, out, err } = options;
   let client: LinedropClient;
   try {
-    client = await LinedropClient.connect({ host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}) });
+    client = await LinedropClient.connect({
+      host: options.host,
+      port: options.port,
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    });
   } catch (e) {
     err.write(`linedrop: ${(e as Error).message}\n`);
     return ExitCode.CannotConnect;
@@ -66,7 +75,7 @@ export async function interactiveSend(options: InteractiveOptions): Promise<Exit
   } catch (e) {
     client.destroy();
     err.write(`linedrop: ${(e as Error).message}\n`);
-    return e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED' ? ExitCode.ConnectionLost : ExitCode.SomeRejected;
+    return e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT') ? ExitCode.ConnectionLost : ExitCode.SomeRejected;
   }
 }
 

@@ -96,6 +96,17 @@ describe('send: timeouts', () => {
     }
   });
 
+  test('--timeout in the interactive client (no files): a server that never answers gives exit 4', async () => {
+    const peer = await Peer.start();
+    try {
+      const result = await linedrop([...target(peer.port), '--timeout', '0.3'], { stdin: '1\nhello\n0\n' }).done;
+      assert.equal(result.code, 4, result.stderr);
+      assert.match(result.stderr, /no answer from the server for 300 ms \(waiting for the status of message 1\)/);
+    } finally {
+      await peer.close();
+    }
+  });
+
   test('--timeout: a server that never reads (its receive window fills) gives exit 4 that says so', async () => {
     const peer = await Peer.start({ read: false });
     try {

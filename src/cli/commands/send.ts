@@ -152,7 +152,16 @@ export function register(program: Command, ctx: CliContext): void {
       const target = { ...server, ...(tls ? { tls } : {}) };
       if (files.length === 0) {
         const { interactiveSend } = await import('../interactive.js');
-        ctx.setExitCode(await interactiveSend({ ...target, input: ctx.lineInput(), out: io.stdout, err: io.stderr }));
+        ctx.setExitCode(
+          await interactiveSend({
+            ...target,
+            ...(opts.connectTimeout !== undefined ? { connectTimeoutMs: opts.connectTimeout } : {}),
+            ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+            input: ctx.lineInput(),
+            out: io.stdout,
+            err: io.stderr,
+          }),
+        );
         return;
       }
       const { sendFiles } = await import('../send.js');
