@@ -99,18 +99,29 @@ export interface ClientConnectionReport {
 export interface ClientCheckerOptions {
   /** Folder to save each message in, as k.txt (later connections overwrite, as the lab server does). */
   dir?: string;
-  /** Silence in the middle of a message (or a count) that counts as the client having stopped (default 2000 ms). */
+  /** Silence in the middle of a message (or a count) that counts as the client having stopped, at a program's pace (default 2000 ms). */
   quietMs?: number;
+  /**
+   * Silence allowed in a message whose lines come at a person's pace (typed by hand into the
+   * template client: a pause of 400 ms or more before one of its lines), or that has no byte
+   * after its count yet (default 300000 ms: 5 min).
+   */
+  typingMs?: number;
   /** After answering Q: how long to keep reading for stray bytes before closing (default 500 ms). */
   graceMs?: number;
 }
 
 export interface ClientCheckerEvents {
   opened: [{ connection: number; remote: string }];
+  /** A client has been silent mid-message for `quietMs`, and the checker waits longer (lines typed by hand). */
+  waiting: [{ connection: number; text: string }];
   report: [ClientConnectionReport];
 }
 
 export const DEFAULT_QUIET_MS = 2000;
+export const DEFAULT_TYPING_MS = 300_000;
+/** A pause this long before a line of a message: the lines are typed by hand. */
+const HAND_PACE_MS = 400;
 const DEFAULT_GRACE_MS = 500;
 const MAX_LISTED = 1000;
 const IMPLAUSIBLE_COUNT = 0x0100_0000;
@@ -169,7 +180,7 @@ export class ClientChecker extends EventEmitter<ClientCheckerEvents> {
   private accept(socket: Socket): void {
     const id = ++this.connections;
     if (this.acceptOne && this.server.listening) this.server.close();
-    const session = new Session(socket, id, this.options);
+    const session = new Session(socket, id, this.options, (text) => this.emit('waiting', { connection: id, text }));
     this.sessions.add(session);
     this.emit('opened', { connection: id, remote: session.remote });
     void session.done.then((report) => {
@@ -199,7 +210,12 @@ class Session {
   private readonly startedAt = new Date().toISOString();
   private readonly decoder = new Decoder({ maxLines: MAX_WIRE_COUNT, maxLineBytes: Number.MAX_SAFE_INTEGER, maxMessageBytes: Number.MAX_SAFE_INTEGER });
   private readonly quietMs: number;
+  private readonly typingMs: number;
   private readonly graceMs: number;
+  private lastByteAt = performance.now();
+  /** The open message's lines come at a person's pace. */
+  private handPaced = false;
+  private waitTimer: NodeJS.Timeout | undefined;
   private offset = 0;
   /** Where the next count starts. */
   private messageOffset = 0;
@@ -226,9 +242,11 @@ class Session {
     private readonly socket: Socket,
     readonly id: number,
     private readonly options: ClientCheckerOptions,
+    private readonly onWaiting: (text: string) => void = () => undefined,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
+    this.typingMs = Math.max(options.typingMs ?? DEFAULT_TYPING_MS, this.quietMs);
     this.graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     socket.setNoDelay(true);
@@ -237,8 +255,16 @@ class Session {
       this.offset += chunk.length;
       if (this.chunks.length < MAX_LISTED) this.chunks.push({ offset: at, length: chunk.length, ms: this.elapsed() });
       else this.chunksOmitted++;
-      this.armQuiet();
-      this.queue(() => this.onChunk(chunk, at));
+      const now = performance.now();
+      if (this.current && now - this.lastByteAt >= HAND_PACE_MS) this.handPaced = true;
+      this.lastByteAt = now;
+      clearTimeout(this.quietTimer);
+      clearTimeout(this.waitTimer);
+      // The silence is judged on the state after this chunk: armed once it is read.
+      this.queue(async () => {
+        await this.onChunk(chunk, at);
+        this.armQuiet();
+      });
     });
     socket.on('end', () => this.queue(() => this.onClientEnd('client', 'the client closed the connection')));
     socket.on('error', (err: NodeJS.ErrnoException) => this.queue(() => this.onClientEnd('error', `the connection broke (${err.code ?? err.message})`)));
@@ -262,10 +288,29 @@ class Session {
     });
   }
 
+  /**
+   * Arms the silence timer: `quietMs` while the client sends at a program's pace, `typingMs` in
+   * a message whose lines come at a person's pace or that has no byte after its count yet (then a `waiting`
+   * event after `quietMs` says the checker keeps waiting).
+   */
   private armQuiet(): void {
     clearTimeout(this.quietTimer);
+    clearTimeout(this.waitTimer);
     if (this.finished || this.quitAt !== undefined) return;
-    this.quietTimer = setTimeout(() => this.queue(() => this.onQuiet()), this.quietMs);
+    const open = this.current?.record;
+    // No byte of the message yet: a person may be typing its first line (the template client
+    // sends each line whole, so a part of a line followed by silence is a program that stopped).
+    const patient = open !== undefined && (this.handPaced || open.bytes === 0);
+    const ms = patient ? this.typingMs : this.quietMs;
+    this.quietTimer = setTimeout(() => this.queue(() => this.onQuiet(ms)), ms);
+    if (patient && ms > this.quietMs) {
+      this.waitTimer = setTimeout(() => {
+        const why = this.handPaced ? 'its lines come at the pace of typing' : 'no line of it yet';
+        this.onWaiting(
+          `waiting for line ${open.linesReceived + 1} of ${open.count} of message ${open.index}: no byte for ${this.quietMs / 1000} s (${why}; the checker waits up to ${Math.round(ms / 1000)} s before it reports count-mismatch)`,
+        );
+      }, this.quietMs);
+    }
   }
 
   private async onChunk(chunk: Buffer, chunkStart: number): Promise<void> {
@@ -301,6 +346,7 @@ class Session {
             parts: [],
           };
           this.messages.push(this.current.record);
+          this.handPaced = false;
           this.partialStart = this.messageOffset + 4;
           break;
         }
@@ -393,10 +439,10 @@ class Session {
     this.afterQuitLength += bytes.length;
   }
 
-  private onQuiet(): void {
+  private onQuiet(ms: number): void {
     if (this.finished || this.quitAt !== undefined) return;
-    if (this.incomplete(`the client went silent for ${this.quietMs} ms`)) {
-      this.finish('checker', `the checker closed the connection after ${this.quietMs} ms of silence mid-message`);
+    if (this.incomplete(`the client went silent for ${ms} ms`)) {
+      this.finish('checker', `the checker closed the connection after ${ms} ms of silence mid-message`);
     }
   }
 
@@ -452,6 +498,7 @@ class Session {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.quietTimer);
+    clearTimeout(this.waitTimer);
     clearTimeout(this.graceTimer);
     this.closedBy = by;
     this.endText = text;

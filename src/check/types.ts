@@ -116,12 +116,20 @@ export interface CheckServerOptions {
   timeoutMs?: number;
   /** Longest wait for a (re)started server to accept connections (default 10 s). */
   startupMs?: number;
+  /**
+   * How long a restart that fails because the port is still in use ("address already in use":
+   * connections of an earlier run in TIME_WAIT, for a server without SO_REUSEADDR) is tried
+   * again before it is reported (default 65 s).
+   */
+  addrInUseMs?: number;
   /** Pause between the two halves of the template's count (default 1000 ms; 100 ms with `quick`). */
   pauseMs?: number;
   /** Skip the checks beyond the handout and shorten the template pause to 100 ms. */
   quick?: boolean;
   /** Run only these checks (by name); the others are reported as skipped. */
   only?: readonly string[];
+  /** Called with a sentence while the checker waits long for something (a port still in use, a stuck server). */
+  onProgress?: (text: string) => void;
   /** Called as each check ends, in order. */
   onResult?: (result: CheckResult) => void;
   /** Aborting it stops the run: the check under way is cut off, the rest are skipped, a started server is stopped. */

@@ -1,38 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { ConversationEvent } from './types.js';
-
-/** Bytes kept per `sent`/`received` event of a conversation (lab servers get small messages). */
-const MAX_EVENT_BYTES = 4096;
-
-/**
- * The record of one check's conversation with the server: every connection, write, read, close
- * and reset, with its time since the check began.
- */
-export class Conversation {
-  readonly events: ConversationEvent[] = [];
-  private readonly t0 = Date.now();
-  private conns = 0;
-
-  /** Number for the next connection of the check: 1, 2, ... */
-  nextConn(): number {
-    return ++this.conns;
-  }
-
-  add(conn: number, kind: ConversationEvent['kind'], detail: { bytes?: Uint8Array; text?: string } = {}): void {
-    const event: ConversationEvent = { at: Date.now() - this.t0, conn, kind };
-    if (detail.bytes) {
-      const b = detail.bytes;
-      event.hex = Buffer.from(b.buffer, b.byteOffset, Math.min(b.byteLength, MAX_EVENT_BYTES)).toString('hex');
-      if (b.byteLength > MAX_EVENT_BYTES) event.text = `${b.byteLength} bytes (the first ${MAX_EVENT_BYTES} shown)`;
-    }
-    if (detail.text !== undefined) event.text = detail.text;
-    this.events.push(event);
-  }
-
-  note(text: string, conn = 0): void {
-    this.add(conn, 'note', { text });
-  }
-}
+import type { Conversation } from './conversation.js';
 
 /** A connection could not be made (refused, timed out, unreachable). */
 export class ConnectFailed extends Error {
@@ -45,10 +12,17 @@ export class ConnectFailed extends Error {
   }
 }
 
+/** Bytes a server may put after a status byte (`A\n`): not counted as statuses. */
+const FILLER = new Set([0x0a, 0x0d, 0x20, 0x00]);
+
 /**
  * One raw TCP connection of the server checker: writes exactly the bytes a check asks for and
  * records every byte the server sends back, and whether and how the server ended the connection.
  * Nothing it does ever throws after connecting; failures are recorded and waits return early.
+ *
+ * Once the server has closed its side, the checker ends the connection with a reset, not a FIN:
+ * the side that closes first otherwise waits in TIME_WAIT for a minute, and a lab server (no
+ * SO_REUSEADDR) could not listen on its port again until then.
  */
 export class Wire {
   private readonly chunks: Buffer[] = [];
@@ -62,6 +36,9 @@ export class Wire {
   /** This side destroyed the socket. */
   closedByUs = false;
   private waiters: (() => void)[] = [];
+  private statuses = 0;
+  /** Called with each chunk as it arrives, before any waiting check wakes up (to look at files at that very moment). */
+  onBytes: ((chunk: Buffer) => void) | undefined;
 
   private constructor(
     readonly socket: Socket,
@@ -72,14 +49,21 @@ export class Wire {
     socket.setNoDelay(true);
     talk.add(conn, 'connect', { text: `to ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
     socket.on('data', (chunk: Buffer) => {
+      this.onBytes?.(chunk);
       talk.add(conn, 'received', { bytes: chunk });
       this.chunks.push(chunk);
       this.length += chunk.length;
+      for (const byte of chunk) if (!FILLER.has(byte)) this.statuses++;
       this.wake();
     });
     socket.on('end', () => {
       talk.add(conn, 'closed', { text: 'the server closed the connection' });
       this.ended = true;
+      // Answer the server's close with a reset: its side then leaves no TIME_WAIT behind.
+      if (!socket.destroyed) {
+        talk.add(conn, 'closed', { text: 'the checker closed its side with a reset (the server\'s port is left free, not in TIME_WAIT)' });
+        socket.resetAndDestroy();
+      }
       this.wake();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -159,6 +143,18 @@ export class Wire {
     return this.length >= n;
   }
 
+  /** Status bytes received so far (bytes other than \n, \r, space and NUL). */
+  get statusCount(): number {
+    return this.statuses;
+  }
+
+  /** Waits until at least `n` status bytes have arrived (see `statusCount`), or the server is gone, or `ms` passed. */
+  async waitForStatuses(n: number, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.statuses < n && !this.serverGone && Date.now() < deadline) await this.next(deadline - Date.now());
+    return this.statuses >= n;
+  }
+
   /** Waits until the server ends the connection (FIN, reset or close), at most `ms`. Returns whether it did. */
   async waitForEnd(ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
@@ -171,12 +167,19 @@ export class Wire {
     await this.waitForEnd(ms);
   }
 
-  /** Closes this side at once. */
+  /**
+   * Closes this side at once: a FIN while the server still holds the connection (what a client
+   * that vanishes does), a reset once the server has closed or broken it (no TIME_WAIT for it).
+   */
   destroy(): void {
-    if (!this.socket.destroyed) {
-      this.closedByUs = !this.serverGone;
-      this.talk.add(this.conn, 'closed', { text: 'the checker closed the connection' });
+    if (this.socket.destroyed) return;
+    if (this.serverGone) {
+      this.talk.add(this.conn, 'closed', { text: 'the checker closed its side with a reset' });
+      this.socket.resetAndDestroy();
+      return;
     }
+    this.closedByUs = true;
+    this.talk.add(this.conn, 'closed', { text: 'the checker closed the connection' });
     this.socket.destroy();
   }
 

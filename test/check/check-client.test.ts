@@ -10,7 +10,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
 import { ClientChecker, LinedropClient, type ClientCheckerOptions, type ClientConnectionReport } from '../../src/index.js';
-import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, tempDir } from '../support.js';
+import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, sleep, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 
@@ -105,6 +105,49 @@ describe('ClientChecker', () => {
     assert.equal(report.closedBy, 'checker');
     assert.equal(report.messages[0]!.complete, false);
     assert.equal(closedWithoutStatus, true, 'no status byte for an incomplete message; the checker closes');
+  });
+
+  test('lines typed by hand into the template client, seconds apart: no deviation with the defaults', async () => {
+    const checker = new ClientChecker({});
+    const { port } = await checker.listen(0, HOST, { once: true });
+    const waiting: string[] = [];
+    checker.on('waiting', ({ text }) => waiting.push(text));
+    try {
+      const report = checker.nextReport();
+      const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '0.2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      // A person: the count, then each line after a pause longer than the 2 s quiet period.
+      child.stdin.write('3\n');
+      await once(checker, 'opened');
+      for (const line of ['typed', 'by', 'hand']) {
+        await sleep(3000);
+        child.stdin.write(`${line}\n`);
+      }
+      child.stdin.end('0\n');
+      const [code] = (await once(child, 'close')) as [number];
+      assert.equal(code, 0, out);
+      const r = await report;
+      assert.deepEqual(r.deviations, [], JSON.stringify(r.deviations));
+      assert.deepEqual(r.messages[0]!.lines.map((l) => l.text), ['typed', 'by', 'hand']);
+      assert.ok(waiting.length >= 2, `the long waits were announced: ${waiting.join(' / ')}`);
+      assert.ok(waiting.some((w) => /^waiting for line 1 of 3 of message 1: no byte for 2 s \(no line of it yet;/.test(w)), waiting.join(' / '));
+      assert.ok(waiting.some((w) => /^waiting for line 3 of 3 of message 1: no byte for 2 s \(its lines come at the pace of typing;/.test(w)), waiting.join(' / '));
+    } finally {
+      await checker.close();
+    }
+  });
+
+  test('too few lines at the pace of typing: count-mismatch once the typing wait (typingMs) is over', async () => {
+    const report = await withChecker({ quietMs: 300, typingMs: 1500 }, async (port) => {
+      const peer = await RawPeer.connect(port);
+      await peer.write(Buffer.from([0, 0, 0, 3]));
+      await sleep(600);
+      await peer.write('one\n');
+      await peer.waitClosed(5000);
+    });
+    assert.deepEqual(kinds(report), ['count-mismatch']);
+    assert.match(report.deviations[0]!.message, /says 3 lines but 1 arrived; the client went silent for 1500 ms/);
   });
 
   test('a last line without its \\n: missing-newline at the line\'s offset', async () => {

@@ -183,7 +183,10 @@ describe('checkServer against linedrop and broken servers', () => {
         ['connect', 'sent', 'received', 'sent', 'received', 'closed', 'closed'],
         JSON.stringify(accept.conversation),
       );
-      assert.deepEqual(accept.conversation.slice(-2).map((e) => e.text), ['the server closed the connection', 'the checker closed the connection']);
+      assert.deepEqual(accept.conversation.slice(-2).map((e) => e.text), [
+        'the server closed the connection',
+        "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)",
+      ]);
       const [, message, a, quitSent, q] = accept.conversation;
       assert.match(message!.hex!, /^00000002/);
       assert.ok(Buffer.from(message!.hex!, 'hex').toString().includes('accept 1/2'));
@@ -237,12 +240,17 @@ describe('checkServer against linedrop and broken servers', () => {
     const report = await checkBroken({ status: 'a' });
     expectStatuses(
       report,
-      { accept: 'fail', 'template-timing': 'fail', 'one-write': 'fail', 'byte-at-a-time': 'fail', content: 'fail' },
+      { accept: 'fail', 'template-timing': 'fail', 'one-write': 'fail', 'byte-at-a-time': 'fail', content: 'fail', 'stored-before-answer': 'skip' },
       'pass',
       REQUIRED,
     );
     const accept = report.checks.find((c) => c.name === 'accept')!;
     assert.match(accept.seen, /^a after the message/);
+    assert.equal(accept.causedBy, undefined, 'accept is the failure to fix');
+    for (const name of ['template-timing', 'one-write', 'byte-at-a-time', 'content']) {
+      assert.equal(report.checks.find((c) => c.name === name)!.causedBy, 'accept', `${name} follows from accept`);
+    }
+    assert.equal(report.summary.firstFailure, 'accept');
     assert.equal(report.summary.exitCode, 1);
   });
 
@@ -389,7 +397,7 @@ describe('linedrop check on the command line', () => {
       assert.equal(code, 1);
       assert.match(t.out(), /PASS {2}quit/);
       assert.match(t.out(), /FAIL {2}close-after-quit/);
-      assert.match(t.out(), /expected: the server closes the connection \(within 500 ms\)/);
+      assert.match(t.out(), /expected: Q, then the server closes the connection \(within 500 ms\)/);
       assert.doesNotMatch(t.out(), /\x1b\[/, 'no colours when stdout is not a terminal');
     } finally {
       await broken.close();
@@ -401,7 +409,9 @@ describe('linedrop check on the command line', () => {
     let t = io();
     assert.equal(await main(['check', 'no-port-here'], t.io), 2);
     t = io();
-    assert.equal(await main(['check', `${HOST}:1`, '--dir', '/nonexistent/linedrop-check'], t.io), 2);
+    const file = join(await tempDir(), 'a-file');
+    await writeFile(file, 'x');
+    assert.equal(await main(['check', `${HOST}:1`, '--dir', file], t.io), 2);
     assert.match(t.err(), /not a folder/);
     t = io();
     assert.equal(await main(['check', `${HOST}:1`, '--only', 'no-such-check'], t.io), 2);

@@ -44,8 +44,11 @@ export function serverReportSummary(report: CheckReport, s: Style = plain): stri
       out += 'Run again with --restart-cmd "the command that starts the server" and the checker restarts it between checks.\n';
   }
   if (summary.restarts > 0) out += `The checker started the server ${plural(summary.restarts, 'time')} with ${JSON.stringify(report.options.restartCmd)}.\n`;
-  out += `Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} skipped. `;
-  out += `Beyond the handout: ${opt.passed} passed, ${opt.failed} failed, ${opt.skipped} skipped. (${(report.ms / 1000).toFixed(1)} s)\n`;
+  const na = (n: number): string => (n > 0 ? `, ${n} not applicable` : '');
+  out += `Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} skipped${na(req.notApplicable)}. `;
+  out += `Beyond the handout: ${opt.passed} passed, ${opt.failed} failed, ${opt.skipped} skipped${na(opt.notApplicable)}. (${(report.ms / 1000).toFixed(1)} s)\n`;
+  const consequences = report.checks.filter((r) => r.status === 'fail' && r.causedBy !== undefined).length;
+  if (summary.firstFailure) out += `Fix first: ${summary.firstFailure}${consequences > 0 ? ` (${plural(consequences, 'other failure')} ${consequences === 1 ? 'follows' : 'follow'} from earlier ones)` : ''}.\n`;
   const verdict =
     summary.exitCode === 0
       ? s.pass('Every required check that ran passed.')

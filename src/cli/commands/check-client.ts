@@ -24,8 +24,14 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '--quiet-ms <duration>',
-        'silence inside a message that counts as the client having stopped (raise it for lines typed by hand; 500ms, 30s, ...; a bare number is in milliseconds)',
+        "silence inside a message that counts as the client having stopped, at a program's pace (500ms, 30s, ...; a bare number is in milliseconds)",
       ).argParser(duration('ms', 1, 3_600_000)),
+    )
+    .addOption(
+      new Option(
+        '--typing-ms <duration>',
+        'silence allowed inside a message whose lines are typed by hand (a pause of 400 ms or more before a line), or that has no byte after its count yet (5m, 90s, ...; a bare number is in milliseconds)',
+      ).argParser(duration('ms', 1, 86_400_000)),
     )
     .addOption(new Option('--once', 'exit after the first connection: status 0 with no deviation, 1 otherwise'))
     .addOption(new Option('--json', 'print JSON lines: {"type":"listening",...}, then one {"type":"connection",...} per connection'))
@@ -35,12 +41,17 @@ export function register(program: Command, context: CliContext): void {
         'no-quit, protocol-error. Without --once it runs until interrupted (Ctrl-C), then exits 0 if no\n' +
         'connection had a deviation, 1 otherwise. Exit status 3: cannot listen.',
     )
-    .action(async (opts: { port: number; host?: string; dir?: string; quietMs: number; once?: boolean; json?: boolean }) => {
+    .action(async (opts: { port: number; host?: string; dir?: string; quietMs: number; typingMs?: number; once?: boolean; json?: boolean }) => {
       const { ClientChecker } = await import('../../check/client-checker.js');
       const { style, wantsColour } = await import('../../check/reporters/colour.js');
       const { clientReportText } = await import('../../check/reporters/text.js');
       const s = style(!opts.json && wantsColour(io.stdout));
-      const checker = new ClientChecker({ quietMs: opts.quietMs, ...(opts.dir !== undefined ? { dir: opts.dir } : {}) });
+      const checker = new ClientChecker({
+        quietMs: opts.quietMs,
+        ...(opts.typingMs !== undefined ? { typingMs: opts.typingMs } : {}),
+        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+      });
+      checker.on('waiting', ({ connection, text }) => io.stderr.write(`connection ${connection}: ${text}\n`));
       let address;
       try {
         address = await checker.listen(opts.port, opts.host, { once: opts.once === true });
@@ -83,7 +94,8 @@ export function register(program: Command, context: CliContext): void {
     });
 
   context.whenUsed(command, async () => {
-    const { DEFAULT_QUIET_MS } = await import('../../check/client-checker.js');
+    const { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } = await import('../../check/client-checker.js');
     command.options.find((o) => o.long === '--quiet-ms')?.default(DEFAULT_QUIET_MS, formatDuration(DEFAULT_QUIET_MS));
+    command.options.find((o) => o.long === '--typing-ms')?.default(DEFAULT_TYPING_MS, formatDuration(DEFAULT_TYPING_MS));
   });
 }

@@ -24,11 +24,19 @@ function checkNames(value: string): string[] {
   return names;
 }
 
-async function isDirectory(path: string): Promise<boolean> {
+/** Makes sure `path` is a folder, creating it (and its parents) when it does not exist; returns why not otherwise. */
+async function ensureFolder(path: string): Promise<string | undefined> {
   try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
+    if ((await stat(path)).isDirectory()) return undefined;
+    return 'not a folder (it is a file); give the folder the server writes into';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return (e as Error).message;
+  }
+  try {
+    await mkdir(path, { recursive: true });
+    return undefined;
+  } catch (e) {
+    return `cannot create it: ${(e as Error).message}`;
   }
 }
 
@@ -51,7 +59,9 @@ export function register(program: Command, context: CliContext): void {
         'Each check uses its own connection; a server that exits after one connection needs --restart-cmd.',
     )
     .argument('<host:port>', 'the server to check, e.g. 127.0.0.1:12100', target)
-    .addOption(new Option('-d, --dir <dir>', "the server's folder on this machine: also check k.txt numbering, exact bytes, restart and overwrite"))
+    .addOption(
+      new Option('-d, --dir <dir>', "the server's folder on this machine (created if missing): also check k.txt numbering, exact bytes, restart, overwrite, A after storing"),
+    )
     .addOption(
       new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'),
     )
@@ -72,8 +82,9 @@ export function register(program: Command, context: CliContext): void {
         const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
         const { style, wantsColour } = await import('../../check/reporters/colour.js');
         const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
-        if (opts.dir !== undefined && !(await isDirectory(opts.dir))) {
-          io.stderr.write(`linedrop check: --dir ${opts.dir}: not a folder\n`);
+        const dirProblem = opts.dir === undefined ? undefined : await ensureFolder(opts.dir);
+        if (dirProblem !== undefined) {
+          io.stderr.write(`linedrop check: --dir ${opts.dir}: ${dirProblem}\n`);
           context.setExitCode(ExitCode.Usage);
           return;
         }
@@ -95,6 +106,7 @@ export function register(program: Command, context: CliContext): void {
           ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
           ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
           ...(opts.only ? { only: opts.only } : {}),
+          onProgress: (text) => io.stderr.write(`linedrop check: ${text}\n`),
           onResult: (r) => {
             if (opts.json) return;
             if (r.required !== section) {

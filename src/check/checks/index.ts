@@ -1,0 +1,9 @@
+// Every check of the server checker, in the order they run. The folder checks come first: a
+// server whose numbering never restarts is then seen on its first connection by `numbering`,
+// and `numbering-restarts` reports the same fault as a consequence of it.
+import type { CheckDef } from '../engine.js';
+import { FILE_CHECKS } from './handout-files.js';
+import { WIRE_CHECKS } from './handout-wire.js';
+import { ROBUSTNESS_CHECKS } from './robustness.js';
+
+export const CHECKS: readonly CheckDef[] = [...FILE_CHECKS, ...WIRE_CHECKS, ...ROBUSTNESS_CHECKS];

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""A lab server as students write it from the lab's template (Python 3, stdlib only).
+
+Like theirs: a menu read from standard input ("2" receives), ONE connection served and then the
+program exits, recv(1) for every byte, listen(1), no SO_REUSEADDR, the server closes first after
+Q, files saved as k.txt in the current folder, port 12100 unless one is given.
+
+For the tests, the port can be given as the first argument or in LAB_PORT, and one flaw that
+students' servers have can be chosen with LAB_FLAW (or the second argument):
+
+  late-write   answers A, then writes k.txt 0.3 s later
+  append       appends to k.txt instead of replacing it
+  no-q         closes after the zero-line message without answering Q
+  a-newline    answers b'A\\n' instead of b'A'
+  spin         never checks for end of stream: a client vanishing mid-message makes it loop forever
+  crash-utf8   decodes each line as ASCII, so it crashes on bytes >= 0x80
+"""
+
+import os
+import socket
+import sys
+import time
+
+PORT = 12100
+FLAW = ''
+
+
+def next_byte(data_socket):
+    return data_socket.recv(1)
+
+
+def read_count(data_socket):
+    count = b''
+    while len(count) < 4:
+        b = next_byte(data_socket)
+        if b == b'':
+            if FLAW == 'spin':
+                continue  # the template's loop: it never checks for the end of the stream
+            return None
+        count += b
+    return int.from_bytes(count, 'big')
+
+
+def read_line(data_socket):
+    line = b''
+    while True:
+        b = next_byte(data_socket)
+        if b == b'':
+            if FLAW == 'spin':
+                continue
+            return None
+        line += b
+        if b == b'\n':
+            return line
+
+
+def save(k, lines):
+    name = str(k) + '.txt'
+    if FLAW == 'crash-utf8':
+        text = ''.join(line.decode('ascii') for line in lines)
+        with open(name, 'w', newline='') as f:
+            f.write(text)
+        return
+    with open(name, 'ab' if FLAW == 'append' else 'wb') as f:
+        for line in lines:
+            f.write(line)
+
+
+def tcp_receive(listen_port):
+    listen_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listen_socket.bind(('', listen_port))
+    listen_socket.listen(1)
+    print('Listening on port', listen_port, flush=True)
+    data_socket, address = listen_socket.accept()
+    print('Connection from', address, flush=True)
+    k = 0
+    while True:
+        n = read_count(data_socket)
+        if n is None:
+            print('The client closed the connection mid-message', flush=True)
+            break
+        if n == 0:
+            if FLAW != 'no-q':
+                data_socket.sendall(b'Q')
+            break
+        lines = []
+        for _ in range(n):
+            line = read_line(data_socket)
+            if line is None:
+                break
+            lines.append(line)
+        if len(lines) < n:
+            print('The client closed the connection mid-message', flush=True)
+            break
+        k += 1
+        if FLAW == 'late-write':
+            data_socket.sendall(b'A')
+            time.sleep(0.3)
+            save(k, lines)
+        else:
+            save(k, lines)
+            data_socket.sendall(b'A\n' if FLAW == 'a-newline' else b'A')
+    data_socket.close()
+    listen_socket.close()
+
+
+def main():
+    global FLAW
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get('LAB_PORT', PORT))
+    FLAW = sys.argv[2] if len(sys.argv) > 2 else os.environ.get('LAB_FLAW', '')
+    choice = input('Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":')
+    if choice in ('2', 'TR', 'tr', 'tcpreceive'):
+        tcp_receive(port)
+    else:
+        print('This lab server only receives.')
+
+
+if __name__ == '__main__':
+    main()
