@@ -125,7 +125,9 @@ export class Run {
         if (!(e instanceof ConnectFailed)) throw e;
         this.lastConnectError = `${e.code}: ${e.message}`;
       }
-      const exited = !proc.running && (await proc.exitText()) !== undefined;
+      // Once it has exited, read all it printed before judging why.
+      const exited = !proc.running;
+      if (exited) await proc.exitText(2000);
       if (exited && proc.addrInUse) {
         inUseSince ??= Date.now();
         if (Date.now() >= inUseUntil) {
@@ -147,8 +149,8 @@ export class Run {
         deadline = Date.now() + this.startupMs;
         continue;
       }
-      if (!proc.running || Date.now() >= deadline) {
-        const why = proc.running ? `it did not accept connections within ${this.startupMs} ms` : `the command ${proc.lastExit ?? 'exited'}`;
+      if (exited || Date.now() >= deadline) {
+        const why = exited ? `the command ${proc.lastExit ?? 'exited'}` : `it did not accept connections within ${this.startupMs} ms`;
         const output = proc.output.trim();
         throw new Unreachable(`started the server with ${JSON.stringify(proc.command)} but ${why}${output ? `; it printed: ${output.slice(-500)}` : ''}`);
       }

@@ -85,7 +85,6 @@ export const WIRE_CHECKS: CheckDef[] = [
       const wire = await scope.connect();
       const sent = new Sent();
       await wire.write(Buffer.from([0, 0]));
-      scope.talk.note(`the template client's pause: ${pause} ms`, wire.conn);
       await sleep(pause);
       await wire.write(Buffer.from([0, lines.length]));
       sent.add(`[00 00], a ${pause} ms pause, [00 0${lines.length}]`);
@@ -95,7 +94,6 @@ export const WIRE_CHECKS: CheckDef[] = [
       }
       await wire.waitForStatuses(1, scope.t);
       await wire.write(Buffer.from([0, 0]));
-      scope.talk.note(`the template client's pause: ${pause} ms`, wire.conn);
       await sleep(pause);
       await wire.write(Buffer.from([0, 0]));
       sent.add(`then the quit the same way: [00 00], a ${pause} ms pause, [00 00]`);
