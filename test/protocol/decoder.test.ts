@@ -1,16 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  Decoder,
-  MessageReader,
-  ProtocolError,
-  encodeMessage,
-  resolveLimits,
-  type DecoderEvent,
-  type Limits,
-  type Line,
-} from '../../src/protocol/index.js';
+import { Decoder, MessageReader, ProtocolError, encodeMessage, resolveLimits, type DecoderEvent, type Limits, type Line } from '../../src/protocol/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // An independent stream builder: the fixtures never go through the encoder under test.
@@ -232,11 +223,7 @@ function checkWay(c: Case, chunks: Buffer[], label: string): void {
   const r = runWay(chunks, c.limits, label);
   compare(r.norm, c.expected, label);
   if (c.errorAtByte !== undefined) {
-    assert.equal(
-      r.errorChunk,
-      chunkHolding(chunks, c.errorAtByte),
-      `${label}: the error must come with the chunk holding byte ${c.errorAtByte}`,
-    );
+    assert.equal(r.errorChunk, chunkHolding(chunks, c.errorAtByte), `${label}: the error must come with the chunk holding byte ${c.errorAtByte}`);
   }
 }
 
@@ -781,7 +768,10 @@ describe('Decoder: properties', () => {
             m.lines.map((l) => l.toString('hex')),
             want.map((l) => Buffer.from(l).toString('hex')),
           );
-          assert.equal(m.bytes, want.reduce((n, l) => n + l.length + 1, 0));
+          assert.equal(
+            m.bytes,
+            want.reduce((n, l) => n + l.length + 1, 0),
+          );
         });
       }),
       { numRuns: 1500 },
@@ -875,7 +865,12 @@ describe('Decoder: properties', () => {
   // Segments: mostly honest messages, some with a wrong count (which desynchronises the stream),
   // some with huge counts, plus raw bytes; the stream may then be cut short.
   const segmentArb = fc.oneof(
-    { weight: 4, arbitrary: fc.array(byteLineArb, { maxLength: 5 }).map((ls) => Buffer.concat([cnt(ls.length), ...ls.flatMap((l) => [Buffer.from(l), Buffer.from([0x0a])])])) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .array(byteLineArb, { maxLength: 5 })
+        .map((ls) => Buffer.concat([cnt(ls.length), ...ls.flatMap((l) => [Buffer.from(l), Buffer.from([0x0a])])])),
+    },
     {
       weight: 1,
       arbitrary: fc
@@ -896,20 +891,14 @@ describe('Decoder: properties', () => {
 
   test('any stream, any limits, any chunking: events match a byte-at-a-time reference', () => {
     fc.assert(
-      fc.property(
-        fc.array(segmentArb, { maxLength: 6 }),
-        fc.option(fc.nat(), { nil: undefined }),
-        limitsArb,
-        cutsArb,
-        (segments, cutShort, limits, cuts) => {
-          let stream = Buffer.concat(segments);
-          if (cutShort !== undefined) stream = stream.subarray(0, cutShort % (stream.length + 1));
-          const m = model(stream, resolveLimits(limits));
-          const c: Case = { stream, limits, expected: m.expected, ...(m.errorAtByte !== undefined ? { errorAtByte: m.errorAtByte } : {}) };
-          checkWay(c, cutAt(stream, cuts), `cuts ${JSON.stringify(cuts)}`);
-          checkWay(c, [stream], 'one chunk');
-        },
-      ),
+      fc.property(fc.array(segmentArb, { maxLength: 6 }), fc.option(fc.nat(), { nil: undefined }), limitsArb, cutsArb, (segments, cutShort, limits, cuts) => {
+        let stream = Buffer.concat(segments);
+        if (cutShort !== undefined) stream = stream.subarray(0, cutShort % (stream.length + 1));
+        const m = model(stream, resolveLimits(limits));
+        const c: Case = { stream, limits, expected: m.expected, ...(m.errorAtByte !== undefined ? { errorAtByte: m.errorAtByte } : {}) };
+        checkWay(c, cutAt(stream, cuts), `cuts ${JSON.stringify(cuts)}`);
+        checkWay(c, [stream], 'one chunk');
+      }),
       { numRuns: 2000 },
     );
   });
@@ -920,14 +909,26 @@ describe('MessageReader', () => {
     const reader = new MessageReader({ maxLines: 5 });
     const chunk = Buffer.concat([Buffer.from([0, 0, 0, 1]), Buffer.from('ok\n'), Buffer.from([0, 0, 0, 9])]);
     const messages = reader.push(chunk);
-    assert.deepEqual(messages.map((m) => m.lines.map((l) => l.toString())), [['ok']]);
+    assert.deepEqual(
+      messages.map((m) => m.lines.map((l) => l.toString())),
+      [['ok']],
+    );
     assert.equal(reader.error?.code, 'ERR_TOO_MANY_LINES');
-    assert.throws(() => reader.push(Buffer.from('more')), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
-    assert.throws(() => reader.end(), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
+    assert.throws(
+      () => reader.push(Buffer.from('more')),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+    );
+    assert.throws(
+      () => reader.end(),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+    );
   });
 
   test('a violation with nothing completed before it throws at once', () => {
     const reader = new MessageReader({ maxLines: 5 });
-    assert.throws(() => reader.push(Buffer.from([0, 0, 0, 9])), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES');
+    assert.throws(
+      () => reader.push(Buffer.from([0, 0, 0, 9])),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+    );
   });
 });

@@ -48,10 +48,7 @@ describe('encodeMessage: exact bytes', () => {
   test('strings are UTF-8 and sized by bytes, not string length', () => {
     // 'é' is 1 UTF-16 unit / 2 bytes; '😀' is 2 UTF-16 units / 4 bytes; '✓' 1 unit / 3 bytes.
     const out = encodeMessage(['é', '😀', '✓']);
-    assert.deepEqual(
-      out,
-      bytes(0, 0, 0, 3, 0xc3, 0xa9, 0x0a, 0xf0, 0x9f, 0x98, 0x80, 0x0a, 0xe2, 0x9c, 0x93, 0x0a),
-    );
+    assert.deepEqual(out, bytes(0, 0, 0, 3, 0xc3, 0xa9, 0x0a, 0xf0, 0x9f, 0x98, 0x80, 0x0a, 0xe2, 0x9c, 0x93, 0x0a));
     assert.equal(out.length, 16);
   });
 
@@ -241,11 +238,14 @@ describe('resolveLimits', () => {
   for (const key of keys) {
     for (const bad of [-1, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
       test(`rejects ${key} = ${bad}`, () => {
-        assert.throws(() => resolveLimits({ [key]: bad }), (err: unknown) => {
-          assert.ok(err instanceof RangeError, `expected a RangeError, got ${String(err)}`);
-          assert.match(err.message, new RegExp(key));
-          return true;
-        });
+        assert.throws(
+          () => resolveLimits({ [key]: bad }),
+          (err: unknown) => {
+            assert.ok(err instanceof RangeError, `expected a RangeError, got ${String(err)}`);
+            assert.match(err.message, new RegExp(key));
+            return true;
+          },
+        );
         assert.throws(() => new Decoder({ [key]: bad }), RangeError);
       });
     }
