@@ -6,8 +6,6 @@ import type { Writable } from 'node:stream';
 import type cliProgress from 'cli-progress';
 import { formatBytes, formatDuration } from '../text.js';
 
-export { formatBytes, formatDuration } from '../text.js';
-
 type SingleBar = InstanceType<typeof cliProgress.SingleBar>;
 
 /** The bar's library, loaded when a bar is first drawn: a run without a terminal never loads it. */

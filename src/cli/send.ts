@@ -4,9 +4,9 @@ import { ClientError, LinedropClient, type ConnectOptions } from '../client/clie
 import { checkShape, measureFile, type FileShape } from '../client/measure.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
-import { plural, sleep } from '../text.js';
+import { formatBytes, formatDuration, plural, sleep } from '../text.js';
 import { ExitCode } from './exit-codes.js';
-import { SendProgress, formatBytes, formatDuration } from './progress.js';
+import { SendProgress } from './progress.js';
 import { spoolInput, type SpooledInput } from './spool.js';
 
 export interface SendCommandOptions {
