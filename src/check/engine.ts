@@ -114,10 +114,13 @@ export class Run {
     let lastProgress = 0;
     talk.note(`starting the server: ${proc.command}`);
     await proc.start();
-    let deadline = Date.now() + this.startupMs;
+    let startedAt = Date.now();
+    let deadline = startedAt + this.startupMs;
     while (true) {
       try {
-        const wire = await Wire.connect(host, port, Math.min(this.timeoutMs, 1000), talk);
+        // Attempts refused while the server starts are not the conversation: only the one that succeeds.
+        const wire = await Wire.connect(host, port, Math.min(this.timeoutMs, 1000), talk, false);
+        talk.note(`the server accepted this connection ${Date.now() - startedAt} ms after it was started`);
         this.connectedOnce = true;
         if (inUseSince !== undefined) talk.note(`the port was free again after ${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
         return wire;
@@ -146,7 +149,8 @@ export class Run {
         }
         await sleep(ADDR_IN_USE_RETRY_MS);
         await proc.start();
-        deadline = Date.now() + this.startupMs;
+        startedAt = Date.now();
+        deadline = startedAt + this.startupMs;
         continue;
       }
       if (exited || Date.now() >= deadline) {

@@ -77,12 +77,12 @@ export class Wire {
     });
   }
 
-  /** Connects, giving up after `timeoutMs`; records the attempt in `talk`. @throws ConnectFailed */
-  static connect(host: string, port: number, timeoutMs: number, talk: Conversation): Promise<Wire> {
+  /** Connects, giving up after `timeoutMs`; records the attempt in `talk` (a failed one only with `recordFailure`). @throws ConnectFailed */
+  static connect(host: string, port: number, timeoutMs: number, talk: Conversation, recordFailure = true): Promise<Wire> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port, allowHalfOpen: true });
       const fail = (code: string, message: string): void => {
-        talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', { text: `connecting to ${host}:${port}: ${message}` });
+        if (recordFailure) talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', { text: `connecting to ${host}:${port}: ${message}` });
         reject(new ConnectFailed(code, message));
       };
       const timer = setTimeout(() => {

@@ -71,8 +71,18 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
       assert.match(failed.error ?? '', /"address already in use" for \d+ s/);
       assert.match(failed.error ?? '', /SO_REUSEADDR/);
       assert.match(progress[0] ?? '', /still in use/);
-      setTimeout(() => blocker.close(), 1500);
-      const passed = await checkServer({ host: HOST, port, dir, restartCmd: restartCmd(dir, port), timeoutMs: 1500, only: ['quit'] });
+      // The port is freed once the checker has seen "address already in use" and said it waits.
+      const passed = await checkServer({
+        host: HOST,
+        port,
+        dir,
+        restartCmd: restartCmd(dir, port),
+        timeoutMs: 1500,
+        only: ['quit'],
+        onProgress: () => {
+          if (blocker.listening) blocker.close();
+        },
+      });
       assert.equal(passed.checks.find((c) => c.name === 'quit')!.status, 'pass', passed.error);
       assert.ok(passed.summary.restarts >= 2, `started again while the port was in use (${passed.summary.restarts})`);
       assert.ok(passed.checks.find((c) => c.name === 'quit')!.conversation.some((e) => /free again/.test(e.text ?? '')));
