@@ -166,7 +166,7 @@ export function nextByte(socket: Socket): Promise<number> {
   });
 }
 
-export { freePort } from '../test/free-port.js';
+export { freePort } from '../src/net-address.js';
 
 export function which(cmd: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });

@@ -1,4 +1,6 @@
-// Host and port as people type and read them; shared by every room but src/protocol.
+// Host and port as people type and read them, and a free port; shared by every room but src/protocol.
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 
 /** The lab's port: the default of the server, the client and the checkers. */
 export const DEFAULT_PORT = 12100;
@@ -31,4 +33,15 @@ export function parseHostPort(value: string, minPort = 0): HostPort {
   }
   const host = match[1] || match[2] || undefined;
   return host === undefined ? { port } : { host, port };
+}
+
+/** A port that was free a moment ago on `host` (found by listening on port 0, then closing). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, host);
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  probe.close();
+  await once(probe, 'close');
+  return port;
 }

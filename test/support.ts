@@ -165,7 +165,7 @@ export async function until(check: () => boolean | Promise<boolean>, ms = 10_000
   return check();
 }
 
-export { freePort } from './free-port.js';
+export { freePort } from '../src/net-address.js';
 
 /** Resolves with the value, or rejects after `ms` naming `what`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

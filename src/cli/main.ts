@@ -1,6 +1,5 @@
 // The `linedrop` command line: a hub that registers each command's module.
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerCheckClient } from './commands/check-client.js';
 import { register as registerCompletion } from './commands/completion.js';
@@ -12,7 +11,7 @@ import type { CliContext, CliIO } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { strictBooleanEnv } from './flags.js';
 import { LineInput } from './line-input.js';
-import { runMenu } from './menu.js';
+import { version } from './version.js';
 
 export type { CliContext, CliIO } from './context.js';
 
@@ -26,11 +25,6 @@ const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [
   registerCompletion,
   registerHelp,
 ];
-
-/** The package's version, from its package.json (two folders above dist/src/cli). */
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
@@ -69,7 +63,7 @@ export async function main(argv: string[], io: CliIO = { stdin: process.stdin, s
   for (const register of COMMANDS) register(program, ctx);
   program.allowExcessArguments(true).action(async () => {
     const [word] = program.args;
-    if (word === undefined) return runMenu(ctx);
+    if (word === undefined) return (await import('./menu.js')).runMenu(ctx);
     unknownCommand(program, word);
   });
   strictBooleanEnv(program);

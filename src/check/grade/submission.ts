@@ -2,9 +2,7 @@
 // command (its output kept in server.log), the checker run as a child process (inside a network
 // namespace of its own where there is one), a time limit, and the submission's report files.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { submissionHtml } from '../reporters/html.js';
@@ -15,6 +13,7 @@ import { inNamespace, type Namespaces } from './isolation.js';
 import type { Submission } from './submissions.js';
 import type { GradedSubmission, Verdict } from './types.js';
 import type { WorkerOptions, WorkerOutput } from './worker.js';
+import { freePort } from '../../net-address.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 /** After the time limit: how long the checker has to stop the server and report before it is killed. */
@@ -35,17 +34,6 @@ export interface SubmissionOptions {
   timeoutMs?: number;
   quick?: boolean;
   signal?: AbortSignal;
-}
-
-/** A port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** The last lines of a file (at most a few KiB), or '' when there is none. */

@@ -1,6 +1,6 @@
 // `linedrop completion bash|zsh|fish`: print the shell's completion script.
 import { Argument, type Command } from 'commander';
-import { completionScript, SHELLS, type Shell } from '../completion.js';
+import type { Shell } from '../completion.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -13,8 +13,9 @@ export function register(program: Command, ctx: CliContext): void {
         '  zsh:  source <(linedrop completion zsh)         (or add that line to ~/.zshrc, after compinit)\n' +
         '  fish: linedrop completion fish > ~/.config/fish/completions/linedrop.fish',
     )
-    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
-    .action((shell: Shell) => {
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
+    .action(async (shell: Shell) => {
+      const { completionScript } = await import('../completion.js');
       ctx.io.stdout.write(completionScript(shell, program));
     });
 }
