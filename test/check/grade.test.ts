@@ -13,6 +13,7 @@ import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { main } from '../../src/cli/main.js';
 import { findSubmissions, gradeClass } from '../../src/index.js';
 import { ROOT, removeDir, tempDir } from '../support.js';
+import { labServer, writeClass } from './grade-fixtures/class.js';
 
 const FIXTURES = join(ROOT, 'test/check/grade-fixtures');
 const PARSE = join(FIXTURES, 'parse.py');
@@ -21,15 +22,10 @@ const PORT_CMD = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && pr
 /** In a network namespace of its own, each keeps 12100. */
 const NETNS_CMD = `printf '2\\n' | exec python3 {file}`;
 
-/** A class: a correct server that keeps serving, one that answers "A\n", one that never starts. */
+/** A class: a correct lab server, one that answers "A\n", one that never starts. */
 async function makeClass(): Promise<string> {
   const dir = await tempDir('linedrop-class-');
-  await copyFile(join(FIXTURES, 'forever.py'), join(dir, 'alice.py'));
-  const good = await readFile(join(FIXTURES, 'forever.py'), 'utf8');
-  const extraByte = good.replace("conn.sendall(b'A')", "conn.sendall(b'A\\n')");
-  assert.notEqual(extraByte, good);
-  await writeFile(join(dir, 'bob.py'), extraByte);
-  await copyFile(join(FIXTURES, 'no_start.py'), join(dir, 'carol.py'));
+  await writeClass(dir, { alice: '', bob: 'a-newline', carol: 'no-start' });
   return dir;
 }
 
@@ -215,7 +211,7 @@ describe('grade', () => {
     const dir = await tempDir('linedrop-class-');
     outs.push(dir);
     await mkdir(join(dir, 'erin'));
-    await copyFile(join(FIXTURES, 'forever.py'), join(dir, 'erin', 'tcp.py'));
+    await writeFile(join(dir, 'erin', 'tcp.py'), await labServer());
     await writeFile(join(dir, 'erin', 'notes.txt'), 'my notes\n');
     // The output folder inside the class folder is not a submission.
     const out = join(dir, 'grades');

@@ -6,14 +6,14 @@
 // test fails, unless LINEDROP_SKIP_CHROMIUM=1 is set, which turns that failure into a skip.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { gradeClass } from '../../src/check/grade/grade.js';
-import { ROOT, removeDir, tempDir } from '../support.js';
+import { removeDir, tempDir } from '../support.js';
+import { writeClass } from '../check/grade-fixtures/class.js';
 
-const FIXTURES = join(ROOT, 'test/check/grade-fixtures');
 const found = spawnSync('chromium', ['--version'], { stdio: 'ignore' }).status === 0;
 const skip = !found && process.env['LINEDROP_SKIP_CHROMIUM'] === '1' ? 'chromium not installed and LINEDROP_SKIP_CHROMIUM=1' : false;
 
@@ -56,10 +56,7 @@ test('Chromium renders the class at a glance and a submission page with its conv
   const out = await tempDir('linedrop-grades-');
   const browser = await tempDir('linedrop-chromium-');
   try {
-    await copyFile(join(FIXTURES, 'forever.py'), join(cls, 'alice.py'));
-    const good = await readFile(join(FIXTURES, 'forever.py'), 'utf8');
-    await writeFile(join(cls, 'bob.py'), good.replace("conn.sendall(b'A')", "conn.sendall(b'A\\n')"));
-    await copyFile(join(FIXTURES, 'no_start.py'), join(cls, 'carol.py'));
+    await writeClass(cls, { alice: '', bob: 'a-newline', carol: 'no-start' });
     // Every check, with the template's whole 1 s pause; one after another on ports of their own.
     const report = await gradeClass({
       paths: [cls],
