@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EarlierFileError, FileOrder, type FileTurn } from './order.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
@@ -136,8 +136,10 @@ class DiskFileSink implements FileSink {
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Set once the file is renamed into place, until its commit is settled. */
   private placed = false;
-  /** A second name for the file this one replaced, kept until the commit is durable. */
-  private replaced: string | undefined;
+  /** A second name for the file this one replaced, kept until the commit is settled. */
+  replaced: string | undefined;
+  /** The file's identity, to tell whether `k.txt` still holds it. */
+  private inode: { ino: number; dev: number } | undefined;
 
   constructor(
     private readonly handle: FileHandle,
@@ -176,14 +178,13 @@ class DiskFileSink implements FileSink {
       await this.committer.commit(this);
       // Commits of one connection may overlap: this file is stored only if the one before it is.
       await this.previous?.stored;
-      this.placed = false;
       this.previous = undefined;
       this.turn.store();
-      if (this.replaced !== undefined) await rm(this.replaced, { force: true }).catch(() => undefined);
+      await this.settlePlacement(true);
       return { name: this.name, location: this.target, bytes: this.bytes };
     } catch (err) {
       const undone = this.placed;
-      await this.undoPlacement();
+      await this.settlePlacement(false);
       // Durable as it was: an earlier file's failure must not leave this one in place after a crash.
       if (undone && err instanceof EarlierFileError) await syncDir(this.folder).catch(ignore);
       await this.discard();
@@ -194,14 +195,53 @@ class DiskFileSink implements FileSink {
   }
 
   /**
-   * The file was renamed into place but its folder could not be flushed: it is not stored, so
-   * it must not stay as `k.txt`. The file it replaced comes back (or the name goes away).
+   * Ends the time between this file's rename and the folder flush that makes it durable.
+   * Stored: the file it replaced goes. Not stored: the file must not stay as `k.txt`, but only
+   * while `k.txt` still holds this upload is the file it replaced put back (or the name removed);
+   * once a later upload has replaced it, that upload keeps the name, and the file this one
+   * replaced becomes the one that upload would put back.
    */
-  private async undoPlacement(): Promise<void> {
+  private async settlePlacement(stored: boolean): Promise<void> {
     if (!this.placed) return;
     this.placed = false;
-    if (this.replaced !== undefined) await rename(this.replaced, this.target).catch(() => undefined);
-    else await rm(this.target, { force: true }).catch(() => undefined);
+    await withTargetLock(this.target, async () => {
+      const list = unsettled.get(this.target) ?? [];
+      const at = list.indexOf(this);
+      const later = list[at + 1];
+      list.splice(at, 1);
+      if (list.length === 0) unsettled.delete(this.target);
+      const replaced = this.replaced;
+      this.replaced = undefined;
+      if (stored) {
+        if (replaced !== undefined) await rm(replaced, { force: true }).catch(ignore);
+      } else if (later !== undefined) {
+        // The later upload's second name points at this file: make it point at the one before.
+        if (replaced === undefined) {
+          if (later.replaced !== undefined) await rm(later.replaced, { force: true }).catch(ignore);
+          later.replaced = undefined;
+        } else if (later.replaced !== undefined) {
+          await rename(replaced, later.replaced).catch(ignore);
+        } else {
+          later.replaced = replaced;
+        }
+      } else if (await this.holdsTarget()) {
+        if (replaced !== undefined) await rename(replaced, this.target).catch(ignore);
+        else await rm(this.target, { force: true }).catch(ignore);
+      } else if (replaced !== undefined) {
+        // Another process put a file of its own there: it stays.
+        await rm(replaced, { force: true }).catch(ignore);
+      }
+    });
+  }
+
+  /** Whether `k.txt` is still this upload's file. */
+  private async holdsTarget(): Promise<boolean> {
+    try {
+      const now = await stat(this.target);
+      return now.ino === this.inode?.ino && now.dev === this.inode.dev;
+    } catch {
+      return false;
+    }
   }
 
   async abort(): Promise<void> {
@@ -225,19 +265,32 @@ class DiskFileSink implements FileSink {
   async moveIntoPlace(): Promise<void> {
     // In the connection's order: after the file before it (which may still be committing).
     await this.previous?.placed;
+    const { ino, dev } = await stat(this.temp);
+    this.inode = { ino, dev };
     // Keep the file this one replaces under a temporary name until the rename is durable, so a
     // failed folder flush can put it back. (A crash leaves it as a temporary file, removed at start.)
-    const previous = `${this.temp.slice(0, -TEMP_SUFFIX.length)}.previous${TEMP_SUFFIX}`;
-    try {
-      await link(this.target, previous);
-      this.replaced = previous;
-    } catch (err) {
-      // ENOENT: nothing to replace. EPERM: the name is taken by a folder, which the rename refuses.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EPERM') throw err;
-    }
-    await rename(this.temp, this.target);
-    this.placed = true;
+    const second = `${this.temp.slice(0, -TEMP_SUFFIX.length)}.previous${TEMP_SUFFIX}`;
+    await withTargetLock(this.target, async () => {
+      try {
+        await link(this.target, second);
+        this.replaced = second;
+      } catch (err) {
+        // ENOENT: nothing to replace. EPERM: the name is taken by a folder, which the rename refuses.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EPERM') throw err;
+      }
+      try {
+        await rename(this.temp, this.target);
+      } catch (err) {
+        if (this.replaced !== undefined) await rm(this.replaced, { force: true }).catch(ignore);
+        this.replaced = undefined;
+        throw err;
+      }
+      this.placed = true;
+      const list = unsettled.get(this.target);
+      if (list) list.push(this);
+      else unsettled.set(this.target, [this]);
+    });
     this.turn.place();
   }
 
@@ -321,6 +374,23 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], size: number): Pr
 }
 
 function ignore(): void {}
+
+/** Files renamed into place whose commit has not settled yet, per path, oldest rename first. */
+const unsettled = new Map<string, DiskFileSink[]>();
+/** The last rename or undo queued for each path: they run one at a time per path. */
+const targetLocks = new Map<string, Promise<void>>();
+
+/** Runs `task` once the renames and undos queued before it for `target` are done. */
+function withTargetLock(target: string, task: () => Promise<void>): Promise<void> {
+  const before = targetLocks.get(target) ?? Promise.resolve();
+  const run = before.then(task);
+  const tail = run.then(ignore, ignore);
+  targetLocks.set(target, tail);
+  void tail.then(() => {
+    if (targetLocks.get(target) === tail) targetLocks.delete(target);
+  });
+  return run;
+}
 
 /** Makes a written file durable and puts it in place; resolves only once both are on disk. */
 interface Committer {

@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { chmod, mkdir, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
@@ -20,6 +19,7 @@ import {
   type StoredFile,
   type Storage,
 } from '../../src/index.js';
+import { fsError, withFailingHandles } from './fs-faults.js';
 import { HOST, QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 
@@ -28,14 +28,6 @@ import { HOST, QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServe
 
 function body(lines: string[]): Buffer {
   return Buffer.concat(lines.map((l) => Buffer.from(`${l}\n`, 'utf8')));
-}
-
-/** An error as the file system reports it: a message, a `code`, an `errno`, a `syscall`. */
-function fsError(code: string, message: string, syscall: string): NodeJS.ErrnoException {
-  const err = new Error(`${code}: ${message}, ${syscall} (injected)`) as NodeJS.ErrnoException;
-  err.code = code;
-  err.syscall = syscall;
-  return err;
 }
 
 /** The error and its chain of causes. */
@@ -261,26 +253,7 @@ describe('injected storage failures (a Storage test double around DirectoryStora
 // ---------------------------------------------------------------------------------------------
 // 1b. The real DirectoryStorage with its file-system calls failing
 //
-// `fs/promises.open` is wrapped (and the change pushed into the ES module bindings with
-// syncBuiltinESMExports) so that the handles DirectoryStorage opens fail in one chosen call.
-
-const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
-
-async function withFailingHandles<T>(patch: (path: string, handle: FileHandle) => void, run: () => Promise<T>): Promise<T> {
-  const original = fsp.open;
-  fsp.open = (async (...args: Parameters<typeof original>) => {
-    const handle = await original(...args);
-    patch(String(args[0]), handle);
-    return handle;
-  }) as typeof original;
-  syncBuiltinESMExports();
-  try {
-    return await run();
-  } finally {
-    fsp.open = original;
-    syncBuiltinESMExports();
-  }
-}
+// The handles DirectoryStorage opens fail in one chosen call (see fs-faults.ts).
 
 const FS_CASES: { what: string; code: string; patch: (dir: string) => (path: string, handle: FileHandle) => void; todo?: string }[] = [
   {
