@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EarlierFileError, FileOrder, type FileTurn } from './order.js';
+import { WriteGate } from './gate.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
 
 /** Temporary files start with this and end with `.part`; nothing else in a folder does. */
@@ -123,17 +124,15 @@ class FolderStore implements ConnectionStore {
 /** Streams a file to disk with batched `writev` calls and at most one write in flight. */
 class DiskFileSink implements FileSink {
   private queue: Buffer[] = [];
-  private queued = 0;
+  private readonly gate = new WriteGate(HIGH_WATER);
   private bytes = 0;
   private flushing: Promise<void> | undefined;
-  private failure: unknown;
   private finished = false;
   private closed = false;
   /** Bytes written since the last background flush started. */
   private unsynced = 0;
   /** The background flush in progress. */
   private syncing: Promise<void> | undefined;
-  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   /** Set once the file is renamed into place, until its commit is settled. */
   private placed = false;
   /** A second name for the file this one replaced, kept until the commit is settled. */
@@ -155,18 +154,17 @@ class DiskFileSink implements FileSink {
   ) {}
 
   write(data: Buffer): boolean {
-    if (this.failure !== undefined || this.finished) return true;
+    if (this.gate.hasFailed) return false;
+    if (this.finished) return true;
     this.queue.push(data);
-    this.queued += data.length;
+    this.gate.add(data.length);
     this.bytes += data.length;
     this.flushing ??= this.flush();
-    return this.queued < HIGH_WATER;
+    return this.gate.open;
   }
 
   drained(): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.queued < HIGH_WATER) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.gate.drained();
   }
 
   async commit(): Promise<StoredFile> {
@@ -174,7 +172,7 @@ class DiskFileSink implements FileSink {
     try {
       await this.flushing;
       await this.syncing;
-      if (this.failure !== undefined) throw this.failure;
+      if (this.gate.hasFailed) throw this.gate.error;
       await this.committer.commit(this);
       // Commits of one connection may overlap: this file is stored only if the one before it is.
       await this.previous?.stored;
@@ -301,19 +299,18 @@ class DiskFileSink implements FileSink {
 
   private async flush(): Promise<void> {
     try {
-      while (this.queue.length > 0 && this.failure === undefined) {
+      while (this.queue.length > 0 && !this.gate.hasFailed) {
         const batch = this.queue.length > MAX_IOVECS ? this.queue.splice(0, MAX_IOVECS) : this.queue;
         if (batch === this.queue) this.queue = [];
         let size = 0;
         for (const buf of batch) size += buf.length;
         await writeAll(this.handle, batch, size);
-        this.queued -= size;
         this.unsynced += size;
         if (this.unsynced >= SYNC_EVERY) {
           if (this.syncing && this.unsynced >= MAX_UNSYNCED) await this.syncing;
-          if (!this.syncing && this.failure === undefined) this.startSync();
+          if (!this.syncing && !this.gate.hasFailed) this.startSync();
         }
-        if (this.queued < HIGH_WATER) this.release();
+        this.gate.remove(size);
       }
     } catch (err) {
       this.fail(err);
@@ -337,19 +334,8 @@ class DiskFileSink implements FileSink {
   }
 
   private fail(err: unknown): void {
-    this.failure ??= err;
     this.queue = [];
-    this.queued = 0;
-    this.release(this.failure);
-  }
-
-  private release(err?: unknown): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) {
-      if (err === undefined) waiter.resolve();
-      else waiter.reject(err);
-    }
+    this.gate.fail(err);
   }
 }
 

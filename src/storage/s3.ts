@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { CompletedPart, S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { WriteGate } from './gate.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
 
 /** The AWS SDK, loaded on first use: a program that keeps files on disk never pays its start-up. */
@@ -295,8 +296,8 @@ class S3FileSink implements FileSink {
   /** The part being filled. */
   private chunks: Buffer[] = [];
   private chunkBytes = 0;
-  /** Bytes in memory: the part being filled and the parts not yet stored. */
-  private held = 0;
+  /** Bytes in memory (the part being filled and the parts not yet stored) against the high-water mark. */
+  private readonly gate: WriteGate;
   private bytes = 0;
   private partNumber = 0;
   /** The multipart upload's id, once it is being created. */
@@ -305,11 +306,9 @@ class S3FileSink implements FileSink {
   private readonly inFlight = new Set<Promise<void>>();
   private freeSlots: number;
   private slotWaiters: (() => void)[] = [];
-  private failure: unknown;
   private finished = false;
   private discarded: Promise<void> | undefined;
   private readonly cancel = new AbortController();
-  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly storage: S3Storage,
@@ -317,31 +316,30 @@ class S3FileSink implements FileSink {
     private readonly name: string,
   ) {
     this.freeSlots = storage.queueSize;
+    this.gate = new WriteGate(storage.highWaterMark);
   }
 
   write(data: Buffer): boolean {
     // After a failure: false, so the caller asks `drained()` and learns of it now, not at the end of the file.
-    if (this.failure !== undefined) return false;
+    if (this.gate.hasFailed) return false;
     if (this.finished) return true;
     this.chunks.push(data);
     this.chunkBytes += data.length;
-    this.held += data.length;
+    this.gate.add(data.length);
     this.bytes += data.length;
     if (this.chunkBytes >= this.storage.partSize) this.sendPart();
-    return this.held < this.storage.highWaterMark;
+    return this.gate.open;
   }
 
   drained(): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.held < this.storage.highWaterMark) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.gate.drained();
   }
 
   async commit(): Promise<StoredFile> {
     this.finished = true;
     const { client, bucket } = this.storage;
     try {
-      if (this.failure !== undefined) throw this.failure;
+      if (this.gate.hasFailed) throw this.gate.error;
       if (this.partNumber === 0) {
         // Small enough for one request.
         const body = this.takePart();
@@ -349,7 +347,7 @@ class S3FileSink implements FileSink {
       } else {
         if (this.chunkBytes > 0) this.sendPart();
         while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
-        if (this.failure !== undefined) throw this.failure;
+        if (this.gate.hasFailed) throw this.gate.error;
         const uploadId = await this.uploadId!;
         const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
         await client.send(new (sdk().CompleteMultipartUploadCommand)({ Bucket: bucket, Key: this.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
@@ -398,10 +396,7 @@ class S3FileSink implements FileSink {
       return;
     }
     const task = this.uploadPart(number, body).then(
-      () => {
-        this.held -= body.length;
-        if (this.held < this.storage.highWaterMark) this.release();
-      },
+      () => this.gate.remove(body.length),
       (err: unknown) => this.fail(err),
     );
     this.inFlight.add(task);
@@ -458,21 +453,11 @@ class S3FileSink implements FileSink {
   }
 
   private fail(err: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = this.storeError(err);
+    if (this.gate.hasFailed) return;
     this.chunks = [];
     this.chunkBytes = 0;
     // The file cannot be completed: stop its other parts now.
     this.cancel.abort();
-    this.release(this.failure);
-  }
-
-  private release(err?: unknown): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) {
-      if (err === undefined) waiter.resolve();
-      else waiter.reject(err);
-    }
+    this.gate.fail(this.storeError(err));
   }
 }

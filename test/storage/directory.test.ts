@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isTempName } from '../../src/index.js';
 import { QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir, until } from '../support.js';
-import { Gate, fsError, withFlushFaults } from './fs-faults.js';
+import { Gate, fsError, withFailingHandles, withFlushFaults } from './fs-faults.js';
 
 async function contentOf(path: string): Promise<string | undefined> {
   return readFile(path, 'utf8').catch(() => undefined);
@@ -88,6 +88,50 @@ describe('a failed folder flush (flat layout)', () => {
       assert.deepEqual(await listDir(dir), ['1.txt'], 'no temporary file is left');
     } finally {
       gate.open();
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+});
+
+describe('a full disk', () => {
+  test('once writing fails (ENOSPC), the server stops reading the message and answers R at once, not after the whole message', async (t) => {
+    const dir = await tempDir();
+    const s = await runServer({ dir });
+    const LINE = Buffer.alloc(64 * 1024 - 1, 'x');
+    const LINES = 4096; // a 256 MiB message
+    try {
+      const outcome = await withFailingHandles(
+        (path, handle) => {
+          if (!isTempName(path.split('/').pop()!)) return;
+          // The disk fills up after the first write of the file.
+          let writes = 0;
+          const real = handle.writev.bind(handle);
+          handle.writev = ((buffers: Buffer[]) => (++writes === 1 ? real(buffers) : Promise.reject(fsError('ENOSPC', 'no space left on device', 'write')))) as typeof handle.writev;
+        },
+        async () => {
+          const peer = await RawPeer.connect(s.port);
+          const started = performance.now();
+          let sent = 4;
+          await peer.write(frame([], LINES));
+          for (let i = 0; i < LINES && peer.received.length === 0 && !peer.closed; i++) {
+            // Write while the server reads; stop as soon as it has answered or stopped reading for good.
+            const more = peer.socket.write(Buffer.concat([LINE, Buffer.from('\n')]));
+            sent += LINE.length + 1;
+            if (!more) await Promise.race([new Promise((resolve) => peer.socket.once('drain', resolve)), peer.statuses(1, 60_000)]);
+          }
+          const status = await peer.statuses(1);
+          const ms = Math.round(performance.now() - started);
+          peer.destroy();
+          return { status, sent, ms };
+        },
+      );
+      const total = LINES * LINE.length + LINES + 4;
+      t.diagnostic(`R after ${outcome.ms} ms, ${(outcome.sent / 2 ** 20).toFixed(1)} MiB of a ${(total / 2 ** 20).toFixed(0)} MiB message sent`);
+      assert.equal(outcome.status, 'R');
+      assert.ok(outcome.sent < total / 4, `R came after ${outcome.sent} of ${total} bytes: the server read on into a full disk`);
+      assert.deepEqual(await listDir(dir), [], 'nothing stored, no temporary file left');
+    } finally {
       await s.close();
       await removeDir(dir);
     }
