@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer, type LinedropServer, type ServerOptions } from '../src/index.js';
+import { isTempName, startServer, type ConnectionSummary, type LinedropServer, type RefusedEvent, type ServerOptions } from '../src/index.js';
 import { sleep } from '../src/text.js';
 
 export const HOST = '127.0.0.1';
@@ -273,4 +273,24 @@ export class ServerProcess {
     if (this.running) this.child.kill('SIGKILL');
     await within(this.exited, 10_000, 'the server process to exit').catch(() => undefined);
   }
+}
+
+/** Everything the server reports about how connections ended or were refused. */
+export function record(s: Running): { closed: ConnectionSummary[]; refused: RefusedEvent[] } {
+  const closed: ConnectionSummary[] = [];
+  const refused: RefusedEvent[] = [];
+  s.server.on('connectionClosed', (summary) => closed.push(summary));
+  s.server.on('connectionRefused', (event) => refused.push(event));
+  return { closed, refused };
+}
+
+/** Every temporary file in `dir` and its sub-folders. */
+export async function tempFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      for (const name of await readdir(join(dir, entry.name))) if (isTempName(name)) found.push(join(entry.name, name));
+    } else if (isTempName(entry.name)) found.push(entry.name);
+  }
+  return found;
 }

@@ -71,6 +71,9 @@ export class Connection {
   /** The first commit that failed: its message is answered R, none after it A. */
   private commitFailure: Error | undefined;
   private readonly maxInFlight: number;
+  /** The server is waiting for the client's next bytes. */
+  private awaitingClient = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -81,13 +84,6 @@ export class Connection {
   ) {
     this.decoder = new Decoder(options.limits);
     this.maxInFlight = store.orderedCommits === true ? options.maxInFlight : 1;
-    const idle = options.idleTimeoutMs;
-    if (idle > 0) {
-      socket.setTimeout(idle, () => {
-        const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
-        socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
-      });
-    }
   }
 
   /** Asks the connection to end at the next boundary between messages (now, if it is between messages). */
@@ -112,7 +108,15 @@ export class Connection {
         const read = chunks.next();
         // A read left behind by a stop request may still fail; that must not go unhandled.
         read.catch(() => undefined);
-        const next = await this.wait(read, this.decoder.idle);
+        this.awaitingClient = true;
+        this.updateIdleTimer();
+        let next;
+        try {
+          next = await this.wait(read, this.decoder.idle);
+        } finally {
+          this.awaitingClient = false;
+          this.updateIdleTimer();
+        }
         if (next === STOP) continue;
         if (next.done) break;
         const outcome = await this.consume(this.decoder.push(next.value));
@@ -143,6 +147,27 @@ export class Connection {
       this.finish(REJECTED);
       const truncated = error instanceof ProtocolError && error.code === 'ERR_TRUNCATED';
       return { reason: truncated ? 'truncated' : 'rejected', error };
+    }
+  }
+
+  /**
+   * The idle timeout measures the client's silence while the server waits for it: it runs only
+   * while the server waits to read and every message is answered, so the time the server spends
+   * storing (writing, flushing) never counts, nor the time a client waits for its answer; it starts
+   * again at each read.
+   */
+  private updateIdleTimer(): void {
+    const idle = this.options.idleTimeoutMs;
+    const run = idle > 0 && this.awaitingClient && this.inFlight.length === 0;
+    if (run && this.idleTimer === undefined) {
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
+        this.socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+      }, idle);
+    } else if (!run && this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
     }
   }
 
@@ -201,6 +226,7 @@ export class Connection {
         this.waiting?.fail(this.commitFailure);
       } finally {
         this.inFlight.shift();
+        this.updateIdleTimer();
       }
     });
     this.inFlight.push(answered);
@@ -250,7 +276,6 @@ export class Connection {
   /** Sends a last status byte (if any), ends the connection, and destroys it if the peer lingers. */
   private finish(status?: Buffer): void {
     const socket = this.socket;
-    socket.setTimeout(0);
     if (socket.destroyed) return;
     if (status && socket.writable) socket.end(status);
     else socket.end();
