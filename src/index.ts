@@ -15,6 +15,7 @@ export {
   type RefusedEvent,
   type TlsOptions,
   ConnectionError,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -24,7 +25,17 @@ export {
 export { AllowList, normalizeAddress } from './server/access.js';
 export { parseProxyHeader, proxyHeaderV1, proxyHeaderV2, ProxyProtocolError, type ProxyHeader } from './server/proxy-protocol.js';
 export type { Logger } from './server/logger.js';
-export { createMetrics, startMetricsServer, parseListenAddress, LinedropMetrics, MetricsServer, type MetricsOptions, type MetricsServerOptions } from './server/metrics.js';
+export {
+  createMetrics,
+  startMetricsServer,
+  parseListenAddress,
+  LinedropMetrics,
+  MetricsServer,
+  DEFAULT_METRICS_IDLE_TIMEOUT_MS,
+  DEFAULT_METRICS_MAX_CONNECTIONS,
+  type MetricsOptions,
+  type MetricsServerOptions,
+} from './server/metrics.js';
 export {
   LinedropClient,
   ClientError,

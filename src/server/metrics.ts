@@ -16,7 +16,7 @@ import { formatAddress, parseHostPort } from '../net-address.js';
  * | `linedrop_connections_open` | gauge | |
  * | `linedrop_connections_total` | counter | connections accepted |
  * | `linedrop_connections_closed_total` | counter | `reason` (quit, rejected, truncated, client-closed, idle-timeout, socket-error, server-closed) |
- * | `linedrop_connections_refused_total` | counter | `reason` (not-allowed, too-many-connections, too-many-from-address, proxy-header) |
+ * | `linedrop_connections_refused_total` | counter | `reason` (not-allowed, too-many-connections, too-many-from-address, proxy-header, tls-handshake) |
  * | `linedrop_files_accepted_total` | counter | files stored and answered `A` |
  * | `linedrop_files_rejected_total` | counter | `reason` (rejected: answered `R`; truncated: the client vanished mid-message), `code` (`ERR_*`, or a storage error's code) |
  * | `linedrop_received_bytes_total` | counter | bytes of the files stored |
@@ -43,7 +43,7 @@ const LIMIT_OF_REFUSAL: Partial<Record<RefusedEvent['reason'], string>> = {
   'too-many-from-address': 'max-connections-per-address',
 };
 const CLOSE_REASONS: ConnectionSummary['reason'][] = ['quit', 'rejected', 'truncated', 'client-closed', 'idle-timeout', 'socket-error', 'server-closed'];
-const REFUSALS: RefusedEvent['reason'][] = ['not-allowed', 'too-many-connections', 'too-many-from-address', 'proxy-header'];
+const REFUSALS: RefusedEvent['reason'][] = ['not-allowed', 'too-many-connections', 'too-many-from-address', 'proxy-header', 'tls-handshake'];
 const LIMITS = ['max-lines', 'max-line-bytes', 'max-message-bytes', 'idle-timeout', 'max-connections', 'max-connections-per-address'];
 
 const MESSAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -168,11 +168,23 @@ export function createMetrics(server: LinedropServer, options: MetricsOptions = 
   return new LinedropMetrics(server, options);
 }
 
+/** Connections the metrics endpoint holds at once, by default: Prometheus and a load balancer's checks need a few. */
+export const DEFAULT_METRICS_MAX_CONNECTIONS = 16;
+/** How long a metrics connection may stay silent (no request, or idle between requests), by default. */
+export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = 10_000;
+
 export interface MetricsServerOptions extends MetricsOptions {
   /** Port of the HTTP endpoint (0: any free port). */
   port: number;
-  /** Address to listen on (default: all interfaces). */
+  /** Address to listen on (default: all interfaces). Bind it to loopback or a private address: it is not for the public. */
   host?: string;
+  /**
+   * Connections held at once (default 16); more are closed as soon as they connect, so the
+   * endpoint never takes the descriptors uploads need.
+   */
+  maxConnections?: number;
+  /** A connection silent this long (no request yet, or between requests) is closed (default 10 s). */
+  idleTimeoutMs?: number;
   /** Metrics already created for the server (default: new ones). */
   metrics?: LinedropMetrics;
 }
@@ -186,16 +198,20 @@ export class MetricsServer {
   readonly metrics: LinedropMetrics;
   private readonly http: Server;
 
-  private constructor(metrics: LinedropMetrics) {
+  private constructor(metrics: LinedropMetrics, options: MetricsServerOptions) {
     this.metrics = metrics;
-    this.http = createServer((req, res) => void this.handle(req, res));
-    this.http.keepAliveTimeout = 5_000;
+    const idle = options.idleTimeoutMs ?? DEFAULT_METRICS_IDLE_TIMEOUT_MS;
+    this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => void this.handle(req, res));
+    this.http.maxConnections = options.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    // With no 'timeout' listener, a socket silent this long is destroyed.
+    this.http.timeout = idle;
+    this.http.keepAliveTimeout = Math.min(5_000, idle);
   }
 
   /** Creates the metrics (unless given) and starts the HTTP endpoint. */
   static async start(server: LinedropServer, options: MetricsServerOptions): Promise<MetricsServer> {
     const metrics = options.metrics ?? createMetrics(server, options);
-    const endpoint = new MetricsServer(metrics);
+    const endpoint = new MetricsServer(metrics, options);
     endpoint.http.listen(options.port, options.host);
     try {
       await once(endpoint.http, 'listening');

@@ -10,6 +10,7 @@ export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
 export const DEFAULT_SERVER_MAX_IN_FLIGHT = 16;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface TlsOptions {
   /** PEM certificate chain and private key of the server. */
@@ -33,12 +34,18 @@ export interface ServerOptions extends StorageChoice {
    * Storage whose commits cannot overlap (object storage) always works one message at a time.
    */
   maxInFlight?: number;
-  /** Connections open at once; more are closed as soon as they connect (default 1024). */
+  /**
+   * Sockets open at once, counted from the moment each is accepted, whatever it waits for (its
+   * TLS handshake, its PROXY header, the next message); more are closed as soon as they connect
+   * (default 1024).
+   */
   maxConnections?: number;
   /** Connections open at once from one client address (default 64). */
   maxConnectionsPerAddress?: number;
   /** Only these client addresses or CIDR ranges may connect; others are closed at once. */
   allow?: readonly string[];
+  /** How long a new connection may take to finish its TLS handshake or send its PROXY header (default 10 s); then it is closed. */
+  handshakeTimeoutMs?: number;
   /** Serve TLS instead of plain TCP. */
   tls?: TlsOptions;
   /**

@@ -3,9 +3,6 @@ import { formatAddress } from '../net-address.js';
 import { normalizeAddress } from './access.js';
 import { parseProxyHeader, ProxyProtocolError } from './proxy-protocol.js';
 
-/** How long a connection may take to send its PROXY protocol header. */
-export const PROXY_HEADER_TIMEOUT_MS = 5_000;
-
 /** The client at the far end: the socket's peer, or the one a PROXY header names. */
 export interface Peer {
   address: string;
@@ -25,13 +22,13 @@ export { formatAddress };
 
 /**
  * Reads the PROXY header off a new connection and returns the client it names (the socket's own
- * peer for a LOCAL header). Bytes after the header are put back for the decoder.
+ * peer for a LOCAL header) within `timeoutMs`. Bytes after the header are put back for the decoder.
  */
-export function readProxyHeader(socket: Socket): Promise<Peer> {
+export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Peer> {
   socket.on('error', () => undefined);
   return new Promise((resolve, reject) => {
     let head: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new ProxyProtocolError(`no PROXY header within ${PROXY_HEADER_TIMEOUT_MS} ms`)), PROXY_HEADER_TIMEOUT_MS);
+    const timer = setTimeout(() => finish(new ProxyProtocolError(`no PROXY header within ${timeoutMs} ms`)), timeoutMs);
     const finish = (err: Error | undefined, peer?: Peer, rest?: Buffer): void => {
       clearTimeout(timer);
       socket.off('data', onData);

@@ -6,22 +6,15 @@ import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { formatBytes, formatDuration, plural } from '../text.js';
 import { AllowList } from './access.js';
+import { Admission, Place, type Refusal, type RefusalReason } from './admission.js';
 import { Connection, ConnectionError, describeReason, type CloseReason, type FileEvent } from './connection.js';
 import { errorFields, silentLogger, type Logger } from './logger.js';
-import {
-  checkServerOptions,
-  connectionOptions,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_PORT,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-  type ConnectionOptions,
-  type ServerOptions,
-} from './options.js';
+import { checkServerOptions, connectionOptions, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_PORT, DEFAULT_SHUTDOWN_DEADLINE_MS, type ConnectionOptions, type ServerOptions } from './options.js';
 import { formatAddress, formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export { ConnectionError, type CloseReason, type FileEvent } from './connection.js';
 export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
@@ -43,10 +36,10 @@ export interface ConnectionSummary {
   ms: number;
 }
 
-/** A connection closed as soon as it arrived. */
+/** A connection closed as soon as it arrived, or before its TLS handshake or PROXY header was done. */
 export interface RefusedEvent {
   remote: string;
-  reason: 'not-allowed' | 'too-many-connections' | 'too-many-from-address' | 'proxy-header';
+  reason: RefusalReason;
 }
 
 export interface LinedropServerEvents {
@@ -66,12 +59,14 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   private readonly options: ServerOptions;
   private readonly connectionOptions: ConnectionOptions;
   private readonly server: Server;
-  private readonly allowList: AllowList | undefined;
-  private readonly connectionsByAddress = new Map<string, number>();
+  private readonly admission: Admission;
+  private readonly handshakeTimeoutMs: number;
+  /** Every socket accepted and not yet closed, whatever it waits for (TLS handshake, PROXY header, a message). */
+  private readonly accepted = new Set<Socket>();
+  /** TLS handshakes in progress, by the client's address and port. */
+  private readonly handshakes = new Map<string, { place: Place; timer: NodeJS.Timeout }>();
   private readonly open = new Map<Socket, Connection>();
   private readonly running = new Set<Promise<void>>();
-  /** Connections still sending their PROXY header. */
-  private readonly pending = new Set<Socket>();
   private connectionCount = 0;
   private closing = false;
   private initialised: Promise<void> | undefined;
@@ -81,46 +76,37 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     checkServerOptions(options);
     this.options = options;
     this.connectionOptions = connectionOptions(options);
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.logger = options.logger ?? silentLogger;
     this.storage = openStorage(options);
-    this.allowList = options.allow ? new AllowList(options.allow) : undefined;
+    this.admission = new Admission({
+      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+      allowList: options.allow ? new AllowList(options.allow) : undefined,
+    });
     if (options.tls) {
       const { cert, key, clientCa } = options.tls;
       const tlsServer = createTlsServer(
         { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: true },
-        (socket: TLSSocket) => this.accept(socket, peerOf(socket)),
+        (socket: TLSSocket) => this.secured(socket),
       );
-      // Refuse before the handshake: the raw TCP connection is checked first.
-      tlsServer.on('connection', (socket: Socket) => {
-        if (!this.admit(socket, peerOf(socket))) socket.destroy();
-      });
+      // The raw TCP connection is admitted (or refused) before the handshake.
+      tlsServer.on('connection', (socket: Socket) => this.arrive(socket));
       tlsServer.on('tlsClientError', (err, socket) => {
+        // Not found: refused or timed out already (and said so), or gone.
+        const key = socketKey(socket);
         const remote = formatPeer(peerOf(socket));
+        const handshake = this.handshakes.get(key);
+        socket.destroy();
+        if (!handshake) return;
+        clearTimeout(handshake.timer);
+        this.handshakes.delete(key);
         this.logger.warn({ remote, error: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
+        this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
       });
       this.server = tlsServer;
     } else {
-      this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-        if (!options.proxyProtocol) {
-          if (this.admit(socket, peerOf(socket))) this.accept(socket, peerOf(socket));
-          else socket.destroy();
-          return;
-        }
-        this.pending.add(socket);
-        readProxyHeader(socket)
-          .then((peer) => {
-            this.pending.delete(socket);
-            if (this.admit(socket, peer)) this.accept(socket, peer);
-            else socket.destroy();
-          })
-          .catch((err: Error) => {
-            this.pending.delete(socket);
-            const remote = formatPeer(peerOf(socket));
-            this.logger.warn({ remote, error: errorFields(err) }, `closed ${remote}: ${err.message}`);
-            this.emit('connectionRefused', { remote, reason: 'proxy-header' });
-            socket.destroy();
-          });
-      });
+      this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.arrive(socket));
     }
   }
 
@@ -150,9 +136,14 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     return this.server.listening;
   }
 
-  /** Connections open now. */
+  /** Connections open now (served: past their TLS handshake or PROXY header). */
   get connections(): number {
     return this.open.size;
+  }
+
+  /** Sockets open now: the connections, and those still in their TLS handshake or sending their PROXY header. */
+  get acceptedSockets(): number {
+    return this.accepted.size;
   }
 
   /** Stops accepting connections; the ones open go on. */
@@ -185,47 +176,84 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   async close(): Promise<void> {
     this.closing = true;
     this.stopAccepting();
-    for (const socket of this.pending) socket.destroy();
+    for (const socket of this.accepted) socket.destroy();
     for (const socket of this.open.keys()) socket.destroy();
     await this.idle();
   }
 
-  /** Applies the allowlist and the connection limits to a new connection. */
-  private admit(socket: Socket, peer: Peer): boolean {
-    const address = peer.address;
-    const remote = formatPeer(peer);
-    let reason: RefusedEvent['reason'] | undefined;
-    let text = '';
-    const perAddress = this.connectionsByAddress.get(address) ?? 0;
-    const maxConnections = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    const maxPerAddress = this.options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
-    if (this.allowList && !this.allowList.allows(address)) {
-      reason = 'not-allowed';
-      text = `refused ${remote}: not in the allowlist (${this.allowList.ranges.join(', ')})`;
-    } else if (this.open.size >= maxConnections) {
-      reason = 'too-many-connections';
-      text = `refused ${remote}: ${maxConnections} connections are open, the limit`;
-    } else if (perAddress >= maxPerAddress) {
-      reason = 'too-many-from-address';
-      text = `refused ${remote}: ${perAddress} connections from ${address} are open, the limit per address`;
-    }
-    if (reason === undefined) return true;
+  /**
+   * A new TCP connection: it takes a place under the caps at once (or is refused), then waits
+   * for its TLS handshake or PROXY header, within the handshake timeout, or is served.
+   */
+  private arrive(socket: Socket): void {
     socket.on('error', () => undefined);
-    this.logger.warn({ remote, reason }, text);
-    this.emit('connectionRefused', { remote, reason });
-    return false;
+    const peer = peerOf(socket);
+    const remote = formatPeer(peer);
+    const proxied = this.options.proxyProtocol === true;
+    // Behind a proxy the client is known only from the header: until then only the total counts.
+    const place = this.admission.enter(remote, proxied ? undefined : peer.address);
+    if (!(place instanceof Place)) return this.refuse(socket, remote, place);
+    this.accepted.add(socket);
+    socket.once('close', () => {
+      this.accepted.delete(socket);
+      place.release();
+    });
+    if (this.closing) {
+      socket.destroy();
+    } else if (this.options.tls) {
+      const key = socketKey(socket);
+      const timer = setTimeout(() => {
+        this.handshakes.delete(key);
+        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.handshakeTimeoutMs} ms`);
+        this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
+        socket.destroy();
+      }, this.handshakeTimeoutMs);
+      this.handshakes.set(key, { place, timer });
+      socket.once('close', () => {
+        clearTimeout(timer);
+        if (this.handshakes.get(key)?.timer === timer) this.handshakes.delete(key);
+      });
+    } else if (!proxied) {
+      this.accept(socket, peer, place);
+    } else {
+      readProxyHeader(socket, this.handshakeTimeoutMs).then(
+        (client) => {
+          const refusal = place.identify(formatPeer(client), client.address);
+          if (refusal) this.refuse(socket, formatPeer(client), refusal);
+          else this.accept(socket, client, place);
+        },
+        (err: Error) => {
+          this.logger.warn({ remote, error: errorFields(err) }, `closed ${remote}: ${err.message}`);
+          this.emit('connectionRefused', { remote, reason: 'proxy-header' });
+          socket.destroy();
+        },
+      );
+    }
   }
 
-  private accept(socket: Socket, peer: Peer): void {
+  /** A TLS handshake is done: the connection is served in the place it took on arrival. */
+  private secured(socket: TLSSocket): void {
+    const key = socketKey(socket);
+    const handshake = this.handshakes.get(key);
+    // Its handshake timed out meanwhile.
+    if (!handshake) return void socket.destroy();
+    clearTimeout(handshake.timer);
+    this.handshakes.delete(key);
+    this.accept(socket, peerOf(socket), handshake.place);
+  }
+
+  private refuse(socket: Socket, remote: string, refusal: Refusal): void {
+    this.logger.warn({ remote, reason: refusal.reason }, refusal.text);
+    this.emit('connectionRefused', { remote, reason: refusal.reason });
+    socket.destroy();
+  }
+
+  private accept(socket: Socket, peer: Peer, place: Place): void {
     const id = ++this.connectionCount;
-    const address = peer.address;
-    this.connectionsByAddress.set(address, (this.connectionsByAddress.get(address) ?? 0) + 1);
     const done = this.serve(socket, id, peer).finally(() => {
       this.open.delete(socket);
       this.running.delete(done);
-      const left = (this.connectionsByAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.connectionsByAddress.set(address, left);
-      else this.connectionsByAddress.delete(address);
+      place.release();
     });
     this.running.add(done);
   }
@@ -266,6 +294,11 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     else log.warn(fields, text);
     this.emit('connectionClosed', summary);
   }
+}
+
+/** A socket's client address and port: the same for a TLS socket and the TCP socket under it. */
+function socketKey(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
 }
 
 /** Creates a server and starts it listening. */

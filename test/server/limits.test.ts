@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
-import { LinedropClient, isTempName } from '../../src/index.js';
-import { HOST, QUIT, RawPeer, frame, listDir, record, runServer, sleep, tempFiles, until } from '../support.js';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { LinedropClient, MetricsServer, isTempName, proxyHeaderV1 } from '../../src/index.js';
+import { HOST, QUIT, RawPeer, frame, listDir, record, removeDir, runServer, sleep, tempDir, tempFiles, until } from '../support.js';
 import { withFailingHandles, withFlushFaults } from '../storage/fs-faults.js';
 
 const fileText = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
@@ -335,6 +336,128 @@ describe('the idle timeout counts only the client\'s silence', () => {
       assert.equal((await readFile(join(s.dir, '1.txt'))).length, 192 * 64 * 1024);
     } finally {
       closeAll();
+      await s.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** Descriptors this process has open now (the server's and the test's own sockets alike). */
+async function descriptors(): Promise<number> {
+  return (await readdir('/proc/self/fd')).length;
+}
+
+/** A plain TCP connection that sends nothing, and notes when the server closes it. */
+async function silent(port: number): Promise<{ socket: Socket; closed: () => boolean }> {
+  const socket = connect({ host: HOST, port });
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  let closed = false;
+  socket.once('close', () => (closed = true));
+  socket.once('end', () => {
+    closed = true;
+    socket.destroy();
+  });
+  socket.resume();
+  return { socket, closed: () => closed };
+}
+
+describe('every accepted socket counts against the caps, whatever it waits for', () => {
+  let certDir = '';
+  const pem: { cert?: Buffer; key?: Buffer } = {};
+  const HANDSHAKE_MS = 3_000;
+
+  before(async () => {
+    certDir = await tempDir('linedrop-tls-');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { cwd: certDir, stdio: 'ignore' },
+    );
+    pem.cert = await readFile(join(certDir, 'cert.pem'));
+    pem.key = await readFile(join(certDir, 'key.pem'));
+  });
+
+  after(async () => {
+    await removeDir(certDir);
+  });
+
+  for (const kind of ['TLS handshake', 'PROXY header'] as const) {
+    test(`maxConnections 10, 30 connections that never send their ${kind}: 20 refused at once, 10 held until the handshake timeout, then a client is served`, { timeout: 30_000 }, async () => {
+      const s = await runServer({
+        maxConnections: 10,
+        maxConnectionsPerAddress: 100,
+        handshakeTimeoutMs: HANDSHAKE_MS,
+        ...(kind === 'TLS handshake' ? { tls: { cert: pem.cert!, key: pem.key! } } : { proxyProtocol: true }),
+      });
+      const { refused } = record(s);
+      const peers: { socket: Socket; closed: () => boolean }[] = [];
+      try {
+        for (let i = 0; i < 30; i++) peers.push(await silent(s.port));
+        assert.ok(await until(() => peers.filter((p) => p.closed()).length >= 20, HANDSHAKE_MS), `${peers.filter((p) => p.closed()).length} of 30 closed: the waiting ones are not counted`);
+        assert.equal(refused.filter((r) => r.reason === 'too-many-connections').length, 20, 'refused at the cap');
+        assert.ok(s.server.acceptedSockets <= 10, `${s.server.acceptedSockets} sockets held`);
+        assert.ok(await until(() => peers.every((p) => p.closed()), HANDSHAKE_MS + 5_000), 'the connections held were not closed at the handshake timeout');
+        const timedOut = refused.filter((r) => r.reason === (kind === 'TLS handshake' ? 'tls-handshake' : 'proxy-header'));
+        assert.equal(timedOut.length, 10, 'each connection held is closed at the handshake timeout, and said so');
+        assert.ok(await until(() => s.server.acceptedSockets === 0));
+
+        // The places are free again.
+        if (kind === 'TLS handshake') {
+          const client = await LinedropClient.connect({ host: HOST, port: s.port, tls: { ca: pem.cert! } });
+          assert.equal(await client.sendLines(['after the storm']), 'A');
+          assert.equal(await client.quit(), 'Q');
+        } else {
+          const peer = await open(s.port);
+          await peer.write(Buffer.concat([proxyHeaderV1({ address: '192.0.2.1', port: 4000 }, { address: '192.0.2.2', port: 12100 }), frame(['after the storm']), QUIT]));
+          assert.equal(await peer.statuses(2), 'AQ');
+        }
+        assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'after the storm\n');
+      } finally {
+        for (const p of peers) p.socket.destroy();
+        closeAll();
+        await s.close();
+      }
+    });
+  }
+
+  test('TLS: 50 connect-then-close and 50 that send garbage leave no descriptor behind (no CLOSE-WAIT)', { timeout: 30_000 }, async (t) => {
+    const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! }, handshakeTimeoutMs: HANDSHAKE_MS, maxConnectionsPerAddress: 200 });
+    try {
+      const before = await descriptors();
+      for (let i = 0; i < 50; i++) {
+        const closer = await silent(s.port);
+        closer.socket.destroy();
+        const junk = await silent(s.port);
+        junk.socket.end('GET / HTTP/1.0\r\n\r\n');
+      }
+      const peak = await descriptors();
+      assert.ok(await until(async () => (await descriptors()) <= before, HANDSHAKE_MS + 5_000), `${(await descriptors()) - before} descriptors still open`);
+      t.diagnostic(`descriptors: ${before} before, ${peak} just after 100 bad TLS connections, ${await descriptors()} once they are closed`);
+      assert.equal(s.server.acceptedSockets, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the metrics endpoint holds at most its maxConnections (16 by default); idle ones are closed; /healthz still answers', { timeout: 30_000 }, async (t) => {
+    const s = await runServer();
+    const metrics = await MetricsServer.start(s.server, { port: 0, host: HOST, maxConnections: 4, idleTimeoutMs: 3_000 });
+    const peers: { socket: Socket; closed: () => boolean }[] = [];
+    try {
+      const before = await descriptors();
+      for (let i = 0; i < 40; i++) peers.push(await silent(metrics.address().port));
+      assert.ok(await until(() => peers.filter((p) => p.closed()).length >= 36, 2_500), `${peers.filter((p) => p.closed()).length} of 40 closed at once`);
+      const held = peers.filter((p) => !p.closed()).length;
+      assert.ok(held <= 4, `${held} idle metrics connections held`);
+      assert.ok(await until(() => peers.every((p) => p.closed()), 8_000), "idle metrics connections are closed");
+      t.diagnostic(`40 idle connections to the metrics port: ${held} held, for 3 s; descriptors back to ${await descriptors()} (was ${before})`);
+      const res = await fetch(`${metrics.url}/healthz`);
+      assert.equal(res.status, 200);
+    } finally {
+      for (const p of peers) p.socket.destroy();
+      await metrics.close();
       await s.close();
     }
   });
