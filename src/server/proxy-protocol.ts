@@ -3,6 +3,7 @@
  * header at the very start of a connection that names the real client. A pure parser: bytes in,
  * the header out.
  */
+import { isIP } from 'node:net';
 
 /** The real endpoints, or none for a LOCAL (health check) or UNKNOWN header. */
 export interface ProxyHeader {
@@ -52,7 +53,11 @@ function parseV1(buf: Buffer): ProxyParse {
   if (fields.length !== 6 || (fields[1] !== 'TCP4' && fields[1] !== 'TCP6')) {
     throw new ProxyProtocolError(`bad PROXY v1 header: ${JSON.stringify(buf.toString('latin1', 0, end))}`);
   }
-  const [, , src = '', dst = '', sport = '', dport = ''] = fields;
+  const [, family, src = '', dst = '', sport = '', dport = ''] = fields;
+  const version = family === 'TCP4' ? 4 : 6;
+  for (const address of [src, dst]) {
+    if (isIP(address) !== version) throw new ProxyProtocolError(`bad PROXY v1 header: ${JSON.stringify(address)} is not an IPv${version} address`);
+  }
   return {
     done: true,
     header: { version: 1, source: { address: src, port: port(sport) }, destination: { address: dst, port: port(dport) } },

@@ -48,6 +48,18 @@ describe('PROXY protocol parser', () => {
     assert.deepEqual(parseProxyHeader(local), { done: true, header: { version: 2 }, length: 16 });
   });
 
+  test('a v1 source or destination that is not an IP address of its family is refused', () => {
+    for (const bad of [
+      'PROXY TCP4 not-an-ip 10.0.0.1 4000 12100\r\n',
+      'PROXY TCP4 10.0.0.1 not-an-ip 4000 12100\r\n',
+      'PROXY TCP4 2001:db8::1 10.0.0.1 4000 12100\r\n',
+      'PROXY TCP6 10.0.0.1 2001:db8::2 4000 12100\r\n',
+      'PROXY TCP4 10.0.0.256 10.0.0.1 4000 12100\r\n',
+    ]) {
+      assert.throws(() => parseProxyHeader(Buffer.from(bad, 'latin1')), /not an IPv[46] address/, JSON.stringify(bad));
+    }
+  });
+
   test('anything else is refused', () => {
     for (const bad of ['\x00\x00\x00\x01', 'GET / HTTP/1.1\r\n', 'PROXY TCP4 1.2.3.4\r\n', 'PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n', `PROXY ${'x'.repeat(120)}`]) {
       assert.throws(() => parseProxyHeader(Buffer.from(bad, 'latin1')), ProxyProtocolError, JSON.stringify(bad));
@@ -107,6 +119,22 @@ describe('server behind a proxy', () => {
       ]);
       await inside.write(QUIT);
       assert.equal(await inside.statuses(2), 'AQ');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a v1 header whose source is not an IP address: closed before any message, refused as proxy-header, nothing saved', async () => {
+    const s = await runServer({ proxyProtocol: true });
+    const refused: RefusedEvent[] = [];
+    s.server.on('connectionRefused', (e) => refused.push(e));
+    try {
+      const peer = await RawPeer.connect(s.port);
+      await peer.write(Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 4000 12100\r\n'), frame(['spoofed']), QUIT])).catch(() => undefined);
+      assert.equal(await peer.waitClosed(), true);
+      assert.equal(peer.received.length, 0);
+      assert.deepEqual(refused.map((r) => r.reason), ['proxy-header']);
+      assert.deepEqual(await listDir(s.dir), []);
     } finally {
       await s.close();
     }
