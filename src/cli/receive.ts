@@ -52,13 +52,12 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     ...(tuning.instanceId !== undefined ? { instanceId: tuning.instanceId } : {}),
     ...(options.s3 ? { s3: options.s3 } : {}),
   });
-  if (options.s3) {
-    try {
-      await storage.init();
-    } catch (e) {
-      options.err.write(`linedrop: ${(e as Error).message}\n`);
-      return ExitCode.CannotConnect;
-    }
+  // The folder or bucket is checked before listening: one the server cannot use is an error now, not at the first upload.
+  try {
+    await storage.init();
+  } catch (e) {
+    options.err.write(`linedrop: ${(e as Error).message}\n`);
+    return ExitCode.CannotConnect;
   }
   const server = new LinedropServer({
     ...tuning,

@@ -282,6 +282,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     this.open.set(socket, connection);
     if (this.closing) socket.destroy();
     const result = await connection.run();
+    await store.close?.();
     const error = result.error;
     const reason = this.closing && result.reason === 'socket-error' ? 'server-closed' : result.reason;
     const ms = Math.round(performance.now() - started);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EarlierFileError, FileOrder, type FileTurn } from './order.js';
 import { WriteGate } from './gate.js';
@@ -65,6 +65,7 @@ export class DirectoryStorage implements Storage {
   readonly groupCommit: boolean;
   private sessions = 0;
   private readonly committer: Committer;
+  private ready: Promise<number> | undefined;
 
   constructor(options: DirectoryStorageOptions) {
     this.location = resolve(options.dir);
@@ -75,8 +76,22 @@ export class DirectoryStorage implements Storage {
     this.committer = this.groupCommit ? new GroupCommitter() : new SingleCommitter();
   }
 
-  async init(): Promise<number> {
-    await mkdir(this.location, { recursive: true });
+  /**
+   * Creates the folder if it is missing and checks that files can be created in it (a probe file,
+   * removed), then removes what a crash left behind. Once it has succeeded, later calls return
+   * the same result.
+   * @throws Error saying why the folder cannot be used (it is a file, it cannot be created or written).
+   */
+  init(): Promise<number> {
+    this.ready ??= this.prepare().catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  private async prepare(): Promise<number> {
+    await prepareFolder(this.location);
     if (this.layout === 'flat') return removeLeftovers(this.location, 0);
     // Servers sharing a folder are told apart by the instance ids they were given: each removes
     // only what its own sessions left (another's temporary files may be uploads in progress). A
@@ -112,12 +127,29 @@ class FolderStore implements ConnectionStore {
       }
       const name = `${index}.txt`;
       const temp = join(this.location, `${TEMP_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
-      const handle = await open(temp, 'wx', 0o644);
+      let handle: FileHandle;
+      try {
+        handle = await open(temp, 'wx', 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.mustCreate) throw err;
+        // The upload folder was removed while the server runs ("created if missing"): make it again.
+        await mkdir(this.location, { recursive: true });
+        await syncDir(join(this.location, '..'));
+        handle = await open(temp, 'wx', 0o644);
+      }
       return new DiskFileSink(handle, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
     } catch (err) {
       turn.fail(err);
       throw err;
     }
+  }
+
+  /** A session folder that holds no file (every file of the connection was refused) is removed. */
+  async close(): Promise<void> {
+    if (!this.mustCreate || this.created === undefined) return;
+    await this.created.catch(ignore);
+    // rmdir removes only an empty folder.
+    await rmdir(this.location).catch(ignore);
   }
 }
 
@@ -480,9 +512,42 @@ async function removeLeftovers(dir: string, depth: number, folders?: (name: stri
       removed++;
     } else if (entry.isDirectory() && depth > 0 && (folders === undefined || folders(entry.name))) {
       removed += await removeLeftovers(path, depth - 1);
+      // A session folder left empty goes too (rmdir removes only an empty folder).
+      await rmdir(path).catch(ignore);
     }
   }
   return removed;
+}
+
+/** Makes the upload folder if it is missing, and checks that a file can be created and written in it. */
+async function prepareFolder(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw folderError(`the upload folder ${dir} is a file, not a folder: name a folder (it is created if missing)`, err);
+    if (code === 'ENOTDIR') throw folderError(`cannot create the upload folder ${dir}: a part of that path is a file, not a folder`, err);
+    throw folderError(`cannot create the upload folder ${dir}: ${(err as Error).message}`, err);
+  }
+  const probe = join(dir, `${TEMP_PREFIX}probe.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+  try {
+    const handle = await open(probe, 'wx', 0o644);
+    try {
+      await handle.write('linedrop checks that it can write here\n');
+    } finally {
+      await handle.close();
+    }
+    await rm(probe);
+  } catch (err) {
+    await rm(probe, { force: true }).catch(ignore);
+    throw folderError(`cannot write into the upload folder ${dir}: ${(err as Error).message}`, err);
+  }
+}
+
+/** An error about the upload folder, with the file system's code and the original error as its cause. */
+function folderError(message: string, cause: unknown): Error {
+  const code = (cause as NodeJS.ErrnoException).code;
+  return Object.assign(new Error(message, { cause }), typeof code === 'string' ? { code } : {});
 }
 
 /**

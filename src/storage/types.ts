@@ -44,6 +44,11 @@ export interface ConnectionStore {
    * next message while earlier ones commit. Otherwise each commit ends before the next file starts.
    */
   readonly orderedCommits?: boolean;
+  /**
+   * The connection has ended, every file committed or aborted: a storage may tidy up (a session
+   * folder that holds no file is removed). Never rejects.
+   */
+  close?(): Promise<void>;
 }
 
 /** A place to keep uploads: a folder on disk, object storage, or a test double. */

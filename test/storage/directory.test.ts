@@ -1,11 +1,11 @@
 // DirectoryStorage under a real server, with its flushes slowed down or failing (fs-faults.ts):
 // what a failed folder flush undoes, and what it must leave alone.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName } from '../../src/index.js';
-import { QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir, until } from '../support.js';
+import { DirectoryStorage, TEMP_PREFIX, TEMP_SUFFIX, isTempName, startServer } from '../../src/index.js';
+import { HOST, QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 import { Gate, fsError, withFailingHandles, withFlushFaults } from './fs-faults.js';
 
 async function contentOf(path: string): Promise<string | undefined> {
@@ -134,6 +134,85 @@ describe('a full disk', () => {
     } finally {
       await s.close();
       await removeDir(dir);
+    }
+  });
+});
+
+describe('session folders', () => {
+  test('a connection that stores nothing leaves no folder: refused files, a vanished client, a quit alone; one that stores a file keeps its folder', async () => {
+    const dir = await tempDir();
+    const s = await runServer({ dir, layout: 'session', limits: { maxLineBytes: 8 } });
+    const ended = (n: number): Promise<void> =>
+      new Promise((resolve) => {
+        let left = n;
+        s.server.on('connectionClosed', () => --left === 0 && resolve());
+      });
+    try {
+      const all = ended(7);
+      for (let i = 0; i < 5; i++) {
+        const refused = await RawPeer.connect(s.port);
+        await refused.write(frame(['a line longer than eight bytes']));
+        assert.equal(await refused.statuses(1), 'R');
+        refused.destroy();
+      }
+      const vanished = await RawPeer.connect(s.port);
+      await vanished.write(frame(['half'], 2));
+      await until(async () => (await listDir(dir)).length > 0);
+      vanished.destroy();
+      const kept = await RawPeer.connect(s.port);
+      await kept.write(Buffer.concat([frame(['kept']), QUIT]));
+      assert.equal(await kept.statuses(2), 'AQ');
+      kept.destroy();
+      await all;
+      const folders = await listDir(dir);
+      assert.equal(folders.length, 1, `only the connection that stored a file has a folder: ${folders.join(', ')}`);
+      assert.deepEqual(await listDir(join(dir, folders[0]!)), ['1.txt']);
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('start-up: session folders a crash left empty (or holding only a temporary file) are removed; one with a file stays', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, '20261201T120000000Z-abc123-000001'));
+    await mkdir(join(dir, '20261201T120000000Z-abc123-000002'));
+    await writeFile(join(dir, '20261201T120000000Z-abc123-000002', `${TEMP_PREFIX}1.txt.1.aaaa${TEMP_SUFFIX}`), 'partial');
+    await mkdir(join(dir, '20261201T120000000Z-abc123-000003'));
+    await writeFile(join(dir, '20261201T120000000Z-abc123-000003', '1.txt'), 'kept\n');
+    const storage = new DirectoryStorage({ dir, layout: 'session' });
+    try {
+      assert.equal(await storage.init(), 1, 'one temporary file removed');
+      assert.deepEqual(await listDir(dir), ['20261201T120000000Z-abc123-000003']);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
+
+describe('start-up checks of the folder', () => {
+  test('a folder that is missing is created; a probe file shows it can be written, and is removed', async () => {
+    const parent = await tempDir();
+    try {
+      const storage = new DirectoryStorage({ dir: join(parent, 'new', 'uploads') });
+      assert.equal(await storage.init(), 0);
+      assert.deepEqual(await listDir(join(parent, 'new', 'uploads')), []);
+    } finally {
+      await removeDir(parent);
+    }
+  });
+
+  test('a regular file where the folder should be: init rejects, saying so', async () => {
+    const parent = await tempDir();
+    try {
+      await writeFile(join(parent, 'file'), 'x');
+      await assert.rejects(new DirectoryStorage({ dir: join(parent, 'file') }).init(), {
+        message: `the upload folder ${join(parent, 'file')} is a file, not a folder: name a folder (it is created if missing)`,
+        code: 'EEXIST',
+      });
+      await assert.rejects(startServer({ dir: join(parent, 'file'), port: 0, host: HOST }), /is a file, not a folder/);
+    } finally {
+      await removeDir(parent);
     }
   });
 });

@@ -3,6 +3,7 @@
 // In every case a file that was not stored is answered R (never A), nothing partial is left, the
 // failure is reported with its cause, and the server keeps serving.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdir, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -20,7 +21,7 @@ import {
   type Storage,
 } from '../../src/index.js';
 import { fsError, withFailingHandles } from './fs-faults.js';
-import { HOST, QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
+import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +172,14 @@ class FaultyStorage implements Storage {
 
 // ---------------------------------------------------------------------------------------------
 // The CLI server as a child process
+
+/** `linedrop ARGS` run to its end (as root: without capabilities, if asked), within 20 s. */
+function runCli(args: string[], withoutPrivileges = false): { status: number | null; stderr: string } {
+  const command = [process.execPath, join(ROOT, 'bin/linedrop.js'), ...args];
+  if (withoutPrivileges && process.getuid?.() === 0) command.unshift('setpriv', '--bounding-set=-all', '--inh-caps=-all', '--');
+  const run = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 20_000 });
+  return { status: run.status, stderr: run.stderr };
+}
 
 /** Whether a new connection to the port is refused. */
 function refused(port: number): Promise<boolean> {
@@ -323,7 +332,7 @@ describe('the real DirectoryStorage with failing file-system calls', () => {
 // 2. The folder removed while the server runs
 
 describe('the upload folder removed while the server runs', () => {
-  test('flat layout: the next upload gets R (not A), and the server keeps running', async () => {
+  test('flat layout: the folder is made again ("created if missing") and the next upload is stored and answered A', async () => {
     const dir = await tempDir();
     const s = await runServer({ dir });
     try {
@@ -333,6 +342,24 @@ describe('the upload folder removed while the server runs', () => {
       first.destroy();
 
       await rm(dir, { recursive: true, force: true });
+      const peer = await RawPeer.connect(s.port);
+      await peer.write(Buffer.concat([frame(['after the folder went']), QUIT]));
+      assert.equal(await peer.statuses(2), 'AQ');
+      peer.destroy();
+      assert.deepEqual(await listDir(dir), ['1.txt']);
+      assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after the folder went']));
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+
+  test('flat layout: a folder that cannot be made again (a file in its place) gets R, and the server keeps running', async () => {
+    const dir = await tempDir();
+    const s = await runServer({ dir });
+    try {
+      await rm(dir, { recursive: true, force: true });
+      await writeFile(dir, 'a file where the folder was');
       const closed = within(once(s.server, 'connectionClosed'), 10_000, 'connectionClosed');
       const peer = await RawPeer.connect(s.port);
       await peer.write(Buffer.concat([frame(['into the void']), QUIT]));
@@ -341,24 +368,18 @@ describe('the upload folder removed while the server runs', () => {
       peer.destroy();
       const [summary] = (await closed) as [ConnectionSummary];
       assert.equal(summary.reason, 'rejected');
-      assert.ok(codeIn(summary.error, 'ENOENT'), `the cause is reported: ${String(summary.error)}`);
+      assert.ok(codeIn(summary.error, 'ENOTDIR') || codeIn(summary.error, 'EEXIST'), `the cause is reported: ${String(summary.error)}`);
 
-      // Still running: a connection that only quits is answered, and once the folder is back, uploads work.
       assert.equal(s.server.listening, true);
-      const quitter = await RawPeer.connect(s.port);
-      await quitter.write(QUIT);
-      assert.equal(await quitter.statuses(1), 'Q');
-      quitter.destroy();
-      await mkdir(dir);
+      await rm(dir);
       const after = await RawPeer.connect(s.port);
       await after.write(Buffer.concat([frame(['after']), QUIT]));
       assert.equal(await after.statuses(2), 'AQ');
       after.destroy();
-      assert.deepEqual(await listDir(dir), ['1.txt']);
       assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after']));
     } finally {
       await s.close();
-      await removeDir(dir);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
@@ -367,7 +388,41 @@ describe('the upload folder removed while the server runs', () => {
 // 3. A read-only folder
 
 describe('a read-only upload folder', () => {
-  test('the CLI server (without privileges): R, no file, the error logged with its cause (EACCES), the server keeps running', async () => {
+  test('the CLI server (without privileges) will not start on a folder it cannot write: exit 3, the reason on stderr, nothing left in it', async () => {
+    const parent = await tempDir();
+    try {
+      await chmod(parent, 0o755);
+      const dir = join(parent, 'read-only');
+      await mkdir(dir);
+      await chmod(dir, 0o555);
+      const run = runCli(['receive', '--port', '0', '--host', HOST, '--dir', dir], true);
+      assert.equal(run.status, 3, run.stderr);
+      assert.match(run.stderr, new RegExp(`^linedrop: cannot write into the upload folder ${dir}: EACCES`));
+      assert.deepEqual(await listDir(dir), [], 'the probe file is not left behind');
+    } finally {
+      await chmod(join(parent, 'read-only'), 0o755).catch(() => undefined);
+      await removeDir(parent);
+    }
+  });
+
+  test('--dir naming a regular file, or a path through one: exit 3, saying so', async () => {
+    const parent = await tempDir();
+    try {
+      const file = join(parent, 'a-file');
+      await writeFile(file, 'not a folder\n');
+      const named = runCli(['receive', '--port', '0', '--host', HOST, '--dir', file]);
+      assert.equal(named.status, 3, named.stderr);
+      assert.equal(named.stderr, `linedrop: the upload folder ${file} is a file, not a folder: name a folder (it is created if missing)\n`);
+      const through = runCli(['receive', '--port', '0', '--host', HOST, '--dir', join(file, 'sub')]);
+      assert.equal(through.status, 3, through.stderr);
+      assert.equal(through.stderr, `linedrop: cannot create the upload folder ${join(file, 'sub')}: a part of that path is a file, not a folder\n`);
+      assert.equal(await readFile(file, 'utf8'), 'not a folder\n');
+    } finally {
+      await removeDir(parent);
+    }
+  });
+
+  test('the folder made read-only while the CLI server (without privileges) runs: R, no file, the error logged with its cause (EACCES), the server keeps running', async () => {
     const parent = await tempDir();
     let server: ServerProcess | undefined;
     try {
@@ -375,8 +430,8 @@ describe('a read-only upload folder', () => {
       await chmod(parent, 0o755);
       const dir = join(parent, 'read-only');
       await mkdir(dir);
-      await chmod(dir, 0o555);
       server = await ServerProcess.start(dir, [], true);
+      await chmod(dir, 0o555);
 
       const peer = await RawPeer.connect(server.port);
       await peer.write(Buffer.concat([frame(['not allowed', 'here']), QUIT]));
