@@ -40,7 +40,7 @@ export interface ReceiveCommandOptions {
 }
 
 /**
- * Runs the server until SIGINT or SIGTERM, or with `once` until its first connection ends (the
+ * Runs the server until SIGINT, SIGTERM or SIGHUP, or with `once` until its first connection ends (the
  * lab's `tcp_receive`).
  */
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
@@ -140,6 +140,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     const done = (): void => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
       const ms = Math.round(performance.now() - started);
       const summary = { ...totals, ms };
       logger.info(
@@ -165,6 +166,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
     if (options.once) {
       server.once('connectionOpened', () => server.stopAccepting());
       server.once('connectionClosed', () => void server.close().then(done));

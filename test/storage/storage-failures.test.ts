@@ -482,59 +482,62 @@ async function tempsUnder(dir: string): Promise<string[]> {
   return (await walk(dir)).filter(isTempPath);
 }
 
-describe('the CLI server: SIGTERM during uploads', () => {
-  test('a message in progress finishes within the deadline and is answered A; an idle connection is closed at once; exit 0', async () => {
-    const dir = await tempDir();
-    let server: ServerProcess | undefined;
-    const peers: RawPeer[] = [];
-    try {
-      server = await ServerProcess.start(dir, ['--layout', 'session', '--shutdown-deadline', '5']);
-      // Between messages: one file answered, then nothing.
-      const idle = await RawPeer.connect(server.port);
-      peers.push(idle);
-      await idle.write(frame(['idle after this']));
-      assert.equal(await idle.statuses(1), 'A');
-      // Connected, nothing sent yet.
-      const fresh = await RawPeer.connect(server.port);
-      peers.push(fresh);
-      // Mid-message: two of three lines sent.
-      const lines = ['in progress', 'when the signal came', 'and finished'];
-      const busy = await RawPeer.connect(server.port);
-      peers.push(busy);
-      await busy.write(partial(lines, 2));
-      assert.equal(await until(async () => (await tempsUnder(dir)).length === 1), true, 'the message in progress has its temporary file');
-      assert.equal(await until(() => server!.opened() === 3), true, 'the server has all three connections');
+describe('the CLI server: SIGTERM (and SIGHUP) during uploads', () => {
+  // SIGHUP too: the terminal that started the server closing must not cut uploads off.
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    test(`${signal}: a message in progress finishes within the deadline and is answered A; an idle connection is closed at once; exit 0`, async () => {
+      const dir = await tempDir();
+      let server: ServerProcess | undefined;
+      const peers: RawPeer[] = [];
+      try {
+        server = await ServerProcess.start(dir, ['--layout', 'session', '--shutdown-deadline', '5']);
+        // Between messages: one file answered, then nothing.
+        const idle = await RawPeer.connect(server.port);
+        peers.push(idle);
+        await idle.write(frame(['idle after this']));
+        assert.equal(await idle.statuses(1), 'A');
+        // Connected, nothing sent yet.
+        const fresh = await RawPeer.connect(server.port);
+        peers.push(fresh);
+        // Mid-message: two of three lines sent.
+        const lines = ['in progress', 'when the signal came', 'and finished'];
+        const busy = await RawPeer.connect(server.port);
+        peers.push(busy);
+        await busy.write(partial(lines, 2));
+        assert.equal(await until(async () => (await tempsUnder(dir)).length === 1), true, 'the message in progress has its temporary file');
+        assert.equal(await until(() => server!.opened() === 3), true, 'the server has all three connections');
 
-      const signalled = performance.now();
-      server.signal('SIGTERM');
-      assert.equal(await idle.waitClosed(3_000), true, 'the idle connection is closed at once');
-      assert.equal(await fresh.waitClosed(3_000), true, 'the connection that sent nothing is closed at once');
-      assert.equal(String.fromCharCode(...idle.received), 'A', 'no status after the A');
-      assert.equal(String.fromCharCode(...fresh.received), '');
-      assert.equal(await refused(server.port), true, 'no new connections');
-      assert.equal(busy.closed, false, 'the message in progress is not cut off');
+        const signalled = performance.now();
+        server.signal(signal);
+        assert.equal(await idle.waitClosed(3_000), true, 'the idle connection is closed at once');
+        assert.equal(await fresh.waitClosed(3_000), true, 'the connection that sent nothing is closed at once');
+        assert.equal(String.fromCharCode(...idle.received), 'A', 'no status after the A');
+        assert.equal(String.fromCharCode(...fresh.received), '');
+        assert.equal(await refused(server.port), true, 'no new connections');
+        assert.equal(busy.closed, false, 'the message in progress is not cut off');
 
-      await busy.write(body(lines.slice(2)));
-      assert.equal(await busy.statuses(1, 4_000), 'A', 'the message finished within the deadline is answered A');
-      assert.equal(await busy.waitClosed(3_000), true, 'then that connection is closed');
-      const { code } = await within(server.exited, 8_000, 'the server to exit');
-      const took = performance.now() - signalled;
-      assert.equal(code, 0);
-      assert.ok(took < 4_500, `the server exits once the last message is done, not at the deadline (${Math.round(took)} ms)`);
+        await busy.write(body(lines.slice(2)));
+        assert.equal(await busy.statuses(1, 4_000), 'A', 'the message finished within the deadline is answered A');
+        assert.equal(await busy.waitClosed(3_000), true, 'then that connection is closed');
+        const { code } = await within(server.exited, 8_000, 'the server to exit');
+        const took = performance.now() - signalled;
+        assert.equal(code, 0);
+        assert.ok(took < 4_500, `the server exits once the last message is done, not at the deadline (${Math.round(took)} ms)`);
 
-      const files = await walk(dir);
-      assert.deepEqual(files.filter(isTempPath), [], 'no temporary files');
-      assert.equal(files.length, 2, `two files: ${files.join(', ')}`);
-      assert.ok(files.every((f) => f.endsWith('/1.txt')));
-      const contents = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).sort();
-      assert.deepEqual(contents, [body(lines).toString(), body(['idle after this']).toString()].sort());
-      assert.match(server.text(), /SIGTERM: stopping/);
-    } finally {
-      for (const p of peers) p.destroy();
-      await server?.stop();
-      await removeDir(dir);
-    }
-  });
+        const files = await walk(dir);
+        assert.deepEqual(files.filter(isTempPath), [], 'no temporary files');
+        assert.equal(files.length, 2, `two files: ${files.join(', ')}`);
+        assert.ok(files.every((f) => f.endsWith('/1.txt')));
+        const contents = (await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')))).sort();
+        assert.deepEqual(contents, [body(lines).toString(), body(['idle after this']).toString()].sort());
+        assert.match(server.text(), new RegExp(`${signal}: stopping`));
+      } finally {
+        for (const p of peers) p.destroy();
+        await server?.stop();
+        await removeDir(dir);
+      }
+    });
+  }
 
   test('a message still incomplete at the deadline is cut off and its temporary file removed; exit 0', async () => {
     const dir = await tempDir();

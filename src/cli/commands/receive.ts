@@ -172,7 +172,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--shutdown-deadline <duration>',
-        'on SIGINT/SIGTERM, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)',
+        'on SIGINT/SIGTERM/SIGHUP, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)',
       )
         .env('LINEDROP_SHUTDOWN_DEADLINE')
         .default(DEFAULT_SHUTDOWN_DEADLINE_MS, formatDuration(DEFAULT_SHUTDOWN_DEADLINE_MS))
@@ -216,7 +216,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('-q, --quiet', 'log warnings and errors only'))
     .addHelpText(
       'after',
-      '\nSIGINT or SIGTERM stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.',
+      '\nSIGINT, SIGTERM or SIGHUP stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.',
     )
     .action(async (opts: ReceiveFlags, command: Command) => {
       const { s3Target } = await import('../s3-flags.js');
