@@ -1,5 +1,6 @@
-import type { Limits } from '../protocol/limits.js';
+import { MAX_WIRE_COUNT, type Limits } from '../protocol/limits.js';
 import type { StorageChoice } from '../storage/open.js';
+import { AllowList } from './access.js';
 import type { Logger } from './logger.js';
 
 export { DEFAULT_PORT } from '../net-address.js';
@@ -64,11 +65,54 @@ export interface ConnectionOptions {
   maxInFlight: number;
 }
 
+/** The ranges the options must be in: the same as the command line's flags. */
+const WHOLE_RANGES = {
+  'limits.maxLines': [0, MAX_WIRE_COUNT],
+  'limits.maxLineBytes': [0, Number.MAX_SAFE_INTEGER],
+  'limits.maxMessageBytes': [0, Number.MAX_SAFE_INTEGER],
+  maxConnections: [1, 1_000_000],
+  maxConnectionsPerAddress: [1, 1_000_000],
+} as const;
+
+/** `--instance-id`: it goes into folder names. */
+const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 /**
- * Checks the options a server is made with.
- * @throws TypeError naming what is wrong.
+ * Checks the options a server is made with, once, with the command line's wording, so a mistake
+ * stops `new LinedropServer()` instead of a connection later.
+ * @throws TypeError or RangeError naming the option and what it expects.
  */
 export function checkServerOptions(options: ServerOptions): void {
+  const values: Record<keyof typeof WHOLE_RANGES, unknown> = {
+    'limits.maxLines': options.limits?.maxLines,
+    'limits.maxLineBytes': options.limits?.maxLineBytes,
+    'limits.maxMessageBytes': options.limits?.maxMessageBytes,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+  };
+  for (const [name, [min, max]] of Object.entries(WHOLE_RANGES) as [keyof typeof WHOLE_RANGES, readonly [number, number]][]) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new RangeError(`${name}: expected a whole number from ${min} to ${max}, not ${String(value)}`);
+    }
+  }
+  for (const name of ['idleTimeoutMs', 'handshakeTimeoutMs'] as const) {
+    const value: unknown = options[name];
+    if (value === undefined) continue;
+    const least = name === 'handshakeTimeoutMs' ? 1 : 0;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
+      throw new RangeError(`${name}: expected a number of milliseconds ${least === 0 ? '>= 0 (0: never)' : '> 0'}, not ${String(value)}`);
+    }
+  }
+  if (options.layout !== undefined && options.layout !== 'flat' && options.layout !== 'session') {
+    throw new TypeError(`layout: expected "flat" or "session", not ${JSON.stringify(options.layout)}`);
+  }
+  if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || !INSTANCE_ID.test(options.instanceId))) {
+    throw new TypeError(`instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit, not ${JSON.stringify(options.instanceId)}`);
+  }
+  if (options.allow !== undefined) new AllowList(options.allow); // throws naming the entry that is not an address or range
+  if (options.tls && (!options.tls.cert || !options.tls.key)) throw new TypeError('tls: needs both cert and key');
   if (options.tls && options.proxyProtocol) {
     throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
   }
