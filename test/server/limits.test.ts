@@ -26,9 +26,10 @@ function closeAll(): void {
 
 // ---------------------------------------------------------------------------------------------
 
-const IDLE_MS = 1_500;
+// Generous, so starting 200 connections on a loaded machine never takes as long as the timeout.
+const IDLE_MS = 4_000;
 const SLOW = 200;
-const SLOW_PERIOD_MS = 3_000;
+const SLOW_PERIOD_MS = 8_000;
 
 /** A client that sends one byte of its message every `period` ms, and notes when the server closes. */
 class SlowPeer {
@@ -86,8 +87,8 @@ describe('slow clients and the idle timeout', () => {
         );
         slow.push(...batch);
       }
-      assert.ok(await until(() => s.server.connections === SLOW, 5_000), `${s.server.connections} open, not ${SLOW}`);
-      assert.ok(await until(async () => (await tempFiles(s.dir)).length === SLOW / 2, 5_000), 'the half-sent files are not open');
+      assert.ok(await until(() => s.server.connections === SLOW, IDLE_MS - 500), `${s.server.connections} open, not ${SLOW}`);
+      assert.ok(await until(async () => (await tempFiles(s.dir)).length === SLOW / 2, IDLE_MS - 500), 'the half-sent files are not open');
 
       // A normal client, while all of them are connected.
       const started = performance.now();
