@@ -374,7 +374,7 @@ describe('send --retry', () => {
       assert.match(result.stderr, /only the quit message left to send/);
       assert.equal(await until(() => closed.length === 2), true);
       assert.deepEqual(
-        closed.map((c) => c.files),
+        closed.sort((a, b) => a.connection - b.connection).map((c) => c.files),
         [5, 0],
       );
       assert.deepEqual(
