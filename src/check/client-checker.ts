@@ -23,14 +23,7 @@ export const LAB_PORT = DEFAULT_PORT;
  * - `no-quit`: the connection closed between messages without the zero-line message;
  * - `protocol-error`: anything else the decoder refused.
  */
-export type DeviationKind =
-  | 'count-mismatch'
-  | 'missing-newline'
-  | 'partial-count'
-  | 'implausible-count'
-  | 'bytes-after-quit'
-  | 'no-quit'
-  | 'protocol-error';
+export type DeviationKind = 'count-mismatch' | 'missing-newline' | 'partial-count' | 'implausible-count' | 'bytes-after-quit' | 'no-quit' | 'protocol-error';
 
 export interface Deviation {
   kind: DeviationKind;
@@ -361,7 +354,10 @@ class Session {
             if (rest > 0) this.keepAfterQuit(chunk.subarray(chunk.length - rest));
             clearTimeout(this.quietTimer);
             this.socket.end(Buffer.from([STATUS_QUIT]));
-            this.graceTimer = setTimeout(() => this.queue(() => this.finish('checker', `the checker closed the connection ${this.graceMs} ms after Q`)), this.graceMs);
+            this.graceTimer = setTimeout(
+              () => this.queue(() => this.finish('checker', `the checker closed the connection ${this.graceMs} ms after Q`)),
+              this.graceMs,
+            );
             return;
           }
           await this.completeMessage(event.bytes);
@@ -423,9 +419,7 @@ class Session {
   private implausible(count: number, bytes: Buffer): void {
     const text = bytes.every((b) => b >= 0x20 && b < 0x7f) ? ` = the text ${quote(bytes)}` : '';
     const previous = this.messages[this.messages.length - 1];
-    const hint = previous
-      ? `; message ${previous.index} probably had more lines than its count of ${previous.count} said`
-      : '';
+    const hint = previous ? `; message ${previous.index} probably had more lines than its count of ${previous.count} said` : '';
     this.deviations.push({
       kind: 'implausible-count',
       offset: this.messageOffset,

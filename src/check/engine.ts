@@ -1,7 +1,7 @@
 // The server checker's engine: the run (target, restarts, unique content) and the scope of one
 // check (its connections and their conversation). The checks themselves live in checks/.
 import { randomBytes } from 'node:crypto';
-import { Conversation } from './conversation.js';
+import type { Conversation } from './conversation.js';
 import { ServerProcess } from './restart.js';
 import type { CheckServerOptions, CheckStatus, SkipReason } from './types.js';
 import { ConnectFailed, sleep, Wire } from './wire.js';
@@ -144,7 +144,9 @@ export class Run {
         if (Date.now() - lastProgress >= 5000) {
           lastProgress = Date.now();
           const left = Math.ceil((inUseUntil - Date.now()) / 1000);
-          this.progress(`the server's port ${port} is still in use ("address already in use"); starting it again every ${ADDR_IN_USE_RETRY_MS} ms for up to ${left} s more`);
+          this.progress(
+            `the server's port ${port} is still in use ("address already in use"); starting it again every ${ADDR_IN_USE_RETRY_MS} ms for up to ${left} s more`,
+          );
           talk.note(`the server could not listen: "address already in use"; trying again`);
         }
         await sleep(ADDR_IN_USE_RETRY_MS);

@@ -46,7 +46,8 @@ export function firstDifference(expected: Uint8Array, seen: Uint8Array): string 
       return `first difference at byte ${i}: expected ${hex(expected.subarray(i, i + 8))}, found ${hex(seen.subarray(i, i + 8))}`;
     }
   }
-  if (seen.length > expected.length) return `the expected ${expected.length} bytes, then ${seen.length - expected.length} more: ${quote(seen.subarray(expected.length), 40)}`;
+  if (seen.length > expected.length)
+    return `the expected ${expected.length} bytes, then ${seen.length - expected.length} more: ${quote(seen.subarray(expected.length), 40)}`;
   if (seen.length < expected.length) return `only the first ${seen.length} of the ${expected.length} expected bytes`;
   return 'identical';
 }

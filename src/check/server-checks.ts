@@ -125,7 +125,9 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
                 if (run.proc) error = e.message;
               }
             } else if (e instanceof Cancelled || options.signal?.aborted) {
-              outcome = options.signal?.aborted ? undefined : { status: 'fail', sent: 'see the check', expected: 'the check to finish', seen: `the check did not finish within ${hardLimit(run)} ms` };
+              outcome = options.signal?.aborted
+                ? undefined
+                : { status: 'fail', sent: 'see the check', expected: 'the check to finish', seen: `the check did not finish within ${hardLimit(run)} ms` };
             } else {
               throw e;
             }

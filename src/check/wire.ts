@@ -61,13 +61,14 @@ export class Wire {
       this.ended = true;
       // Answer the server's close with a reset: its side then leaves no TIME_WAIT behind.
       if (!socket.destroyed) {
-        talk.add(conn, 'closed', { text: 'the checker closed its side with a reset (the server\'s port is left free, not in TIME_WAIT)' });
+        talk.add(conn, 'closed', { text: "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)" });
         socket.resetAndDestroy();
       }
       this.wake();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.error) talk.add(conn, 'reset', { text: err.code === 'ECONNRESET' ? 'the server reset the connection' : `the connection broke: ${err.code ?? err.message}` });
+      if (!this.error)
+        talk.add(conn, 'reset', { text: err.code === 'ECONNRESET' ? 'the server reset the connection' : `the connection broke: ${err.code ?? err.message}` });
       this.error ??= err;
       this.wake();
     });

@@ -24,14 +24,7 @@ export class ConnectionError extends Error {
 }
 
 /** How a connection ended. */
-export type CloseReason =
-  | 'quit'
-  | 'rejected'
-  | 'truncated'
-  | 'client-closed'
-  | 'idle-timeout'
-  | 'socket-error'
-  | 'server-closed';
+export type CloseReason = 'quit' | 'rejected' | 'truncated' | 'client-closed' | 'idle-timeout' | 'socket-error' | 'server-closed';
 
 export interface FileEvent {
   connection: number;

@@ -85,8 +85,18 @@ export class LinedropMetrics {
       },
     });
     const connections = new Counter({ name: 'linedrop_connections_total', help: 'Connections accepted', registers });
-    const closed = new Counter({ name: 'linedrop_connections_closed_total', help: 'Connections ended, by how they ended', labelNames: ['reason'] as const, registers });
-    const refused = new Counter({ name: 'linedrop_connections_refused_total', help: 'Connections closed as soon as they arrived, by why', labelNames: ['reason'] as const, registers });
+    const closed = new Counter({
+      name: 'linedrop_connections_closed_total',
+      help: 'Connections ended, by how they ended',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    const refused = new Counter({
+      name: 'linedrop_connections_refused_total',
+      help: 'Connections closed as soon as they arrived, by why',
+      labelNames: ['reason'] as const,
+      registers,
+    });
     const accepted = new Counter({ name: 'linedrop_files_accepted_total', help: 'Files stored and answered A', registers });
     const rejected = new Counter({
       name: 'linedrop_files_rejected_total',
@@ -95,7 +105,12 @@ export class LinedropMetrics {
       registers,
     });
     const bytes = new Counter({ name: 'linedrop_received_bytes_total', help: 'Bytes of the files stored', registers });
-    const limits = new Counter({ name: 'linedrop_limits_hit_total', help: 'Limits hit: messages answered R for a size limit, idle connections closed, connections refused for a connection limit', labelNames: ['limit'] as const, registers });
+    const limits = new Counter({
+      name: 'linedrop_limits_hit_total',
+      help: 'Limits hit: messages answered R for a size limit, idle connections closed, connections refused for a connection limit',
+      labelNames: ['limit'] as const,
+      registers,
+    });
     const messageDuration = new Histogram({
       name: 'linedrop_message_duration_seconds',
       help: "From a message's line count arriving to its file being stored (just before A)",

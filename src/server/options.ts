@@ -109,7 +109,9 @@ export function checkServerOptions(options: ServerOptions): void {
     throw new TypeError(`layout: expected "flat" or "session", not ${JSON.stringify(options.layout)}`);
   }
   if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || !INSTANCE_ID.test(options.instanceId))) {
-    throw new TypeError(`instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit, not ${JSON.stringify(options.instanceId)}`);
+    throw new TypeError(
+      `instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit, not ${JSON.stringify(options.instanceId)}`,
+    );
   }
   if (options.allow !== undefined) new AllowList(options.allow); // throws naming the entry that is not an address or range
   if (options.tls && (!options.tls.cert || !options.tls.key)) throw new TypeError('tls: needs both cert and key');

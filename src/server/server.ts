@@ -9,7 +9,17 @@ import { AllowList } from './access.js';
 import { Admission, Place, type Refusal, type RefusalReason } from './admission.js';
 import { Connection, ConnectionError, describeReason, type CloseReason, type FileEvent } from './connection.js';
 import { errorFields, silentLogger, type Logger } from './logger.js';
-import { checkServerOptions, connectionOptions, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_PORT, DEFAULT_SHUTDOWN_DEADLINE_MS, type ConnectionOptions, type ServerOptions } from './options.js';
+import {
+  checkServerOptions,
+  connectionOptions,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DEADLINE_MS,
+  type ConnectionOptions,
+  type ServerOptions,
+} from './options.js';
 import { formatAddress, formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export { ConnectionError, type CloseReason, type FileEvent } from './connection.js';

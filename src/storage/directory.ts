@@ -569,7 +569,9 @@ async function makeSessionFolder(path: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw Object.assign(new Error(`the session folder ${path} exists already: do two servers sharing ${parent} have the same instance id?`, { cause: err }), { code });
+      throw Object.assign(new Error(`the session folder ${path} exists already: do two servers sharing ${parent} have the same instance id?`, { cause: err }), {
+        code,
+      });
     }
     if (code !== 'ENOENT') throw err;
     // The upload folder itself was removed: make it again.

@@ -64,7 +64,10 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 
 /** `/a//b/` → `a/b`: no leading, trailing or doubled slash. */
 function normalizePrefix(prefix: string): string {
-  return prefix.split('/').filter((part) => part !== '').join('/');
+  return prefix
+    .split('/')
+    .filter((part) => part !== '')
+    .join('/');
 }
 
 function isAwsEndpoint(endpoint: string): boolean {
@@ -77,7 +80,9 @@ function isAwsEndpoint(endpoint: string): boolean {
 }
 
 /** The S3 client `S3Storage` makes when it is not handed one. */
-export function createS3Client(options: Pick<S3StorageOptions, 'endpoint' | 'region' | 'forcePathStyle' | 'credentials' | 'maxAttempts' | 'socketTimeoutMs'>): S3Client {
+export function createS3Client(
+  options: Pick<S3StorageOptions, 'endpoint' | 'region' | 'forcePathStyle' | 'credentials' | 'maxAttempts' | 'socketTimeoutMs'>,
+): S3Client {
   const { endpoint } = options;
   const aws = endpoint === undefined || isAwsEndpoint(endpoint);
   const region = options.region ?? (!aws && !process.env['AWS_REGION'] ? 'us-east-1' : undefined);
@@ -161,7 +166,8 @@ export class S3Storage implements Storage {
     this.queueSize = options.queueSize ?? DEFAULT_S3_QUEUE_SIZE;
     this.highWaterMark = options.highWaterMark ?? (this.queueSize + 1) * this.partSize;
     this.staleUploadMs = options.staleUploadMs ?? DEFAULT_S3_STALE_UPLOAD_MS;
-    if (!Number.isSafeInteger(this.partSize) || this.partSize < S3_MIN_PART_SIZE) throw new RangeError(`partSize must be at least ${S3_MIN_PART_SIZE} bytes (S3's smallest part)`);
+    if (!Number.isSafeInteger(this.partSize) || this.partSize < S3_MIN_PART_SIZE)
+      throw new RangeError(`partSize must be at least ${S3_MIN_PART_SIZE} bytes (S3's smallest part)`);
     if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 1) throw new RangeError('queueSize must be at least 1');
     // Below one part, a part being filled could hold the caller back with nothing in flight to free it.
     if (!(this.highWaterMark >= this.partSize)) throw new RangeError('highWaterMark must be at least partSize');
@@ -222,10 +228,13 @@ export class S3Storage implements Storage {
       const endpoint = await this.endpointText();
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       const why =
-        status === 404 ? 'no such bucket (HTTP 404)'
-        : status === 403 ? 'access denied (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket\'s policy'
-        : status === 301 ? 'the bucket is in another region (HTTP 301): give its region'
-        : describeS3Error(err);
+        status === 404
+          ? 'no such bucket (HTTP 404)'
+          : status === 403
+            ? "access denied (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket's policy"
+            : status === 301
+              ? 'the bucket is in another region (HTTP 301): give its region'
+              : describeS3Error(err);
       throw new S3StorageError(`cannot reach bucket ${this.bucket}${endpoint}: ${why}`, { cause: err });
     }
     if (this.staleUploadMs <= 0) return 0;
@@ -262,7 +271,9 @@ export class S3Storage implements Storage {
   private async endpointText(): Promise<string> {
     try {
       const endpoint = await this.client.config.endpoint?.();
-      return endpoint ? ` at ${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path === '/' ? '' : endpoint.path}` : '';
+      return endpoint
+        ? ` at ${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path === '/' ? '' : endpoint.path}`
+        : '';
     } catch {
       return '';
     }
@@ -392,7 +403,11 @@ class S3FileSink implements FileSink {
     const number = ++this.partNumber;
     const body = this.takePart();
     if (number > S3_MAX_PARTS) {
-      this.fail(new S3StorageError(`cannot store ${this.storage.url(this.key)}: larger than ${S3_MAX_PARTS} parts of ${this.storage.partSize} bytes, the most one upload can hold`));
+      this.fail(
+        new S3StorageError(
+          `cannot store ${this.storage.url(this.key)}: larger than ${S3_MAX_PARTS} parts of ${this.storage.partSize} bytes, the most one upload can hold`,
+        ),
+      );
       return;
     }
     const task = this.uploadPart(number, body).then(

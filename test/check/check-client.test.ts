@@ -15,10 +15,7 @@ import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, sleep, tempDir } from '../
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 
 /** A checker on 127.0.0.1, port 0; `use` drives a client against it; resolves to the first connection's report. */
-async function withChecker(
-  options: ClientCheckerOptions,
-  use: (port: number) => Promise<void>,
-): Promise<ClientConnectionReport> {
+async function withChecker(options: ClientCheckerOptions, use: (port: number) => Promise<void>): Promise<ClientConnectionReport> {
   const checker = new ClientChecker(options);
   const { port } = await checker.listen(0, HOST, { once: true });
   try {
@@ -61,7 +58,10 @@ describe('ClientChecker', () => {
         ],
       );
       assert.equal(m2!.offset, 21);
-      assert.deepEqual(m2!.lines.map((l) => l.offset), [25]);
+      assert.deepEqual(
+        m2!.lines.map((l) => l.offset),
+        [25],
+      );
       assert.deepEqual(report.quit, { offset: 32, status: 'Q' });
       assert.equal(report.bytes, 36);
       assert.deepEqual(await readFile(join(dir, '1.txt')), Buffer.from('alpha\nwörld\r\n\tx\n'));
@@ -72,7 +72,7 @@ describe('ClientChecker', () => {
     }
   });
 
-  test("the template client (count as 00 00, 1 s pause, 00 NN): no deviation, the split reads recorded", async () => {
+  test('the template client (count as 00 00, 1 s pause, 00 NN): no deviation, the split reads recorded', async () => {
     const report = await withChecker({}, async (port) => {
       const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
@@ -86,10 +86,16 @@ describe('ClientChecker', () => {
     assert.deepEqual(report.deviations, []);
     // The first read is the count's first half alone; the second half comes a second later
     // (possibly in one read with the lines after it).
-    assert.deepEqual(report.chunks.slice(0, 2).map((c) => c.offset), [0, 2]);
+    assert.deepEqual(
+      report.chunks.slice(0, 2).map((c) => c.offset),
+      [0, 2],
+    );
     assert.equal(report.chunks[0]!.length, 2);
     assert.ok(report.chunks[1]!.ms - report.chunks[0]!.ms >= 900, 'the 1 s pause inside the count is on record');
-    assert.deepEqual(report.messages[0]!.lines.map((l) => l.text), ['hello', 'wörld']);
+    assert.deepEqual(
+      report.messages[0]!.lines.map((l) => l.text),
+      ['hello', 'wörld'],
+    );
   });
 
   test('a count that says 3 followed by 2 lines, then waiting: count-mismatch (found by the quiet period)', async () => {
@@ -129,10 +135,19 @@ describe('ClientChecker', () => {
       assert.equal(code, 0, out);
       const r = await report;
       assert.deepEqual(r.deviations, [], JSON.stringify(r.deviations));
-      assert.deepEqual(r.messages[0]!.lines.map((l) => l.text), ['typed', 'by', 'hand']);
+      assert.deepEqual(
+        r.messages[0]!.lines.map((l) => l.text),
+        ['typed', 'by', 'hand'],
+      );
       assert.ok(waiting.length >= 2, `the long waits were announced: ${waiting.join(' / ')}`);
-      assert.ok(waiting.some((w) => /^waiting for line 1 of 3 of message 1: no byte for 2 s \(no line of it yet;/.test(w)), waiting.join(' / '));
-      assert.ok(waiting.some((w) => /^waiting for line 3 of 3 of message 1: no byte for 2 s \(its lines come at the pace of typing;/.test(w)), waiting.join(' / '));
+      assert.ok(
+        waiting.some((w) => /^waiting for line 1 of 3 of message 1: no byte for 2 s \(no line of it yet;/.test(w)),
+        waiting.join(' / '),
+      );
+      assert.ok(
+        waiting.some((w) => /^waiting for line 3 of 3 of message 1: no byte for 2 s \(its lines come at the pace of typing;/.test(w)),
+        waiting.join(' / '),
+      );
     } finally {
       await checker.close();
     }
@@ -150,7 +165,7 @@ describe('ClientChecker', () => {
     assert.match(report.deviations[0]!.message, /says 3 lines but 1 arrived; the client went silent for 1500 ms/);
   });
 
-  test('a last line without its \\n: missing-newline at the line\'s offset', async () => {
+  test("a last line without its \\n: missing-newline at the line's offset", async () => {
     const simple = await withChecker({ quietMs: 300 }, async (port) => {
       const peer = await RawPeer.connect(port);
       await peer.write(Buffer.concat([Buffer.from([0, 0, 0, 2]), Buffer.from('first\nno newline')]));

@@ -158,7 +158,11 @@ describe('checkServer against linedrop and broken servers', () => {
       const seen: string[] = [];
       const report = await checkServer({ host: HOST, port: server.address().port, dir, onResult: (r) => seen.push(r.name) });
       expectStatuses(report, {}, 'pass', [...REQUIRED, ...OPTIONAL]);
-      assert.deepEqual(seen, SERVER_CHECKS.map((c) => c.name), 'each check is reported as it ends, in order');
+      assert.deepEqual(
+        seen,
+        SERVER_CHECKS.map((c) => c.name),
+        'each check is reported as it ends, in order',
+      );
       assert.equal(report.summary.exitCode, 0);
       assert.deepEqual(report.summary.required, { passed: REQUIRED.length, failed: 0, skipped: 0, notApplicable: 0 });
       assert.equal(report.summary.firstFailure, null);
@@ -183,10 +187,10 @@ describe('checkServer against linedrop and broken servers', () => {
         ['connect', 'sent', 'received', 'sent', 'received', 'closed', 'closed'],
         JSON.stringify(accept.conversation),
       );
-      assert.deepEqual(accept.conversation.slice(-2).map((e) => e.text), [
-        'the server closed the connection',
-        "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)",
-      ]);
+      assert.deepEqual(
+        accept.conversation.slice(-2).map((e) => e.text),
+        ['the server closed the connection', "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)"],
+      );
       const [, message, a, quitSent, q] = accept.conversation;
       assert.match(message!.hex!, /^00000002/);
       assert.ok(Buffer.from(message!.hex!, 'hex').toString().includes('accept 1/2'));
@@ -195,7 +199,11 @@ describe('checkServer against linedrop and broken servers', () => {
       assert.equal(q!.hex, '51');
       assert.ok(accept.conversation.every((e) => e.conn === 1));
       const ats = accept.conversation.map((e) => e.at);
-      assert.deepEqual(ats, [...ats].sort((x, y) => x - y), 'in time order');
+      assert.deepEqual(
+        ats,
+        [...ats].sort((x, y) => x - y),
+        'in time order',
+      );
       // The template's pause shows on the timeline: [00 00], then [00 02] about 150 ms later.
       const timing = report.checks.find((c) => c.name === 'template-timing')!;
       const sends = timing.conversation.filter((e) => e.kind === 'sent');
@@ -374,7 +382,10 @@ describe('linedrop check on the command line', () => {
       const code = await main(['check', `${HOST}:${server.address().port}`, '--dir', dir, '--json', '--quick'], t.io);
       assert.equal(code, 0, t.err());
       const report = JSON.parse(t.out()) as CheckReport;
-      assert.deepEqual(report.checks.map((c) => c.name), SERVER_CHECKS.map((c) => c.name));
+      assert.deepEqual(
+        report.checks.map((c) => c.name),
+        SERVER_CHECKS.map((c) => c.name),
+      );
       for (const c of report.checks) {
         assert.deepEqual(Object.keys(c).filter((k) => ['name', 'title', 'required', 'status', 'sent', 'expected', 'seen'].includes(k)).length, 7);
         assert.ok(['pass', 'fail', 'skip'].includes(c.status));

@@ -13,7 +13,6 @@ import { freePort, HOST, removeDir, tempDir } from '../support.js';
 import { ALL, checkLab, descendants, expectVerdicts, restartCmd, timeWaitOn } from './lab-support.js';
 
 describe('linedrop check against a lab server (Python, one connection, no SO_REUSEADDR)', () => {
-
   test('a correct lab server passes every required check; concurrent-clients is not applicable; exit status 0', async () => {
     const lab = await checkLab('');
     expectVerdicts(lab, {});
@@ -22,7 +21,6 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
     assert.equal(lab.report.summary.optional.notApplicable, 1);
     assert.ok(lab.report.summary.restarts >= ALL.length - 1, `restarted before each check (${lab.report.summary.restarts})`);
   });
-
 
   test('checked three times back to back on the same port: no "address already in use", no TIME_WAIT on the port', async () => {
     const port = await freePort();
@@ -37,7 +35,6 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
     }
     assert.deepEqual(descendants(), []);
   });
-
 
   test('a --dir that does not exist is created; the conversation shows each start of the server', async () => {
     const base = await tempDir();
@@ -56,7 +53,6 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
     }
   });
 
-
   test('a restart that fails with "address already in use" is retried until the port is free, or reported naming SO_REUSEADDR', async () => {
     const port = await freePort();
     const dir = await tempDir();
@@ -66,7 +62,16 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
     await once(blocker, 'listening');
     try {
       const progress: string[] = [];
-      const failed = await checkServer({ host: HOST, port, dir, restartCmd: restartCmd(dir, port), timeoutMs: 1500, addrInUseMs: 1200, only: ['quit'], onProgress: (t) => progress.push(t) });
+      const failed = await checkServer({
+        host: HOST,
+        port,
+        dir,
+        restartCmd: restartCmd(dir, port),
+        timeoutMs: 1500,
+        addrInUseMs: 1200,
+        only: ['quit'],
+        onProgress: (t) => progress.push(t),
+      });
       assert.equal(failed.summary.exitCode, 3);
       assert.match(failed.error ?? '', /"address already in use" for \d+ s/);
       assert.match(failed.error ?? '', /SO_REUSEADDR/);

@@ -113,4 +113,3 @@ export function expectVerdicts(lab: Lab, want: Record<string, string>, causes: R
   assert.deepEqual(labServersRunning(lab.port), [], 'no lab server left running');
   assert.deepEqual(descendants(), [], 'no process the checker started is left running');
 }
-

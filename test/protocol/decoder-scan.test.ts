@@ -53,7 +53,11 @@ describe('scanLines and countLineFeeds', () => {
       const start = Math.floor(random() * (length + 1));
       const lines = 1 + Math.floor(random() * (length / every + 3));
       for (const dense of [false, true]) {
-        assert.equal(scanLines(b, start, lines, dense), referenceScan(b, start, lines), `round ${round}, every ${every}, start ${start}, lines ${lines}, dense ${dense}`);
+        assert.equal(
+          scanLines(b, start, lines, dense),
+          referenceScan(b, start, lines),
+          `round ${round}, every ${every}, start ${start}, lines ${lines}, dense ${dense}`,
+        );
       }
       let count = 0;
       for (const byte of b) if (byte === LF) count++;

@@ -63,7 +63,23 @@ describe('TLS', () => {
     await writeFile(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
     ssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=linedrop test CA');
     ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.crt',
+      '-days',
+      '2',
+      '-extfile',
+      'server.ext',
+    );
     ssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=student');
     ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2');
     ssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=someone else');
@@ -127,7 +143,12 @@ describe('TLS', () => {
       // No certificate, or one the CA did not sign: refused, nothing saved.
       for (const tls of [{ ca: pem['ca.crt']! }, { ca: pem['ca.crt']!, cert: pem['other.crt']!, key: pem['other.key']! }]) {
         const outcome = await LinedropClient.connect({ host: HOST, port: s.port, tls })
-          .then(async (client) => client.sendLines(['without']).then((status) => `status ${status}`, (e: Error) => `refused: ${e.message}`))
+          .then(async (client) =>
+            client.sendLines(['without']).then(
+              (status) => `status ${status}`,
+              (e: Error) => `refused: ${e.message}`,
+            ),
+          )
           .catch((e: Error) => `refused: ${e.message}`);
         assert.match(outcome, /^refused/);
       }

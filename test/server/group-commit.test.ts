@@ -24,7 +24,10 @@ type Step =
  * Records, in order, every completed `fdatasync` of a temporary file, every completed rename, and
  * the start and end of every folder `fsync`, while `run` runs.
  */
-async function observed<T>(run: (log: Step[]) => Promise<T>, faults: { dirsync?: (dir: string) => Error | undefined; datasync?: (temp: string) => Error | undefined } = {}): Promise<{ result: T; log: Step[] }> {
+async function observed<T>(
+  run: (log: Step[]) => Promise<T>,
+  faults: { dirsync?: (dir: string) => Error | undefined; datasync?: (temp: string) => Error | undefined } = {},
+): Promise<{ result: T; log: Step[] }> {
   const log: Step[] = [];
   const originalOpen = fsp.open;
   const originalRename = fsp.rename;
@@ -91,10 +94,7 @@ function assertDurableBeforeCommit(log: Step[]): void {
     const folder = dirname(target);
     const flushed = log.some(
       (s, i) =>
-        s.kind === 'dirsync-start' &&
-        s.dir === folder &&
-        i > renameAt &&
-        log.findIndex((d, j) => j < at && d.kind === 'dirsync-done' && d.id === s.id) !== -1,
+        s.kind === 'dirsync-start' && s.dir === folder && i > renameAt && log.findIndex((d, j) => j < at && d.kind === 'dirsync-done' && d.id === s.id) !== -1,
     );
     assert.ok(flushed, `${target}: a flush of its folder started after the rename and ended before the commit resolved`);
   }
@@ -288,7 +288,11 @@ describe('group commit through the server', () => {
       const seen = new Set<number>();
       for (const session of sessions) {
         const files = (await listDir(join(dir, session))).sort((a, b) => parseInt(a) - parseInt(b));
-        assert.deepEqual(files, Array.from({ length: 10 }, (_, k) => `${k + 1}.txt`), `${session} holds 1.txt to 10.txt and nothing else`);
+        assert.deepEqual(
+          files,
+          Array.from({ length: 10 }, (_, k) => `${k + 1}.txt`),
+          `${session} holds 1.txt to 10.txt and nothing else`,
+        );
         const first = readFileSync(join(dir, session, '1.txt')).toString();
         const c = Number(/^client (\d+) /.exec(first)?.[1]);
         assert.ok(!seen.has(c), `client ${c} has one folder`);

@@ -47,7 +47,7 @@ describe('instance ids', () => {
       const store = storage.openConnection(conn(1));
       // As if a second server with the same id had made this very name first.
       await mkdir(store.location);
-      await writeFile(join(store.location, '1.txt'), 'the other server\'s file\n');
+      await writeFile(join(store.location, '1.txt'), "the other server's file\n");
       await assert.rejects(store.create(1), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'EEXIST');
         assert.match(err.message, /exists already: do two servers sharing .* have the same instance id\?/);
@@ -64,7 +64,7 @@ describe('instance ids', () => {
     }
   });
 
-  test('start-up cleanup: with an instance id only its own sessions\' left-overs go; without one, all', async () => {
+  test("start-up cleanup: with an instance id only its own sessions' left-overs go; without one, all", async () => {
     const dir = await tempDir();
     try {
       const temp = '.linedrop-1.txt.123.abcd.part';
@@ -81,7 +81,7 @@ describe('instance ids', () => {
         return out;
       };
       assert.equal(await new DirectoryStorage({ dir, layout: 'session', instanceId: 'a' }).init(), 1);
-      assert.deepEqual(await left(), [folders[1], folders[2]], 'b\'s and a-b\'s temporary files may be uploads in progress');
+      assert.deepEqual(await left(), [folders[1], folders[2]], "b's and a-b's temporary files may be uploads in progress");
       assert.equal(await new DirectoryStorage({ dir, layout: 'session', instanceId: 'a-b' }).init(), 1);
       assert.deepEqual(await left(), [folders[1]]);
       assert.equal(await new DirectoryStorage({ dir, layout: 'session' }).init(), 1, 'a random id: the server is on its own');
@@ -100,10 +100,14 @@ describe('instance ids', () => {
         [[], { LINEDROP_INSTANCE_ID: 'from.env' }, 'from.env'],
       ] as const) {
         const port = await freePort();
-        const child = spawn(process.execPath, [BIN, 'receive', '--port', String(port), '--host', HOST, '--dir', dir, '--layout', 'session', '--json', '--log-format', 'json', ...args], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, ...env },
-        });
+        const child = spawn(
+          process.execPath,
+          [BIN, 'receive', '--port', String(port), '--host', HOST, '--dir', dir, '--layout', 'session', '--json', '--log-format', 'json', ...args],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, ...env },
+          },
+        );
         let stdout = '';
         child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
         try {

@@ -74,7 +74,9 @@ class SlowPeer {
 }
 
 describe('slow clients and the idle timeout', () => {
-  test(`${SLOW} clients sending a byte every ${SLOW_PERIOD_MS} ms do not hold up a normal client, and the ${IDLE_MS} ms idle timeout closes them all`, { timeout: 60_000 }, async () => {
+  test(`${SLOW} clients sending a byte every ${SLOW_PERIOD_MS} ms do not hold up a normal client, and the ${IDLE_MS} ms idle timeout closes them all`, {
+    timeout: 60_000,
+  }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE_MS, maxConnectionsPerAddress: SLOW + 10 });
     const { closed } = record(s);
     const slow: SlowPeer[] = [];
@@ -191,7 +193,9 @@ async function uploadAndQuit(peer: RawPeer, lines: string[]): Promise<string> {
 }
 
 describe('connection caps, just under and just over', () => {
-  test('maxConnections 5: five are served, the sixth is closed at once without a status; after one closes, a new one is served', { timeout: 30_000 }, async () => {
+  test('maxConnections 5: five are served, the sixth is closed at once without a status; after one closes, a new one is served', {
+    timeout: 30_000,
+  }, async () => {
     const s = await runServer({ layout: 'session', maxConnections: 5 });
     const { refused } = record(s);
     try {
@@ -205,7 +209,10 @@ describe('connection caps, just under and just over', () => {
       await sixth.write(frame(['too many'])).catch(() => undefined);
       await sleep(100);
       assert.equal(String.fromCharCode(...sixth.received), '', 'the refused connection got a status byte');
-      assert.deepEqual(refused.map((r) => r.reason), ['too-many-connections']);
+      assert.deepEqual(
+        refused.map((r) => r.reason),
+        ['too-many-connections'],
+      );
       assert.equal(s.server.connections, 5);
 
       // The five at the cap all work.
@@ -223,7 +230,10 @@ describe('connection caps, just under and just over', () => {
       const seventh = await open(s.port);
       assert.ok(await seventh.waitClosed(1_000));
       assert.equal(seventh.received.length, 0);
-      assert.deepEqual(refused.map((r) => r.reason), ['too-many-connections', 'too-many-connections']);
+      assert.deepEqual(
+        refused.map((r) => r.reason),
+        ['too-many-connections', 'too-many-connections'],
+      );
 
       for (const peer of [...peers.slice(1), replacement]) {
         await peer.write(QUIT);
@@ -241,7 +251,9 @@ describe('connection caps, just under and just over', () => {
     }
   });
 
-  test('maxConnectionsPerAddress 3: the fourth from 127.0.0.1 is refused while the first three work; other addresses and later connections are served', { timeout: 30_000 }, async () => {
+  test('maxConnectionsPerAddress 3: the fourth from 127.0.0.1 is refused while the first three work; other addresses and later connections are served', {
+    timeout: 30_000,
+  }, async () => {
     const s = await runServer({ layout: 'session', maxConnectionsPerAddress: 3 });
     const { refused } = record(s);
     try {
@@ -288,7 +300,7 @@ describe('connection caps, just under and just over', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('the idle timeout counts only the client\'s silence', () => {
+describe("the idle timeout counts only the client's silence", () => {
   const IDLE = 500;
 
   test('a folder flush slower than the idle timeout: the whole message is answered A; silence after the A is then timed out', async () => {
@@ -314,7 +326,9 @@ describe('the idle timeout counts only the client\'s silence', () => {
     }
   });
 
-  test('a large upload while the disk is slower than the idle timeout: not cut mid-message while the server is the one not reading', { timeout: 60_000 }, async () => {
+  test('a large upload while the disk is slower than the idle timeout: not cut mid-message while the server is the one not reading', {
+    timeout: 60_000,
+  }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE });
     const { closed } = record(s);
     const line = 'y'.repeat(64 * 1024 - 1);
@@ -373,7 +387,25 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     certDir = await tempDir('linedrop-tls-');
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
       { cwd: certDir, stdio: 'ignore' },
     );
     pem.cert = await readFile(join(certDir, 'cert.pem'));
@@ -385,7 +417,9 @@ describe('every accepted socket counts against the caps, whatever it waits for',
   });
 
   for (const kind of ['TLS handshake', 'PROXY header'] as const) {
-    test(`maxConnections 10, 30 connections that never send their ${kind}: 20 refused at once, 10 held until the handshake timeout, then a client is served`, { timeout: 30_000 }, async () => {
+    test(`maxConnections 10, 30 connections that never send their ${kind}: 20 refused at once, 10 held until the handshake timeout, then a client is served`, {
+      timeout: 30_000,
+    }, async () => {
       const s = await runServer({
         maxConnections: 10,
         maxConnectionsPerAddress: 100,
@@ -396,7 +430,10 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       const peers: { socket: Socket; closed: () => boolean }[] = [];
       try {
         for (let i = 0; i < 30; i++) peers.push(await silent(s.port));
-        assert.ok(await until(() => peers.filter((p) => p.closed()).length >= 20, HANDSHAKE_MS), `${peers.filter((p) => p.closed()).length} of 30 closed: the waiting ones are not counted`);
+        assert.ok(
+          await until(() => peers.filter((p) => p.closed()).length >= 20, HANDSHAKE_MS),
+          `${peers.filter((p) => p.closed()).length} of 30 closed: the waiting ones are not counted`,
+        );
         assert.equal(refused.filter((r) => r.reason === 'too-many-connections').length, 20, 'refused at the cap');
         assert.ok(s.server.acceptedSockets <= 10, `${s.server.acceptedSockets} sockets held`);
         assert.ok(await until(() => peers.every((p) => p.closed()), HANDSHAKE_MS + 5_000), 'the connections held were not closed at the handshake timeout');
@@ -411,7 +448,9 @@ describe('every accepted socket counts against the caps, whatever it waits for',
           assert.equal(await client.quit(), 'Q');
         } else {
           const peer = await open(s.port);
-          await peer.write(Buffer.concat([proxyHeaderV1({ address: '192.0.2.1', port: 4000 }, { address: '192.0.2.2', port: 12100 }), frame(['after the storm']), QUIT]));
+          await peer.write(
+            Buffer.concat([proxyHeaderV1({ address: '192.0.2.1', port: 4000 }, { address: '192.0.2.2', port: 12100 }), frame(['after the storm']), QUIT]),
+          );
           assert.equal(await peer.statuses(2), 'AQ');
         }
         assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'after the storm\n');
@@ -442,7 +481,9 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('the metrics endpoint holds at most its maxConnections (16 by default); idle ones are closed; /healthz still answers', { timeout: 30_000 }, async (t) => {
+  test('the metrics endpoint holds at most its maxConnections (16 by default); idle ones are closed; /healthz still answers', {
+    timeout: 30_000,
+  }, async (t) => {
     const s = await runServer();
     const metrics = await MetricsServer.start(s.server, { port: 0, host: HOST, maxConnections: 4, idleTimeoutMs: 3_000 });
     const peers: { socket: Socket; closed: () => boolean }[] = [];
@@ -452,7 +493,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       assert.ok(await until(() => peers.filter((p) => p.closed()).length >= 36, 2_500), `${peers.filter((p) => p.closed()).length} of 40 closed at once`);
       const held = peers.filter((p) => !p.closed()).length;
       assert.ok(held <= 4, `${held} idle metrics connections held`);
-      assert.ok(await until(() => peers.every((p) => p.closed()), 8_000), "idle metrics connections are closed");
+      assert.ok(await until(() => peers.every((p) => p.closed()), 8_000), 'idle metrics connections are closed');
       t.diagnostic(`40 idle connections to the metrics port: ${held} held, for 3 s; descriptors back to ${await descriptors()} (was ${before})`);
       const res = await fetch(`${metrics.url}/healthz`);
       assert.equal(res.status, 200);

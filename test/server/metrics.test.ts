@@ -93,7 +93,10 @@ describe('metrics', () => {
       };
       for (const [key, want] of Object.entries(expected)) assert.equal(value(m, key), want, key);
       assert.ok((value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) > 0, 'a commit takes some time');
-      assert.ok((value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) <= (value(m, 'linedrop_message_duration_seconds_sum') ?? 0) + 0.003, 'commit time is part of message time');
+      assert.ok(
+        (value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) <= (value(m, 'linedrop_message_duration_seconds_sum') ?? 0) + 0.003,
+        'commit time is part of message time',
+      );
       assert.ok(value(m, 'process_cpu_user_seconds_total') !== undefined, 'the process metrics are there too');
 
       const health = await fetch(`${base}/healthz`);
@@ -190,7 +193,25 @@ describe('metrics', () => {
       const port = await freePort();
       const child = spawn(
         process.execPath,
-        [BIN, 'receive', '--port', String(port), '--host', HOST, '--dir', dir, '--json', '--log-format', 'json', '--metrics', `${HOST}:0`, '--instance-id', 'metrics-test', '--layout', 'session'],
+        [
+          BIN,
+          'receive',
+          '--port',
+          String(port),
+          '--host',
+          HOST,
+          '--dir',
+          dir,
+          '--json',
+          '--log-format',
+          'json',
+          '--metrics',
+          `${HOST}:0`,
+          '--instance-id',
+          'metrics-test',
+          '--layout',
+          'session',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stdout = '';
@@ -238,7 +259,9 @@ describe('metrics', () => {
       busy.listen(0, HOST);
       await once(busy, 'listening');
       const busyPort = (busy.address() as { port: number }).port;
-      const clash = spawn(process.execPath, [BIN, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--metrics', `${HOST}:${busyPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const clash = spawn(process.execPath, [BIN, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--metrics', `${HOST}:${busyPort}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let clashErr = '';
       clash.stderr.on('data', (c: Buffer) => (clashErr += c.toString()));
       assert.equal((await once(clash, 'close'))[0], 3);

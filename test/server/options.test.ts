@@ -23,7 +23,7 @@ const BAD: [ServerOptions, RegExp][] = [
 describe('server options', () => {
   for (const [options, message] of BAD) {
     test(`refused when the server is made: ${JSON.stringify(options)}`, () => {
-      assert.throws(() => new LinedropServer({ dir: "unused", ...options }), { message });
+      assert.throws(() => new LinedropServer({ dir: 'unused', ...options }), { message });
     });
   }
 
@@ -39,7 +39,11 @@ describe('server options', () => {
   });
 
   test('limits at the edges of their ranges are served', async () => {
-    const s = await runServer({ limits: { maxLines: 0xffff_ffff, maxLineBytes: 0, maxMessageBytes: Number.MAX_SAFE_INTEGER }, maxConnections: 1, idleTimeoutMs: 0 });
+    const s = await runServer({
+      limits: { maxLines: 0xffff_ffff, maxLineBytes: 0, maxMessageBytes: Number.MAX_SAFE_INTEGER },
+      maxConnections: 1,
+      idleTimeoutMs: 0,
+    });
     try {
       const peer = await RawPeer.connect(s.port);
       await peer.write(Buffer.concat([frame(['', '']), QUIT]));

@@ -355,7 +355,9 @@ describe('pipelined commits: the connection', () => {
     const dir = await tempDir();
     let server: ServerProcess | undefined;
     try {
-      const bad = spawnSync(process.execPath, [join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--dir', dir, '--max-in-flight', '0'], { encoding: 'utf8' });
+      const bad = spawnSync(process.execPath, [join(ROOT, 'bin/linedrop.js'), 'receive', '--port', '0', '--dir', dir, '--max-in-flight', '0'], {
+        encoding: 'utf8',
+      });
       assert.equal(bad.status, 2, bad.stderr);
       assert.match(bad.stderr, /--max-in-flight/);
       server = await ServerProcess.start(dir, ['--max-in-flight', '1']);

@@ -12,7 +12,10 @@ describe('PROXY protocol parser', () => {
   test('v1 TCP4, TCP6 and UNKNOWN, whole and a byte at a time', () => {
     const cases: [Buffer, unknown][] = [
       [proxyHeaderV1(SOURCE, DEST), { version: 1, source: SOURCE, destination: DEST }],
-      [Buffer.from('PROXY TCP6 2001:db8::1 2001:db8::2 5000 12100\r\n'), { version: 1, source: { address: '2001:db8::1', port: 5000 }, destination: { address: '2001:db8::2', port: 12100 } }],
+      [
+        Buffer.from('PROXY TCP6 2001:db8::1 2001:db8::2 5000 12100\r\n'),
+        { version: 1, source: { address: '2001:db8::1', port: 5000 }, destination: { address: '2001:db8::2', port: 12100 } },
+      ],
       [Buffer.from('PROXY UNKNOWN\r\n'), { version: 1 }],
     ];
     for (const [bytes, header] of cases) {
@@ -24,7 +27,11 @@ describe('PROXY protocol parser', () => {
 
   test('v2 PROXY over IPv4 and IPv6, and LOCAL', () => {
     const v4 = proxyHeaderV2(SOURCE, DEST);
-    assert.deepEqual(parseProxyHeader(Buffer.concat([v4, Buffer.from('rest')])), { done: true, header: { version: 2, source: SOURCE, destination: DEST }, length: 28 });
+    assert.deepEqual(parseProxyHeader(Buffer.concat([v4, Buffer.from('rest')])), {
+      done: true,
+      header: { version: 2, source: SOURCE, destination: DEST },
+      length: 28,
+    });
     for (let i = 0; i < v4.length; i++) assert.deepEqual(parseProxyHeader(v4.subarray(0, i)), { done: false });
 
     const v6 = Buffer.alloc(16 + 36);
@@ -61,14 +68,23 @@ describe('PROXY protocol parser', () => {
   });
 
   test('anything else is refused', () => {
-    for (const bad of ['\x00\x00\x00\x01', 'GET / HTTP/1.1\r\n', 'PROXY TCP4 1.2.3.4\r\n', 'PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n', `PROXY ${'x'.repeat(120)}`]) {
+    for (const bad of [
+      '\x00\x00\x00\x01',
+      'GET / HTTP/1.1\r\n',
+      'PROXY TCP4 1.2.3.4\r\n',
+      'PROXY TCP4 1.2.3.4 5.6.7.8 99999 1\r\n',
+      `PROXY ${'x'.repeat(120)}`,
+    ]) {
       assert.throws(() => parseProxyHeader(Buffer.from(bad, 'latin1')), ProxyProtocolError, JSON.stringify(bad));
     }
   });
 });
 
 describe('server behind a proxy', () => {
-  for (const [name, header] of [['v1', proxyHeaderV1(SOURCE, DEST)], ['v2', proxyHeaderV2(SOURCE, DEST)]] as const) {
+  for (const [name, header] of [
+    ['v1', proxyHeaderV1(SOURCE, DEST)],
+    ['v2', proxyHeaderV2(SOURCE, DEST)],
+  ] as const) {
     test(`${name}: the header names the client; messages in the same write are served`, async () => {
       const opened: string[] = [];
       const s = await runServer({ proxyProtocol: true });
@@ -113,10 +129,13 @@ describe('server behind a proxy', () => {
       await outside.write(Buffer.concat([proxyHeaderV1({ address: '192.0.2.50', port: 1 }, DEST), frame(['refused'])])).catch(() => undefined);
       assert.equal(await outside.waitClosed(), true);
       assert.equal(outside.received.length, 0);
-      assert.deepEqual(refused.map((r) => [r.remote, r.reason]), [
-        ['203.0.113.9:40124', 'too-many-from-address'],
-        ['192.0.2.50:1', 'not-allowed'],
-      ]);
+      assert.deepEqual(
+        refused.map((r) => [r.remote, r.reason]),
+        [
+          ['203.0.113.9:40124', 'too-many-from-address'],
+          ['192.0.2.50:1', 'not-allowed'],
+        ],
+      );
       await inside.write(QUIT);
       assert.equal(await inside.statuses(2), 'AQ');
     } finally {
@@ -133,7 +152,10 @@ describe('server behind a proxy', () => {
       await peer.write(Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 4000 12100\r\n'), frame(['spoofed']), QUIT])).catch(() => undefined);
       assert.equal(await peer.waitClosed(), true);
       assert.equal(peer.received.length, 0);
-      assert.deepEqual(refused.map((r) => r.reason), ['proxy-header']);
+      assert.deepEqual(
+        refused.map((r) => r.reason),
+        ['proxy-header'],
+      );
       assert.deepEqual(await listDir(s.dir), []);
     } finally {
       await s.close();

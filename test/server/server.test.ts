@@ -79,7 +79,14 @@ describe('server over real sockets', () => {
   test('empty lines, \\r, tabs, UTF-8 and other bytes are kept exactly', async () => {
     const s = await runServer();
     try {
-      const lines = [Buffer.from(''), Buffer.from('crlf\r'), Buffer.from('\ttab\there'), Buffer.from('žluťoučký kůň 🐎'), Buffer.from([0, 1, 0xff, 0x7f]), Buffer.from('')];
+      const lines = [
+        Buffer.from(''),
+        Buffer.from('crlf\r'),
+        Buffer.from('\ttab\there'),
+        Buffer.from('žluťoučký kůň 🐎'),
+        Buffer.from([0, 1, 0xff, 0x7f]),
+        Buffer.from(''),
+      ];
       const peer = await RawPeer.connect(s.port);
       await peer.write(Buffer.concat([frame(lines), QUIT]));
       assert.equal(await peer.statuses(2), 'AQ');
@@ -148,7 +155,10 @@ describe('server over real sockets', () => {
       await peer.write(frame(['complete line', 'partial line that never ends']).subarray(0, 30));
       // The half-received file is in a temporary file, never under its final name.
       assert.equal(await until(async () => (await listDir(s.dir)).some(isTempName)), true);
-      assert.deepEqual((await listDir(s.dir)).filter((n) => !isTempName(n)), ['1.txt']);
+      assert.deepEqual(
+        (await listDir(s.dir)).filter((n) => !isTempName(n)),
+        ['1.txt'],
+      );
       peer.destroy();
       const summary = await closed;
       assert.equal(summary.reason, 'truncated');
@@ -205,7 +215,7 @@ describe('server over real sockets', () => {
     const s = await runServer();
     try {
       let seed = 12345;
-      const random = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
       for (let round = 0; round < 30; round++) {
         const junk = Buffer.alloc(1 + Math.floor(random() * 2000));
         for (let i = 0; i < junk.length; i++) junk[i] = Math.floor(random() * 256);

@@ -24,7 +24,7 @@ async function placeXThenY(port: number, dir: string): Promise<{ x: RawPeer; y: 
 }
 
 describe('a failed folder flush (flat layout)', () => {
-  test('upload X\'s flush fails after upload Y of the same 1.txt replaced it: Y (answered A) keeps 1.txt, X gets R', async () => {
+  test("upload X's flush fails after upload Y of the same 1.txt replaced it: Y (answered A) keeps 1.txt, X gets R", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, '1.txt'), 'the earlier 1.txt\n');
     const s = await runServer({ dir });
@@ -107,7 +107,8 @@ describe('a full disk', () => {
           // The disk fills up after the first write of the file.
           let writes = 0;
           const real = handle.writev.bind(handle);
-          handle.writev = ((buffers: Buffer[]) => (++writes === 1 ? real(buffers) : Promise.reject(fsError('ENOSPC', 'no space left on device', 'write')))) as typeof handle.writev;
+          handle.writev = ((buffers: Buffer[]) =>
+            ++writes === 1 ? real(buffers) : Promise.reject(fsError('ENOSPC', 'no space left on device', 'write'))) as typeof handle.writev;
         },
         async () => {
           const peer = await RawPeer.connect(s.port);

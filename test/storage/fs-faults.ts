@@ -2,7 +2,7 @@
 // `fs/promises.open` is wrapped (and the change pushed into the ES module bindings with
 // syncBuiltinESMExports), so the handles DirectoryStorage opens can be slowed down or made to fail
 // in one chosen call (writev, datasync, a folder's fsync).
-import { type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 
 const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');

@@ -79,7 +79,10 @@ describe('S3Storage with a stand-in client', () => {
     await settle();
     assert.equal(fake.calls.length, 0, 'nothing is sent before commit');
     assert.deepEqual(await file.commit(), { name: '1.txt', location: 's3://bkt/up/1.txt', bytes: 8 });
-    assert.deepEqual(fake.calls.map((c) => c.name), ['PutObjectCommand']);
+    assert.deepEqual(
+      fake.calls.map((c) => c.name),
+      ['PutObjectCommand'],
+    );
     const put = fake.calls[0]!.input;
     assert.equal(put['Key'], 'up/1.txt');
     assert.equal(put['Bucket'], 'bkt');
@@ -93,11 +96,22 @@ describe('S3Storage with a stand-in client', () => {
     const chunk = Buffer.alloc(MiB, 'x');
     for (let i = 0; i < 11; i++) if (!file.write(chunk)) await file.drained();
     await settle();
-    assert.deepEqual(fake.named('UploadPartCommand').map((c) => c.input['PartNumber']), [1, 2], 'two full parts sent before commit');
+    assert.deepEqual(
+      fake.named('UploadPartCommand').map((c) => c.input['PartNumber']),
+      [1, 2],
+      'two full parts sent before commit',
+    );
     const stored = await file.commit();
     assert.equal(stored.bytes, 11 * MiB);
     const parts = fake.named('UploadPartCommand');
-    assert.deepEqual(parts.map((c) => [c.input['PartNumber'], (c.input['Body'] as Buffer).length]), [[1, PART], [2, PART], [3, MiB]]);
+    assert.deepEqual(
+      parts.map((c) => [c.input['PartNumber'], (c.input['Body'] as Buffer).length]),
+      [
+        [1, PART],
+        [2, PART],
+        [3, MiB],
+      ],
+    );
     assert.ok(parts.every((c) => c.input['UploadId'] === 'upload-1'));
     const complete = fake.named('CompleteMultipartUploadCommand');
     assert.equal(complete.length, 1);
@@ -138,10 +152,16 @@ describe('S3Storage with a stand-in client', () => {
     await settle();
     await settle();
     assert.equal(file.write(Buffer.from('more\n')), false, 'write tells the caller to ask drained()');
-    await assert.rejects(file.drained(), (err: Error) => err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message));
+    await assert.rejects(
+      file.drained(),
+      (err: Error) => err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message),
+    );
     await assert.rejects(file.commit(), S3StorageError);
     const aborts = fake.named('AbortMultipartUploadCommand');
-    assert.deepEqual(aborts.map((c) => [c.input['Key'], c.input['UploadId']]), [['up/1.txt', 'upload-1']]);
+    assert.deepEqual(
+      aborts.map((c) => [c.input['Key'], c.input['UploadId']]),
+      [['up/1.txt', 'upload-1']],
+    );
     assert.equal(fake.named('CompleteMultipartUploadCommand').length, 0);
   });
 
@@ -155,8 +175,14 @@ describe('S3Storage with a stand-in client', () => {
     assert.equal(fake.held.length, 2);
     await file.abort();
     const parts = fake.named('UploadPartCommand');
-    assert.ok(parts.every((c) => c.signal?.aborted), 'in-flight parts were cancelled');
-    assert.deepEqual(fake.named('AbortMultipartUploadCommand').map((c) => c.input['UploadId']), ['upload-1']);
+    assert.ok(
+      parts.every((c) => c.signal?.aborted),
+      'in-flight parts were cancelled',
+    );
+    assert.deepEqual(
+      fake.named('AbortMultipartUploadCommand').map((c) => c.input['UploadId']),
+      ['upload-1'],
+    );
     assert.equal(fake.named('CompleteMultipartUploadCommand').length + fake.named('PutObjectCommand').length, 0);
 
     const before = fake.calls.length;
@@ -189,7 +215,8 @@ describe('S3Storage with a stand-in client', () => {
 
   test('a CompleteMultipartUpload that fails rejects commit and aborts the upload', async () => {
     const fake = new FakeS3();
-    fake.fail = (call) => (call.name === 'CompleteMultipartUploadCommand' ? Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError' }) : undefined);
+    fake.fail = (call) =>
+      call.name === 'CompleteMultipartUploadCommand' ? Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError' }) : undefined;
     const file = await sink(fakeStorage(fake));
     for (let i = 0; i < 7; i++) file.write(Buffer.alloc(MiB));
     await assert.rejects(file.commit(), /InternalError/);
@@ -220,11 +247,18 @@ describe('S3Storage with a stand-in client', () => {
   test('init: HeadBucket, then stale uploads under the prefix; a 404 says no such bucket', async () => {
     const fake = new FakeS3();
     assert.equal(await fakeStorage(fake).init(), 0);
-    assert.deepEqual(fake.calls.map((c) => c.name), ['HeadBucketCommand', 'ListMultipartUploadsCommand']);
+    assert.deepEqual(
+      fake.calls.map((c) => c.name),
+      ['HeadBucketCommand', 'ListMultipartUploadsCommand'],
+    );
     assert.equal(fake.calls[1]!.input['Prefix'], 'up/');
     const missing = new FakeS3();
-    missing.fail = (call) => (call.name === 'HeadBucketCommand' ? Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }) : undefined);
-    await assert.rejects(fakeStorage(missing).init(), (err: Error) => err instanceof S3StorageError && err.message === 'cannot reach bucket bkt at http://fake:9000: no such bucket (HTTP 404)');
+    missing.fail = (call) =>
+      call.name === 'HeadBucketCommand' ? Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }) : undefined;
+    await assert.rejects(
+      fakeStorage(missing).init(),
+      (err: Error) => err instanceof S3StorageError && err.message === 'cannot reach bucket bkt at http://fake:9000: no such bucket (HTTP 404)',
+    );
   });
 
   test('options: part size and queue are checked; path style is the default for non-AWS endpoints only', async () => {

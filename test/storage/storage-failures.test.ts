@@ -23,7 +23,6 @@ import {
 import { fsError, withFailingHandles } from './fs-faults.js';
 import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 

@@ -8,7 +8,6 @@ import { checkLab, descendants, expectVerdicts, restartCmd } from '../check/lab-
 import { freePort, HOST, removeDir, tempDir } from '../support.js';
 
 describe('linedrop check against flawed lab servers', () => {
-
   test('A before the file is written (0.3 s later) fails stored-before-answer, and only it', async () => {
     const lab = await checkLab('late-write');
     expectVerdicts(lab, { 'stored-before-answer': 'fail' });
@@ -17,7 +16,6 @@ describe('linedrop check against flawed lab servers', () => {
     assert.equal(lab.report.summary.firstFailure, 'stored-before-answer');
     assert.equal(lab.report.summary.exitCode, 1);
   });
-
 
   test('stored-before-answer: 20 runs in a row, the late writer fails every one and the correct server none', async () => {
     const port = await freePort();
@@ -39,13 +37,11 @@ describe('linedrop check against flawed lab servers', () => {
     assert.deepEqual(descendants(), []);
   });
 
-
   test('appending instead of overwriting fails overwrite, and only it', async () => {
     const lab = await checkLab('append');
     expectVerdicts(lab, { overwrite: 'fail' });
     assert.match(lab.report.checks.find((c) => c.name === 'overwrite')!.seen, /appended/);
   });
-
 
   test('no Q: quit fails, and every failure that follows from it says so', async () => {
     const lab = await checkLab('no-q');
@@ -55,16 +51,17 @@ describe('linedrop check against flawed lab servers', () => {
     assert.equal(lab.report.summary.firstFailure, 'quit');
   });
 
-
   test('A\\n: accept fails, and every failure that follows from it says so', async () => {
     const lab = await checkLab('a-newline');
     const follow = { 'template-timing': 'accept', 'one-write': 'accept', 'byte-at-a-time': 'accept', content: 'accept' };
     expectVerdicts(lab, { accept: 'fail', ...Object.fromEntries(Object.keys(follow).map((n) => [n, 'fail'])) }, follow);
     const accept = lab.report.checks.find((c) => c.name === 'accept')!;
-    assert.ok(accept.notes.some((n) => /extra byte \(0a\)/.test(n)), accept.notes.join(' / '));
+    assert.ok(
+      accept.notes.some((n) => /extra byte \(0a\)/.test(n)),
+      accept.notes.join(' / '),
+    );
     assert.equal(lab.report.summary.firstFailure, 'accept');
   });
-
 
   test('a server that spins after a vanished client is diagnosed as stuck, stopped (even under timeout and setsid) and restarted', async () => {
     const progress: string[] = [];
@@ -77,11 +74,13 @@ describe('linedrop check against flawed lab servers', () => {
     assert.equal(lab.report.summary.exitCode, 0, 'the required checks all passed');
   });
 
-
   test('a crash on bytes >= 0x80 fails content, names the crash, and nothing else fails', async () => {
     const lab = await checkLab('crash-utf8');
     expectVerdicts(lab, { content: 'fail' });
     const content = lab.report.checks.find((c) => c.name === 'content')!;
-    assert.ok(content.notes.some((n) => /exited with status 1; the last line it printed: UnicodeDecodeError/.test(n)), content.notes.join(' / '));
+    assert.ok(
+      content.notes.some((n) => /exited with status 1; the last line it printed: UnicodeDecodeError/.test(n)),
+      content.notes.join(' / '),
+    );
   });
 });

@@ -146,7 +146,11 @@ describe('a client that disconnects at every byte offset', () => {
           await closed;
 
           const names = await listDir(s.dir);
-          assert.deepEqual(names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)), [], `${context}: no temporary or other file (${names.join(', ')})`);
+          assert.deepEqual(
+            names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)),
+            [],
+            `${context}: no temporary or other file (${names.join(', ')})`,
+          );
           const stored = names.length;
           assert.deepEqual(names, numbered(stored), `${context}: the files are 1.txt..k.txt with no gap`);
           assert.ok(stored <= complete, `${context}: ${stored} files stored but only ${complete} messages were complete`);
@@ -258,7 +262,7 @@ describe('the server killed with SIGKILL mid-upload', () => {
     }
   });
 
-  test('session layout: the left-over in a connection\'s sub-folder is removed at start-up, the A files are intact', async () => {
+  test("session layout: the left-over in a connection's sub-folder is removed at start-up, the A files are intact", async () => {
     const dir = await tempDir();
     let server: ServerProcess | undefined;
     let again: ServerProcess | undefined;

@@ -167,7 +167,10 @@ async function sendSession(port: number, paths: string[]): Promise<SessionResult
   return { code, events, stderr };
 }
 
-test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every file once, real client addresses, metrics add up', { skip, timeout: 170_000 }, async (t) => {
+test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every file once, real client addresses, metrics add up', {
+  skip,
+  timeout: 170_000,
+}, async (t) => {
   assert.ok(
     found,
     'haproxy not found on PATH: this test runs HAProxy in front of three servers (run scripts/install-system-tools.sh haproxy, ' +
@@ -257,7 +260,10 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
 
     // Every session ended well, and every file was answered A exactly once.
     const failed = results.map((r, s) => [s, r] as const).filter(([, r]) => r.code !== 0);
-    assert.deepEqual(failed.map(([s, r]) => `session ${s}: exit ${r.code}: ${r.stderr}`), []);
+    assert.deepEqual(
+      failed.map(([s, r]) => `session ${s}: exit ${r.code}: ${r.stderr}`),
+      [],
+    );
     const retried = new Set<number>();
     for (const [s, r] of results.entries()) {
       const accepted = r.events.filter((e) => e['event'] === 'file' && e['status'] === 'A').map((e) => e['name']);
@@ -343,7 +349,11 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
         clientConnections++;
         assert.match(local, /^127\.0\.0\.1:\d+$/);
         const matches = (logged.get(local) ?? []).filter((l) => JSON.stringify(l.bodies) === JSON.stringify(bodies));
-        assert.equal(matches.length, 1, `session ${s}: the connection from ${local} is logged, with its files, by the server it reached: ${JSON.stringify(logged.get(local))}`);
+        assert.equal(
+          matches.length,
+          1,
+          `session ${s}: the connection from ${local} is logged, with its files, by the server it reached: ${JSON.stringify(logged.get(local))}`,
+        );
       }
     }
 
@@ -353,7 +363,10 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       const logs = instance.logs();
       const opened = logs.filter((l) => /^connection \d+ from \S+$/.test(l.msg)).length;
       const saved = logs.filter((l) => typeof l['path'] === 'string').length;
-      const summary = `${instance.id}: ${[...m].filter(([k]) => k.startsWith('linedrop_')).map(([k, v]) => `${k} ${v}`).join('\n')}`;
+      const summary = `${instance.id}: ${[...m]
+        .filter(([k]) => k.startsWith('linedrop_'))
+        .map(([k, v]) => `${k} ${v}`)
+        .join('\n')}`;
       assert.equal(m.get('linedrop_files_accepted_total'), saved, summary);
       assert.equal(m.get('linedrop_files_accepted_total'), filesOn.get(instance.id), summary);
       assert.equal(m.get('linedrop_received_bytes_total'), bytesOn.get(instance.id), summary);
@@ -362,7 +375,11 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       assert.equal(m.get('linedrop_connections_open'), 0, summary);
       assert.equal(m.get('linedrop_message_duration_seconds_count'), saved, summary);
       for (const [key, v] of m) {
-        if (key.startsWith('linedrop_connections_refused_total') || key.startsWith('linedrop_files_rejected_total') || key.startsWith('linedrop_limits_hit_total')) {
+        if (
+          key.startsWith('linedrop_connections_refused_total') ||
+          key.startsWith('linedrop_files_rejected_total') ||
+          key.startsWith('linedrop_limits_hit_total')
+        ) {
           assert.equal(v, 0, `${instance.id}: ${key}: nothing refused or rejected (the health checks go to the metrics port)`);
         }
       }

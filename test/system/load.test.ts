@@ -31,9 +31,7 @@ describe('load', () => {
     try {
       const started = performance.now();
       // Every client connects before any sends, so all of them are open at once.
-      const clients = await Promise.all(
-        Array.from({ length: CLIENTS }, () => LinedropClient.connect({ host: HOST, port: s.port, connectTimeoutMs: 30_000 })),
-      );
+      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => LinedropClient.connect({ host: HOST, port: s.port, connectTimeoutMs: 30_000 })));
       const connected = performance.now();
       assert.ok(await until(() => s.server.connections === CLIENTS, 10_000), `${s.server.connections} connections open, not ${CLIENTS}`);
       const results = await Promise.all(
@@ -55,7 +53,10 @@ describe('load', () => {
       results.forEach((r, c) => assert.equal(r, expected, `client ${c} got ${r}`));
       assert.ok(await until(() => closed.length === CLIENTS, 10_000));
       assert.deepEqual(refused, []);
-      assert.ok(closed.every((x) => x.reason === 'quit' && x.files === FILES), 'a connection did not end with its 20 files and a quit');
+      assert.ok(
+        closed.every((x) => x.reason === 'quit' && x.files === FILES),
+        'a connection did not end with its 20 files and a quit',
+      );
       assert.equal(fileEvents, files);
 
       // On disk: one folder per client, each 1.txt .. 20.txt, each byte-exact, nothing else.

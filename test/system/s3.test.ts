@@ -56,7 +56,9 @@ function storage(options: Partial<S3StorageOptions> = {}): S3Storage {
   return new S3Storage({ bucket, endpoint: ENDPOINT!, partSize: PART, ...options });
 }
 
-async function serve(options: Partial<S3StorageOptions> = {}): Promise<{ server: LinedropServer; port: number; storage: S3Storage; closed: ConnectionSummary[] }> {
+async function serve(
+  options: Partial<S3StorageOptions> = {},
+): Promise<{ server: LinedropServer; port: number; storage: S3Storage; closed: ConnectionSummary[] }> {
   const store = storage(options);
   const server = await startServer({ storage: store, port: 0, host: HOST });
   const closed: ConnectionSummary[] = [];
@@ -99,7 +101,8 @@ async function listUploads(prefix = ''): Promise<{ key: string; uploadId: string
 /** Deletes objects and unfinished uploads under `prefix`, then lets the gateway free their space. */
 async function clear(prefix = ''): Promise<void> {
   for (const key of await listKeys(prefix)) await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  for (const u of await listUploads(prefix)) await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId })).catch(() => undefined);
+  for (const u of await listUploads(prefix))
+    await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId })).catch(() => undefined);
   collectGarbage();
 }
 
@@ -132,8 +135,14 @@ async function send(peer: RawPeer, data: Buffer): Promise<boolean> {
   const done = new AbortController();
   try {
     return await Promise.race([
-      once(socket, 'drain', { signal: done.signal }).then(() => true, () => false),
-      once(socket, 'close', { signal: done.signal }).then(() => false, () => false),
+      once(socket, 'drain', { signal: done.signal }).then(
+        () => true,
+        () => false,
+      ),
+      once(socket, 'close', { signal: done.signal }).then(
+        () => false,
+        () => false,
+      ),
     ]);
   } finally {
     done.abort();
@@ -144,7 +153,11 @@ async function send(peer: RawPeer, data: Buffer): Promise<boolean> {
  * Streams one message of `blocks` 1 MiB blocks (1024 lines of 1 KiB) without holding it in memory;
  * `onBlock` runs after each block is written. Returns the message's SHA-256 and whether it was all written.
  */
-async function streamMessage(peer: RawPeer, blocks: number, onBlock?: (written: number) => Promise<void> | void): Promise<{ sha256: string; complete: boolean }> {
+async function streamMessage(
+  peer: RawPeer,
+  blocks: number,
+  onBlock?: (written: number) => Promise<void> | void,
+): Promise<{ sha256: string; complete: boolean }> {
   const hash = createHash('sha256');
   if (!(await send(peer, encodeCount(blocks * 1024)))) return { sha256: '', complete: false };
   for (let i = 0; i < blocks; i++) {
@@ -207,7 +220,10 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
         assert.equal(back.length, body.length, `${i + 1}.txt: size`);
         assert.ok(back.equals(body), `${i + 1}.txt: bytes differ`);
       }
-      assert.deepEqual(stored, [1, 2, 3, 4].map((k) => `s3://${bucket}/exact/${k}.txt`));
+      assert.deepEqual(
+        stored,
+        [1, 2, 3, 4].map((k) => `s3://${bucket}/exact/${k}.txt`),
+      );
       assert.deepEqual(await listUploads('exact/'), [], 'no unfinished multipart upload');
     } finally {
       await s.server.close();
@@ -243,7 +259,10 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       });
       assert.ok(seen, 'a multipart upload was under way when the client vanished');
       assert.ok(await closedWith(s.closed, 3), 'the server noticed');
-      assert.deepEqual(s.closed.slice(1).map((c) => c.reason), ['truncated', 'truncated']);
+      assert.deepEqual(
+        s.closed.slice(1).map((c) => c.reason),
+        ['truncated', 'truncated'],
+      );
 
       assert.deepEqual(await listUploads('vanish/'), [], 'the multipart upload was aborted');
       assert.deepEqual(await listKeys('vanish/'), ['vanish/1.txt', 'vanish/2.txt']);
@@ -280,7 +299,9 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       }
       await peer.write(QUIT);
       const growth = { rss: (peak.rss - base.rss) / MiB, arrayBuffers: (peak.arrayBuffers - base.arrayBuffers) / MiB };
-      note(`200 MiB upload: RSS grew ${growth.rss.toFixed(1)} MiB, array buffers ${growth.arrayBuffers.toFixed(1)} MiB (part ${s.storage.partSize / MiB} MiB, queue ${s.storage.queueSize})`);
+      note(
+        `200 MiB upload: RSS grew ${growth.rss.toFixed(1)} MiB, array buffers ${growth.arrayBuffers.toFixed(1)} MiB (part ${s.storage.partSize / MiB} MiB, queue ${s.storage.queueSize})`,
+      );
       assert.ok(growth.arrayBuffers < 150, `array buffers grew ${growth.arrayBuffers.toFixed(1)} MiB`);
       assert.ok(growth.rss < 150, `RSS grew ${growth.rss.toFixed(1)} MiB`);
       const back = await hashObject('big/1.txt');
@@ -326,7 +347,10 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       for (const key of keys) assert.match(key, pattern);
       const sessions = [...new Set(keys.map((k) => pattern.exec(k)![1]!))].sort();
       assert.equal(sessions.length, 2);
-      assert.deepEqual(sessions.map((n) => n.slice(-6)), ['000001', '000002']);
+      assert.deepEqual(
+        sessions.map((n) => n.slice(-6)),
+        ['000001', '000002'],
+      );
       assert.equal((await readObject(`sessions/${sessions[0]}/1.txt`)).toString(), 'one 1\n');
       assert.equal((await readObject(`sessions/${sessions[0]}/2.txt`)).toString(), 'one 2\n');
       assert.equal((await readObject(`sessions/${sessions[1]}/1.txt`)).toString(), 'two 1\n');
@@ -356,16 +380,23 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       assert.deepEqual(await listUploads('stale/'), []);
       assert.equal((await listUploads('other/')).length, 1, 'uploads outside the prefix are left alone');
     } finally {
-      for (const [key, id] of [['stale/1.txt', leftover.UploadId], ['other/1.txt', elsewhere.UploadId]] as const) {
+      for (const [key, id] of [
+        ['stale/1.txt', leftover.UploadId],
+        ['other/1.txt', elsewhere.UploadId],
+      ] as const) {
         await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id })).catch(() => undefined);
       }
     }
   });
 
   test('linedrop receive --store s3://BUCKET/PREFIX --s3-endpoint: the command line stores into the bucket', async () => {
-    const child = spawn(process.execPath, [BIN, 'receive', '--store', `s3://${bucket}/cli`, '--s3-endpoint', ENDPOINT!, '--port', '0', '--host', HOST, '--once', '--json', '--log-format', 'json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'receive', '--store', `s3://${bucket}/cli`, '--s3-endpoint', ENDPOINT!, '--port', '0', '--host', HOST, '--once', '--json', '--log-format', 'json'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -388,51 +419,52 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
     }
   });
 
-  test(
-    'the gateway killed mid-upload: R (and R while it is down), then the server stores again once it is back',
-    { skip: CEPH_DIR ? false : 'needs LINEDROP_TEST_CEPH_DIR, the cluster folder of start-rgw.sh (npm run test:s3 sets it), to kill and restart radosgw' },
-    async () => {
-      const s = await serve({ prefix: 'outage', socketTimeoutMs: 5_000 });
-      let gatewayDown = false;
-      try {
-        const peer = await RawPeer.connect(s.port);
-        let uploading = false;
-        const streaming = streamMessage(peer, 64, async (written) => {
-          if (written === 16) {
-            uploading = await until(async () => (await listUploads('outage/')).length > 0, 10_000);
-            killGateway();
-            gatewayDown = true;
-          }
-        });
-        assert.equal(await peer.statuses(1, 60_000), 'R', 'the server answered R');
-        assert.ok(uploading, 'a multipart upload was under way when the gateway died');
-        assert.equal((await streaming).complete, false, 'the server stopped reading the file');
-        assert.ok(await closedWith(s.closed, 1));
-        assert.equal(s.closed[0]!.reason, 'rejected');
-        assert.match(String(s.closed[0]!.error?.message), /cannot store s3:\/\/.*outage\/1\.txt/);
+  test('the gateway killed mid-upload: R (and R while it is down), then the server stores again once it is back', {
+    skip: CEPH_DIR ? false : 'needs LINEDROP_TEST_CEPH_DIR, the cluster folder of start-rgw.sh (npm run test:s3 sets it), to kill and restart radosgw',
+  }, async () => {
+    const s = await serve({ prefix: 'outage', socketTimeoutMs: 5_000 });
+    let gatewayDown = false;
+    try {
+      const peer = await RawPeer.connect(s.port);
+      let uploading = false;
+      const streaming = streamMessage(peer, 64, async (written) => {
+        if (written === 16) {
+          uploading = await until(async () => (await listUploads('outage/')).length > 0, 10_000);
+          killGateway();
+          gatewayDown = true;
+        }
+      });
+      assert.equal(await peer.statuses(1, 60_000), 'R', 'the server answered R');
+      assert.ok(uploading, 'a multipart upload was under way when the gateway died');
+      assert.equal((await streaming).complete, false, 'the server stopped reading the file');
+      assert.ok(await closedWith(s.closed, 1));
+      assert.equal(s.closed[0]!.reason, 'rejected');
+      assert.match(String(s.closed[0]!.error?.message), /cannot store s3:\/\/.*outage\/1\.txt/);
 
-        // While it is down, a small file (one PUT) is refused too.
-        const down = await RawPeer.connect(s.port);
-        await down.write(Buffer.concat([encodeCount(1), Buffer.from('while the gateway is down\n')]));
-        assert.equal(await down.statuses(1, 60_000), 'R');
-        down.destroy();
-        assert.ok(s.server.listening, 'the server still listens');
+      // While it is down, a small file (one PUT) is refused too.
+      const down = await RawPeer.connect(s.port);
+      await down.write(Buffer.concat([encodeCount(1), Buffer.from('while the gateway is down\n')]));
+      assert.equal(await down.statuses(1, 60_000), 'R');
+      down.destroy();
+      assert.ok(s.server.listening, 'the server still listens');
 
-        await startGateway();
-        gatewayDown = false;
-        const client = await LinedropClient.connect({ host: HOST, port: s.port });
-        assert.equal(await client.sendLines(['after the outage']), 'A');
-        assert.equal(await client.quit(), 'Q');
-        assert.equal((await readObject('outage/1.txt')).toString(), 'after the outage\n');
-        // The abort that failed while the gateway was down is done once it is back.
-        assert.ok(await until(async () => (await listUploads('outage/')).length === 0 && s.storage.pendingAborts === 0, 15_000), 'the orphaned multipart upload was aborted');
-      } finally {
-        if (gatewayDown) await startGateway().catch(() => undefined);
-        await s.server.close();
-        await clear('outage/').catch(() => undefined);
-      }
-    },
-  );
+      await startGateway();
+      gatewayDown = false;
+      const client = await LinedropClient.connect({ host: HOST, port: s.port });
+      assert.equal(await client.sendLines(['after the outage']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      assert.equal((await readObject('outage/1.txt')).toString(), 'after the outage\n');
+      // The abort that failed while the gateway was down is done once it is back.
+      assert.ok(
+        await until(async () => (await listUploads('outage/')).length === 0 && s.storage.pendingAborts === 0, 15_000),
+        'the orphaned multipart upload was aborted',
+      );
+    } finally {
+      if (gatewayDown) await startGateway().catch(() => undefined);
+      await s.server.close();
+      await clear('outage/').catch(() => undefined);
+    }
+  });
 });
 
 /** A full garbage collection, for a baseline that holds only what is in use. */

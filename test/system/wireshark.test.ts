@@ -257,17 +257,9 @@ async function buildCaptures(dir: string): Promise<{ main: string; otherPort: st
     // a status byte that is not A, Q or R, then one more status than there are messages
     text2pcapCapture(dir, 'bad-status', NET.badStatus, 40007, SERVER_PORT, [c(message(['q'])), s(text('X')), s(text('A'))]),
     // client bytes after the zero-line message, in the same segment and in a later one
-    text2pcapCapture(dir, 'after-done', NET.afterDone, 40008, SERVER_PORT, [
-      c(Buffer.concat([message([]), message(['x'])])),
-      s(text('Q')),
-      c(text('more')),
-    ]),
+    text2pcapCapture(dir, 'after-done', NET.afterDone, 40008, SERVER_PORT, [c(Buffer.concat([message([]), message(['x'])])), s(text('Q')), c(text('more'))]),
     // every byte in a segment of its own
-    text2pcapCapture(dir, 'every-byte', NET.everyByte, 40009, SERVER_PORT, [
-      ...[...everyByteStream].map((b) => c(bytes(b))),
-      s(text('A')),
-      s(text('Q')),
-    ]),
+    text2pcapCapture(dir, 'every-byte', NET.everyByte, 40009, SERVER_PORT, [...[...everyByteStream].map((b) => c(bytes(b))), s(text('A')), s(text('Q'))]),
     // a server on another port: decoded only when told to
     text2pcapCapture(dir, 'other-port', NET.otherPort, 40010, 12200, [c(message(['p'])), s(text('A'))]),
   ]);
@@ -305,7 +297,8 @@ type Key = keyof typeof FIELDS;
 type Row = { dir: Dir } & Partial<Record<Key, string>>;
 
 // TCP's own expert messages, left out of the expected rows.
-const TCP_EXPERT = /^(Connection (establish|finish|reset)|A new tcp session is started with the same ports|This frame (initiates|undergoes) the connection closing)/;
+const TCP_EXPERT =
+  /^(Connection (establish|finish|reset)|A new tcp session is started with the same ports|This frame (initiates|undergoes) the connection closing)/;
 
 /**
  * Runs tshark with the dissector; returns the rows of each case (by net), frame numbers made
@@ -344,7 +337,13 @@ async function dissect(home: string, file: string, extraArgs: string[]): Promise
       }
       if (key === 'request_in' || key === 'response_in') {
         // frame numbers in the merged capture -> frame numbers within the case
-        value = value === '' ? '' : value.split('|').map((n) => String(Number(n) - first + 1)).join('|');
+        value =
+          value === ''
+            ? ''
+            : value
+                .split('|')
+                .map((n) => String(Number(n) - first + 1))
+                .join('|');
       }
       if (value !== '') row[key] = value;
     });
@@ -479,8 +478,7 @@ test('rejected message: server sends R and closes', { skip }, async () => {
       cut_count: '1000000',
       cut_lines: '1',
       cut_bytes: '6',
-      expert:
-        'Connection closed by the server (FIN) in the middle of message 2: 1 of 1000000 lines received (after the server rejected it)',
+      expert: 'Connection closed by the server (FIN) in the middle of message 2: 1 of 1000000 lines received (after the server rejected it)',
     },
     { dir: 'c' },
   ]);

@@ -116,7 +116,13 @@ export const FILE_CHECKS: CheckDef[] = [
       const seen = holder
         ? `the message was saved as ${holder.name}, not 1.txt: numbering went on from the earlier connection`
         : `the message is in no k.txt (files written: ${filesText(changed)})`;
-      return { status: 'fail', sent: sent.text(), expected, seen: `${seen}; statuses ${seenText(wire, scope.t)}`, fault: holder ? 'numbering-continues' : 'not-saved' };
+      return {
+        status: 'fail',
+        sent: sent.text(),
+        expected,
+        seen: `${seen}; statuses ${seenText(wire, scope.t)}`,
+        fault: holder ? 'numbering-continues' : 'not-saved',
+      };
     },
   },
   {

@@ -71,7 +71,10 @@ export const WIRE_CHECKS: CheckDef[] = [
       const answer = Buffer.from(wire.data);
       await quit(wire, sent, wire.statusCount, scope.t);
       const j = judgeStatuses(answer, 'A');
-      const seen = answer.length === 0 ? `no byte within ${scope.t} ms, ${wire.endText()}` : `${statusesText(answer)} after the message (all bytes: ${seenText(wire, scope.t)})`;
+      const seen =
+        answer.length === 0
+          ? `no byte within ${scope.t} ms, ${wire.endText()}`
+          : `${statusesText(answer)} after the message (all bytes: ${seenText(wire, scope.t)})`;
       return { status: j.ok ? 'pass' : 'fail', sent: sent.text(), expected: 'the one byte A (0x41) after the message', seen, ...faultFields(j) };
     },
   },

@@ -68,7 +68,11 @@ export function judgeStatuses(received: Buffer, expected: string): Judged {
   if (received.length === 0) return { ok: false, fault: 'no-answer', why: 'the server sent no byte at all' };
   const wrong = wrongForA(letters, expected);
   if (wrong !== undefined) {
-    return { ok: false, fault: `status-for-A-${wrong.toString(16).padStart(2, '0')}`, why: `each message was answered ${statusText(wrong)} instead of A (0x41)` };
+    return {
+      ok: false,
+      fault: `status-for-A-${wrong.toString(16).padStart(2, '0')}`,
+      why: `each message was answered ${statusText(wrong)} instead of A (0x41)`,
+    };
   }
   if (letters === expected && extras.length > 0) {
     return {

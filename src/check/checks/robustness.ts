@@ -75,7 +75,9 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       const before = scope.hasDir ? await snapshot(scope.dir) : undefined;
       const junk = Buffer.from('GET / HTTP/1.0\r\n\r\n');
       const sent = new Sent();
-      sent.add(`${quote(junk)} (read as the count ${hex(junk.subarray(0, 4))} = ${junk.readUInt32BE(0)} lines), ${WATCH_MS} ms of watching, then the checker closed the connection`);
+      sent.add(
+        `${quote(junk)} (read as the count ${hex(junk.subarray(0, 4))} = ${junk.readUInt32BE(0)} lines), ${WATCH_MS} ms of watching, then the checker closed the connection`,
+      );
       const { answer, reaction } = await sendAndVanish(scope, junk);
       const left = await filesLeft(scope, before);
       const serving = await afterVanish(scope, sent, 'the client sent junk and vanished');
@@ -84,7 +86,8 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       if (left.length > 0) problems.push(`a file was saved: ${filesText(left)}`);
       return verdict(problems, serving, {
         sent: sent.text(),
-        expected: 'never A (R and a close, a close, or waiting are all fine); nothing saved; then the server exits (a lab server) or serves a new connection (A, Q)',
+        expected:
+          'never A (R and a close, a close, or waiting are all fine); nothing saved; then the server exits (a lab server) or serves a new connection (A, Q)',
         seen: [`reaction: ${reaction}`, before ? `files written: ${filesText(left)}` : 'files not looked at (no --dir)', serving.seen].join('; '),
       });
     },

@@ -48,7 +48,8 @@ export function serverReportSummary(report: CheckReport, s: Style = plain): stri
   out += `Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} skipped${na(req.notApplicable)}. `;
   out += `Beyond the handout: ${opt.passed} passed, ${opt.failed} failed, ${opt.skipped} skipped${na(opt.notApplicable)}. (${(report.ms / 1000).toFixed(1)} s)\n`;
   const consequences = report.checks.filter((r) => r.status === 'fail' && r.causedBy !== undefined).length;
-  if (summary.firstFailure) out += `Fix first: ${summary.firstFailure}${consequences > 0 ? ` (${plural(consequences, 'other failure')} ${consequences === 1 ? 'follows' : 'follow'} from earlier ones)` : ''}.\n`;
+  if (summary.firstFailure)
+    out += `Fix first: ${summary.firstFailure}${consequences > 0 ? ` (${plural(consequences, 'other failure')} ${consequences === 1 ? 'follows' : 'follow'} from earlier ones)` : ''}.\n`;
   const verdict =
     summary.exitCode === 0
       ? s.pass('Every required check that ran passed.')

@@ -60,7 +60,10 @@ export function register(program: Command, context: CliContext): void {
     )
     .argument('<host:port>', 'the server to check, e.g. 127.0.0.1:12100', target)
     .addOption(
-      new Option('-d, --dir <dir>', "the server's folder on this machine (created if missing): also check k.txt numbering, exact bytes, restart, overwrite, A after storing"),
+      new Option(
+        '-d, --dir <dir>',
+        "the server's folder on this machine (created if missing): also check k.txt numbering, exact bytes, restart, overwrite, A after storing",
+      ),
     )
     .addOption(
       new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'),
