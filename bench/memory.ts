@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { encodeCount, QUIT_MESSAGE } from '../src/index.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtInt, fmtMB, fmtRss, rows } from './report.js';
-import { connectTo, makeLines, MiB, nextByte, rssOf, startChild, stats, writeRepeated, log } from './support.js';
+import { connectTo, makeLines, MiB, nextByte, rssOf, sleep, startChild, stats, writeRepeated, log } from './support.js';
 
 function fdLimit(): number {
   const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
@@ -38,7 +38,7 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
     let after = await stats(child);
     const deadline = Date.now() + 30_000;
     while (after.connections < idle && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       after = await stats(child);
     }
     if (after.connections !== idle) throw new Error(`the server holds ${after.connections} connections, expected ${idle}`);

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { sleep } from '../src/text.js';
 
 export const HOST = '127.0.0.1';
 export const KiB = 1024;
@@ -128,7 +129,7 @@ export async function connectTo(port: number, retryMs = 0): Promise<Socket> {
     } catch (err) {
       socket.destroy();
       if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }
@@ -167,6 +168,7 @@ export function nextByte(socket: Socket): Promise<number> {
 }
 
 export { freePort } from '../src/net-address.js';
+export { sleep };
 
 export function which(cmd: string): string | undefined {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });

@@ -22,7 +22,7 @@ import {
   type Limits,
   type Message,
 } from '../../src/index.js';
-import { HOST, RawPeer, type Running, withServer } from '../support.js';
+import { HOST, RawPeer, type Running, sleep, withServer } from '../support.js';
 
 // A real collector, so heap figures measure what is retained rather than what is not yet collected.
 setFlagsFromString('--expose-gc');
@@ -393,7 +393,7 @@ const RUNS_PER_PROPERTY = 50_000;
 /** Heap plus array buffers after a full collection (array buffers are freed a tick after it, hence the wait). */
 const heapNow = async (): Promise<number> => {
   gc();
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await sleep(10);
   gc();
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
