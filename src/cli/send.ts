@@ -1,7 +1,9 @@
-import { rm, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
-import { checkShape, measureFile, type FileShape } from '../client/measure.js';
+import { checkShape, measureFile, readSmallFile, type FileShape } from '../client/measure.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { Status } from '../protocol/status.js';
 import { formatBytes, formatDuration, plural, sleep } from '../text.js';
@@ -35,6 +37,11 @@ export interface SendCommandOptions {
   binary?: boolean;
   /** Standard input past this many bytes is spooled to a temporary file (default 8 MiB). */
   spoolThresholdBytes?: number;
+  /**
+   * Files of up to 1 MiB are read whole while planning, counted in memory and sent from there, up to
+   * this many bytes in all (default 64 MiB); the files past it are counted, then read again to be sent.
+   */
+  holdBytes?: number;
   /** Aborting it (Ctrl-C) stops at once: the bar is cleared and what was and was not sent is said. Exit 130. */
   signal?: AbortSignal;
 }
@@ -43,6 +50,12 @@ export const DEFAULT_RETRY_DELAY_MS = 200;
 const MAX_RETRY_DELAY_MS = 10_000;
 /** Names listed in one line of the interruption report before "and N more". */
 const LIST_NAMES = 5;
+/** Files up to this size are read whole while planning, counted in memory and sent from there. */
+const HELD_FILE_BYTES = 1024 * 1024;
+/** `holdBytes`: at most this many bytes of such files are held at once; the files past it are counted, then streamed. */
+export const DEFAULT_HOLD_BYTES = 64 * 1024 * 1024;
+/** Blocking reads while planning give the event loop a turn this often (the progress bar, Ctrl-C). */
+const YIELD_EVERY_MS = 50;
 
 /** The wait before the `n`-th reconnect (from 1): the base doubled each time, capped, then jittered into its upper half. */
 export function retryDelay(n: number, baseMs: number, random: () => number = Math.random): number {
@@ -55,7 +68,7 @@ interface Planned {
   label: string;
   /** The file to stream (for standard input: its temporary spool file, if it needed one). */
   path?: string;
-  /** Standard input's bytes, when they fitted in memory. */
+  /** The bytes to send, when they are held in memory: a small file read whole, or standard input that fitted. */
   body?: Buffer;
   shape: FileShape;
 }
@@ -115,6 +128,10 @@ class SendRun {
   /** Per file of the current connection: how far it got (for the interruption report). */
   private sent: ('none' | 'part' | 'all')[] = [];
   private readonly started = performance.now();
+  /** When planning last gave the event loop a turn. */
+  private lastTurn = performance.now();
+  /** Bytes of small files held in memory. */
+  private held = 0;
   private readonly aborted: Promise<never>;
 
   constructor(private readonly options: SendCommandOptions & SendOutput) {
@@ -147,6 +164,14 @@ class SendRun {
     this.client?.destroy();
     for (const spool of this.spools) await spool.remove();
     for (const dir of this.spoolDirs) await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Between blocking reads: a turn of the event loop now and then, so the bar moves and Ctrl-C is heard. */
+  private async breathe(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastTurn < YIELD_EVERY_MS) return;
+    await this.until(nextTurn());
+    this.lastTurn = performance.now();
   }
 
   /** Waits for `promise` unless the run is interrupted first. */
@@ -213,11 +238,13 @@ class SendRun {
         continue;
       }
       try {
-        const info = await stat(name);
+        await this.breathe();
+        const info = statSync(name);
         if (!info.isFile()) throw new Error('not a regular file (nothing was sent)');
         if (info.size === 0) throw new ProtocolError('ERR_EMPTY_FILE', 'empty');
         sizes.push(info.size);
       } catch (e) {
+        if (e instanceof Interrupted) throw e;
         return this.refuse(`${name}: ${describeError(e)}`);
       }
     }
@@ -250,7 +277,18 @@ class SendRun {
 
   private async measure(name: string, index: number): Promise<Planned> {
     const onProgress = (n: number): void => this.progress?.counting(index, n);
-    if (name !== '-') return { name, label: labelOf(name), path: name, shape: await measureFile(name, { onProgress }) };
+    if (name !== '-') {
+      await this.breathe();
+      // A small file is read once: counted in memory and sent from there, within a budget of held bytes.
+      const limit = Math.min(HELD_FILE_BYTES, (this.options.holdBytes ?? DEFAULT_HOLD_BYTES) - this.held);
+      const whole = limit > 0 ? readSmallFile(name, limit) : undefined;
+      if (whole !== undefined) {
+        this.held += whole.body.length;
+        onProgress(whole.body.length);
+        return { name, label: labelOf(name), body: whole.body, shape: whole.shape };
+      }
+      return { name, label: labelOf(name), path: name, shape: await measureFile(name, { onProgress }) };
+    }
     const spool = await spoolInput(this.options.stdin, {
       ...(this.options.spoolThresholdBytes !== undefined ? { thresholdBytes: this.options.spoolThresholdBytes } : {}),
       onProgress,

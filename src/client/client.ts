@@ -135,6 +135,8 @@ export class LinedropClient {
   private roomMade: (() => void) | undefined;
   /** A write waits for the socket to drain. */
   private draining = false;
+  /** The socket is corked until the next tick, so the writes of this turn leave together. */
+  private corked = false;
   /** The client waits for its caller (the next line), not for the server. */
   private waitingForCaller = false;
   private timerArmed = false;
@@ -242,8 +244,7 @@ export class LinedropClient {
       return Promise.reject(err);
     }
     return this.enqueue(async (sent) => {
-      await this.write(encodeCount(shape.lines));
-      await this.write(shape.addsNewline ? Buffer.concat([body, NEWLINE]) : body);
+      await this.write(shape.addsNewline ? [encodeCount(shape.lines), body, NEWLINE] : [encodeCount(shape.lines), body]);
       sent();
       options.onProgress?.(body.length);
       options.onSent?.();
@@ -525,12 +526,24 @@ export class LinedropClient {
   }
 
   /**
-   * Writes, and waits for 'drain' when the socket asks to. `flushed` is called once the socket has
-   * handed `data` to the system (then `data` may be reused); not if the connection failed first.
+   * Writes (several buffers in order, when given an array), and waits for 'drain' when the socket
+   * asks to. `flushed` is called once the socket has handed `data` to the system (then `data` may
+   * be reused); not if the connection failed first. What is written in one turn of the event loop
+   * leaves in one system call: the socket is corked until the next tick.
    */
-  private async write(data: Uint8Array, flushed?: () => void): Promise<void> {
+  private async write(data: Uint8Array | readonly Uint8Array[], flushed?: () => void): Promise<void> {
     if (this.closedError) throw this.closedError;
-    const written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    let written = true;
+    if (data instanceof Uint8Array) written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
+    else for (const part of data) written = this.socket.write(part);
     if (written) return;
     this.draining = true;
     this.updateTimer();
