@@ -3,17 +3,21 @@
 // from a file read ahead of sending, or from the chunks being sent.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { countLineFeeds } from '../protocol/line-scanner.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
+import { countNewlines } from './newlines.js';
 
 const LF = 0x0a;
-/** `measureFile` reads in blocks of this size, two at a time (one read while the other is counted). */
+/** `measureFile` reads in blocks of this size... */
 const MEASURE_CHUNK = 4 * 1024 * 1024;
-/** Buffers of `MEASURE_CHUNK` bytes that no `measureFile` call is using: every call takes two and gives them back. */
+/**
+ * ...this many at once: the reads (copies from the page cache, on the thread pool) are what takes
+ * the time, and before anything is sent nothing else needs the cores; the blocks are counted as
+ * they come, in any order.
+ */
+const MEASURE_READS = 3;
+/** Buffers of `MEASURE_CHUNK` bytes that no `measureFile` call is using: every call takes some and gives them back. */
 const spareBuffers: Buffer[] = [];
-
-function ignore(): void {}
 
 /** What the client knows about a file before sending it. */
 export interface FileShape {
@@ -25,6 +29,20 @@ export interface FileShape {
   addsNewline: boolean;
   /** Offset of the file's first NUL byte, when it has one (a sign of a binary file). */
   firstNul?: number;
+}
+
+/** What one block of a file holds, counted on its own. */
+interface Block {
+  bytes: number;
+  newlines: number;
+  /** Offset of the block's first NUL byte, or -1. */
+  firstNul: number;
+  /** The block's last byte. */
+  last: number;
+}
+
+function countBlock(buf: Buffer): Block {
+  return { bytes: buf.length, newlines: countNewlines(buf), firstNul: buf.indexOf(0), last: buf[buf.length - 1]! };
 }
 
 /** Counts lines over consecutive chunks of one file: the one place the client counts lines. */
@@ -41,9 +59,18 @@ export class LineTally {
       const at = buf.indexOf(0);
       if (at >= 0) this.firstNul = this.bytes + at;
     }
-    this.newlines += countLineFeeds(buf);
+    this.newlines += countNewlines(buf);
     this.last = buf[buf.length - 1]!;
     this.bytes += buf.length;
+  }
+
+  /** Adds the next block, counted beforehand. */
+  addBlock(block: Block): void {
+    if (block.bytes === 0) return;
+    if (this.firstNul < 0 && block.firstNul >= 0) this.firstNul = this.bytes + block.firstNul;
+    this.newlines += block.newlines;
+    this.last = block.last;
+    this.bytes += block.bytes;
   }
 
   get shape(): FileShape {
@@ -69,28 +96,35 @@ export function sameShape(a: FileShape, b: FileShape): boolean {
 /** Reads a file once to count its lines; `onProgress` gets the bytes counted so far. */
 export async function measureFile(path: string, options: { onProgress?: (bytes: number) => void } = {}): Promise<FileShape> {
   const handle = await open(path, 'r');
-  const buffers = [spareBuffers.pop() ?? Buffer.allocUnsafe(MEASURE_CHUNK), spareBuffers.pop() ?? Buffer.allocUnsafe(MEASURE_CHUNK)] as const;
-  const tally = new LineTally();
-  let turn = 0;
-  const read = (buf: Buffer): Promise<number> => handle.read(buf, 0, buf.length, null).then((r) => r.bytesRead);
-  let next = read(buffers[0]);
-  try {
+  const buffers = Array.from({ length: MEASURE_READS }, () => spareBuffers.pop() ?? Buffer.allocUnsafe(MEASURE_CHUNK));
+  const blocks: Block[] = [];
+  let next = 0;
+  // Where the first short read ended: the end of the file, as far as this count goes.
+  let end = Number.POSITIVE_INFINITY;
+  let counted = 0;
+  const reader = async (buf: Buffer): Promise<void> => {
     for (;;) {
-      const got = await next;
-      if (got === 0) break;
-      const buf = buffers[turn]!;
-      turn ^= 1;
-      // Read the next block into the other buffer while this one is counted.
-      next = read(buffers[turn]!);
-      next.catch(ignore);
-      tally.add(got === buf.length ? buf : buf.subarray(0, got));
-      options.onProgress?.(tally.bytes);
+      const index = next;
+      const position = index * MEASURE_CHUNK;
+      if (position >= end) return;
+      next++;
+      const { bytesRead } = await handle.read(buf, 0, MEASURE_CHUNK, position);
+      if (bytesRead < MEASURE_CHUNK) end = Math.min(end, position + bytesRead);
+      blocks[index] = countBlock(buf.subarray(0, bytesRead));
+      counted += bytesRead;
+      options.onProgress?.(counted);
     }
+  };
+  try {
+    const failed = (await Promise.allSettled(buffers.map(reader))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
-    await next.catch(ignore);
     await handle.close();
     spareBuffers.push(...buffers);
   }
+  // The blocks before the end, in order (a block past it was read after the file shrank: it is left out).
+  const tally = new LineTally();
+  for (let i = 0; i * MEASURE_CHUNK < end && i < blocks.length; i++) tally.addBlock(blocks[i]!);
   return tally.shape;
 }
 

@@ -29,11 +29,34 @@ describe('client: large files', () => {
         [1024 * 1024 - 1, false],
         [1024 * 1024 + 5, true],
         [3 * 1024 * 1024 + 77, false],
+        // Blocks of 4 MiB, read several at once and counted in any order.
+        [4 * 1024 * 1024 - 1, true],
+        [4 * 1024 * 1024, false],
+        [4 * 1024 * 1024 + 1, true],
+        [17 * 1024 * 1024 + 77, false],
       ] as const) {
         const body = text(size, finalNewline, size % 97);
         const path = join(dir, `f${size}.txt`);
         await writeFile(path, body);
         assert.deepEqual(await measureFile(path), shapeOf(body), `${size} bytes`);
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test('measureFile reports the first NUL byte, whichever block is counted first', async () => {
+    const dir = await tempDir();
+    try {
+      const body = text(13 * 1024 * 1024, true, 11);
+      const path = join(dir, 'nul.txt');
+      for (const at of [[9 * 1024 * 1024 + 3], [12 * 1024 * 1024 + 1, 5 * 1024 * 1024], [4 * 1024 * 1024]]) {
+        const copy = Buffer.from(body);
+        for (const offset of at) copy[offset] = 0;
+        await writeFile(path, copy);
+        const shape = await measureFile(path);
+        assert.equal(shape.firstNul, Math.min(...at));
+        assert.deepEqual(shape, shapeOf(copy));
       }
     } finally {
       await removeDir(dir);

@@ -1,0 +1,62 @@
+// The client's newline counter (WebAssembly SIMD, with the line scanner where that cannot run)
+// against a byte-by-byte count: every length around its 16-byte lanes, its 255-round lane limit
+// and its 64 KiB blocks, at every alignment, dense and sparse.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { countNewlines } from '../../src/client/newlines.js';
+import { ROOT } from '../support.js';
+
+function byHand(bytes: Uint8Array): number {
+  let n = 0;
+  for (const b of bytes) if (b === 0x0a) n++;
+  return n;
+}
+
+/** Bytes from a small generator, `\n` at about one in `every`. */
+function bytes(length: number, every: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = (x >>> 0) % every === 0 ? 0x0a : 0x20 + ((x >>> 8) % 90);
+  }
+  return out;
+}
+
+describe('client: counting newlines', () => {
+  test('agrees with a byte-by-byte count at every size around its lanes and blocks, at every alignment', () => {
+    const sizes = [0, 1, 15, 16, 17, 4095, 4096, 4097, 255 * 16 - 1, 255 * 16, 255 * 16 + 1, 65535, 65536, 65537, 3 * 65536 + 5, 1_000_003];
+    for (const every of [1, 2, 3, 100, 100_000]) {
+      for (const size of sizes) {
+        const data = bytes(size + 16, every, size * 31 + every);
+        for (const shift of [0, 1, 7, 15]) {
+          const view = data.subarray(shift, shift + size);
+          assert.equal(countNewlines(view), byHand(view), `${size} bytes, \\n one in ${every}, offset ${shift}`);
+        }
+      }
+    }
+  });
+
+  test('a block of nothing but newlines (every lane full for 255 rounds and more); a Uint8Array that is not a Buffer', () => {
+    const all = Buffer.alloc(5 * 65536 + 33, 0x0a);
+    assert.equal(countNewlines(all), all.length);
+    const plain = new Uint8Array(bytes(200_000, 7, 9));
+    assert.equal(countNewlines(plain.subarray(3)), byHand(plain.subarray(3)));
+  });
+
+  test('where WebAssembly cannot run (node --jitless), the same counts', () => {
+    const url = new URL(`file://${join(ROOT, 'dist/src/client/newlines.js')}`).href;
+    const script = `
+      const { countNewlines } = await import(${JSON.stringify(url)});
+      const data = Buffer.alloc(200_001, 'ab\\ncd\\n');
+      console.log(typeof WebAssembly, countNewlines(data), countNewlines(data.subarray(5)));`;
+    const r = spawnSync(process.execPath, ['--jitless', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const data = Buffer.alloc(200_001, 'ab\ncd\n');
+    assert.equal(r.stdout.trim(), `undefined ${byHand(data)} ${byHand(data.subarray(5))}`);
+  });
+});
