@@ -24,7 +24,7 @@ const STATUS_ACCEPTED = 0x41;
 /** Without a shape given, files up to this size are read once into memory and counted there. */
 const SMALL_FILE = 1024 * 1024;
 /** Files are read and sent in chunks of (at most) this size, the next read overlapping the send. */
-const SEND_CHUNK = 1024 * 1024;
+const SEND_CHUNK = 4 * 1024 * 1024;
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
 const QUOTE_BYTES = 16;
 const EMPTY = Buffer.alloc(0);
