@@ -67,6 +67,8 @@ export class Connection {
   /** The server is waiting for the client's next bytes. */
   private awaitingClient = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Answers are being gathered into one write (see `answer`). */
+  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -212,7 +214,7 @@ export class Connection {
         this.bytes += file.bytes;
         this.onFile({ connection: this.id, file, lines, ms: Math.round(now - started), commitMs: Math.round((now - committing) * 1000) / 1000 });
         // The quit message (saved with saveEmpty) is answered Q when the connection ends.
-        if (lines > 0) this.socket.write(ACCEPTED);
+        if (lines > 0) this.answer(ACCEPTED);
       } catch (err) {
         if (this.commitFailure) return;
         this.commitFailure = err instanceof Error ? err : new Error(String(err));
@@ -224,6 +226,22 @@ export class Connection {
     });
     this.inFlight.push(answered);
     this.answering = answered;
+  }
+
+  /**
+   * Sends a status byte. The answers that become due together (the files one folder flush made
+   * durable) leave in one write: the socket is corked until the current batch of callbacks is done.
+   */
+  private answer(status: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(status);
   }
 
   /**

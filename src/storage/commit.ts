@@ -1,6 +1,6 @@
 // Committing a written file: its data flushed, renamed into place, and its folder flushed, one file
 // at a time or in groups that share the folder flush.
-import { open } from 'node:fs/promises';
+import { closeSync, fsync, openSync } from 'node:fs';
 
 function ignore(): void {}
 
@@ -94,10 +94,13 @@ class FolderFlusher {
 
 /** Flushes a folder's entries (a rename or a new file) to disk. */
 export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+  // Opening and closing are quick and made directly; the flush waits on the disk, in the thread pool.
+  const fd = openSync(dir, 'r');
   try {
-    await handle.sync();
+    await new Promise<void>((resolve, reject) => {
+      fsync(fd, (err) => (err ? reject(err) : resolve()));
+    });
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

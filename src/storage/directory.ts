@@ -1,35 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { open as openCallback } from 'node:fs';
+import { mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { EarlierFileError, FileOrder, type FileTurn } from './order.js';
+import { FileOrder } from './order.js';
 import { type Committer, GroupCommitter, SingleCommitter, syncDir } from './commit.js';
-import { WriteGate } from './gate.js';
-import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage, type StoredFile } from './types.js';
+import { DiskFileSink, isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
+import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage } from './types.js';
 
-/** Temporary files start with this and end with `.part`; nothing else in a folder does. */
-export const TEMP_PREFIX = '.linedrop-';
-export const TEMP_SUFFIX = '.part';
+export { isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
 
-/** Bytes queued for the disk before `write` asks the caller to wait. */
-const HIGH_WATER = 4 * 1024 * 1024;
-/** Most buffers handed to one writev call. */
-const MAX_IOVECS = 1024;
-/**
- * Write-behind: once this many bytes of a file are written, their flush to disk (`fdatasync`)
- * starts in the background while the upload goes on, so a large file reaches the disk as it
- * arrives and its last flush, the one `A` waits for, has little left to do.
- */
-const SYNC_EVERY = 32 * 1024 * 1024;
-/**
- * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
- * slower than the network holds the client back (through the queue, then TCP) instead of piling
- * up dirty pages.
- */
-const MAX_UNSYNCED = 128 * 1024 * 1024;
-
-export function isTempName(name: string): boolean {
-  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
-}
+/** Temporary names differ by a counter within a process; the random part tells processes apart across restarts. */
+const TEMP_TAG = `${process.pid}.${randomBytes(4).toString('hex')}`;
+let tempCounter = 0;
 
 export interface DirectoryStorageOptions {
   dir: string;
@@ -127,21 +109,26 @@ class FolderStore implements ConnectionStore {
         await this.created;
       }
       const name = `${index}.txt`;
-      const temp = join(this.location, `${TEMP_PREFIX}${name}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
-      let handle: FileHandle;
-      try {
-        handle = await open(temp, 'wx', 0o644);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.mustCreate) throw err;
-        // The upload folder was removed while the server runs ("created if missing"): make it again.
-        await mkdir(this.location, { recursive: true });
-        await syncDir(join(this.location, '..'));
-        handle = await open(temp, 'wx', 0o644);
-      }
-      return new DiskFileSink(handle, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
+      const temp = join(this.location, `${TEMP_PREFIX}${name}.${TEMP_TAG}.${++tempCounter}${TEMP_SUFFIX}`);
+      const opening = this.createTemp(temp);
+      opening.catch(ignore);
+      return new DiskFileSink(opening, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
     } catch (err) {
       turn.fail(err);
       throw err;
+    }
+  }
+
+  /** Creates a temporary file for writing; the descriptor. */
+  private async createTemp(temp: string): Promise<number> {
+    try {
+      return await openFile(temp);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.mustCreate) throw err;
+      // The upload folder was removed while the server runs ("created if missing"): make it again.
+      await mkdir(this.location, { recursive: true });
+      await syncDir(join(this.location, '..'));
+      return openFile(temp);
     }
   }
 
@@ -152,263 +139,6 @@ class FolderStore implements ConnectionStore {
     // rmdir removes only an empty folder.
     await rmdir(this.location).catch(ignore);
   }
-}
-
-/** Streams a file to disk with batched `writev` calls and at most one write in flight. */
-class DiskFileSink implements FileSink {
-  private queue: Buffer[] = [];
-  private readonly gate = new WriteGate(HIGH_WATER);
-  private bytes = 0;
-  private flushing: Promise<void> | undefined;
-  private finished = false;
-  private closed = false;
-  /** Bytes written since the last background flush started. */
-  private unsynced = 0;
-  /** The background flush in progress. */
-  private syncing: Promise<void> | undefined;
-  /** Set once the file is renamed into place, until its commit is settled. */
-  private placed = false;
-  /** A second name for the file this one replaced, kept until the commit is settled. */
-  replaced: string | undefined;
-  /** The file's identity, to tell whether `k.txt` still holds it. */
-  private inode: { ino: number; dev: number } | undefined;
-
-  constructor(
-    private readonly handle: FileHandle,
-    private readonly temp: string,
-    readonly target: string,
-    private readonly name: string,
-    readonly folder: string,
-    private readonly committer: Committer,
-    /** This file's place in its connection's order. */
-    private readonly turn: FileTurn,
-    /** The turn of the connection's file before this one: renamed first, and stored if this one is. */
-    private previous: FileTurn | undefined,
-  ) {}
-
-  write(data: Buffer): boolean {
-    if (this.gate.hasFailed) return false;
-    if (this.finished) return true;
-    this.queue.push(data);
-    this.gate.add(data.length);
-    this.bytes += data.length;
-    this.flushing ??= this.flush();
-    return this.gate.open;
-  }
-
-  drained(): Promise<void> {
-    return this.gate.drained();
-  }
-
-  async commit(): Promise<StoredFile> {
-    this.finished = true;
-    try {
-      await this.flushing;
-      await this.syncing;
-      if (this.gate.hasFailed) throw this.gate.error;
-      await this.committer.commit(this);
-      // Commits of one connection may overlap: this file is stored only if the one before it is.
-      await this.previous?.stored;
-      this.previous = undefined;
-      this.turn.store();
-      await this.settlePlacement(true);
-      return { name: this.name, location: this.target, bytes: this.bytes };
-    } catch (err) {
-      const undone = this.placed;
-      await this.settlePlacement(false);
-      // Durable as it was: an earlier file's failure must not leave this one in place after a crash.
-      if (undone && err instanceof EarlierFileError) await syncDir(this.folder).catch(ignore);
-      await this.discard();
-      this.previous = undefined;
-      this.turn.fail(err);
-      throw err;
-    }
-  }
-
-  /**
-   * Ends the time between this file's rename and the folder flush that makes it durable.
-   * Stored: the file it replaced goes. Not stored: the file must not stay as `k.txt`, but only
-   * while `k.txt` still holds this upload is the file it replaced put back (or the name removed);
-   * once a later upload has replaced it, that upload keeps the name, and the file this one
-   * replaced becomes the one that upload would put back.
-   */
-  private async settlePlacement(stored: boolean): Promise<void> {
-    if (!this.placed) return;
-    this.placed = false;
-    await withTargetLock(this.target, async () => {
-      const list = unsettled.get(this.target) ?? [];
-      const at = list.indexOf(this);
-      const later = list[at + 1];
-      list.splice(at, 1);
-      if (list.length === 0) unsettled.delete(this.target);
-      const replaced = this.replaced;
-      this.replaced = undefined;
-      if (stored) {
-        if (replaced !== undefined) await rm(replaced, { force: true }).catch(ignore);
-      } else if (later !== undefined) {
-        // The later upload's second name points at this file: make it point at the one before.
-        if (replaced === undefined) {
-          if (later.replaced !== undefined) await rm(later.replaced, { force: true }).catch(ignore);
-          later.replaced = undefined;
-        } else if (later.replaced !== undefined) {
-          await rename(replaced, later.replaced).catch(ignore);
-        } else {
-          later.replaced = replaced;
-        }
-      } else if (await this.holdsTarget()) {
-        if (replaced !== undefined) await rename(replaced, this.target).catch(ignore);
-        else await rm(this.target, { force: true }).catch(ignore);
-      } else if (replaced !== undefined) {
-        // Another process put a file of its own there: it stays.
-        await rm(replaced, { force: true }).catch(ignore);
-      }
-    });
-  }
-
-  /** Whether `k.txt` is still this upload's file. */
-  private async holdsTarget(): Promise<boolean> {
-    try {
-      const now = await stat(this.target);
-      return now.ino === this.inode?.ino && now.dev === this.inode.dev;
-    } catch {
-      return false;
-    }
-  }
-
-  async abort(): Promise<void> {
-    this.finished = true;
-    this.previous = undefined;
-    this.turn.fail(new Error('the file was abandoned'));
-    this.queue = [];
-    await this.flushing;
-    await this.syncing;
-    await this.discard();
-  }
-
-  /** Flushes the file's data to disk and closes it. */
-  async syncData(): Promise<void> {
-    await this.handle.datasync();
-    this.closed = true;
-    await this.handle.close();
-  }
-
-  /** Puts the flushed file in place under its final name. */
-  async moveIntoPlace(): Promise<void> {
-    // In the connection's order: after the file before it (which may still be committing).
-    await this.previous?.placed;
-    const { ino, dev } = await stat(this.temp);
-    this.inode = { ino, dev };
-    // Keep the file this one replaces under a temporary name until the rename is durable, so a
-    // failed folder flush can put it back. (A crash leaves it as a temporary file, removed at start.)
-    const second = `${this.temp.slice(0, -TEMP_SUFFIX.length)}.previous${TEMP_SUFFIX}`;
-    await withTargetLock(this.target, async () => {
-      try {
-        await link(this.target, second);
-        this.replaced = second;
-      } catch (err) {
-        // ENOENT: nothing to replace. EPERM: the name is taken by a folder, which the rename refuses.
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'EPERM') throw err;
-      }
-      try {
-        await rename(this.temp, this.target);
-      } catch (err) {
-        if (this.replaced !== undefined) await rm(this.replaced, { force: true }).catch(ignore);
-        this.replaced = undefined;
-        throw err;
-      }
-      this.placed = true;
-      const list = unsettled.get(this.target);
-      if (list) list.push(this);
-      else unsettled.set(this.target, [this]);
-    });
-    this.turn.place();
-  }
-
-  private async discard(): Promise<void> {
-    if (!this.closed) await this.handle.close().catch(() => undefined);
-    await rm(this.temp, { force: true }).catch(() => undefined);
-  }
-
-  private async flush(): Promise<void> {
-    try {
-      while (this.queue.length > 0 && !this.gate.hasFailed) {
-        const batch = this.queue.length > MAX_IOVECS ? this.queue.splice(0, MAX_IOVECS) : this.queue;
-        if (batch === this.queue) this.queue = [];
-        let size = 0;
-        for (const buf of batch) size += buf.length;
-        await writeAll(this.handle, batch, size);
-        this.unsynced += size;
-        if (this.unsynced >= SYNC_EVERY) {
-          if (this.syncing && this.unsynced >= MAX_UNSYNCED) await this.syncing;
-          if (!this.syncing && !this.gate.hasFailed) this.startSync();
-        }
-        this.gate.remove(size);
-      }
-    } catch (err) {
-      this.fail(err);
-    } finally {
-      this.flushing = undefined;
-    }
-  }
-
-  /** Starts flushing what is written so far, in the background; a failure fails the file. */
-  private startSync(): void {
-    this.unsynced = 0;
-    this.syncing = this.handle.datasync().then(
-      () => {
-        this.syncing = undefined;
-      },
-      (err: unknown) => {
-        this.syncing = undefined;
-        this.fail(err);
-      },
-    );
-  }
-
-  private fail(err: unknown): void {
-    this.queue = [];
-    this.gate.fail(err);
-  }
-}
-
-async function writeAll(handle: FileHandle, buffers: Buffer[], size: number): Promise<void> {
-  let { bytesWritten } = await handle.writev(buffers);
-  while (bytesWritten < size) {
-    // A short write: carry on from where it stopped.
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const buf of buffers) {
-      if (skip >= buf.length) {
-        skip -= buf.length;
-        continue;
-      }
-      rest.push(skip > 0 ? buf.subarray(skip) : buf);
-      skip = 0;
-    }
-    buffers = rest;
-    size -= bytesWritten;
-    ({ bytesWritten } = await handle.writev(buffers));
-  }
-}
-
-function ignore(): void {}
-
-/** Files renamed into place whose commit has not settled yet, per path, oldest rename first. */
-const unsettled = new Map<string, DiskFileSink[]>();
-/** The last rename or undo queued for each path: they run one at a time per path. */
-const targetLocks = new Map<string, Promise<void>>();
-
-/** Runs `task` once the renames and undos queued before it for `target` are done. */
-function withTargetLock(target: string, task: () => Promise<void>): Promise<void> {
-  const before = targetLocks.get(target) ?? Promise.resolve();
-  const run = before.then(task);
-  const tail = run.then(ignore, ignore);
-  targetLocks.set(target, tail);
-  void tail.then(() => {
-    if (targetLocks.get(target) === tail) targetLocks.delete(target);
-  });
-  return run;
 }
 
 /**
@@ -492,4 +222,13 @@ async function makeSessionFolder(path: string): Promise<void> {
     await mkdir(path);
   }
   await syncDir(parent);
+}
+
+function ignore(): void {}
+
+/** Creates a new file for writing (it must not exist): its descriptor. */
+function openFile(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    openCallback(path, 'wx', 0o644, (err, fd) => (err ? reject(err) : resolve(fd)));
+  });
 }

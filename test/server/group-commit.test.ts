@@ -1,17 +1,14 @@
 // Group commit in DirectoryStorage: concurrent uploads share the folder flush, and still no commit
 // (so no `A`) comes before the file's data, its rename and a folder flush begun after that rename
-// are on disk. The file-system calls are observed by wrapping `fs/promises` (pushed into the ES
-// module bindings with syncBuiltinESMExports), so the real storage runs unchanged.
+// are on disk. The file-system calls are observed through test/storage/fs-faults.ts (which wraps
+// `node:fs` in the ES module bindings), so the real storage runs unchanged.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DirectoryStorage, LinedropClient, isTempName, type FileEvent } from '../../src/index.js';
 import { HOST, listDir, removeDir, runServer, tempDir } from '../support.js';
-
-const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+import { withFailingHandles } from '../storage/fs-faults.js';
 
 type Step =
   | { kind: 'datasync'; temp: string }
@@ -29,45 +26,33 @@ async function observed<T>(
   faults: { dirsync?: (dir: string) => Error | undefined; datasync?: (temp: string) => Error | undefined } = {},
 ): Promise<{ result: T; log: Step[] }> {
   const log: Step[] = [];
-  const originalOpen = fsp.open;
-  const originalRename = fsp.rename;
   let syncs = 0;
-  fsp.open = (async (...args: Parameters<typeof originalOpen>) => {
-    const handle: FileHandle = await originalOpen(...args);
-    const path = String(args[0]);
-    if (isTempName(basename(path))) {
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        const fault = faults.datasync?.(path);
-        if (fault) throw fault;
-        await datasync();
-        log.push({ kind: 'datasync', temp: path });
-      };
-    } else {
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        const id = ++syncs;
-        log.push({ kind: 'dirsync-start', dir: path, id });
-        const fault = faults.dirsync?.(path);
-        if (fault) throw fault;
-        await sync();
-        log.push({ kind: 'dirsync-done', dir: path, id });
-      };
-    }
-    return handle;
-  }) as typeof originalOpen;
-  fsp.rename = (async (from: string, to: string) => {
-    await originalRename(from, to);
-    log.push({ kind: 'rename', temp: String(from), target: String(to) });
-  }) as typeof originalRename;
-  syncBuiltinESMExports();
-  try {
-    return { result: await run(log), log };
-  } finally {
-    fsp.open = originalOpen;
-    fsp.rename = originalRename;
-    syncBuiltinESMExports();
-  }
+  const result = await withFailingHandles(
+    (path, handle) => {
+      if (isTempName(basename(path))) {
+        const datasync = handle.datasync.bind(handle);
+        handle.datasync = async () => {
+          const fault = faults.datasync?.(path);
+          if (fault) throw fault;
+          await datasync();
+          log.push({ kind: 'datasync', temp: path });
+        };
+      } else {
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          const id = ++syncs;
+          log.push({ kind: 'dirsync-start', dir: path, id });
+          const fault = faults.dirsync?.(path);
+          if (fault) throw fault;
+          await sync();
+          log.push({ kind: 'dirsync-done', dir: path, id });
+        };
+      }
+    },
+    () => run(log),
+    (from, to) => log.push({ kind: 'rename', temp: from, target: to }),
+  );
+  return { result, log };
 }
 
 /**

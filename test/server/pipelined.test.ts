@@ -2,11 +2,10 @@
 // already read and written; renames stay in message order; one folder flush serves every rename
 // made before it began; the A's go out in order, each after its own file is stored; a failure of
 // message k is answered R and nothing after it is answered or stored. The real DirectoryStorage
-// runs, its file-system calls observed (and held or failed) by wrapping `fs/promises`.
+// runs, its file-system calls observed (and held or failed) through test/storage/fs-faults.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile, type FileHandle } from 'node:fs/promises';
-import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
@@ -19,9 +18,8 @@ import {
   type Storage,
   type StoredFile,
 } from '../../src/index.js';
+import { withFailingHandles } from '../storage/fs-faults.js';
 import { QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until } from '../support.js';
-
-const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
 
 interface Hooks {
   /** Before the data flush of a temporary file (its final name given: `2.txt`). */
@@ -31,42 +29,32 @@ interface Hooks {
 }
 
 /** Logs the file-system calls DirectoryStorage makes while `run` runs, in order: `rename 2.txt`, `dirsync`, ... */
-async function watched<T>(log: string[], hooks: Hooks, run: () => Promise<T>): Promise<T> {
-  const originalOpen = fsp.open;
-  const originalRename = fsp.rename;
-  fsp.open = (async (...args: Parameters<typeof originalOpen>) => {
-    const handle: FileHandle = await originalOpen(...args);
-    const name = basename(String(args[0]));
-    if (isTempName(name)) {
-      const target = /^\.linedrop-(\d+\.txt)\./.exec(name)?.[1] ?? name;
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        await hooks.datasync?.(target);
-        await datasync();
-        log.push(`datasync ${target}`);
-      };
-    } else {
-      const sync = handle.sync.bind(handle);
-      handle.sync = async () => {
-        log.push('dirsync');
-        await hooks.dirsync?.();
-        await sync();
-      };
-    }
-    return handle;
-  }) as typeof originalOpen;
-  fsp.rename = (async (from: string, to: string) => {
-    await originalRename(from, to);
-    if (!isTempName(basename(String(to)))) log.push(`rename ${basename(String(to))}`);
-  }) as typeof originalRename;
-  syncBuiltinESMExports();
-  try {
-    return await run();
-  } finally {
-    fsp.open = originalOpen;
-    fsp.rename = originalRename;
-    syncBuiltinESMExports();
-  }
+function watched<T>(log: string[], hooks: Hooks, run: () => Promise<T>): Promise<T> {
+  return withFailingHandles(
+    (path, handle) => {
+      const name = basename(path);
+      if (isTempName(name)) {
+        const target = /^\.linedrop-(\d+\.txt)\./.exec(name)?.[1] ?? name;
+        const datasync = handle.datasync.bind(handle);
+        handle.datasync = async () => {
+          await hooks.datasync?.(target);
+          await datasync();
+          log.push(`datasync ${target}`);
+        };
+      } else {
+        const sync = handle.sync.bind(handle);
+        handle.sync = async () => {
+          log.push('dirsync');
+          await hooks.dirsync?.();
+          await sync();
+        };
+      }
+    },
+    run,
+    (_from, to) => {
+      if (!isTempName(basename(to))) log.push(`rename ${basename(to)}`);
+    },
+  );
 }
 
 /** A promise and the function that settles it. */

@@ -1,11 +1,11 @@
-// Faults injected into the real file-system calls of DirectoryStorage, under a real server:
-// `fs/promises.open` is wrapped (and the change pushed into the ES module bindings with
-// syncBuiltinESMExports), so the handles DirectoryStorage opens can be slowed down or made to fail
-// in one chosen call (writev, datasync, a folder's fsync).
-import type { FileHandle } from 'node:fs/promises';
+// Faults injected into the real file-system calls of DirectoryStorage, under a real server. The
+// storage opens its files with `fs.open`, its folders with `fs.openSync`, and waits on the disk through
+// `fs.writev`, `fs.fdatasync` and `fs.fsync`; those are wrapped here (and the change pushed into
+// the ES module bindings with syncBuiltinESMExports), so each file or folder opened meanwhile gets
+// a handle whose `writev`, `datasync` or `sync` a test can slow down or make fail, one chosen call.
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 
-const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /** An error as the file system reports it: a message, a `code`, a `syscall`. */
 export function fsError(code: string, message: string, syscall: string): NodeJS.ErrnoException {
@@ -15,19 +15,97 @@ export function fsError(code: string, message: string, syscall: string): NodeJS.
   return err;
 }
 
-/** Runs `run` with every handle opened meanwhile passed to `patch` (by its path) first. */
-export async function withFailingHandles<T>(patch: (path: string, handle: FileHandle) => void, run: () => Promise<T>): Promise<T> {
-  const original = fsp.open;
-  fsp.open = (async (...args: Parameters<typeof original>) => {
-    const handle = await original(...args);
-    patch(String(args[0]), handle);
-    return handle;
-  }) as typeof original;
+/** A file or folder the storage opened: replace a method to change what that call does. */
+export interface FaultHandle {
+  readonly path: string;
+  readonly fd: number;
+  /** The data writes of a file (`fs.writev`). */
+  writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
+  /** The data flush of a file (`fs.fdatasync`). */
+  datasync(): Promise<void>;
+  /** The flush of a folder (`fs.fsync`). */
+  sync(): Promise<void>;
+}
+
+type Callback = (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
+
+/**
+ * Runs `run` with every file and folder opened meanwhile passed to `patch` (by its path) first;
+ * `onRename`, if given, hears of every rename once it is done.
+ */
+export async function withFailingHandles<T>(
+  patch: (path: string, handle: FaultHandle) => void,
+  run: () => Promise<T>,
+  onRename?: (from: string, to: string) => void,
+): Promise<T> {
+  const real = {
+    open: fs.open,
+    openSync: fs.openSync,
+    closeSync: fs.closeSync,
+    writev: fs.writev,
+    fdatasync: fs.fdatasync,
+    fsync: fs.fsync,
+    renameSync: fs.renameSync,
+  };
+  const handles = new Map<number, FaultHandle>();
+  const settle = (promise: Promise<unknown>, callback: Callback, result: (value: never) => unknown[]): void => {
+    promise.then(
+      (value) => callback(null, ...result(value as never)),
+      (err: NodeJS.ErrnoException) => callback(err),
+    );
+  };
+  const track = (path: string, fd: number): void => {
+    const handle: FaultHandle = {
+      path,
+      fd,
+      writev: (buffers) => new Promise((resolve, reject) => real.writev(fd, buffers, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten })))),
+      datasync: () => new Promise((resolve, reject) => real.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+      sync: () => new Promise((resolve, reject) => real.fsync(fd, (err) => (err ? reject(err) : resolve()))),
+    };
+    patch(path, handle);
+    handles.set(fd, handle);
+  };
+  fs.openSync = ((path: Parameters<typeof fs.openSync>[0], ...rest: [never]) => {
+    const fd = real.openSync(path, ...rest);
+    track(String(path), fd);
+    return fd;
+  }) as typeof fs.openSync;
+  fs.open = ((path: Parameters<typeof fs.openSync>[0], ...rest: unknown[]) => {
+    const callback = rest.pop() as (err: NodeJS.ErrnoException | null, fd: number) => void;
+    (real.open as (...args: unknown[]) => void)(path, ...rest, (err: NodeJS.ErrnoException | null, fd: number) => {
+      if (!err) track(String(path), fd);
+      callback(err, fd);
+    });
+  }) as typeof fs.open;
+  fs.closeSync = ((fd: number) => {
+    handles.delete(fd);
+    real.closeSync(fd);
+  }) as typeof fs.closeSync;
+  fs.writev = ((fd: number, buffers: Buffer[], ...rest: unknown[]) => {
+    const callback = rest.pop() as Callback;
+    const handle = handles.get(fd);
+    if (!handle) return (real.writev as (...args: unknown[]) => void)(fd, buffers, ...rest, callback);
+    settle(handle.writev(buffers), callback, (r: { bytesWritten: number }) => [r.bytesWritten, buffers]);
+  }) as typeof fs.writev;
+  fs.fdatasync = ((fd: number, callback: Callback) => {
+    const handle = handles.get(fd);
+    if (!handle) return real.fdatasync(fd, callback);
+    settle(handle.datasync(), callback, () => []);
+  }) as typeof fs.fdatasync;
+  fs.fsync = ((fd: number, callback: Callback) => {
+    const handle = handles.get(fd);
+    if (!handle) return real.fsync(fd, callback);
+    settle(handle.sync(), callback, () => []);
+  }) as typeof fs.fsync;
+  fs.renameSync = ((from: string, to: string) => {
+    real.renameSync(from, to);
+    onRename?.(String(from), String(to));
+  }) as typeof fs.renameSync;
   syncBuiltinESMExports();
   try {
     return await run();
   } finally {
-    fsp.open = original;
+    Object.assign(fs, real);
     syncBuiltinESMExports();
   }
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdir, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
@@ -20,7 +20,7 @@ import {
   type StoredFile,
   type Storage,
 } from '../../src/index.js';
-import { fsError, withFailingHandles } from './fs-faults.js';
+import { fsError, withFailingHandles, type FaultHandle } from './fs-faults.js';
 import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ describe('injected storage failures (a Storage test double around DirectoryStora
 //
 // The handles DirectoryStorage opens fail in one chosen call (see fs-faults.ts).
 
-const FS_CASES: { what: string; code: string; patch: (dir: string) => (path: string, handle: FileHandle) => void; todo?: string }[] = [
+const FS_CASES: { what: string; code: string; patch: (dir: string) => (path: string, handle: FaultHandle) => void; todo?: string }[] = [
   {
     what: 'writing the temporary file fails: disk full (writev ENOSPC)',
     code: 'ENOSPC',
