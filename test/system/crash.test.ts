@@ -53,7 +53,7 @@ function countHeader(n: number): Buffer {
  */
 async function startBigUpload(peer: RawPeer, dir: string, name: string, pid: number): Promise<string> {
   await peer.write(countHeader(BIG_COUNT));
-  const pattern = new RegExp(`^\\.linedrop-${name.replace('.', '\\.')}\\.${pid}\\.[0-9a-f]+\\.part$`);
+  const pattern = new RegExp(`^\\.linedrop-${name.replace('.', '\\.')}\\.${pid}\\.[0-9a-f]+\\.[0-9]+\\.part$`);
   const deadline = Date.now() + 15_000;
   for (let sent = 0; sent < 100 && Date.now() < deadline; sent++) {
     await within(peer.write(MIB_OF_LINES), 10_000, 'a MiB to be written');
