@@ -22,11 +22,12 @@ const HIGH_WATER = 4 * 1024 * 1024;
 /** Most buffers handed to one writev call. */
 const MAX_IOVECS = 1024;
 /**
- * Write-behind: once this many bytes of a file are written, their flush to disk (`fdatasync`)
- * starts in the background while the upload goes on, so a large file reaches the disk as it
- * arrives and its last flush, the one `A` waits for, has little left to do.
+ * Write-behind: once this many bytes of a file are written and not yet flushed, a flush to disk
+ * (`fdatasync`) starts in the background while the upload goes on, and the next one starts as
+ * soon as it ends if as much again is waiting: the disk works while the data arrives, and the
+ * last flush, the one `A` waits for, has little left to do.
  */
-const SYNC_EVERY = 32 * 1024 * 1024;
+const SYNC_EVERY = 8 * 1024 * 1024;
 /**
  * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
  * slower than the network holds the client back (through the queue, then TCP) instead of piling
@@ -263,6 +264,9 @@ export class DiskFileSink implements FileSink, Committable {
     this.syncing = datasync(this.fd).then(
       () => {
         this.syncing = undefined;
+        // Keep the disk busy: what arrived during this flush goes next, unless the file is complete
+        // (its commit makes the last flush).
+        if (this.unsynced >= SYNC_EVERY && !this.finished && !this.gate.hasFailed) this.startSync();
       },
       (err: unknown) => {
         this.syncing = undefined;
