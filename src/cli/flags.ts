@@ -88,6 +88,20 @@ export function target(value: string): { host: string; port: number } {
   }
 }
 
+/**
+ * Gives `command`'s option `flag` its default once that is known (it lives with the command's own
+ * code, loaded when the command is used): shown in the help as `text`, and the option's value unless
+ * the command line or the environment gives one. Commander sets a default as the value only when
+ * the option is added, so changing the option's default later would change just the help.
+ */
+export function lateDefault(command: Command, flag: string, value: unknown, text: string): void {
+  const option = command.options.find((o) => o.long === flag);
+  if (option === undefined) throw new Error(`linedrop ${command.name()} has no option ${flag}`);
+  option.default(value, text);
+  const key = option.attributeName();
+  if (command.getOptionValueSource(key) === undefined) command.setOptionValueWithSource(key, value, 'default');
+}
+
 /** `-p, --port`, from `LINEDROP_PORT` too. */
 export const portOption = (): Option => new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535));
 

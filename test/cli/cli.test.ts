@@ -4,7 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { linedrop } from './run.js';
-import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
+import { writeClass } from '../check/grade-fixtures/class.js';
+import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until, withTempDir } from '../support.js';
 
 const PROMPT = 'Enter the number of lines you want to send (0 to exit):';
 const MENU = 'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":';
@@ -277,5 +278,17 @@ describe('linedrop command line', () => {
     assert.match(receive.stdout, /--once/);
     const bad = await linedrop(['receive', '--port', 'nope']).done;
     assert.equal(bad.code, 2);
+  });
+
+  test('grade: the checker runs as a process of its own beside the command; the time limit it states is the default', async (t) => {
+    const cls = await withTempDir(t, 'linedrop-class-');
+    const out = await withTempDir(t, 'linedrop-grades-');
+    await writeClass(cls, { alice: '' });
+    const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
+    const result = await linedrop(['grade', cls, '--cmd', cmd, '--out', out, '--isolation', 'none', '--quick']).done;
+    assert.match(result.stderr, /; time limit 2 min each\.\n/);
+    assert.match(result.stderr, /\[1\/1\] alice PASS/);
+    assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);
+    assert.equal(result.code, 0, result.stderr);
   });
 });

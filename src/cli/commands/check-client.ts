@@ -4,7 +4,7 @@ import type { ClientConnectionReport } from '../../check/client-checker.js';
 import { DEFAULT_PORT, formatAddress } from '../../net-address.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, wholeNumber } from '../flags.js';
+import { duration, lateDefault, wholeNumber } from '../flags.js';
 import { formatDuration } from '../../text.js';
 
 export function register(program: Command, context: CliContext): void {
@@ -95,7 +95,7 @@ export function register(program: Command, context: CliContext): void {
 
   context.whenUsed(command, async () => {
     const { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } = await import('../../check/client-checker.js');
-    command.options.find((o) => o.long === '--quiet-ms')?.default(DEFAULT_QUIET_MS, formatDuration(DEFAULT_QUIET_MS));
-    command.options.find((o) => o.long === '--typing-ms')?.default(DEFAULT_TYPING_MS, formatDuration(DEFAULT_TYPING_MS));
+    lateDefault(command, '--quiet-ms', DEFAULT_QUIET_MS, formatDuration(DEFAULT_QUIET_MS));
+    lateDefault(command, '--typing-ms', DEFAULT_TYPING_MS, formatDuration(DEFAULT_TYPING_MS));
   });
 }

@@ -6,7 +6,7 @@ import { formatAddress } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, target } from '../flags.js';
+import { duration, lateDefault, target } from '../flags.js';
 
 /** The checkers: loaded only when `check` runs or shows its help. */
 let checkers: typeof import('../../check/server-checks.js') | undefined;
@@ -139,7 +139,7 @@ export function register(program: Command, context: CliContext): void {
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');
     const { DEFAULT_TIMEOUT_MS, SERVER_CHECKS } = checkers;
-    command.options.find((o) => o.long === '--timeout')?.default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    lateDefault(command, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
     command.addHelpText(
       'after',
       `\nChecks, in the order they run:\n${checkList(SERVER_CHECKS)}\n\n` +

@@ -8,7 +8,7 @@ import { DEFAULT_PORT } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, wholeNumber } from '../flags.js';
+import { duration, lateDefault, wholeNumber } from '../flags.js';
 
 function command(value: string): string {
   if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
@@ -163,7 +163,7 @@ export function register(program: Command, context: CliContext): void {
   context.whenUsed(grade, async () => {
     const { DEFAULT_TIME_LIMIT_MS } = await import('../../check/grade/grade.js');
     const { DEFAULT_TIMEOUT_MS } = await import('../../check/server-checks.js');
-    grade.options.find((o) => o.long === '--time-limit')?.default(DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
-    grade.options.find((o) => o.long === '--timeout')?.default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
+    lateDefault(grade, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
   });
 }

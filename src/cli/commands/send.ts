@@ -7,7 +7,7 @@ import { DEFAULT_HOST, DEFAULT_PORT } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, MAX_DURATION_MS, target, wholeNumber } from '../flags.js';
+import { duration, lateDefault, MAX_DURATION_MS, target, wholeNumber } from '../flags.js';
 
 interface TlsFlags {
   tls?: boolean;
@@ -206,6 +206,6 @@ export function register(program: Command, ctx: CliContext): void {
       ['--max-in-flight', client.DEFAULT_MAX_IN_FLIGHT, String(client.DEFAULT_MAX_IN_FLIGHT)],
       ['--retry-delay', DEFAULT_RETRY_DELAY_MS, formatDuration(DEFAULT_RETRY_DELAY_MS)],
     ];
-    for (const [flag, value, text] of defaults) command.options.find((o) => o.long === flag)?.default(value, text);
+    for (const [flag, value, text] of defaults) lateDefault(command, flag, value, text);
   });
 }
