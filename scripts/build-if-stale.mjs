@@ -1,5 +1,6 @@
-// Compiles the TypeScript (tsc) into dist/ only when a source file is newer than the last build,
-// so `npm start` and `npm test` start at once when nothing changed.
+// Compiles the TypeScript (tsc) into dist/ and bundles the command line (esbuild, scripts/bundle.mjs)
+// into dist/cli/ only when a source file is newer than the last build, so `npm start` and `npm test`
+// start at once when nothing changed.
 //
 //   node scripts/build-if-stale.mjs            build if stale (npm start, npm test, ...)
 //   node scripts/build-if-stale.mjs --always   build (npm run build, and npm install's prepare)
@@ -8,9 +9,10 @@
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { bundle, ENTRY } from './bundle.mjs';
 
 const STAMP = 'dist/.build-stamp';
-const SOURCES = ['src', 'test', 'bench', 'tsconfig.json', 'package.json'];
+const SOURCES = ['src', 'test', 'bench', 'tsconfig.json', 'package.json', 'scripts/bundle.mjs'];
 
 function newest(path) {
   if (!existsSync(path)) return 0;
@@ -19,7 +21,7 @@ function newest(path) {
   return readdirSync(path).reduce((max, name) => Math.max(max, newest(join(path, name))), st.mtimeMs);
 }
 
-const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0;
+const built = existsSync(STAMP) && existsSync(ENTRY) ? statSync(STAMP).mtimeMs : 0;
 if (process.argv.includes('--always') || SOURCES.some((p) => newest(p) > built)) {
   const started = Date.now();
   rmSync('dist', { recursive: true, force: true });
@@ -27,6 +29,12 @@ if (process.argv.includes('--always') || SOURCES.some((p) => newest(p) > built))
   if (tsc.status !== 0) {
     console.error('build failed: fix the TypeScript errors above, then run the command again');
     process.exit(tsc.status ?? 1);
+  }
+  try {
+    await bundle();
+  } catch (e) {
+    console.error(`build failed: ${e.message}`);
+    process.exit(1);
   }
   writeFileSync(STAMP, `${new Date(started).toISOString()}\n`);
 }
