@@ -27,10 +27,26 @@ const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [
 ];
 
 /**
+ * The process's own streams, each made when first used: Node.js sets up standard input (a terminal,
+ * pipe or file reader) only when asked for it, and most commands never read it.
+ */
+const PROCESS_IO: CliIO = {
+  get stdin() {
+    return process.stdin;
+  },
+  get stdout() {
+    return process.stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+};
+
+/**
  * The `linedrop` command line. Returns the exit status instead of exiting, so tests can call it
  * in process; `bin/linedrop.js` passes it to `process.exitCode`.
  */
-export async function main(argv: string[], io: CliIO = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(argv: string[], io: CliIO = PROCESS_IO): Promise<number> {
   let input: LineInput | undefined;
   let code: number = ExitCode.Ok;
   const preparers = new Map<Command, () => Promise<void>>();

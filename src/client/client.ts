@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from '../net-address.js';
@@ -180,7 +180,8 @@ export class LinedropClient {
     }
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
     const tls = options.tls === true ? {} : options.tls || undefined;
-    const socket = tls ? connectTls(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
+    // node:tls (and with it node:crypto) loads only for a TLS connection.
+    const socket = tls ? (await import('node:tls')).connect(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
     const where = formatAddress(host, port);
     let timedOut = false;
     const onTimeout = (): void => {

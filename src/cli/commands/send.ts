@@ -175,7 +175,10 @@ export function register(program: Command, ctx: CliContext): void {
           await sendFiles({
             ...target,
             files,
-            stdin: io.stdin,
+            // Standard input is set up only when a file is "-".
+            get stdin() {
+              return io.stdin;
+            },
             out: io.stdout,
             err: io.stderr,
             json: opts.json === true,
