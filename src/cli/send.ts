@@ -1,6 +1,5 @@
 import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
 import { checkShape, measureFile, readSmallFile, type FileShape } from '../client/measure.js';
@@ -170,7 +169,7 @@ class SendRun {
   private async breathe(): Promise<void> {
     const now = performance.now();
     if (now - this.lastTurn < YIELD_EVERY_MS) return;
-    await this.until(nextTurn());
+    await this.until(new Promise<void>((resolve) => setImmediate(resolve)));
     this.lastTurn = performance.now();
   }
 
