@@ -1,19 +1,21 @@
-// Bundles the command line (src/cli/main.ts) into dist/cli/ with esbuild, after tsc has checked and
-// compiled everything into dist/src/. `bin/linedrop.js` runs the bundle: a few files instead of
-// about 30 of ours, and commander compiled in, so Node.js neither resolves our modules one by one
-// nor runs its CommonJS interop over commander's files at every start.
+// Bundles the command line (src/cli/main.ts) into one CommonJS file, dist/cli/main.js, with esbuild,
+// after tsc has checked and compiled everything into dist/src/. `bin/linedrop.js` (CommonJS too)
+// requires it: Node.js then reads and compiles one file instead of resolving and loading some 30
+// of our modules and commander's through its ES module loader at every start.
 //
-// Each `await import(...)` of ours becomes a chunk of its own that loads only when reached (the
-// server, the client, the checkers), and the other packages (the S3 SDK, pino, prom-client,
-// cli-progress) stay outside, loaded from node_modules when a command needs them. The library
-// (dist/src/index.js) is tsc's output alone; the bundle is only the command.
+// Each `await import(...)` of ours stays lazy inside the bundle (its code runs only when reached:
+// the server, the client, the checkers), and the other packages (the S3 SDK, pino, prom-client,
+// cli-progress) stay outside, loaded from node_modules when a command needs them. Blanks and
+// comments are left out (less to read and parse at start); names are kept, so stack traces still
+// say which function. The library (dist/src/index.js) is tsc's output alone; the bundle is only
+// the command.
 //
 // build-if-stale.mjs calls bundle() after tsc.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const OUT_DIR = 'dist/cli';
-/** The file bin/linedrop.js imports. */
+/** The file bin/linedrop.js requires. */
 export const ENTRY = `${OUT_DIR}/main.js`;
 /** Packages compiled into the bundle; every other dependency is loaded from node_modules at run time. */
 const BUNDLED = ['commander'];
@@ -50,25 +52,29 @@ export async function bundle() {
   await build({
     entryPoints: {
       main: 'src/cli/main.ts',
-      // `linedrop grade` runs each checker as `node worker.js` beside the chunk that starts it.
+      // `linedrop grade` runs each checker as `node worker.js` beside the code that starts it.
       worker: 'src/check/grade/worker.ts',
     },
     outdir: OUT_DIR,
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node20',
     external,
-    // version() answers without reading package.json (the bundle is not two folders below it).
-    define: { LINEDROP_VERSION: JSON.stringify(pkg.version) },
-    // commander is CommonJS: its require('node:events') and the like need a `require` in an ES module
-    // (made on first use: every chunk gets this line, but only commander's calls it).
-    banner: {
-      js: "import { createRequire as __createRequire } from 'node:module';\nlet __required;\nconst require = (id) => (__required ??= __createRequire(import.meta.url))(id);",
+    define: {
+      // version() answers without reading package.json (the bundle is not two folders below it).
+      LINEDROP_VERSION: JSON.stringify(pkg.version),
+      // What import.meta.url is in an ES module, this file's URL, for the few places that use it.
+      'import.meta.url': '__fileUrl',
     },
+    // "use strict" first, where it takes effect: the code was written as ES modules, which are strict.
+    banner: { js: '"use strict";\nconst __fileUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
+    minifyWhitespace: true,
+    minifySyntax: true,
     plugins: [licenseNotices],
     legalComments: 'inline',
     logLevel: 'warning',
   });
+  // The package is "type": "module"; these files are CommonJS.
+  writeFileSync(join(OUT_DIR, 'package.json'), '{\n  "type": "commonjs"\n}\n');
 }
