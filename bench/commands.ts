@@ -2,7 +2,6 @@
 // process of its own, from spawn to exit.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectTo, freePort, HOST, type Timed } from './support.js';
@@ -71,11 +70,6 @@ export async function startDaemon(cmd: string, args: string[], port: number, nam
 export async function startLinedropReceive(dir: string): Promise<Daemon> {
   const port = await freePort();
   return startDaemon(process.execPath, [LINEDROP, 'receive', '--host', HOST, '--port', String(port), '--dir', dir, '--quiet'], port, 'linedrop receive');
-}
-
-/** Removes everything inside `dir` (not `dir` itself: a server may hold it open). */
-export async function emptyDir(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) await rm(join(dir, name), { recursive: true, force: true });
 }
 
 /** Writes every dirty page out (between timed runs, so one run's leftovers do not land on the next). */

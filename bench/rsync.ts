@@ -6,8 +6,8 @@
 // flushed, and `linedrop send` exits only after the last A: the stronger promise is the one timed.
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { emptyDir, LINEDROP, ROOT, startDaemon, startLinedropReceive, syncAll, timeCommand, type Daemon } from './commands.js';
+import { basename, join } from 'node:path';
+import { LINEDROP, ROOT, startDaemon, startLinedropReceive, syncAll, timeCommand, type Daemon } from './commands.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtInt, fmtMB, rows } from './report.js';
 import { bestOf, freePort, HOST, log, makeLines, which, writeFileOfLines, type Timed } from './support.js';
@@ -62,15 +62,47 @@ async function listing(dir: string): Promise<{ files: number; bytes: number }> {
   return { files, bytes };
 }
 
-/** Times one command into an emptied `dest`, then checks that `dest` holds what was sent. */
-async function round(dest: string, expect: { files: number; bytes: number }, name: string, cmd: string, args: string[]): Promise<Timed> {
-  await emptyDir(dest);
-  syncAll();
-  const run = await timeCommand(cmd, args, name);
-  const got = await listing(dest);
+/** Checks that `dir` holds what was sent. */
+async function check(dir: string, expect: { files: number; bytes: number }, name: string): Promise<void> {
+  const got = await listing(dir);
   if (got.files !== expect.files || got.bytes !== expect.bytes) {
-    throw new Error(`${name}: ${got.files} files of ${got.bytes} bytes arrived, expected ${expect.files} of ${expect.bytes}`);
+    throw new Error(`${name}: ${got.files} files of ${got.bytes} bytes arrived in ${dir}, expected ${expect.files} of ${expect.bytes}`);
   }
+}
+
+/**
+ * Every timed run writes into a new, empty folder, and no folder is emptied between runs: after
+ * thousands of files are deleted, ext4 walks the recently freed inodes on each create (about 1 ms
+ * a create here, against tens of microseconds otherwise), and both tools would be timing that.
+ */
+let rounds = 0;
+async function freshFolder(parent: string): Promise<string> {
+  const dir = join(parent, `round-${String(++rounds).padStart(2, '0')}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** `linedrop send FILES` to a `linedrop receive` started (untimed) on a fresh folder under `base`. */
+async function linedropRound(base: string, expect: { files: number; bytes: number }, files: string[]): Promise<Timed> {
+  const dir = await freshFolder(base);
+  const receive = await startLinedropReceive(dir);
+  try {
+    syncAll();
+    const send = [LINEDROP, 'send', '--host', HOST, '--port', String(receive.port), '--quiet', '--no-progress', ...files];
+    const run = await timeCommand(process.execPath, send, 'linedrop send');
+    await check(dir, expect, 'linedrop send');
+    return run;
+  } finally {
+    await receive.stop();
+  }
+}
+
+/** `rsync --fsync ARGS rsync://.../drop/<fresh folder>/`. */
+async function rsyncRound(rsync: string, daemon: Daemon & { dest: string }, expect: { files: number; bytes: number }, args: string[]): Promise<Timed> {
+  const dir = await freshFolder(daemon.dest);
+  syncAll();
+  const run = await timeCommand(rsync, [...args, `rsync://${HOST}:${daemon.port}/drop/${basename(dir)}/`], 'rsync');
+  await check(dir, expect, 'rsync');
   return run;
 }
 
@@ -102,17 +134,14 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
 
   const ldDir = join(tmp, 'rsync-linedrop');
   await mkdir(ldDir, { recursive: true });
-  const receive = await startLinedropReceive(ldDir);
   const daemon = await startRsyncDaemon(rsync, join(tmp, 'rsyncd'));
-  const module = `rsync://${HOST}:${daemon.port}/drop/`;
-  const send = [LINEDROP, 'send', '--host', HOST, '--port', String(receive.port), '--quiet', '--no-progress'];
   try {
     log(`   ${smallWhat}`);
     const [ldSmall, rsSmall] = await bestOf(
       o.repeat,
       [
-        () => round(ldDir, small, 'linedrop send', process.execPath, [...send, ...names]),
-        () => round(daemon.dest, small, 'rsync', rsync, ['-r', '--fsync', `${smallDir}/`, module]),
+        () => linedropRound(ldDir, small, names),
+        () => rsyncRound(rsync, daemon, small, ['-r', '--fsync', `${smallDir}/`]),
       ],
       ['linedrop send', 'rsync -r --fsync'],
     );
@@ -137,8 +166,8 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
     const [ldBig, rsBig] = await bestOf(
       o.repeat,
       [
-        () => round(ldDir, big, 'linedrop send', process.execPath, [...send, bigFile]),
-        () => round(daemon.dest, big, 'rsync', rsync, ['--fsync', bigFile, module]),
+        () => linedropRound(ldDir, big, [bigFile]),
+        () => rsyncRound(rsync, daemon, big, ['--fsync', bigFile]),
       ],
       ['linedrop send', 'rsync --fsync'],
     );
@@ -157,7 +186,6 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
       extra: { seconds: ldBig!.seconds, rsyncSeconds: rsBig!.seconds },
     });
   } finally {
-    await receive.stop();
     await daemon.stop();
   }
 }
