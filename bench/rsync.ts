@@ -139,10 +139,7 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
     log(`   ${smallWhat}`);
     const [ldSmall, rsSmall] = await bestOf(
       o.repeat,
-      [
-        () => linedropRound(ldDir, small, names),
-        () => rsyncRound(rsync, daemon, small, ['-r', '--fsync', `${smallDir}/`]),
-      ],
+      [() => linedropRound(ldDir, small, names), () => rsyncRound(rsync, daemon, small, ['-r', '--fsync', `${smallDir}/`])],
       ['linedrop send', 'rsync -r --fsync'],
     );
     const ldRate = o.rsyncFiles / ldSmall!.seconds;
@@ -165,10 +162,7 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
     const big = { files: 1, bytes: bigBytes };
     const [ldBig, rsBig] = await bestOf(
       o.repeat,
-      [
-        () => linedropRound(ldDir, big, [bigFile]),
-        () => rsyncRound(rsync, daemon, big, ['--fsync', bigFile]),
-      ],
+      [() => linedropRound(ldDir, big, [bigFile]), () => rsyncRound(rsync, daemon, big, ['--fsync', bigFile])],
       ['linedrop send', 'rsync --fsync'],
     );
     const ldMB = bigBytes / ldBig!.seconds;
