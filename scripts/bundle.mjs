@@ -12,7 +12,7 @@
 //
 // build-if-stale.mjs calls bundle() after tsc.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
 export const OUT_DIR = 'dist/cli';
 /** The file bin/linedrop.js requires. */
@@ -37,6 +37,52 @@ const licenseNotices = {
   },
 };
 
+/**
+ * Parts of the command line bundled into files of their own (dist/cli/NAME.js), which the main
+ * bundle requires only when a command reaches them, so `--help` and `send` do not compile them at
+ * start. `holds(path)` says whether a source file (relative to the project) belongs to the part; an
+ * import of it from outside the part becomes a require of the part's file. What a part shares with
+ * the main bundle (the protocol, net-address, text) is in both: only plain values and functions
+ * cross, never an object whose class the other side tests with instanceof.
+ */
+const PARTS = [
+  // check, check-client and grade: the checkers and reporters (not the colours, which the log uses too).
+  { name: 'check', holds: (path) => path.startsWith('src/check/') && path !== 'src/check/reporters/colour.ts' },
+  // receive (and the menu's "receive"): the server, its storage, log and metrics.
+  { name: 'receive', holds: (path) => path === 'src/cli/receive.ts' },
+];
+
+/** Where a part's modules are imported from outside it: each such import gets the module from the part's file. */
+function splitParts(crossings) {
+  return {
+    name: 'split-parts',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, async (args) => {
+        if (args.kind === 'entry-point' || args.namespace !== 'file' || args.pluginData === 'resolving') return undefined;
+        const from = relative(process.cwd(), args.importer);
+        const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'resolving' });
+        if (resolved.errors.length > 0) return undefined;
+        const path = relative(process.cwd(), resolved.path);
+        const part = PARTS.find((p) => p.holds(path) && !p.holds(from));
+        if (part === undefined) return undefined;
+        crossings.get(part.name).add(path);
+        return { path, namespace: 'part', pluginData: part.name };
+      });
+      build.onResolve({ filter: /.*/, namespace: 'part' }, (args) => ({ path: args.path, external: true }));
+      build.onLoad({ filter: /.*/, namespace: 'part' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(`./${args.pluginData}.js`)})[${JSON.stringify(args.path)}];`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** A part's entry: every module imported across its border, by its path. */
+function partEntry(name, paths) {
+  const lines = [...paths].sort().map((path) => `  ${JSON.stringify(path)}: require(${JSON.stringify(`./${path}`)}),`);
+  return { contents: `module.exports = {\n${lines.join('\n')}\n};\n`, resolveDir: process.cwd(), sourcefile: `${name} (part)`, loader: 'js' };
+}
+
 export async function bundle() {
   let build;
   try {
@@ -46,21 +92,14 @@ export async function bundle() {
     throw new Error('esbuild is not installed, so the command line cannot be bundled: run `npm install` (with devDependencies) first');
   }
   const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
-  const external = Object.keys(pkg.dependencies ?? {})
-    .filter((name) => !BUNDLED.includes(name))
-    .flatMap((name) => [name, `${name}/*`]);
-  await build({
-    entryPoints: {
-      main: 'src/cli/main.ts',
-      // `linedrop grade` runs each checker as `node worker.js` beside the code that starts it.
-      worker: 'src/check/grade/worker.ts',
-    },
-    outdir: OUT_DIR,
+  const options = {
     bundle: true,
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    external,
+    external: Object.keys(pkg.dependencies ?? {})
+      .filter((name) => !BUNDLED.includes(name))
+      .flatMap((name) => [name, `${name}/*`]),
     define: {
       // version() answers without reading package.json (the bundle is not two folders below it).
       LINEDROP_VERSION: JSON.stringify(pkg.version),
@@ -71,10 +110,25 @@ export async function bundle() {
     banner: { js: '"use strict";\nconst __fileUrl = require(\'node:url\').pathToFileURL(__filename).href;' },
     minifyWhitespace: true,
     minifySyntax: true,
-    plugins: [licenseNotices],
     legalComments: 'inline',
     logLevel: 'warning',
+  };
+  const crossings = new Map(PARTS.map((p) => [p.name, new Set()]));
+  await build({
+    ...options,
+    entryPoints: {
+      main: 'src/cli/main.ts',
+      // `linedrop grade` runs each checker as `node worker.js` beside the code that starts it.
+      worker: 'src/check/grade/worker.ts',
+    },
+    outdir: OUT_DIR,
+    plugins: [licenseNotices, splitParts(crossings)],
   });
+  for (const { name } of PARTS) {
+    const paths = crossings.get(name);
+    if (paths.size === 0) throw new Error(`scripts/bundle.mjs: nothing imports the part "${name}" any more: remove it from PARTS`);
+    await build({ ...options, stdin: partEntry(name, paths), outfile: join(OUT_DIR, `${name}.js`), plugins: [licenseNotices] });
+  }
   // The package is "type": "module"; these files are CommonJS.
   writeFileSync(join(OUT_DIR, 'package.json'), '{\n  "type": "commonjs"\n}\n');
 }
