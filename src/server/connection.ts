@@ -67,6 +67,8 @@ export class Connection {
   /** The server is waiting for the client's next bytes. */
   private awaitingClient = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** When the current wait for the client began (`performance.now()`), or -1 when not waiting. */
+  private idleSince = -1;
   /** Answers are being gathered into one write (see `answer`). */
   private corked = false;
 
@@ -88,6 +90,16 @@ export class Connection {
   }
 
   async run(): Promise<{ reason: CloseReason; error?: Error }> {
+    try {
+      return await this.serve();
+    } finally {
+      // Nothing of a finished connection stays referenced by a timer.
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+  }
+
+  private async serve(): Promise<{ reason: CloseReason; error?: Error }> {
     const socket = this.socket;
     // Pull one chunk at a time: while a file's writes or the commits in flight are at their
     // limit nothing more is read, so a fast client is held back by TCP rather than by memory.
@@ -153,17 +165,34 @@ export class Connection {
    */
   private updateIdleTimer(): void {
     const idle = this.options.idleTimeoutMs;
-    const run = idle > 0 && this.awaitingClient && this.inFlight.length === 0;
-    if (run && this.idleTimer === undefined) {
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = undefined;
-        const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
-        this.socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
-      }, idle);
-    } else if (!run && this.idleTimer !== undefined) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = undefined;
+    if (idle > 0 && this.awaitingClient && this.inFlight.length === 0) {
+      // A wait for the client begins. The timer is not reset on every chunk (that costs more than
+      // the chunk's own handling): it stays set and, when it fires, looks at how long this wait
+      // has lasted.
+      this.idleSince = performance.now();
+      this.idleTimer ??= this.armIdleTimer(idle);
+    } else {
+      this.idleSince = -1;
     }
+  }
+
+  private armIdleTimer(ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.idleTimer = undefined;
+      // Not waiting for the client now: the next wait sets the timer again.
+      if (this.idleSince < 0) return;
+      const idle = this.options.idleTimeoutMs;
+      const waited = performance.now() - this.idleSince;
+      if (waited < idle) {
+        this.idleTimer = this.armIdleTimer(Math.ceil(idle - waited));
+        return;
+      }
+      const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
+      this.socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+    }, ms);
+    // The socket keeps the process alive while the connection lasts; a timer left set after it ends does not.
+    timer.unref();
+    return timer;
   }
 
   /** Handles one chunk's events: 'quit' once the quit message is whole, 'stop' when shutting down after a message. */
