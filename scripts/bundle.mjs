@@ -97,6 +97,9 @@ export async function bundle() {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
+    // import() of a built-in or a package becomes require(): in a CommonJS file, a real import()
+    // would set up the ES module loader just for it.
+    supported: { 'dynamic-import': false },
     external: Object.keys(pkg.dependencies ?? {})
       .filter((name) => !BUNDLED.includes(name))
       .flatMap((name) => [name, `${name}/*`]),

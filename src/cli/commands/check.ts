@@ -1,6 +1,5 @@
 // `linedrop check HOST:PORT`: grade any lab server.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { formatAddress } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
@@ -26,6 +25,7 @@ function checkNames(value: string): string[] {
 
 /** Makes sure `path` is a folder, creating it (and its parents) when it does not exist; returns why not otherwise. */
 async function ensureFolder(path: string): Promise<string | undefined> {
+  const { mkdir, stat } = await import('node:fs/promises');
   try {
     if ((await stat(path)).isDirectory()) return undefined;
     return 'not a folder (it is a file); give the folder the server writes into';
@@ -125,6 +125,7 @@ export function register(program: Command, context: CliContext): void {
         context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
         if (opts.gradescope !== undefined) {
           try {
+            const { mkdir, writeFile } = await import('node:fs/promises');
             await mkdir(dirname(opts.gradescope), { recursive: true });
             const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
             await writeFile(opts.gradescope, gradescopeJson(report));

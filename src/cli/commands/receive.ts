@@ -1,6 +1,5 @@
 // `linedrop receive`: run the server.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -79,6 +78,7 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
   if (opts.instanceId !== undefined) tuning.instanceId = opts.instanceId;
   if (opts.clientCa !== undefined && opts.tlsCert === undefined) throw new Error('--client-ca needs --tls-cert and --tls-key');
   if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+    const { readFile } = await import('node:fs/promises');
     tuning.tls = {
       cert: await readFile(opts.tlsCert),
       key: await readFile(opts.tlsKey),

@@ -1,6 +1,5 @@
 // `linedrop send [files...]`: send files, or with none the lab client's interactive prompts.
 import { Option, type Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { ConnectOptions } from '../../client/client.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../net-address.js';
@@ -54,6 +53,7 @@ function serverOf(opts: SendFlags, portGiven: boolean): { host: string; port: nu
 async function clientTls(opts: TlsFlags): Promise<ConnectOptions['tls']> {
   if (!opts.tls && !opts.ca && !opts.cert) return undefined;
   if ((opts.cert === undefined) !== (opts.key === undefined)) throw new Error('--cert and --key go together');
+  const { readFile } = await import('node:fs/promises');
   return {
     ...(opts.ca ? { ca: await readFile(opts.ca) } : {}),
     ...(opts.cert ? { cert: await readFile(opts.cert) } : {}),
