@@ -99,7 +99,7 @@ export async function measureFile(path: string, options: { onProgress?: (bytes: 
   const buffers = Array.from({ length: MEASURE_READS }, () => spareBuffers.pop() ?? Buffer.allocUnsafe(MEASURE_CHUNK));
   const blocks: Block[] = [];
   let next = 0;
-  // Where the first short read ended: the end of the file, as far as this count goes.
+  // Where the first block that came back short ended: the end of the file, as far as this count goes.
   let end = Number.POSITIVE_INFINITY;
   let counted = 0;
   const reader = async (buf: Buffer): Promise<void> => {
@@ -108,10 +108,17 @@ export async function measureFile(path: string, options: { onProgress?: (bytes: 
       const position = index * MEASURE_CHUNK;
       if (position >= end) return;
       next++;
-      const { bytesRead } = await handle.read(buf, 0, MEASURE_CHUNK, position);
-      if (bytesRead < MEASURE_CHUNK) end = Math.min(end, position + bytesRead);
-      blocks[index] = countBlock(buf.subarray(0, bytesRead));
-      counted += bytesRead;
+      // A read may return less than asked before the end (some network and FUSE file systems): only a
+      // read of nothing ends the file.
+      let got = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, got, MEASURE_CHUNK - got, position + got);
+        got += bytesRead;
+        if (bytesRead === 0 || got === MEASURE_CHUNK) break;
+      }
+      if (got < MEASURE_CHUNK) end = Math.min(end, position + got);
+      blocks[index] = countBlock(buf.subarray(0, got));
+      counted += got;
       options.onProgress?.(counted);
     }
   };

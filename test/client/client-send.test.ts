@@ -1,7 +1,7 @@
 // The client's large-file path: measureFile against shapeOf, sendFile with a shape measured
 // beforehand, and a shape that no longer matches the file.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ClientError, LinedropClient, measureFile, shapeOf } from '../../src/index.js';
@@ -59,6 +59,30 @@ describe('client: large files', () => {
         assert.deepEqual(shape, shapeOf(copy));
       }
     } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test('measureFile when reads return less than asked before the end (as on some network and FUSE file systems)', async () => {
+    const dir = await tempDir();
+    // Every file handle's read, meanwhile, returns at most 100,000 bytes of what it is asked for.
+    type Read = (buffer: Buffer, offset: number, length: number, position: number) => Promise<{ bytesRead: number; buffer: Buffer }>;
+    const probe = await open(join(dir, 'probe'), 'w');
+    const handles = Object.getPrototypeOf(probe) as { read: Read };
+    await probe.close();
+    const read = handles.read;
+    try {
+      const body = text(9 * 1024 * 1024 + 5, false, 13);
+      const path = join(dir, 'short-reads.txt');
+      await writeFile(path, body);
+      handles.read = function (this: unknown, buffer, offset, length, position) {
+        return read.call(this, buffer, offset, Math.min(length, 100_000), position);
+      };
+      const shape = await measureFile(path);
+      handles.read = read;
+      assert.deepEqual(shape, shapeOf(body));
+    } finally {
+      handles.read = read;
       await removeDir(dir);
     }
   });
