@@ -120,7 +120,11 @@ class FaultyStorage implements Storage {
         }
         const sink = await store.create(index);
         if (fault === undefined) return sink;
-        this.tempsSeen.push(...(await listDir(this.dir)).filter(isTempName));
+        // The temporary file is created in the background (the upload is read meanwhile): wait
+        // for it; nothing is written to the sink or aborted before this returns.
+        const temps = async (): Promise<string[]> => (await listDir(this.dir)).filter(isTempName);
+        await until(async () => (await temps()).length > 0, 5_000);
+        this.tempsSeen.push(...(await temps()));
         return this.wrap(sink, fault, index);
       },
     };
