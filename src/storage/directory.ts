@@ -35,7 +35,7 @@ export interface DirectoryStorageOptions {
  * connection gets a sub-folder of its own and nothing is ever overwritten.
  *
  * A file is written to a temporary name in its target folder, flushed to disk, renamed into
- * place, and the folder is flushed, before `commit` resolves. Files larger than 8 MiB are flushed
+ * place, and the folder is flushed, before `commit` resolves. Files larger than 32 MiB are flushed
  * in the background as they arrive (write-behind), and a disk slower than the network holds the
  * upload back rather than letting dirty pages pile up.
  */

@@ -27,7 +27,7 @@ const MAX_IOVECS = 1024;
  * soon as it ends if as much again is waiting: the disk works while the data arrives, and the
  * last flush, the one `A` waits for, has little left to do.
  */
-const SYNC_EVERY = 8 * 1024 * 1024;
+const SYNC_EVERY = 32 * 1024 * 1024;
 /**
  * Bytes written but not yet flushed past which writing waits for the flush in progress: a disk
  * slower than the network holds the client back (through the queue, then TCP) instead of piling
