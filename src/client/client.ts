@@ -378,7 +378,8 @@ export class LinedropClient {
       next = readChunk();
       next.catch(ignore);
       await this.write(encodeCount(shape.lines));
-      const tally = new LineTally();
+      // (Only the lines and bytes are checked: whether the file holds NUL bytes was seen when it was measured.)
+      const tally = new LineTally({ findNul: false });
       // The file's own newlines: once that many are out, the server has the whole message.
       const newlines = shape.lines - (shape.addsNewline ? 1 : 0);
       // A file that no longer matches its count must never make a complete message: it is checked

@@ -5,7 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
-import { countNewlines } from './newlines.js';
+import { countNewlines, scanText } from './newlines.js';
 
 const LF = 0x0a;
 /** `measureFile` reads in blocks of this size... */
@@ -42,7 +42,8 @@ interface Block {
 }
 
 function countBlock(buf: Buffer): Block {
-  return { bytes: buf.length, newlines: countNewlines(buf), firstNul: buf.indexOf(0), last: buf[buf.length - 1]! };
+  const { newlines, nul } = scanText(buf);
+  return { bytes: buf.length, newlines, firstNul: nul ? buf.indexOf(0) : -1, last: buf[buf.length - 1]! };
 }
 
 /** Counts lines over consecutive chunks of one file: the one place the client counts lines. */
@@ -51,15 +52,23 @@ export class LineTally {
   newlines = 0;
   firstNul = -1;
   private last = LF;
+  private readonly findNul: boolean;
+
+  /** `findNul: false`: no search for NUL bytes (`firstNul` stays -1), for bytes already looked through. */
+  constructor(options: { findNul?: boolean } = {}) {
+    this.findNul = options.findNul !== false;
+  }
 
   add(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.firstNul < 0) {
-      const at = buf.indexOf(0);
-      if (at >= 0) this.firstNul = this.bytes + at;
+    if (this.findNul && this.firstNul < 0) {
+      const { newlines, nul } = scanText(buf);
+      if (nul) this.firstNul = this.bytes + buf.indexOf(0);
+      this.newlines += newlines;
+    } else {
+      this.newlines += countNewlines(buf);
     }
-    this.newlines += countNewlines(buf);
     this.last = buf[buf.length - 1]!;
     this.bytes += buf.length;
   }

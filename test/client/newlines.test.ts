@@ -1,11 +1,11 @@
-// The client's newline counter (WebAssembly SIMD, with the line scanner where that cannot run)
-// against a byte-by-byte count: every length around its 16-byte lanes, its 255-round lane limit
-// and its 64 KiB blocks, at every alignment, dense and sparse.
+// The client's newline counter and NUL finder (WebAssembly SIMD, with the line scanner and indexOf
+// where that cannot run) against a byte-by-byte look: every length around its 16-byte lanes, its
+// 255-round lane limit and its 64 KiB blocks, at every alignment, dense and sparse.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { countNewlines } from '../../src/client/newlines.js';
+import { countNewlines, scanText } from '../../src/client/newlines.js';
 import { ROOT } from '../support.js';
 
 function byHand(bytes: Uint8Array): number {
@@ -48,15 +48,32 @@ describe('client: counting newlines', () => {
     assert.equal(countNewlines(plain.subarray(3)), byHand(plain.subarray(3)));
   });
 
+  test('a NUL byte is seen wherever it is: in a lane, in the bytes past the last whole lane, in any block; and none is seen where there is none', () => {
+    for (const size of [1, 15, 16, 17, 4095, 4096, 4111, 65536, 65537, 200_003]) {
+      const data = bytes(size + 16, 5, size);
+      for (const shift of [0, 3]) {
+        const view = data.subarray(shift, shift + size);
+        assert.deepEqual(scanText(view), { newlines: byHand(view), nul: false }, `${size} bytes, offset ${shift}`);
+        for (const at of new Set([0, 1, size >> 1, size - 17, size - 16, size - 2, size - 1].filter((i) => i >= 0 && i < size))) {
+          const withNul = Buffer.from(view);
+          withNul[at] = 0;
+          assert.deepEqual(scanText(withNul), { newlines: byHand(withNul), nul: true }, `${size} bytes, NUL at ${at}`);
+        }
+      }
+    }
+  });
+
   test('where WebAssembly cannot run (node --jitless), the same counts', () => {
     const url = new URL(`file://${join(ROOT, 'dist/src/client/newlines.js')}`).href;
     const script = `
-      const { countNewlines } = await import(${JSON.stringify(url)});
+      const { countNewlines, scanText } = await import(${JSON.stringify(url)});
       const data = Buffer.alloc(200_001, 'ab\\ncd\\n');
-      console.log(typeof WebAssembly, countNewlines(data), countNewlines(data.subarray(5)));`;
+      data[150_000] = 0;
+      console.log(typeof WebAssembly, countNewlines(data), countNewlines(data.subarray(5)), scanText(data).nul, scanText(data.subarray(150_001)).nul);`;
     const r = spawnSync(process.execPath, ['--jitless', '--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const data = Buffer.alloc(200_001, 'ab\ncd\n');
-    assert.equal(r.stdout.trim(), `undefined ${byHand(data)} ${byHand(data.subarray(5))}`);
+    data[150_000] = 0;
+    assert.equal(r.stdout.trim(), `undefined ${byHand(data)} ${byHand(data.subarray(5))} true false`);
   });
 });
