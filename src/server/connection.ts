@@ -9,6 +9,13 @@ const ACCEPTED = Buffer.from([STATUS_ACCEPTED]);
 const QUIT = Buffer.from([STATUS_QUIT]);
 const REJECTED = Buffer.from([STATUS_REJECTED]);
 
+/**
+ * Bytes of the messages of one connection being committed at once, past which the server reads
+ * on only once the oldest is answered (a single larger message still goes alone). Their data may
+ * still be queued for the disk, so this bounds a connection's memory whatever `maxInFlight` is.
+ */
+export const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
 /** How long a peer may keep a connection open after the server has ended it. */
 const LINGER_MS = 5_000;
 
@@ -64,6 +71,8 @@ export class Connection {
   /** The first commit that failed: its message is answered R, none after it A. */
   private commitFailure: Error | undefined;
   private readonly maxInFlight: number;
+  /** Bytes of the messages in `inFlight`. */
+  private bytesInFlight = 0;
   /** The server is waiting for the client's next bytes. */
   private awaitingClient = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -211,10 +220,12 @@ export class Connection {
           if (this.commitFailure) throw this.commitFailure;
           const sink = this.sink;
           this.sink = undefined;
-          if (sink) this.startCommit(sink, event.lines);
+          if (sink) this.startCommit(sink, event.lines, event.bytes);
           if (event.lines === 0) return 'quit';
-          // At the limit, wait for the oldest commit to be answered before reading on.
-          while (this.inFlight.length >= this.maxInFlight) await this.wait(this.inFlight[0]!);
+          // At a limit, wait for the oldest commit to be answered before reading on.
+          while (this.inFlight.length >= this.maxInFlight || (this.inFlight.length > 1 && this.bytesInFlight > MAX_BYTES_IN_FLIGHT)) {
+            await this.wait(this.inFlight[0]!);
+          }
           // Shutting down: stop after this message; what else the chunk held is not answered.
           if (this.stopping) return 'stop';
           break;
@@ -227,7 +238,8 @@ export class Connection {
   }
 
   /** Starts storing a whole message; its answer follows the earlier ones' once it is stored. */
-  private startCommit(sink: FileSink, lines: number): void {
+  private startCommit(sink: FileSink, lines: number, bytes: number): void {
+    this.bytesInFlight += bytes;
     const started = this.messageStarted;
     const committing = performance.now();
     const commit = sink.commit();
@@ -250,6 +262,7 @@ export class Connection {
         this.waiting?.fail(this.commitFailure);
       } finally {
         this.inFlight.shift();
+        this.bytesInFlight -= bytes;
         this.updateIdleTimer();
       }
     });

@@ -10,7 +10,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
-export const DEFAULT_SERVER_MAX_IN_FLIGHT = 16;
+export const DEFAULT_SERVER_MAX_IN_FLIGHT = 64;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface TlsOptions {
@@ -30,8 +30,9 @@ export interface ServerOptions extends StorageChoice {
   idleTimeoutMs?: number;
   /**
    * Messages of one connection whose commit (data flush, rename, folder flush) may be in progress
-   * while the next ones are read and written (default 16). Answers still go out in order, each
-   * after its own file is stored. 1: each message is stored and answered before the next is read.
+   * while the next ones are read and written (default 64; and while they hold at most 16 MiB, a
+   * larger message going alone). Answers still go out in order, each after its own file is
+   * stored. 1: each message is stored and answered before the next is read.
    * Storage whose commits cannot overlap (object storage) always works one message at a time.
    */
   maxInFlight?: number;

@@ -339,6 +339,31 @@ describe('pipelined commits: the connection', () => {
     }
   });
 
+  test('the bytes in flight are bounded too: 1 MiB messages held in their commits stop the reading at 16 MiB, whatever maxInFlight allows', async () => {
+    const dir = await tempDir();
+    const storage = new HeldStorage(dir);
+    const s = await runServer({ dir, storage, maxInFlight: 64 });
+    const MESSAGES = 30;
+    const message = frame(Array.from({ length: 16 }, (_, i) => `${String(i).padStart(4, '0')}${'m'.repeat(64 * 1024 - 5)}`)); // 16 lines, 1 MiB
+    try {
+      const peer = await RawPeer.connect(s.port);
+      // Not awaited: the server stops reading, and TCP holds the rest back.
+      for (let i = 0; i < MESSAGES; i++) peer.socket.write(message);
+      peer.socket.write(QUIT);
+      assert.equal(await until(() => storage.waiting.size >= 16), true, `16 commits reached: ${storage.waiting.size}`);
+      await sleep(300);
+      const started = storage.creates.length;
+      assert.ok(started >= 16 && started <= 18, `about 16 MiB of messages read, not more: ${started} of ${MESSAGES} started`);
+      for (let i = 1; i <= MESSAGES; i++) assert.equal(await until(() => storage.release(i)), true, `commit ${i} reached`);
+      assert.equal(await peer.statuses(MESSAGES + 1, 30_000), `${'A'.repeat(MESSAGES)}Q`);
+      peer.destroy();
+      assert.equal((await listDir(dir)).length, MESSAGES);
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
+
   test('receive --max-in-flight: 1 stores and answers one message at a time; 0 is a usage error (exit 2, nothing started)', async () => {
     const dir = await tempDir();
     let server: ServerProcess | undefined;
