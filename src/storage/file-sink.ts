@@ -6,7 +6,7 @@
 // data flush (`fdatasync`) and the folder flush. Closing, linking and renaming are quick metadata
 // calls made directly: each trip through the thread pool costs more CPU than such a call, and on
 // a 2-core machine that CPU is what a thousand small files are waiting for.
-import { closeSync, fdatasync, fstatSync, linkSync, renameSync, statSync, unlinkSync, writev } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, linkSync, renameSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
 import type { Committable, Committer } from './commit.js';
 import { syncDir } from './commit.js';
 import { WriteGate } from './gate.js';
@@ -19,6 +19,11 @@ export const TEMP_SUFFIX = '.part';
 
 /** Bytes queued for the disk before `write` asks the caller to wait. */
 const HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * A complete file of at most this many bytes still waiting to be written is written directly
+ * (into the page cache, microseconds) rather than through the thread pool.
+ */
+const DIRECT_WRITE = 64 * 1024;
 /** Most buffers handed to one writev call. */
 const MAX_IOVECS = 1024;
 /**
@@ -243,7 +248,8 @@ export class DiskFileSink implements FileSink, Committable {
         if (batch === this.queue) this.queue = [];
         let size = 0;
         for (const buf of batch) size += buf.length;
-        await writeAll(this.fd, batch, size);
+        if (this.finished && size <= DIRECT_WRITE) writeAllNow(this.fd, batch, size);
+        else await writeAll(this.fd, batch, size);
         this.unsynced += size;
         if (this.unsynced >= SYNC_EVERY) {
           if (this.syncing && this.unsynced >= MAX_UNSYNCED) await this.syncing;
@@ -285,21 +291,35 @@ export class DiskFileSink implements FileSink, Committable {
 async function writeAll(fd: number, buffers: Buffer[], size: number): Promise<void> {
   let bytesWritten = await writeBuffers(fd, buffers);
   while (bytesWritten < size) {
-    // A short write: carry on from where it stopped.
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const buf of buffers) {
-      if (skip >= buf.length) {
-        skip -= buf.length;
-        continue;
-      }
-      rest.push(skip > 0 ? buf.subarray(skip) : buf);
-      skip = 0;
-    }
-    buffers = rest;
+    buffers = after(buffers, bytesWritten);
     size -= bytesWritten;
     bytesWritten = await writeBuffers(fd, buffers);
   }
+}
+
+/** `writeAll`, made directly (for a few KiB). */
+function writeAllNow(fd: number, buffers: Buffer[], size: number): void {
+  let bytesWritten = writevSync(fd, buffers);
+  while (bytesWritten < size) {
+    buffers = after(buffers, bytesWritten);
+    size -= bytesWritten;
+    bytesWritten = writevSync(fd, buffers);
+  }
+}
+
+/** What is left of `buffers` after a short write of `written` bytes. */
+function after(buffers: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const buf of buffers) {
+    if (skip >= buf.length) {
+      skip -= buf.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buf.subarray(skip) : buf);
+    skip = 0;
+  }
+  return rest;
 }
 
 function writeBuffers(fd: number, buffers: Buffer[]): Promise<number> {

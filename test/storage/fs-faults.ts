@@ -21,6 +21,8 @@ export interface FaultHandle {
   readonly fd: number;
   /** The data writes of a file (`fs.writev`). */
   writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
+  /** The data writes of a small complete file, made directly (`fs.writevSync`). */
+  writevSync(buffers: Buffer[]): number;
   /** The data flush of a file (`fs.fdatasync`). */
   datasync(): Promise<void>;
   /** The flush of a folder (`fs.fsync`). */
@@ -43,6 +45,7 @@ export async function withFailingHandles<T>(
     openSync: fs.openSync,
     closeSync: fs.closeSync,
     writev: fs.writev,
+    writevSync: fs.writevSync,
     fdatasync: fs.fdatasync,
     fsync: fs.fsync,
     renameSync: fs.renameSync,
@@ -59,6 +62,7 @@ export async function withFailingHandles<T>(
       path,
       fd,
       writev: (buffers) => new Promise((resolve, reject) => real.writev(fd, buffers, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten })))),
+      writevSync: (buffers) => real.writevSync(fd, buffers),
       datasync: () => new Promise((resolve, reject) => real.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
       sync: () => new Promise((resolve, reject) => real.fsync(fd, (err) => (err ? reject(err) : resolve()))),
     };
@@ -87,6 +91,11 @@ export async function withFailingHandles<T>(
     if (!handle) return (real.writev as (...args: unknown[]) => void)(fd, buffers, ...rest, callback);
     settle(handle.writev(buffers), callback, (r: { bytesWritten: number }) => [r.bytesWritten, buffers]);
   }) as typeof fs.writev;
+  fs.writevSync = ((fd: number, buffers: Buffer[], ...rest: unknown[]) => {
+    const handle = handles.get(fd);
+    if (!handle) return (real.writevSync as (...args: unknown[]) => number)(fd, buffers, ...rest);
+    return handle.writevSync(buffers);
+  }) as typeof fs.writevSync;
   fs.fdatasync = ((fd: number, callback: Callback) => {
     const handle = handles.get(fd);
     if (!handle) return real.fdatasync(fd, callback);

@@ -272,7 +272,12 @@ const FS_CASES: { what: string; code: string; patch: (dir: string) => (path: str
     what: 'writing the temporary file fails: disk full (writev ENOSPC)',
     code: 'ENOSPC',
     patch: () => (path, handle) => {
-      if (isTempName(path.split('/').pop()!)) handle.writev = () => Promise.reject(fsError('ENOSPC', 'no space left on device', 'write'));
+      if (!isTempName(path.split('/').pop()!)) return;
+      // A small file is written directly, a larger one through the thread pool: both fail.
+      handle.writev = () => Promise.reject(fsError('ENOSPC', 'no space left on device', 'write'));
+      handle.writevSync = () => {
+        throw fsError('ENOSPC', 'no space left on device', 'write');
+      };
     },
   },
   {

@@ -164,7 +164,10 @@ export function register(program: Command, ctx: CliContext): void {
         .argParser(wholeNumber(1, 1_000_000)),
     )
     .addOption(
-      new Option('--max-in-flight <n>', 'messages of one connection being stored at once while the next are read, at most 16 MiB of them (answers stay in order; 1: one at a time)')
+      new Option(
+        '--max-in-flight <n>',
+        'messages of one connection being stored at once while the next are read, at most 16 MiB of them (answers stay in order; 1: one at a time)',
+      )
         .env('LINEDROP_MAX_IN_FLIGHT')
         .default(DEFAULT_SERVER_MAX_IN_FLIGHT)
         .argParser(wholeNumber(1, 1024)),
