@@ -16,7 +16,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. */
-export const DEFAULT_MAX_IN_FLIGHT = 16;
+export const DEFAULT_MAX_IN_FLIGHT = 64;
 
 const LF = 0x0a;
 const NEWLINE = Buffer.from([LF]);
@@ -76,7 +76,7 @@ export interface ConnectOptions {
    */
   timeoutMs?: number;
   /**
-   * Messages sent whose status has not come back yet (default 16; 1: wait for each status before
+   * Messages sent whose status has not come back yet (default 64; 1: wait for each status before
    * sending the next message, as the lab's client does).
    */
   maxInFlight?: number;
