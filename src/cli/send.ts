@@ -30,7 +30,7 @@ export interface SendCommandOptions {
   connectTimeoutMs?: number;
   /** Give up when the server neither reads nor answers for this long (default 60 s; 0: never). Exit 4. */
   timeoutMs?: number;
-  /** Files sent ahead of their answers (default: the client's, 16). */
+  /** Files sent ahead of their answers (default: the client's, 64). */
   maxInFlight?: number;
   /** Send files with NUL bytes too (refused otherwise: they look binary). */
   binary?: boolean;

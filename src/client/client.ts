@@ -15,7 +15,11 @@ export { DEFAULT_HOST } from '../net-address.js';
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
-/** `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. */
+/**
+ * `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. As many as
+ * `linedrop receive` commits at once (its `--max-in-flight`), so that it can take them all into
+ * one commit while the next ones wait in the socket.
+ */
 export const DEFAULT_MAX_IN_FLIGHT = 64;
 
 const LF = 0x0a;
