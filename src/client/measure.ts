@@ -5,7 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
-import { countNewlines, scanText } from './newlines.js';
+import { countNewlines, scanText } from '../protocol/newlines.js';
 
 const LF = 0x0a;
 /** `measureFile` reads in blocks of this size... */

@@ -1,6 +1,7 @@
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { LineScanner } from './line-scanner.js';
+import { countNewlines } from './newlines.js';
 
 /** A message's 4-byte count is complete: `lines` lines follow (0 means "quit"). */
 export interface StartEvent {
@@ -40,6 +41,8 @@ const enum ReadState {
 }
 
 const LF = 0x0a;
+/** Chunks of at least this many bytes inside a long message are counted whole (see `readLines`). */
+const COUNT_WHOLE_CHUNK = 16 * 1024;
 
 /**
  * Incremental, allocation-light decoder of the linedrop stream: a 4-byte big-endian line count,
@@ -165,6 +168,19 @@ export class Decoder {
     if (this.lineBytes + available <= maxLineBytes && this.messageBytes + available <= maxMessageBytes) {
       // No limit can be crossed within this chunk, so only the message's end matters: find the
       // last line's \n (or count the lines the chunk completes) without looking at each line.
+      if (available >= COUNT_WHOLE_CHUNK && this.linesLeft > available >>> 3) {
+        // The chunk most likely ends inside the message (it would take lines of 8 bytes or less to
+        // finish it here): count its lines in one pass (16 bytes at a time), and only if it does
+        // finish the message look for the last line's end.
+        const lines = countNewlines(buf.subarray(start, end));
+        if (lines < this.linesLeft) {
+          this.linesLeft -= lines;
+          this.lineBytes = lines > 0 ? end - buf.lastIndexOf(LF, end - 1) - 1 : this.lineBytes + available;
+          this.messageBytes += available;
+          events.push({ type: 'data', data: buf.subarray(start, end) });
+          return end;
+        }
+      }
       const scanner = this.scanner;
       const stop = scanner.find(buf, start, this.linesLeft);
       if (stop === -1) {

@@ -118,4 +118,61 @@ describe('scanLines and countLineFeeds', () => {
       }
     }
   });
+  test('long messages cut into large chunks (each counted whole): the same bodies, cut anywhere', () => {
+    const random = rng(4242);
+    for (let round = 0; round < 12; round++) {
+      const messages: Buffer[][] = [];
+      for (let m = 0; m < 3; m++) {
+        const lines: Buffer[] = [];
+        const count = 2_000 + Math.floor(random() * 20_000);
+        for (let i = 0; i < count; i++) {
+          const lineLen = [0, 1, 5, 40, 99, 300][Math.floor(random() * 6)]!;
+          lines.push(bytes(random, lineLen, Infinity));
+        }
+        messages.push(lines);
+      }
+      const stream = Buffer.concat(messages.map((lines) => encodeMessage(lines)));
+      const decoder = new Decoder();
+      const bodies: Buffer[] = [];
+      let current: Buffer[] = [];
+      for (let pos = 0; pos < stream.length; ) {
+        const size = 16 * 1024 + Math.floor(random() * 64 * 1024);
+        const chunk = shifted(stream.subarray(pos, pos + size), Math.floor(random() * 4));
+        pos += size;
+        for (const event of decoder.push(chunk)) {
+          if (event.type === 'data') current.push(Buffer.from(event.data));
+          else if (event.type === 'end') {
+            bodies.push(Buffer.concat(current));
+            current = [];
+          } else if (event.type === 'error') throw event.error;
+        }
+      }
+      assert.deepEqual(decoder.end(), []);
+      assert.equal(bodies.length, messages.length, `round ${round}: message count`);
+      for (let m = 0; m < messages.length; m++) {
+        assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `round ${round}, message ${m}`);
+      }
+    }
+  });
+
+  test('line lengths stay right across large chunks counted whole: a line of exactly the limit passes, a longer one fails, whatever the cutting', () => {
+    // The long lines come early: with 40,000 lines still to come, the chunks around them are counted whole.
+    const lines = Array.from({ length: 3_000 }, (_, i) => Buffer.alloc(10 + (i % 80), 0x61));
+    lines.push(Buffer.alloc(65_536, 0x62)); // exactly maxLineBytes, across chunks
+    for (let i = 0; i < 1_000; i++) lines.push(Buffer.alloc(i % 50, 0x63));
+    lines.push(Buffer.alloc(70_000, 0x64)); // longer than maxLineBytes
+    for (let i = 0; i < 40_000; i++) lines.push(Buffer.alloc(i % 30, 0x65));
+    const stream = encodeMessage(lines);
+    const errorFor = (size: number): string => {
+      const decoder = new Decoder({ maxLineBytes: 65_536 });
+      for (let pos = 0; pos < stream.length; pos += size) {
+        for (const event of decoder.push(stream.subarray(pos, pos + size))) {
+          if (event.type === 'error') return `${event.error.code}: ${event.error.message}`;
+        }
+      }
+      return 'none';
+    };
+    const expected = 'ERR_LINE_TOO_LONG: line 4002 of 44002 is longer than 65536 bytes';
+    for (const size of [1_000, 16 * 1024, 64 * 1024, 64 * 1024 + 7, 200_000]) assert.equal(errorFor(size), expected, `chunks of ${size} bytes`);
+  });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { countNewlines, scanText } from '../../src/client/newlines.js';
+import { countNewlines, scanText } from '../../src/protocol/newlines.js';
 import { ROOT } from '../support.js';
 
 function byHand(bytes: Uint8Array): number {
@@ -64,7 +64,7 @@ describe('client: counting newlines', () => {
   });
 
   test('where WebAssembly cannot run (node --jitless), the same counts', () => {
-    const url = new URL(`file://${join(ROOT, 'dist/src/client/newlines.js')}`).href;
+    const url = new URL(`file://${join(ROOT, 'dist/src/protocol/newlines.js')}`).href;
     const script = `
       const { countNewlines, scanText } = await import(${JSON.stringify(url)});
       const data = Buffer.alloc(200_001, 'ab\\ncd\\n');
