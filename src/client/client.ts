@@ -5,6 +5,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from '../net-address.js';
+import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
 import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
 
@@ -139,8 +140,6 @@ export class LinedropClient {
   private roomMade: (() => void) | undefined;
   /** A write waits for the socket to drain. */
   private draining = false;
-  /** The socket is corked until the next tick, so the writes of this turn leave together. */
-  private corked = false;
   /** The client waits for its caller (the next line), not for the server. */
   private waitingForCaller = false;
   private timerArmed = false;
@@ -539,14 +538,7 @@ export class LinedropClient {
    */
   private async write(data: Uint8Array | readonly Uint8Array[], flushed?: () => void): Promise<void> {
     if (this.closedError) throw this.closedError;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    batchWrites(this.socket);
     let written = true;
     if (data instanceof Uint8Array) written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
     else for (const part of data) written = this.socket.write(part);

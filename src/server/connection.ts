@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { Decoder } from '../protocol/decoder.js';
+import { batchWrites } from '../socket-batch.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { STATUS_ACCEPTED, STATUS_QUIT, STATUS_REJECTED } from '../protocol/status.js';
 import type { ConnectionStore, FileSink, StoredFile } from '../storage/types.js';
@@ -78,8 +79,6 @@ export class Connection {
   private idleTimer: NodeJS.Timeout | undefined;
   /** When the current wait for the client began (`performance.now()`), or -1 when not waiting. */
   private idleSince = -1;
-  /** Answers are being gathered into one write (see `answer`). */
-  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -275,14 +274,7 @@ export class Connection {
    * durable) leave in one write: the socket is corked until the current batch of callbacks is done.
    */
   private answer(status: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    batchWrites(this.socket);
     this.socket.write(status);
   }
 
