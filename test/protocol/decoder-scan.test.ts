@@ -37,6 +37,34 @@ function shifted(b: Buffer, shift: number): Buffer {
   return big.subarray(shift, shift + b.length);
 }
 
+/**
+ * Encodes `messages`, feeds the stream to a decoder in chunks of `nextSize()` bytes (each at a
+ * random alignment) and checks that every message comes out whole and in order.
+ */
+function assertDecodedInChunks(messages: Buffer[][], nextSize: () => number, random: () => number, what: string): void {
+  const stream = Buffer.concat(messages.map((lines) => encodeMessage(lines)));
+  const decoder = new Decoder();
+  const bodies: Buffer[] = [];
+  let current: Buffer[] = [];
+  for (let pos = 0; pos < stream.length; ) {
+    const size = nextSize();
+    const chunk = shifted(stream.subarray(pos, pos + size), Math.floor(random() * 4));
+    pos += size;
+    for (const event of decoder.push(chunk)) {
+      if (event.type === 'data') current.push(Buffer.from(event.data));
+      else if (event.type === 'end') {
+        bodies.push(Buffer.concat(current));
+        current = [];
+      } else if (event.type === 'error') throw event.error;
+    }
+  }
+  assert.deepEqual(decoder.end(), []);
+  assert.equal(bodies.length, messages.length, `${what}: message count`);
+  for (let m = 0; m < messages.length; m++) {
+    assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `${what}, message ${m}`);
+  }
+}
+
 function referenceScan(b: Buffer, start: number, lines: number): number {
   let found = 0;
   for (let i = start; i < b.length; i++) if (b[i] === LF && ++found === lines) return i + 1;
@@ -94,30 +122,10 @@ describe('scanLines and countLineFeeds', () => {
         }
         messages.push(lines);
       }
-      const stream = Buffer.concat(messages.map((lines) => encodeMessage(lines)));
-      const decoder = new Decoder();
-      const bodies: Buffer[] = [];
-      let current: Buffer[] = [];
-      let pos = 0;
-      while (pos < stream.length) {
-        const size = 1 + Math.floor(random() * (round % 2 === 0 ? 64 : 5000));
-        const chunk = shifted(stream.subarray(pos, pos + size), Math.floor(random() * 4));
-        pos += size;
-        for (const event of decoder.push(chunk)) {
-          if (event.type === 'data') current.push(Buffer.from(event.data));
-          else if (event.type === 'end') {
-            bodies.push(Buffer.concat(current));
-            current = [];
-          } else if (event.type === 'error') throw event.error;
-        }
-      }
-      assert.deepEqual(decoder.end(), []);
-      assert.equal(bodies.length, messages.length, `round ${round}: message count`);
-      for (let m = 0; m < messages.length; m++) {
-        assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `round ${round}, message ${m}`);
-      }
+      assertDecodedInChunks(messages, () => 1 + Math.floor(random() * (round % 2 === 0 ? 64 : 5000)), random, `round ${round}`);
     }
   });
+
   test('long messages cut into large chunks (each counted whole): the same bodies, cut anywhere', () => {
     const random = rng(4242);
     for (let round = 0; round < 12; round++) {
@@ -131,27 +139,7 @@ describe('scanLines and countLineFeeds', () => {
         }
         messages.push(lines);
       }
-      const stream = Buffer.concat(messages.map((lines) => encodeMessage(lines)));
-      const decoder = new Decoder();
-      const bodies: Buffer[] = [];
-      let current: Buffer[] = [];
-      for (let pos = 0; pos < stream.length; ) {
-        const size = 16 * 1024 + Math.floor(random() * 64 * 1024);
-        const chunk = shifted(stream.subarray(pos, pos + size), Math.floor(random() * 4));
-        pos += size;
-        for (const event of decoder.push(chunk)) {
-          if (event.type === 'data') current.push(Buffer.from(event.data));
-          else if (event.type === 'end') {
-            bodies.push(Buffer.concat(current));
-            current = [];
-          } else if (event.type === 'error') throw event.error;
-        }
-      }
-      assert.deepEqual(decoder.end(), []);
-      assert.equal(bodies.length, messages.length, `round ${round}: message count`);
-      for (let m = 0; m < messages.length; m++) {
-        assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `round ${round}, message ${m}`);
-      }
+      assertDecodedInChunks(messages, () => 16 * 1024 + Math.floor(random() * 64 * 1024), random, `round ${round}`);
     }
   });
 
