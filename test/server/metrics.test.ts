@@ -2,15 +2,13 @@
 // sequence of uploads, a rejection and a refusal; /healthz before, while and after listening; and
 // `receive --metrics` on the command line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { LinedropServer, MetricsServer, createMetrics, isTempName, parseListenAddress } from '../../src/index.js';
-import { HOST, QUIT, ROOT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
-
-const BIN = join(ROOT, 'bin/linedrop.js');
+import { linedrop } from '../cli/run.js';
+import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 
 /** The samples of an exposition text: `name{labels}` -> value (comments skipped). */
 function parseMetrics(text: string): Map<string, number> {
@@ -191,37 +189,27 @@ describe('metrics', () => {
     const busy = createServer();
     try {
       const port = await freePort();
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          'receive',
-          '--port',
-          String(port),
-          '--host',
-          HOST,
-          '--dir',
-          dir,
-          '--json',
-          '--log-format',
-          'json',
-          '--metrics',
-          `${HOST}:0`,
-          '--instance-id',
-          'metrics-test',
-          '--layout',
-          'session',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const run = linedrop([
+        'receive',
+        '--port',
+        String(port),
+        '--host',
+        HOST,
+        '--dir',
+        dir,
+        '--json',
+        '--log-format',
+        'json',
+        '--metrics',
+        `${HOST}:0`,
+        '--instance-id',
+        'metrics-test',
+        '--layout',
+        'session',
+      ]);
       try {
-        assert.equal(await until(() => stdout.includes('"listening"')), true, stderr);
-        const listening = JSON.parse(stdout.split('\n')[0]!) as { metrics: string; instance: string };
+        assert.equal(await until(() => run.stdoutText().includes('"listening"')), true, run.stderrText());
+        const listening = JSON.parse(run.stdoutText().split('\n')[0]!) as { metrics: string; instance: string };
         assert.equal(listening.instance, 'metrics-test');
         assert.match(listening.metrics, /^http:\/\/127\.0\.0\.1:\d+$/);
         assert.equal((await fetch(`${listening.metrics}/healthz`)).status, 200);
@@ -238,34 +226,29 @@ describe('metrics', () => {
           return false;
         };
         assert.equal(await until(started), true, 'the second message has started');
-        child.kill('SIGTERM');
+        run.kill('SIGTERM');
         assert.equal(await until(async () => (await fetch(`${listening.metrics}/healthz`)).status === 503), true, 'healthz 503 while shutting down');
         await peer.write(frame(['in', 'progress']).subarray(6));
         assert.equal(await peer.statuses(2), 'AA');
         peer.destroy();
-        assert.equal(await exited, 0);
+        const { code, stderr } = await run.done;
+        assert.equal(code, 0);
         assert.match(stderr, /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
         await assert.rejects(fetch(`${listening.metrics}/healthz`), 'the endpoint is closed after the exit');
       } finally {
-        child.kill('SIGKILL');
+        run.kill('SIGKILL');
       }
 
-      const bad = spawn(process.execPath, [BIN, 'receive', '--metrics', 'nowhere'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let badErr = '';
-      bad.stderr.on('data', (c: Buffer) => (badErr += c.toString()));
-      assert.equal((await once(bad, 'close'))[0], 2);
-      assert.match(badErr, /expected HOST:PORT/);
+      const bad = await linedrop(['receive', '--metrics', 'nowhere']).done;
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /expected HOST:PORT/);
 
       busy.listen(0, HOST);
       await once(busy, 'listening');
       const busyPort = (busy.address() as { port: number }).port;
-      const clash = spawn(process.execPath, [BIN, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--metrics', `${HOST}:${busyPort}`], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let clashErr = '';
-      clash.stderr.on('data', (c: Buffer) => (clashErr += c.toString()));
-      assert.equal((await once(clash, 'close'))[0], 3);
-      assert.match(clashErr, /cannot serve metrics on 127\.0\.0\.1:\d+: the port is in use/);
+      const clash = await linedrop(['receive', '--port', '0', '--host', HOST, '--dir', dir, '--metrics', `${HOST}:${busyPort}`]).done;
+      assert.equal(clash.code, 3);
+      assert.match(clash.stderr, /cannot serve metrics on 127\.0\.0\.1:\d+: the port is in use/);
     } finally {
       busy.close();
       await removeDir(dir);
