@@ -1,6 +1,7 @@
 // Committing a written file: its data flushed, renamed into place, and its folder flushed, one file
 // at a time or in groups that share the folder flush.
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { fullSync } from './disk-calls.js';
 
 function ignore(): void {}
 
@@ -97,9 +98,7 @@ export async function syncDir(dir: string): Promise<void> {
   // Opening and closing are quick and made directly; the flush waits on the disk, in the thread pool.
   const fd = openSync(dir, 'r');
   try {
-    await new Promise<void>((resolve, reject) => {
-      fsync(fd, (err) => (err ? reject(err) : resolve()));
-    });
+    await fullSync(fd);
   } finally {
     closeSync(fd);
   }

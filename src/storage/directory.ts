@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { open as openCallback } from 'node:fs';
 import { mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FileOrder } from './order.js';
 import { type Committer, GroupCommitter, SingleCommitter, syncDir } from './commit.js';
+import { createFile } from './disk-calls.js';
 import { DiskFileSink, isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage } from './types.js';
 
@@ -111,7 +111,6 @@ class FolderStore implements ConnectionStore {
       const name = `${index}.txt`;
       const temp = join(this.location, `${TEMP_PREFIX}${name}.${TEMP_TAG}.${++tempCounter}${TEMP_SUFFIX}`);
       const opening = this.createTemp(temp);
-      opening.catch(ignore);
       return new DiskFileSink(opening, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
     } catch (err) {
       turn.fail(err);
@@ -122,13 +121,13 @@ class FolderStore implements ConnectionStore {
   /** Creates a temporary file for writing; the descriptor. */
   private async createTemp(temp: string): Promise<number> {
     try {
-      return await openFile(temp);
+      return await createFile(temp);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.mustCreate) throw err;
       // The upload folder was removed while the server runs ("created if missing"): make it again.
       await mkdir(this.location, { recursive: true });
       await syncDir(join(this.location, '..'));
-      return openFile(temp);
+      return createFile(temp);
     }
   }
 
@@ -225,10 +224,3 @@ async function makeSessionFolder(path: string): Promise<void> {
 }
 
 function ignore(): void {}
-
-/** Creates a new file for writing (it must not exist): its descriptor. */
-function openFile(path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    openCallback(path, 'wx', 0o644, (err, fd) => (err ? reject(err) : resolve(fd)));
-  });
-}

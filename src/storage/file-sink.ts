@@ -6,9 +6,10 @@
 // data flush (`fdatasync`) and the folder flush. Closing, linking and renaming are quick metadata
 // calls made directly: each trip through the thread pool costs more CPU than such a call, and on
 // a 2-core machine that CPU is what a thousand small files are waiting for.
-import { closeSync, fdatasync, fstatSync, linkSync, renameSync, statSync, unlinkSync, writev, writevSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, renameSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import type { Committable, Committer } from './commit.js';
 import { syncDir } from './commit.js';
+import { datasync, writeBuffers } from './disk-calls.js';
 import { WriteGate } from './gate.js';
 import { EarlierFileError, type FileTurn } from './order.js';
 import type { FileSink, StoredFile } from './types.js';
@@ -320,18 +321,6 @@ function after(buffers: Buffer[], written: number): Buffer[] {
     skip = 0;
   }
   return rest;
-}
-
-function writeBuffers(fd: number, buffers: Buffer[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    writev(fd, buffers, (err, written) => (err ? reject(err) : resolve(written)));
-  });
-}
-
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fdatasync(fd, (err) => (err ? reject(err) : resolve()));
-  });
 }
 
 /** Runs a clean-up step whose failure changes nothing for the caller (the name is gone or was never there). */
