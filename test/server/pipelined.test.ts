@@ -75,6 +75,17 @@ function body(lines: string[]): string {
   return lines.map((l) => `${l}\n`).join('');
 }
 
+/**
+ * After a failure of message 2 over a folder holding an earlier connection's `old k` files: no
+ * temporary file is left, 1.txt is the new message 1, and 2.txt to 4.txt are the earlier ones.
+ */
+async function assertOnlyFirstStored(dir: string): Promise<void> {
+  await until(async () => (await listDir(dir)).filter(isTempName).length === 0, 5_000);
+  assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt', '4.txt'], 'no temporary file is left');
+  assert.equal(await readFile(join(dir, '1.txt'), 'utf8'), body(FILES[0]!));
+  for (let i = 2; i <= 4; i++) assert.equal(await readFile(join(dir, `${i}.txt`), 'utf8'), `old ${i}\n`, `${i}.txt is the earlier one`);
+}
+
 describe('pipelined commits over one connection (DirectoryStorage)', () => {
   test('while message 1 waits for its folder flush, messages 2 and 3 are read, written, flushed and renamed; one folder flush then serves both; A A A in order', async () => {
     const s = await runServer();
@@ -179,10 +190,7 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
           assert.ok(log.includes('datasync 3.txt'), `3 was in flight when 2 failed: ${log.join(', ')}`);
         },
       );
-      await until(async () => (await listDir(s.dir)).filter(isTempName).length === 0, 5_000);
-      assert.deepEqual(await listDir(s.dir), ['1.txt', '2.txt', '3.txt', '4.txt'], 'no temporary file is left');
-      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), body(FILES[0]!));
-      for (let i = 2; i <= 4; i++) assert.equal(await readFile(join(s.dir, `${i}.txt`), 'utf8'), `old ${i}\n`, `${i}.txt is the earlier one`);
+      await assertOnlyFirstStored(s.dir);
     } finally {
       await s.close();
     }
@@ -221,10 +229,7 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
           assert.ok(renamed.includes('rename 3.txt'), `3 was renamed before 2's failure was known: ${log.join(', ')}`);
         },
       );
-      await until(async () => (await listDir(s.dir)).filter(isTempName).length === 0, 5_000);
-      assert.deepEqual(await listDir(s.dir), ['1.txt', '2.txt', '3.txt', '4.txt'], 'no temporary file is left');
-      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), body(FILES[0]!));
-      for (let i = 2; i <= 4; i++) assert.equal(await readFile(join(s.dir, `${i}.txt`), 'utf8'), `old ${i}\n`, `${i}.txt is the earlier one`);
+      await assertOnlyFirstStored(s.dir);
     } finally {
       await s.close();
     }
