@@ -15,7 +15,7 @@ const REJECTED = Buffer.from([STATUS_REJECTED]);
  * on only once the oldest is answered (a single larger message still goes alone). Their data may
  * still be queued for the disk, so this bounds a connection's memory whatever `maxInFlight` is.
  */
-export const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** How long a peer may keep a connection open after the server has ended it. */
 const LINGER_MS = 5_000;
