@@ -7,8 +7,10 @@ import { ProtocolError } from '../protocol/errors.js';
 import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from '../net-address.js';
 import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
+import { ClientError, formatMs, quote } from './errors.js';
 import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
 
+export { ClientError, type ClientErrorCode } from './errors.js';
 export { checkShape, measureFile, shapeOf, type FileShape } from './measure.js';
 
 export { DEFAULT_HOST } from '../net-address.js';
@@ -35,38 +37,6 @@ const QUOTE_BYTES = 16;
 const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}
-
-export type ClientErrorCode =
-  | 'ERR_CONNECTION_CLOSED'
-  | 'ERR_CONNECT'
-  | 'ERR_CONNECT_TIMEOUT'
-  | 'ERR_TIMEOUT'
-  | 'ERR_UNSOLICITED'
-  | 'ERR_NOT_ACCEPTED'
-  | 'ERR_FILE_CHANGED';
-
-/**
- * A failure of the connection, of the server's side of the protocol, or of a local file, as
- * opposed to a status the server sent:
- * - `ERR_CONNECT`, `ERR_CONNECT_TIMEOUT`: no connection was made (refused, unreachable, no answer in time);
- * - `ERR_CONNECTION_CLOSED`: the connection broke or the server closed it before this message's status;
- * - `ERR_TIMEOUT`: the server neither read nor answered for `timeoutMs`; the client closed the connection;
- * - `ERR_UNSOLICITED`: the server sent bytes no message asked for (or `A` for a message not yet
- *   complete); the client closed the connection;
- * - `ERR_NOT_ACCEPTED`: an earlier message of this connection was answered `R` (or something other
- *   than `A`), so the server ends the connection and this message is not stored;
- * - `ERR_FILE_CHANGED`: the file no longer matched its count while it was being sent.
- */
-export class ClientError extends Error {
-  override readonly name = 'ClientError';
-  constructor(
-    readonly code: ClientErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 export interface ConnectOptions {
   host?: string;
@@ -567,16 +537,4 @@ function tlsOptions(host: string, port: number, tls: ClientTlsOptions): Connecti
   const servername = tls.servername ?? (/^[\d.]+$/.test(host) || host.includes(':') ? undefined : host);
   if (servername !== undefined) options.servername = servername;
   return options;
-}
-
-/** `"A\n" (41 0a)`, and how many more bytes came with it. */
-function quote(bytes: Buffer, total: number): string {
-  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
-  const more = total > bytes.length ? ` and ${total - bytes.length} more bytes` : '';
-  return `${JSON.stringify(bytes.toString('latin1'))} (${hex})${more}`;
-}
-
-/** `60 s`, `1.5 s`, `250 ms`. */
-function formatMs(ms: number): string {
-  return ms >= 1000 ? `${Number((ms / 1000).toFixed(3))} s` : `${ms} ms`;
 }

@@ -1,0 +1,46 @@
+// The client's failures: `ClientError` and its codes, and how their messages show the bytes and
+// the durations they name.
+
+export type ClientErrorCode =
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_CONNECT'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_TIMEOUT'
+  | 'ERR_UNSOLICITED'
+  | 'ERR_NOT_ACCEPTED'
+  | 'ERR_FILE_CHANGED';
+
+/**
+ * A failure of the connection, of the server's side of the protocol, or of a local file, as
+ * opposed to a status the server sent:
+ * - `ERR_CONNECT`, `ERR_CONNECT_TIMEOUT`: no connection was made (refused, unreachable, no answer in time);
+ * - `ERR_CONNECTION_CLOSED`: the connection broke or the server closed it before this message's status;
+ * - `ERR_TIMEOUT`: the server neither read nor answered for `timeoutMs`; the client closed the connection;
+ * - `ERR_UNSOLICITED`: the server sent bytes no message asked for (or `A` for a message not yet
+ *   complete); the client closed the connection;
+ * - `ERR_NOT_ACCEPTED`: an earlier message of this connection was answered `R` (or something other
+ *   than `A`), so the server ends the connection and this message is not stored;
+ * - `ERR_FILE_CHANGED`: the file no longer matched its count while it was being sent.
+ */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** `"A\n" (41 0a)`, and how many more bytes came with it. */
+export function quote(bytes: Buffer, total: number): string {
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  const more = total > bytes.length ? ` and ${total - bytes.length} more bytes` : '';
+  return `${JSON.stringify(bytes.toString('latin1'))} (${hex})${more}`;
+}
+
+/** `60 s`, `1.5 s`, `250 ms`. */
+export function formatMs(ms: number): string {
+  return ms >= 1000 ? `${Number((ms / 1000).toFixed(3))} s` : `${ms} ms`;
+}
