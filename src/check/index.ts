@@ -10,17 +10,14 @@ export type {
   SkipReason,
   StatusCounts,
 } from './types.js';
-export {
-  ClientChecker,
-  LAB_PORT,
-  DEFAULT_QUIET_MS,
-  type ClientCheckerOptions,
-  type ClientCheckerEvents,
-  type ClientConnectionReport,
-  type ChunkRecord,
-  type Deviation,
-  type DeviationKind,
-  type LineRecord,
-  type MessageRecord,
-} from './client-checker.js';
+export { ClientChecker, LAB_PORT, DEFAULT_QUIET_MS, type ClientCheckerEvents } from './client-checker.js';
+export type {
+  ClientCheckerOptions,
+  ClientConnectionReport,
+  ChunkRecord,
+  Deviation,
+  DeviationKind,
+  LineRecord,
+  MessageRecord,
+} from './client-report.js';
 export { serverReportText, clientReportText } from './reporters/text.js';

@@ -1,5 +1,5 @@
 // The checkers' reports as text for people (colours: see colour.ts).
-import type { ClientConnectionReport } from '../client-checker.js';
+import type { ClientConnectionReport } from '../client-report.js';
 import { plural, quote } from '../format.js';
 import type { CheckReport, CheckResult } from '../types.js';
 import { plain, type Style } from './colour.js';

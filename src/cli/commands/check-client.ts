@@ -1,6 +1,6 @@
 // `linedrop check-client`: grade any lab client.
 import { Option, type Command } from 'commander';
-import type { ClientConnectionReport } from '../../check/client-checker.js';
+import type { ClientConnectionReport } from '../../check/client-report.js';
 import { DEFAULT_PORT, formatAddress } from '../../net-address.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
