@@ -1,29 +1,26 @@
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
-import { DEFAULT_HOST, DEFAULT_PORT, formatAddress } from '../net-address.js';
 import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
+import { openSocket } from './connect.js';
 import { ClientError, formatMs, quote } from './errors.js';
 import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
+import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { checkShape, measureFile, shapeOf, type FileShape } from './measure.js';
-
-export { DEFAULT_HOST } from '../net-address.js';
-/** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
-export const DEFAULT_TIMEOUT_MS = 60_000;
-/**
- * `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. As many as
- * `linedrop receive` commits at once (its `--max-in-flight`), so that it can take them all into
- * one commit while the next ones wait in the socket.
- */
-export const DEFAULT_MAX_IN_FLIGHT = 64;
+export {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HOST,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TIMEOUT_MS,
+  type ClientTlsOptions,
+  type ConnectOptions,
+  type SendOptions,
+} from './options.js';
 
 const LF = 0x0a;
 const NEWLINE = Buffer.from([LF]);
@@ -37,50 +34,6 @@ const QUOTE_BYTES = 16;
 const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}
-
-export interface ConnectOptions {
-  host?: string;
-  port?: number;
-  /** Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never). */
-  connectTimeoutMs?: number;
-  /**
-   * Close the connection when, while the client waits for the server (a status owed, or a write
-   * the server does not take), no byte is sent or received for this many milliseconds (default 60 s;
-   * 0: wait forever). Time spent waiting for the caller (for example for the next line a person
-   * types) does not count.
-   */
-  timeoutMs?: number;
-  /**
-   * Messages sent whose status has not come back yet (default 64; 1: wait for each status before
-   * sending the next message, as the lab's client does).
-   */
-  maxInFlight?: number;
-  /** Connect with TLS (`true`: verify the server against the system's CAs). */
-  tls?: boolean | ClientTlsOptions;
-}
-
-export interface ClientTlsOptions {
-  /** PEM CA certificate(s) to verify the server with, instead of the system's. */
-  ca?: string | Buffer;
-  /** PEM client certificate and key, for servers that require them (mutual TLS). */
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  /** Name to verify the server's certificate against (default: the host). */
-  servername?: string;
-}
-
-export interface SendOptions {
-  /** Called as body bytes are handed to the socket, with the running total for this file. */
-  onProgress?: (bytesSent: number) => void;
-  /** Called once every byte of the message has been handed to the socket; the status comes next. */
-  onSent?: () => void;
-  /**
-   * `sendFile` only: the file's shape as `measureFile` gave it, when the caller has measured it
-   * already; the file is then read once, to send it. It is still checked while it is sent: a file
-   * that no longer matches fails with `ERR_FILE_CHANGED`.
-   */
-  shape?: FileShape;
-}
 
 /** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
 interface Waiter {
@@ -140,40 +93,8 @@ export class LinedropClient {
 
   /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot, `ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
-    const host = options.host ?? DEFAULT_HOST;
-    const port = options.port ?? DEFAULT_PORT;
-    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    for (const [name, value] of [
-      ['connectTimeoutMs', connectTimeoutMs],
-      ['timeoutMs', timeoutMs],
-    ] as const) {
-      if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of milliseconds >= 0 (0: no limit), not ${value}`);
-    }
-    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
-    const tls = options.tls === true ? {} : options.tls || undefined;
-    // node:tls (and with it node:crypto) loads only for a TLS connection.
-    const socket = tls ? (await import('node:tls')).connect(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
-    const where = formatAddress(host, port);
-    let timedOut = false;
-    const onTimeout = (): void => {
-      timedOut = true;
-      socket.destroy(new Error('timed out'));
-    };
-    if (connectTimeoutMs > 0) socket.setTimeout(connectTimeoutMs, onTimeout);
-    try {
-      await once(socket, tls ? 'secureConnect' : 'connect');
-    } catch (err) {
-      socket.destroy();
-      if (timedOut) {
-        throw new ClientError('ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatMs(connectTimeoutMs)}`, { cause: err });
-      }
-      throw new ClientError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
-    }
-    socket.setTimeout(0);
-    socket.off('timeout', onTimeout);
-    return new LinedropClient(socket, timeoutMs, maxInFlight);
+    const settings = connectSettings(options);
+    return new LinedropClient(await openSocket(settings), settings.timeoutMs, settings.maxInFlight);
   }
 
   /** The socket's local and remote ends, for logs. */
@@ -526,15 +447,4 @@ export class LinedropClient {
     }
     if (this.closedError) throw this.closedError;
   }
-}
-
-function tlsOptions(host: string, port: number, tls: ClientTlsOptions): ConnectionOptions {
-  const options: ConnectionOptions & { allowHalfOpen?: boolean } = { host, port, allowHalfOpen: true };
-  if (tls.ca !== undefined) options.ca = tls.ca;
-  if (tls.cert !== undefined) options.cert = tls.cert;
-  if (tls.key !== undefined) options.key = tls.key;
-  // SNI takes host names only; an IP literal is still checked against the certificate's IP entries.
-  const servername = tls.servername ?? (/^[\d.]+$/.test(host) || host.includes(':') ? undefined : host);
-  if (servername !== undefined) options.servername = servername;
-  return options;
 }
