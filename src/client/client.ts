@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import { open, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
@@ -7,7 +6,8 @@ import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
 import { openSocket } from './connect.js';
 import { ClientError, formatMs, quote } from './errors.js';
-import { LineTally, checkShape, emptyFile, measureFile, sameShape, shapeOf, type FileShape } from './measure.js';
+import { readIfSmall, streamFile, type MessageSink } from './file-stream.js';
+import { checkShape, emptyFile, measureFile, shapeOf } from './measure.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
@@ -25,15 +25,8 @@ export {
 const LF = 0x0a;
 const NEWLINE = Buffer.from([LF]);
 const STATUS_ACCEPTED = 0x41;
-/** Without a shape given, files up to this size are read once into memory and counted there. */
-const SMALL_FILE = 1024 * 1024;
-/** Files are read and sent in chunks of (at most) this size, the next read overlapping the send. */
-const SEND_CHUNK = 4 * 1024 * 1024;
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
 const QUOTE_BYTES = 16;
-const EMPTY = Buffer.alloc(0);
-
-function ignore(): void {}
 
 /** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
 interface Waiter {
@@ -154,16 +147,9 @@ export class LinedropClient {
   async sendFile(path: string, options: SendOptions = {}): Promise<Status> {
     let shape = options.shape;
     if (shape === undefined) {
-      const info = await stat(path);
-      if (info.size <= SMALL_FILE) {
-        // Small: read once, counted in memory, sent from there.
-        const handle = await open(path, 'r');
-        let body: Buffer;
-        try {
-          body = await handle.readFile();
-        } finally {
-          await handle.close();
-        }
+      // Small: read once, counted in memory, sent from there.
+      const body = await readIfSmall(path);
+      if (body !== undefined) {
         checkShape(shapeOf(body), path);
         return this.sendBuffer(body, options);
       }
@@ -171,7 +157,8 @@ export class LinedropClient {
     }
     checkShape(shape, path);
     const expected = shape;
-    return this.enqueue((sent) => this.streamFile(path, expected, options, sent));
+    const sink: MessageSink = { write: (data, flushed) => this.write(data, flushed), abort: () => this.socket.destroy() };
+    return this.enqueue((sent) => streamFile(path, expected, sink, options, sent));
   }
 
   /**
@@ -248,71 +235,6 @@ export class LinedropClient {
   /** Closes the connection at once, without the quit message. */
   destroy(): void {
     this.socket.destroy();
-  }
-
-  /** Streams a file whose shape is known, checking it against the bytes as they go. */
-  private async streamFile(path: string, shape: FileShape, options: SendOptions, sent: () => void): Promise<void> {
-    const handle = await open(path, 'r');
-    const size = Math.max(1, Math.min(SEND_CHUNK, shape.bytes));
-    // Chunks are read into buffers that are reused once the socket has handed them to the system,
-    // so a file of any size is sent through a few buffers (no garbage for the collector to catch up with).
-    const spare: Buffer[] = [];
-    let position = 0;
-    const readChunk = async (): Promise<Buffer> => {
-      const want = Math.min(size, shape.bytes - position);
-      if (want <= 0) return EMPTY;
-      const buf = spare.pop() ?? Buffer.allocUnsafe(size);
-      const { bytesRead } = await handle.read(buf, 0, want, position);
-      position += bytesRead;
-      return buf.subarray(0, bytesRead);
-    };
-    let next: Promise<Buffer> = Promise.resolve(EMPTY);
-    let failure: unknown;
-    try {
-      next = readChunk();
-      next.catch(ignore);
-      await this.write(encodeCount(shape.lines));
-      // (Only the lines and bytes are checked: whether the file holds NUL bytes was seen when it was measured.)
-      const tally = new LineTally({ findNul: false });
-      // The file's own newlines: once that many are out, the server has the whole message.
-      const newlines = shape.lines - (shape.addsNewline ? 1 : 0);
-      // A file that no longer matches its count must never make a complete message: it is checked
-      // before the byte that would complete one goes out, so the server sees a message cut short.
-      const unchanged = async (): Promise<void> => {
-        // (A file that grew has changed too, though its first `shape.bytes` bytes may still match.)
-        const { bytesRead: beyond } = await handle.read(Buffer.alloc(1), 0, 1, shape.bytes);
-        if (beyond > 0 || !sameShape(tally.shape, shape)) throw new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent`);
-      };
-      for (;;) {
-        const chunk = await next;
-        if (chunk.length === 0) break;
-        // Read the next chunk while this one goes out.
-        next = readChunk();
-        next.catch(ignore);
-        tally.add(chunk);
-        const completes = !shape.addsNewline && tally.newlines >= newlines;
-        if (tally.newlines > newlines || completes) await unchanged();
-        // (The whole buffer the chunk was read into: chunks are views of `size`-byte buffers.)
-        await this.write(chunk, () => spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, size)));
-        if (completes) sent();
-        options.onProgress?.(tally.bytes);
-      }
-      await unchanged();
-      if (shape.addsNewline) {
-        await this.write(NEWLINE);
-        sent();
-      }
-      options.onSent?.();
-    } catch (err) {
-      failure = err;
-    }
-    await next.catch(ignore);
-    await handle.close().catch(ignore);
-    if (failure !== undefined) {
-      // Part of the message may be out: the connection cannot carry another one.
-      this.socket.destroy();
-      throw failure;
-    }
   }
 
   /** Status bytes from the server: each answers the oldest message waiting, in order. */
