@@ -6,19 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ClientError, LinedropClient, measureFile, shapeOf } from '../../src/index.js';
 import { HOST, removeDir, runServer, tempDir } from '../support.js';
-
-/** About `size` bytes of lines of varying length (some empty, some with \r), with or without a final \n. */
-function text(size: number, finalNewline: boolean, seed: number): Buffer {
-  const parts: string[] = [];
-  let n = 0;
-  for (let i = 0; n < size; i++) {
-    const line = i % 17 === 0 ? '' : `${seed}:${i} ${'abcdefghij'.repeat((i * seed) % 23)}${i % 5 === 0 ? '\r' : ''}`;
-    parts.push(line);
-    n += line.length + 1;
-  }
-  const body = parts.join('\n');
-  return Buffer.from(finalNewline ? `${body}\n` : body);
-}
+import { text } from './texts.js';
 
 describe('client: large files', () => {
   test('measureFile agrees with shapeOf across block boundaries, with and without a final newline', async () => {
