@@ -1,3 +1,6 @@
+// One connection to a server (`LinedropClient`): messages queued in order, at most `maxInFlight`
+// of them ahead of their answers, each status byte matched to its message, the silence timeout,
+// and what fails when the connection ends.
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
