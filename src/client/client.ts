@@ -4,13 +4,14 @@
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
-import { ProtocolError } from '../protocol/errors.js';
 import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
 import { openSocket } from './connect.js';
 import { ClientError, formatMs, quote } from './errors.js';
-import { readIfSmall, streamFile, type MessageSink } from './file-stream.js';
+import { readIfSmall, streamFile } from './file-stream.js';
+import { streamLines } from './line-stream.js';
 import { checkShape, emptyFile, measureFile, shapeOf } from './measure.js';
+import { NEWLINE, type MessageSink } from './message-sink.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
@@ -25,8 +26,6 @@ export {
   type SendOptions,
 } from './options.js';
 
-const LF = 0x0a;
-const NEWLINE = Buffer.from([LF]);
 const STATUS_ACCEPTED = 0x41;
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
 const QUOTE_BYTES = 16;
@@ -62,6 +61,12 @@ export class LinedropClient {
   /** The client waits for its caller (the next line), not for the server. */
   private waitingForCaller = false;
   private timerArmed = false;
+  /** The connection as a streamed message (a file, lines from the caller) writes to it. */
+  private readonly sink: MessageSink = {
+    write: (data, flushed) => this.write(data, flushed),
+    abort: (err) => this.socket.destroy(err),
+    waitingForCaller: (waiting) => this.setWaitingForCaller(waiting),
+  };
 
   private constructor(
     private readonly socket: Socket,
@@ -160,8 +165,7 @@ export class LinedropClient {
     }
     checkShape(shape, path);
     const expected = shape;
-    const sink: MessageSink = { write: (data, flushed) => this.write(data, flushed), abort: () => this.socket.destroy() };
-    return this.enqueue((sent) => streamFile(path, expected, sink, options, sent));
+    return this.enqueue((sent) => streamFile(path, expected, this.sink, options, sent));
   }
 
   /**
@@ -180,34 +184,7 @@ export class LinedropClient {
     }
     return this.enqueue(async (done) => {
       await this.write(header);
-      let sent = 0;
-      const lines = source[Symbol.asyncIterator]();
-      for (;;) {
-        // Waiting for the caller's next line is not the server's silence.
-        this.setWaitingForCaller(true);
-        let next: IteratorResult<Line>;
-        try {
-          next = await lines.next();
-        } finally {
-          this.setWaitingForCaller(false);
-        }
-        if (next.done) break;
-        const line = next.value;
-        if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
-          const err = new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
-          this.socket.destroy(err);
-          throw err;
-        }
-        await this.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
-        if (++sent === count) {
-          done();
-          options.onSent?.();
-          return;
-        }
-      }
-      const err = new ClientError('ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
-      this.socket.destroy(err);
-      throw err;
+      await streamLines(count, source, this.sink, options, done);
     });
   }
 

@@ -5,9 +5,9 @@ import { open, stat } from 'node:fs/promises';
 import { encodeCount } from '../protocol/encoder.js';
 import { ClientError } from './errors.js';
 import { LineTally, sameShape, type FileShape } from './measure.js';
+import { NEWLINE, type MessageSink } from './message-sink.js';
 import type { SendOptions } from './options.js';
 
-const NEWLINE = Buffer.from([0x0a]);
 /** Without a shape given, files up to this size are read once into memory and counted there. */
 const SMALL_FILE = 1024 * 1024;
 /** Files are read and sent in chunks of (at most) this size, the next read overlapping the send. */
@@ -15,17 +15,6 @@ const SEND_CHUNK = 4 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 function ignore(): void {}
-
-/** The connection a file's message goes onto. */
-export interface MessageSink {
-  /**
-   * Writes after what was written before; `flushed` is called once the socket has handed `data` to
-   * the system (then `data` may be reused), not if the connection failed first.
-   */
-  write(data: Uint8Array, flushed?: () => void): Promise<void>;
-  /** Part of the message may be out: the connection cannot carry another one. */
-  abort(): void;
-}
 
 /** The whole file, when it is small enough to be read once and counted in memory; else undefined. */
 export async function readIfSmall(path: string): Promise<Buffer | undefined> {
