@@ -1,5 +1,6 @@
 import { DirectoryStorage } from './directory.js';
-import { S3Storage, type S3StorageOptions } from './s3.js';
+import { S3Storage } from './s3.js';
+import type { S3StorageOptions } from './s3-client.js';
 import type { Layout, Storage } from './types.js';
 
 /** Where uploads go: a storage of your own, a bucket, or a folder (the default, `./received`). */
