@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the S3 storage tests (test/s3.test.ts) against a real S3 gateway: a one-node Ceph cluster
-# (monitor, RAM-only OSD, radosgw) on 127.0.0.1, started with shared/ceph/start-rgw.sh and always
-# stopped at the end. `npm run test:s3` builds, then runs this.
+# Runs the S3 storage tests (test/system/s3.test.ts and s3-upload.test.ts) against a real S3
+# gateway: a one-node Ceph cluster (monitor, RAM-only OSD, radosgw) on 127.0.0.1, started with
+# shared/ceph/start-rgw.sh and always stopped at the end. `npm run test:s3` builds, then runs this.
 #
-#   bash scripts/ceph-test.sh                       the S3 tests (node --test dist/test/system/s3.test.js)
+#   bash scripts/ceph-test.sh                       the S3 tests (dist/test/system/s3*.test.js, one file at a time:
+#                                                   one of them restarts the gateway)
 #   bash scripts/ceph-test.sh node dist/bench/s3.js any other command, with the gateway up (the S3 benchmark)
 #
 # Installs the Debian packages the cluster needs when they are missing:
@@ -112,6 +113,6 @@ if [ -n "${R:-}" ]; then
 fi
 
 if [ $# -eq 0 ]; then
-  set -- node --test dist/test/system/s3.test.js
+  set -- node --test --test-concurrency=1 dist/test/system/s3.test.js dist/test/system/s3-upload.test.js
 fi
 timeout -k 10 "$LIMIT" "$@"

@@ -12,5 +12,5 @@ bash scripts/install-system-tools.sh haproxy tshark chromium
 if [ $# -gt 0 ]; then
   exec node scripts/run-tests.mjs --system "$@"
 fi
-node scripts/run-tests.mjs --system --except s3.test
+node scripts/run-tests.mjs --system --except system/s3
 bash scripts/ceph-test.sh

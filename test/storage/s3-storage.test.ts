@@ -1,5 +1,5 @@
 // S3Storage's own logic with a stand-in S3 client (no gateway needed; the real gateway is
-// test/s3.test.ts, `npm run test:s3`), and the `receive --store` command-line checks.
+// test/system/s3.test.ts and s3-upload.test.ts, `npm run test:s3`), and the `receive --store` command-line checks.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';

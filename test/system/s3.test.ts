@@ -1,13 +1,10 @@
-// S3Storage against a real S3 gateway: `npm run test:s3` starts a one-node Ceph cluster with its
-// RADOS gateway on 127.0.0.1 (scripts/ceph-test.sh) and runs this file. Without a gateway
-// (LINEDROP_TEST_S3_ENDPOINT unset, as in a plain `npm test`) every test here is skipped.
-//
-//   LINEDROP_TEST_S3_ENDPOINT   the gateway, e.g. http://127.0.0.1:7480 (credentials: the AWS_* variables)
-//   LINEDROP_TEST_CEPH_DIR      the cluster's folder (start-rgw.sh's D): lets the tests stop and restart
-//                               radosgw, and run its garbage collection so the RAM-only OSD never fills
+// S3Storage against a real S3 gateway, through the server and the command line: `npm run test:s3`
+// starts a one-node Ceph cluster with its RADOS gateway on 127.0.0.1 (scripts/ceph-test.sh) and runs
+// this file (s3-gateway.ts says where the gateway is); without one every test here is skipped.
+// One file's multipart upload on its own is s3-upload.test.ts.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,22 +12,11 @@ import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
-import {
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  AbortMultipartUploadCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   LinedropClient,
   S3Storage,
   S3StorageError,
-  createS3Client,
   encodeCount,
   startServer,
   type ConnectionSummary,
@@ -38,19 +24,11 @@ import {
   type S3StorageOptions,
 } from '../../src/index.js';
 import { HOST, QUIT, RawPeer, ROOT, sleep, until } from '../support.js';
-
-const ENDPOINT = process.env['LINEDROP_TEST_S3_ENDPOINT'] || undefined;
-const CEPH_DIR = process.env['LINEDROP_TEST_CEPH_DIR'] || undefined;
-const SKIP = ENDPOINT
-  ? false
-  : 'no S3 gateway: run `npm run test:s3` (starts a local Ceph gateway), or set LINEDROP_TEST_S3_ENDPOINT and the AWS_* credentials';
+import { admin, bucket, CEPH_DIR, cephEnv, clear, ENDPOINT, listKeys, listUploads, openBucket, readObject, removeBucket, SKIP } from './s3-gateway.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 const BIN = join(ROOT, 'bin', 'linedrop.js');
-
-let admin: S3Client;
-const bucket = `linedrop-test-${randomBytes(4).toString('hex')}`;
 
 function storage(options: Partial<S3StorageOptions> = {}): S3Storage {
   return new S3Storage({ bucket, endpoint: ENDPOINT!, partSize: PART, ...options });
@@ -66,13 +44,8 @@ async function serve(
   return { server, port: server.address().port, storage: store, closed };
 }
 
-async function readObject(key: string): Promise<Buffer> {
-  const out = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await out.Body!.transformToByteArray());
-}
-
 async function hashObject(key: string): Promise<{ sha256: string; bytes: number }> {
-  const out = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const out = await admin().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of out.Body as Readable) {
@@ -80,43 +53,6 @@ async function hashObject(key: string): Promise<{ sha256: string; bytes: number 
     bytes += (chunk as Buffer).length;
   }
   return { sha256: hash.digest('hex'), bytes };
-}
-
-async function listKeys(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-    for (const object of page.Contents ?? []) keys.push(object.Key!);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys.sort();
-}
-
-async function listUploads(prefix = ''): Promise<{ key: string; uploadId: string }[]> {
-  const page = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
-  return (page.Uploads ?? []).map((u) => ({ key: u.Key!, uploadId: u.UploadId! }));
-}
-
-/** Deletes objects and unfinished uploads under `prefix`, then lets the gateway free their space. */
-async function clear(prefix = ''): Promise<void> {
-  for (const key of await listKeys(prefix)) await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  for (const u of await listUploads(prefix))
-    await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId })).catch(() => undefined);
-  collectGarbage();
-}
-
-/**
- * The gateway frees deleted data only after a two-hour wait; the test cluster's OSD lives in
- * 1 GiB of RAM, so the tests ask for it at once.
- */
-function collectGarbage(): void {
-  if (!CEPH_DIR) return;
-  spawnSync('radosgw-admin', ['gc', 'process', '--include-all'], { env: cephEnv(), stdio: 'ignore', timeout: 60_000 });
-}
-
-function cephEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, CEPH_CONF: join(CEPH_DIR!, 'ceph.conf') };
 }
 
 /** Lines of `width` bytes (the `\n` included) whose text tells where they are: a reordered part would show. */
@@ -188,17 +124,8 @@ function closedWith(closed: ConnectionSummary[], n: number, ms = 30_000): Promis
 }
 
 describe('S3 storage against a real gateway', { skip: SKIP }, () => {
-  before(async () => {
-    admin = createS3Client({ endpoint: ENDPOINT! });
-    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-  });
-
-  after(async () => {
-    if (!admin) return;
-    await clear().catch(() => undefined);
-    await admin.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
-    collectGarbage();
-  });
+  before(openBucket);
+  after(removeBucket);
 
   test('files uploaded through linedrop read back byte-exact: one PUT, one exact part, several parts', async () => {
     const s = await serve({ prefix: 'exact' });
@@ -371,8 +298,8 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       new S3Storage({ bucket, endpoint: ENDPOINT!, credentials: { accessKeyId: 'nobody', secretAccessKey: 'wrong' } }).init(),
       /access denied/,
     );
-    const leftover = await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
-    const elsewhere = await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
+    const leftover = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
+    const elsewhere = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
     try {
       assert.equal(await storage({ prefix: 'stale' }).init(), 0, 'a fresh upload is not stale');
       await sleep(2100);
@@ -384,7 +311,9 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
         ['stale/1.txt', leftover.UploadId],
         ['other/1.txt', elsewhere.UploadId],
       ] as const) {
-        await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id })).catch(() => undefined);
+        await admin()
+          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }))
+          .catch(() => undefined);
       }
     }
   });
