@@ -44,7 +44,7 @@ export interface S3StorageOptions {
   maxAttempts?: number;
   /** A request whose socket is silent this long fails (default 30 s). */
   socketTimeoutMs?: number;
-  /** Bytes per part of a multipart upload (default 8 MiB, at least 5 MiB). A file no larger is stored with one PUT. */
+  /** Bytes per part of a multipart upload (default 8 MiB, at least 5 MiB). A smaller file is stored with one PUT. */
   partSize?: number;
   /** Parts of one file uploaded at once (default 4). */
   queueSize?: number;

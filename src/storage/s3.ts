@@ -27,7 +27,7 @@ function isNoSuchUpload(err: unknown): boolean {
  * `DirectoryStorage`: `commit()` resolves only once the object is completely stored, and an
  * upload that does not complete leaves no object at its key.
  *
- * A file no larger than one part goes up as one PUT when it is committed. A larger one is a
+ * A file smaller than one part goes up as one PUT when it is committed. Any other is a
  * multipart upload: each full part (8 MiB) is uploaded as soon as it is filled, a few at once,
  * and `commit()` uploads the last part and completes the upload; `abort()` cancels what is in
  * flight and aborts the upload, so no parts are left behind. A file holds at most about

@@ -69,6 +69,15 @@ describe('one file uploaded to a real S3 gateway', { skip: SKIP }, () => {
       assert.equal((await one.commit()).bytes, small.length);
       assert.equal(await etag('parts/1.txt'), `"${md5(small).toString('hex')}"`, 'one PUT');
       assert.ok((await readObject('parts/1.txt')).equals(small));
+
+      // Exactly one part: it goes up as soon as it is full, before the file is known to end, so the object is one part.
+      const exact = randomBytes(PART);
+      const full = await firstFile(store);
+      await writeIn(full, exact, [2 * MiB, 3 * MiB]);
+      assert.equal((await full.commit()).bytes, exact.length);
+      assert.equal(await etag('parts/1.txt'), multipartETag(exact, [PART]), 'a multipart upload of one part');
+      assert.ok((await readObject('parts/1.txt')).equals(exact));
+      assert.deepEqual(await listUploads('parts/'), []);
     } finally {
       await clear('parts/');
     }
