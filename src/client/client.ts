@@ -8,9 +8,9 @@ import { batchWrites } from '../socket-batch.js';
 import { statusFromByte, type Status } from '../protocol/status.js';
 import { openSocket } from './connect.js';
 import { ClientError, formatMs, quote } from './errors.js';
-import { readIfSmall, streamFile } from './file-stream.js';
+import { readIfSmall, streamFile, unreadable } from './file-stream.js';
 import { streamLines } from './line-stream.js';
-import { checkShape, emptyFile, measureFile, shapeOf } from './measure.js';
+import { checkShape, emptyFile, measureFile, shapeOf, type FileShape } from './measure.js';
 import { NEWLINE, type MessageSink } from './message-sink.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
@@ -32,7 +32,10 @@ const QUOTE_BYTES = 16;
 
 /** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
 interface Waiter {
+  /** Its number among the messages that went out on this connection (the server's `k` of `k.txt`). */
   index: number;
+  /** Its number among the messages queued on this client (the failed ones included). */
+  order: number;
   sent: boolean;
   /** The zero-line message, whose answer is `Q`. */
   quit: boolean;
@@ -46,14 +49,22 @@ interface Waiter {
  * in call order without waiting for earlier statuses, at most `maxInFlight` messages ahead of the
  * answers. After an `R` (or any status but `A`) nothing more is sent: the messages still waiting
  * fail with `ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
+ *
+ * A send that fails on the client's side (a file that cannot be read or has changed, lines that run
+ * out) before the first byte of its message is out rejects and leaves the connection as it was: the
+ * messages after it go out and each is matched to its own answer. One that fails once part of its
+ * message is out rejects with its own error, and the client closes the connection: the messages
+ * still waiting fail with `ERR_CONNECTION_CLOSED`.
  */
 export class LinedropClient {
   private readonly waiters: Waiter[] = [];
   private sending: Promise<unknown> = Promise.resolve();
   private closedError: ClientError | undefined;
   private readonly closed: Promise<void>;
-  /** Messages queued so far (the quit message included): the next one's number is this plus one. */
+  /** Messages queued so far (the quit message included, and those that failed before going out). */
   private queued = 0;
+  /** Messages whose first byte went out: the next one's number on the wire is this plus one. */
+  private started = 0;
   /** Wakes a send waiting for room in the window. */
   private roomMade: (() => void) | undefined;
   /** A write waits for the socket to drain. */
@@ -61,12 +72,6 @@ export class LinedropClient {
   /** The client waits for its caller (the next line), not for the server. */
   private waitingForCaller = false;
   private timerArmed = false;
-  /** The connection as a streamed message (a file, lines from the caller) writes to it. */
-  private readonly sink: MessageSink = {
-    write: (data, flushed) => this.write(data, flushed),
-    abort: (err) => this.socket.destroy(err),
-    waitingForCaller: (waiting) => this.setWaitingForCaller(waiting),
-  };
 
   private constructor(
     private readonly socket: Socket,
@@ -120,8 +125,8 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async (sent) => {
-      await this.write(message);
+    return this.enqueue(async (out, sent) => {
+      await out.write(message);
       sent();
       options.onProgress?.(message.length - 4);
       options.onSent?.();
@@ -139,33 +144,39 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async (sent) => {
-      await this.write(shape.addsNewline ? [encodeCount(shape.lines), body, NEWLINE] : [encodeCount(shape.lines), body]);
-      sent();
-      options.onProgress?.(body.length);
-      options.onSent?.();
-    });
+    return this.enqueue((out, sent) => writeBody(out, body, shape, options, sent));
   }
 
   /**
    * Sends a file as one message, streamed from disk: split on `\n`, a missing final `\n` added.
-   * With `options.shape` the file is not measured again, whatever its size.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_CHANGED` if it changed while being sent.
+   * With `options.shape` the file is not measured again, whatever its size; without it, it is read
+   * (up to 1 MiB) or measured at once, while the messages queued before it go out. Its message goes
+   * out in call order, like every other.
+   *
+   * A file that cannot be opened or read, or that no longer matches `shape`, before any byte of its
+   * message is out fails with nothing sent: the connection stays open and the messages queued after
+   * it go out and are answered as if it had never been asked for (the server numbers only the
+   * messages it receives). Once part of it is out, the client closes the connection: the later
+   * messages fail with `ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
+   * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_UNREADABLE` when
+   * it cannot be opened or read (the system's error, `ENOENT`, `EACCES`, `EISDIR`..., as its `cause`),
+   * `ERR_FILE_CHANGED` if it changed since it was measured.
    */
-  async sendFile(path: string, options: SendOptions = {}): Promise<Status> {
-    let shape = options.shape;
-    if (shape === undefined) {
-      // Small: read once, counted in memory, sent from there.
-      const body = await readIfSmall(path);
-      if (body !== undefined) {
-        checkShape(shapeOf(body), path);
-        return this.sendBuffer(body, options);
+  sendFile(path: string, options: SendOptions = {}): Promise<Status> {
+    // Read (a small file) or measured now, while the messages before it go out; sent in call order.
+    const ready = options.shape !== undefined ? Promise.resolve({ shape: options.shape, body: undefined }) : readOrMeasure(path);
+    ready.catch(ignore);
+    return this.enqueue(async (out, sent) => {
+      let file: { shape: FileShape; body: Buffer | undefined };
+      try {
+        file = await ready;
+      } catch (err) {
+        throw unreadable(path, err, false);
       }
-      shape = await measureFile(path);
-    }
-    checkShape(shape, path);
-    const expected = shape;
-    return this.enqueue((sent) => streamFile(path, expected, this.sink, options, sent));
+      checkShape(file.shape, path);
+      if (file.body !== undefined) await writeBody(out, file.body, file.shape, options, sent);
+      else await streamFile(path, file.shape, out, options, sent);
+    });
   }
 
   /**
@@ -182,9 +193,9 @@ export class LinedropClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue(async (done) => {
-      await this.write(header);
-      await streamLines(count, source, this.sink, options, done);
+    return this.enqueue(async (out, done) => {
+      await out.write(header);
+      await streamLines(count, source, out, options, done);
     });
   }
 
@@ -194,8 +205,8 @@ export class LinedropClient {
    * does, `timeoutMs` later).
    */
   async quit(): Promise<Status> {
-    const status = await this.enqueue(async (sent) => {
-      await this.write(QUIT_MESSAGE);
+    const status = await this.enqueue(async (out, sent) => {
+      await out.write(QUIT_MESSAGE);
       sent();
     }, true);
     this.socket.end();
@@ -247,7 +258,7 @@ export class LinedropClient {
         const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
         const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
         // With nothing else on the way the server is left to close; otherwise the client stops at once.
-        if (waiter.index < this.queued) this.fail(stop);
+        if (waiter.order < this.queued) this.fail(stop);
         else this.closedError ??= stop;
         return;
       }
@@ -297,9 +308,15 @@ export class LinedropClient {
     this.socket.setTimeout(armed ? this.timeoutMs : 0);
   }
 
-  /** Queues a message: its bytes go out after the previous message's, its status is the next one read. */
-  private enqueue(send: (sent: () => void) => Promise<void>, quit = false): Promise<Status> {
-    const index = ++this.queued;
+  /**
+   * Queues a message: its bytes go out after the previous message's, its status is the next one read.
+   * It takes its place in the window (and its number on the wire) with its first byte: a send that
+   * fails before that leaves the connection as it was, for the messages queued after it. One that
+   * fails once part of its message is out closes the connection (the server has a message it cannot
+   * complete): its call rejects with its own error, every message still waiting with `ERR_CONNECTION_CLOSED`.
+   */
+  private enqueue(send: (out: MessageSink, sent: () => void) => Promise<void>, quit = false): Promise<Status> {
+    const order = ++this.queued;
     const status = new Promise<Status>((resolve, reject) => {
       const run = async (): Promise<void> => {
         while (!this.closedError && this.waiters.length >= this.maxInFlight) {
@@ -308,19 +325,46 @@ export class LinedropClient {
           });
         }
         if (this.closedError) throw this.closedError;
-        const waiter: Waiter = { index, sent: false, quit, resolve, reject };
-        this.waiters.push(waiter);
-        this.updateTimer();
-        // `send` calls back once the message's last byte is handed to the socket: from then on an A may come.
-        await send(() => {
-          waiter.sent = true;
-        });
+        let waiter: Waiter | undefined;
+        const out: MessageSink = {
+          write: (data, flushed) => {
+            if (waiter === undefined && !this.closedError) {
+              waiter = { index: ++this.started, order, sent: false, quit, resolve, reject };
+              this.waiters.push(waiter);
+              this.updateTimer();
+            }
+            return this.write(data, flushed);
+          },
+          waitingForCaller: (waiting) => this.setWaitingForCaller(waiting),
+        };
+        try {
+          // `send` calls back once the message's last byte is handed to the socket: from then on an A may come.
+          await send(out, () => {
+            if (waiter) waiter.sent = true;
+          });
+        } catch (err) {
+          if (waiter !== undefined && !waiter.sent) this.cutShort(waiter, err);
+          throw err;
+        }
       };
       this.sending = this.sending.then(run, run).catch((err: unknown) => {
         reject(err instanceof Error ? err : new Error(String(err)));
       });
     });
     return status;
+  }
+
+  /** Part of a message is out and the rest never will be: the connection cannot carry another one. */
+  private cutShort(waiter: Waiter, err: unknown): void {
+    if (this.closedError) return;
+    // Its own call fails with its own error; the messages still waiting, with this one.
+    this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    const why = err instanceof Error ? err.message : String(err);
+    this.fail(
+      new ClientError('ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
+        cause: err,
+      }),
+    );
   }
 
   /**
@@ -349,4 +393,20 @@ export class LinedropClient {
     }
     if (this.closedError) throw this.closedError;
   }
+}
+
+function ignore(): void {}
+
+/** A small file read whole and counted in memory; a larger one measured, to be streamed. */
+async function readOrMeasure(path: string): Promise<{ shape: FileShape; body: Buffer | undefined }> {
+  const body = await readIfSmall(path);
+  return body !== undefined ? { shape: shapeOf(body), body } : { shape: await measureFile(path), body: undefined };
+}
+
+/** Bytes held in memory as one message: the count, the bytes, and the final `\n` they may lack. */
+async function writeBody(out: MessageSink, body: Uint8Array, shape: FileShape, options: SendOptions, sent: () => void): Promise<void> {
+  await out.write(shape.addsNewline ? [encodeCount(shape.lines), body, NEWLINE] : [encodeCount(shape.lines), body]);
+  sent();
+  options.onProgress?.(body.length);
+  options.onSent?.();
 }

@@ -8,7 +8,8 @@ export type ClientErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_UNSOLICITED'
   | 'ERR_NOT_ACCEPTED'
-  | 'ERR_FILE_CHANGED';
+  | 'ERR_FILE_CHANGED'
+  | 'ERR_FILE_UNREADABLE';
 
 /**
  * A failure of the connection, of the server's side of the protocol, or of a local file, as
@@ -20,7 +21,13 @@ export type ClientErrorCode =
  *   complete); the client closed the connection;
  * - `ERR_NOT_ACCEPTED`: an earlier message of this connection was answered `R` (or something other
  *   than `A`), so the server ends the connection and this message is not stored;
- * - `ERR_FILE_CHANGED`: the file no longer matched its count while it was being sent.
+ * - `ERR_FILE_CHANGED`: the file no longer matched its count (or the lines given ran out);
+ * - `ERR_FILE_UNREADABLE`: the file could not be opened or read (its path and the system's reason in
+ *   the message, the system's error as `cause`).
+ *
+ * A message that fails on the client's side before its first byte is out leaves the connection
+ * usable (the message says "nothing of it was sent"); one that fails after part of it is out
+ * closes the connection, and the messages still waiting fail with `ERR_CONNECTION_CLOSED`.
  */
 export class ClientError extends Error {
   override readonly name = 'ClientError';

@@ -12,7 +12,7 @@ const LF = 0x0a;
  * Sends `count` lines from `source` after a count already written; `done` is called once the last
  * one is handed to the socket.
  * @throws ProtocolError `ERR_INVALID_LINE`; ClientError `ERR_FILE_CHANGED` if `source` ends before
- * `count` lines (the sink is aborted either way).
+ * `count` lines (the count is out, so the client closes the connection either way).
  */
 export async function streamLines(count: number, source: AsyncIterable<Line>, sink: MessageSink, options: SendOptions, done: () => void): Promise<void> {
   let sent = 0;
@@ -29,9 +29,7 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
     if (next.done) break;
     const line = next.value;
     if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
-      const err = new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
-      sink.abort(err);
-      throw err;
+      throw new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
     }
     await sink.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
     if (++sent === count) {
@@ -40,7 +38,5 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
       return;
     }
   }
-  const err = new ClientError('ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
-  sink.abort(err);
-  throw err;
+  throw new ClientError('ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
 }
