@@ -202,7 +202,7 @@ class SendRun {
     this.progress?.stop();
     const files = this.options.files.length;
     const accepted = this.outcomes.filter((o) => o === 'accepted').length;
-    const bytes = this.planned.slice(0, this.next).reduce((sum, p) => sum + storedBytes(p.shape), 0);
+    const bytes = this.planned.reduce((sum, p, i) => sum + (this.outcomes[i] === 'accepted' ? storedBytes(p.shape) : 0), 0);
     const ms = performance.now() - this.started;
     if (this.planned.length === files && this.outcomes.length > 0) {
       const rate = `${formatBytes(bytes / Math.max(ms / 1000, 0.001))}/s`;
@@ -350,12 +350,22 @@ class SendRun {
     this.sent = this.planned.map(() => 'none');
     // Every file is handed to the client now; it sends them in order, a bounded window ahead of the answers.
     const answers = this.planned.slice(first).map((file, j) => settle(this.sendOne(client, file, first + j)));
+    // The server numbers the messages it receives: a file that failed before any of it went out takes no number.
+    let message = 0;
     for (let i = first; i < this.planned.length; i++) {
       const file = this.planned[i]!;
-      const message = i - first + 1;
       const answer = await this.until(answers[i - first]!);
       if ('error' in answer) {
         const e = answer.error;
+        if (client.usable) {
+          // It failed before any of it was sent (gone or unreadable since it was planned): the files after it go on.
+          this.warn(`${file.label}: ${describeError(e)}`);
+          this.outcomes.push('failed');
+          this.progress?.fileDone(i);
+          this.emit({ ...this.fileEvent(file, i), status: null, outcome: 'failed', error: describeError(e), connection: this.connections, local });
+          this.next = i + 1;
+          continue;
+        }
         const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
         client.destroy();
         if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
@@ -368,6 +378,7 @@ class SendRun {
         return this.finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
       }
       const { status, ms } = answer.value;
+      message++;
       const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
       this.outcomes.push(outcome);
       this.progress?.fileDone(i);
@@ -425,7 +436,7 @@ class SendRun {
       this.warn(message);
       return this.finish(ExitCode.SomeRejected, message);
     }
-    return this.finish(ExitCode.Ok);
+    return this.finish(this.outcomes.every((o) => o === 'accepted') ? ExitCode.Ok : ExitCode.SomeRejected);
   }
 
   private fileEvent(file: Planned, i: number): Record<string, unknown> {
@@ -465,7 +476,7 @@ class SendRun {
     this.progress?.stop();
     this.client?.destroy();
     const { files } = this.options;
-    const accepted = files.slice(0, this.next).map(labelOf);
+    const accepted = files.filter((_, i) => this.outcomes[i] === 'accepted').map(labelOf);
     const inFlight: string[] = [];
     const notSent: string[] = [];
     for (let i = this.next; i < files.length; i++) {

@@ -218,6 +218,15 @@ export class LinedropClient {
     return status;
   }
 
+  /**
+   * True while the connection can carry more messages: false once it is closed or closing (by the
+   * server, after an `R`, or by the client after a message failed part way, a timeout or bytes no
+   * message asked for). After a send rejects, true means nothing of that message was sent.
+   */
+  get usable(): boolean {
+    return this.closedError === undefined;
+  }
+
   /** Resolves once the connection is fully closed. */
   whenClosed(): Promise<void> {
     return this.closed;

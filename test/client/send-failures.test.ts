@@ -66,6 +66,7 @@ describe('client: a send that fails before its first byte leaves the connection 
           ((e as Error).cause as NodeJS.ErrnoException).code === errno,
       );
       assert.equal(progress, 0);
+      assert.equal(client.usable, true, 'the connection can carry the next message');
       assert.equal(await client.sendLines(['after', 'it']), 'A');
       assert.equal(await client.quit(), 'Q');
       await client.whenClosed();
@@ -188,6 +189,7 @@ describe('client: a send that fails once part of its message is out closes the c
     const after = client.sendLines(['after']);
     const quit = client.quit();
     await assert.rejects(failing, (e: unknown) => e === broken);
+    assert.equal(client.usable, false);
     await assert.rejects(
       after,
       isClientError('ERR_CONNECTION_CLOSED', /^the connection was closed because message 2 failed after part of it was sent: the keyboard was unplugged$/),

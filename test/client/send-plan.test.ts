@@ -1,9 +1,10 @@
 // `linedrop send` reads each small file once, while it plans, and sends those very bytes; larger
 // files (and the small ones past the budget of held bytes) are counted, then read again to be sent,
-// and one that changed in between fails with ERR_FILE_CHANGED before its message is complete.
+// and one that changed in between fails with ERR_FILE_CHANGED before its message is complete; one
+// gone or unreadable by then is reported on its own, and the files after it are still sent.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -141,6 +142,49 @@ describe('send: each file read once while planning, or counted then streamed', (
       );
       await s.server.idle();
       assert.deepEqual(await listDir(s.dir), ['1.txt']);
+    });
+  }
+
+  for (const [what, breakIt, reason] of [
+    ['deleted', (path: string) => rm(path), 'it does not exist'],
+    [
+      'replaced by a folder',
+      async (path: string) => {
+        await rm(path);
+        await mkdir(path);
+      },
+      'it is a folder',
+    ],
+  ] as const) {
+    test(`a file ${what} after planning: reported on its own with the reason, the files queued behind it stored in order under the next numbers, exit 1`, async (t) => {
+      const s = await withServer(t);
+      const dir = await withTempDir(t);
+      const names = ['a.txt', 'b.txt', 'gone.txt', 'c.txt', 'd.txt'];
+      const bodies = [text(5, 1, true), text(7, 2, false), Buffer.alloc(1536 * 1024, 'past the size held in memory\n'), text(3, 4, true), text(9, 5, true)];
+      const paths = names.map((name) => join(dir, name));
+      for (const [i, path] of paths.entries()) await writeFile(path, bodies[i]!);
+      // Two files in flight: the third (streamed, past 1 MiB) is opened only once the first is
+      // answered, after the gate has broken it; the two after it are queued behind it.
+      const gate = await Gate.start(s.port, () => breakIt(paths[2]!));
+      t.after(() => gate.close());
+      const { code, out, err } = run(gate.port, paths, { maxInFlight: 2 });
+      assert.equal(await code, 1, err.text);
+      const gone = paths[2]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      assert.match(err.text, new RegExp(`^linedrop: ${gone}: cannot read ${gone}: ${reason}; nothing of it was sent; the connection is still open\n$`));
+      assert.match(
+        out.text,
+        /a\.txt: accepted as 1\.txt .*\n.*b\.txt: accepted as 2\.txt .*\n.*c\.txt: accepted as 3\.txt .*\n.*d\.txt: accepted as 4\.txt .*\n4 of 5 files accepted, /,
+      );
+      await s.server.idle();
+      assert.deepEqual(await listDir(s.dir), ['1.txt', '2.txt', '3.txt', '4.txt']);
+      for (const [n, i] of [
+        [1, 0],
+        [2, 1],
+        [3, 3],
+        [4, 4],
+      ] as const) {
+        assert.deepEqual(await readFile(join(s.dir, `${n}.txt`)), withNewline(bodies[i]!), `${names[i]} stored as ${n}.txt byte for byte`);
+      }
     });
   }
 });
