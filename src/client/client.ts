@@ -1,13 +1,14 @@
-// One connection to a server (`LinedropClient`): messages queued in order, at most `maxInFlight`
-// of them ahead of their answers, each status byte matched to its message, the silence timeout,
-// and what fails when the connection ends.
+// One connection to a server (`LinedropClient`): messages queued in order and written, at most
+// `maxInFlight` of them ahead of their answers (the answer window, `answer-window.ts`), and what
+// fails when the connection ends.
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
 import { batchWrites } from '../socket-batch.js';
-import { statusFromByte, type Status } from '../protocol/status.js';
+import type { Status } from '../protocol/status.js';
+import { AnswerWindow, type Waiter } from './answer-window.js';
 import { openSocket } from './connect.js';
-import { ClientError, formatMs, quote } from './errors.js';
+import { ClientError } from './errors.js';
 import { readIfSmall, streamFile, unreadable } from './file-stream.js';
 import { streamLines } from './line-stream.js';
 import { checkShape, emptyFile, measureFile, shapeOf, type FileShape } from './measure.js';
@@ -26,23 +27,6 @@ export {
   type SendOptions,
 } from './options.js';
 
-const STATUS_ACCEPTED = 0x41;
-/** At most this many bytes of an unsolicited answer are quoted in the error. */
-const QUOTE_BYTES = 16;
-
-/** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
-interface Waiter {
-  /** Its number among the messages that went out on this connection (the server's `k` of `k.txt`). */
-  index: number;
-  /** Its number among the messages queued on this client (the failed ones included). */
-  order: number;
-  sent: boolean;
-  /** The zero-line message, whose answer is `Q`. */
-  quit: boolean;
-  resolve: (status: Status) => void;
-  reject: (err: Error) => void;
-}
-
 /**
  * One connection to a linedrop (or lab) server. Each `send*` call sends one message and resolves
  * to the status byte the server answered for that message; calls may overlap: their bytes go out
@@ -57,30 +41,29 @@ interface Waiter {
  * still waiting fail with `ERR_CONNECTION_CLOSED`.
  */
 export class LinedropClient {
-  private readonly waiters: Waiter[] = [];
+  private readonly window: AnswerWindow;
   private sending: Promise<unknown> = Promise.resolve();
   private closedError: ClientError | undefined;
   private readonly closed: Promise<void>;
   /** Messages queued so far (the quit message included, and those that failed before going out). */
   private queued = 0;
-  /** Messages whose first byte went out: the next one's number on the wire is this plus one. */
-  private started = 0;
-  /** Wakes a send waiting for room in the window. */
-  private roomMade: (() => void) | undefined;
-  /** A write waits for the socket to drain. */
-  private draining = false;
-  /** The client waits for its caller (the next line), not for the server. */
-  private waitingForCaller = false;
-  private timerArmed = false;
 
   private constructor(
     private readonly socket: Socket,
     private readonly timeoutMs: number,
-    private readonly maxInFlight: number,
+    maxInFlight: number,
   ) {
+    this.window = new AnswerWindow(socket, timeoutMs, maxInFlight, {
+      closedError: () => this.closedError,
+      queued: () => this.queued,
+      fail: (error) => this.fail(error),
+      stop: (error) => {
+        this.closedError ??= error;
+      },
+    });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.received(chunk));
-    socket.on('timeout', () => this.timedOut());
+    socket.on('data', (chunk: Buffer) => this.window.received(chunk));
+    socket.on('timeout', () => this.window.timedOut());
     socket.on('error', (err) => {
       this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
@@ -237,53 +220,6 @@ export class LinedropClient {
     this.socket.destroy();
   }
 
-  /** Status bytes from the server: each answers the oldest message waiting, in order. */
-  private received(chunk: Buffer): void {
-    for (let i = 0; i < chunk.length; i++) {
-      if (this.closedError) return;
-      const byte = chunk[i]!;
-      const waiter = this.waiters[0];
-      if (waiter === undefined) {
-        const quoted = chunk.subarray(i, i + QUOTE_BYTES);
-        this.fail(new ClientError('ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
-        return;
-      }
-      if (byte === STATUS_ACCEPTED && !waiter.sent) {
-        this.fail(
-          new ClientError(
-            'ERR_UNSOLICITED',
-            `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
-          ),
-        );
-        return;
-      }
-      this.waiters.shift();
-      this.windowMoved();
-      const status = statusFromByte(byte);
-      waiter.resolve(status);
-      if (byte !== STATUS_ACCEPTED && !waiter.quit) {
-        // After R (or an answer this protocol does not have) the server ends the connection:
-        // nothing later is stored, so nothing more is sent.
-        const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
-        const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
-        // With nothing else on the way the server is left to close; otherwise the client stops at once.
-        if (waiter.order < this.queued) this.fail(stop);
-        else this.closedError ??= stop;
-        return;
-      }
-    }
-  }
-
-  private timedOut(): void {
-    const silent = formatMs(this.timeoutMs);
-    const waiter = this.waiters[0];
-    const text =
-      this.socket.writableLength > 0
-        ? `the server has not read anything for ${silent} (its receive window is full); the connection was closed`
-        : `no answer from the server for ${silent}${waiter ? ` (waiting for the status of message ${waiter.index})` : ''}; the connection was closed`;
-    this.fail(new ClientError('ERR_TIMEOUT', text));
-  }
-
   /** Ends the connection for a reason of the client's: every message still waiting fails with it. */
   private fail(error: ClientError): void {
     this.closedError ??= error;
@@ -293,28 +229,7 @@ export class LinedropClient {
 
   private shutDown(): void {
     this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
-    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
-    this.windowMoved();
-  }
-
-  private windowMoved(): void {
-    const wake = this.roomMade;
-    this.roomMade = undefined;
-    wake?.();
-    this.updateTimer();
-  }
-
-  private setWaitingForCaller(waiting: boolean): void {
-    this.waitingForCaller = waiting;
-    this.updateTimer();
-  }
-
-  /** The silence timer runs only while the client waits for the server: a status owed, or a write it does not take. */
-  private updateTimer(): void {
-    const armed = this.timeoutMs > 0 && !this.closedError && !this.waitingForCaller && (this.draining || this.waiters.length > 0);
-    if (armed === this.timerArmed) return;
-    this.timerArmed = armed;
-    this.socket.setTimeout(armed ? this.timeoutMs : 0);
+    this.window.rejectAll(this.closedError);
   }
 
   /**
@@ -328,23 +243,15 @@ export class LinedropClient {
     const order = ++this.queued;
     const status = new Promise<Status>((resolve, reject) => {
       const run = async (): Promise<void> => {
-        while (!this.closedError && this.waiters.length >= this.maxInFlight) {
-          await new Promise<void>((wake) => {
-            this.roomMade = wake;
-          });
-        }
+        await this.window.waitForRoom();
         if (this.closedError) throw this.closedError;
         let waiter: Waiter | undefined;
         const out: MessageSink = {
           write: (data, flushed) => {
-            if (waiter === undefined && !this.closedError) {
-              waiter = { index: ++this.started, order, sent: false, quit, resolve, reject };
-              this.waiters.push(waiter);
-              this.updateTimer();
-            }
+            if (waiter === undefined && !this.closedError) waiter = this.window.open(order, quit, resolve, reject);
             return this.write(data, flushed);
           },
-          waitingForCaller: (waiting) => this.setWaitingForCaller(waiting),
+          waitingForCaller: (waiting) => this.window.setWaitingForCaller(waiting),
         };
         try {
           // `send` calls back once the message's last byte is handed to the socket: from then on an A may come.
@@ -367,7 +274,7 @@ export class LinedropClient {
   private cutShort(waiter: Waiter, err: unknown): void {
     if (this.closedError) return;
     // Its own call fails with its own error; the messages still waiting, with this one.
-    this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    this.window.remove(waiter);
     const why = err instanceof Error ? err.message : String(err);
     this.fail(
       new ClientError('ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
@@ -389,16 +296,14 @@ export class LinedropClient {
     if (data instanceof Uint8Array) written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
     else for (const part of data) written = this.socket.write(part);
     if (written) return;
-    this.draining = true;
-    this.updateTimer();
+    this.window.setDraining(true);
     try {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
       throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.draining = false;
-      this.updateTimer();
+      this.window.setDraining(false);
     }
     if (this.closedError) throw this.closedError;
   }
