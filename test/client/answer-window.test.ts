@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { ClientError, LinedropClient } from '../../src/index.js';
-import { HOST, sleep } from '../support.js';
+import { HOST, sleep, within } from '../support.js';
 import { Peer } from './peers.js';
 
 const isClientError = (code: string, message: RegExp) => (e: unknown) => e instanceof ClientError && e.code === code && message.test(e.message);
@@ -34,7 +34,7 @@ describe('client: the answer window', () => {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 8 });
       const statuses = [client.sendLines(['one']), client.sendLines(['two', 'lines']), client.quit()];
       assert.deepEqual(await Promise.all(statuses), ['A', 'A', 'Q']);
-      await client.whenClosed();
+      await within(client.whenClosed(), 10_000, 'the connection to close after Q');
     } finally {
       await peer.close();
     }
@@ -50,7 +50,7 @@ describe('client: the answer window', () => {
     try {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 2 });
       const statuses = Array.from({ length: 6 }, (_, i) => client.sendLines([`message ${i + 1}`]));
-      assert.deepEqual(await Promise.all(statuses), Array(6).fill('A'));
+      assert.deepEqual(await within(Promise.all(statuses), 10_000, 'six answers'), Array(6).fill('A'));
       assert.equal(peer.messages, 6);
       client.destroy();
     } finally {
@@ -64,7 +64,8 @@ describe('client: the answer window', () => {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 8 });
       const statuses = [client.sendLines(['one']), client.sendLines(['two']), client.sendLines(['three'])];
       assert.deepEqual(await Promise.all(statuses), ['A', 'A', 'A']);
-      await client.whenClosed();
+      // (A client that ignored the fourth byte would wait here forever: fail instead.)
+      await within(client.whenClosed(), 10_000, 'the client to close the connection over the fourth byte');
       assert.equal(client.usable, false);
       await assert.rejects(
         client.sendLines(['four']),
