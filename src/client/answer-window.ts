@@ -2,10 +2,9 @@
 // oldest message waiting, answers no message asked for, room for the next message (`maxInFlight`),
 // and the silence timer that runs while the client waits for the server.
 import type { Socket } from 'node:net';
-import { statusFromByte, type Status } from '../protocol/status.js';
+import { STATUS_ACCEPTED, statusFromByte, type Status } from '../protocol/status.js';
 import { ClientError, formatMs, quote } from './errors.js';
 
-const STATUS_ACCEPTED = 0x41;
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
 const QUOTE_BYTES = 16;
 
