@@ -1,8 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
-import type { Status } from '../protocol/status.js';
-import { plural, sleep } from '../text.js';
-import { ExitCode } from './exit-codes.js';
+import { ClientError, LinedropClient, type ConnectOptions } from '../../client/client.js';
+import type { Status } from '../../protocol/status.js';
+import { plural, sleep } from '../../text.js';
+import { ExitCode } from '../exit-codes.js';
 import { Interrupted, interruptedBy } from './send-interrupt.js';
 import { describeError, SendPlan, type Planned } from './send-plan.js';
 import { SendReport, type SendOutput } from './send-report.js';
