@@ -13,8 +13,6 @@ import { strictBooleanEnv } from './flags.js';
 import { LineInput } from './line-input.js';
 import { version } from './version.js';
 
-export type { CliContext, CliIO } from './context.js';
-
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [
   registerSend,

@@ -3,10 +3,9 @@
 // (newlines.wat, assembled into newlines-wasm.ts) compares 16 bytes at a time (SIMD), several times
 // faster than one `indexOf` per line, and as fast for lines of a few bytes as for long ones. Where
 // WebAssembly SIMD is not available (node --jitless, a CPU without it), the line scanner counts instead.
-import { countLineFeeds } from './line-scanner.js';
+import { LF, LineScanner } from './line-scanner.js';
 import { NEWLINES_WASM } from './newlines-wasm.js';
 
-const LF = 0x0a;
 /** Bytes copied into the module's memory and counted at a time: one page, which stays in the cache. */
 const BLOCK = 64 * 1024;
 /** Shorter buffers are counted in JavaScript: copying them costs more than it saves. */
@@ -46,7 +45,11 @@ export interface TextScan {
 export function scanText(buf: Uint8Array): TextScan {
   const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const wasm = bytes.length < SHORT ? null : (scanner ??= load());
-  if (wasm === null) return { newlines: countLineFeeds(bytes), nul: bytes.indexOf(0) >= 0 };
+  if (wasm === null) {
+    const scanner = new LineScanner();
+    scanner.find(bytes, 0, Number.POSITIVE_INFINITY);
+    return { newlines: scanner.count, nul: bytes.indexOf(0) >= 0 };
+  }
   let newlines = 0;
   let nul = 0;
   for (let at = 0; at < bytes.length; at += BLOCK) {

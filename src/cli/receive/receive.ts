@@ -1,6 +1,8 @@
 import type { Writable } from 'node:stream';
 import type { Limits } from '../../protocol/limits.js';
-import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../../server/server.js';
+import { formatAddress } from '../../net-address.js';
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, type ServerOptions } from '../../server/options.js';
+import { LinedropServer } from '../../server/server.js';
 import type { MetricsServer } from '../../server/metrics.js';
 import type { Layout } from '../../storage/types.js';
 import { openStorage } from '../../storage/open.js';

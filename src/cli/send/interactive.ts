@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions } from '../../client/client.js';
+import { LinedropClient } from '../../client/client.js';
+import { ClientError } from '../../client/errors.js';
+import type { ConnectOptions } from '../../client/options.js';
 import { MAX_WIRE_COUNT } from '../../protocol/limits.js';
 import { describeStatus } from '../../protocol/status.js';
 import { ExitCode } from '../exit-codes.js';
