@@ -49,7 +49,7 @@ const PARTS = [
   // check, check-client and grade: the checkers and reporters (not the colours, which the log uses too).
   { name: 'check', holds: (path) => path.startsWith('src/check/') && path !== 'src/check/reporters/colour.ts' },
   // receive (and the menu's "receive"): the server, its storage, log and metrics.
-  { name: 'receive', holds: (path) => path === 'src/cli/receive.ts' },
+  { name: 'receive', holds: (path) => path === 'src/cli/receive/receive.ts' },
 ];
 
 /** Where a part's modules are imported from outside it: each such import gets the module from the part's file. */

@@ -3,25 +3,19 @@
  * and stop, a client connection, and the storage interface the server writes through.
  */
 export * from './protocol/index.js';
+export { LinedropServer, startServer, type ConnectionSummary, type LinedropServerEvents, type RefusedEvent } from './server/server.js';
+export { DEFAULT_PORT, DEFAULT_HOST } from './net-address.js';
 export {
-  LinedropServer,
-  startServer,
-  DEFAULT_PORT,
   type ServerOptions,
-  type FileEvent,
-  type ConnectionSummary,
-  type CloseReason,
-  type LinedropServerEvents,
-  type RefusedEvent,
   type TlsOptions,
-  ConnectionError,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
   DEFAULT_SERVER_MAX_IN_FLIGHT,
-} from './server/server.js';
+} from './server/options.js';
+export { ConnectionError, type FileEvent, type CloseReason } from './server/connection.js';
 export { AllowList, normalizeAddress } from './server/access.js';
 export { parseProxyHeader, proxyHeaderV1, proxyHeaderV2, ProxyProtocolError, type ProxyHeader } from './server/proxy-protocol.js';
 export type { Logger } from './server/logger.js';
@@ -36,18 +30,16 @@ export {
   type MetricsOptions,
   type MetricsServerOptions,
 } from './server/metrics.js';
+export { LinedropClient } from './client/client.js';
+export { ClientError, type ClientErrorCode } from './client/errors.js';
 export {
-  LinedropClient,
-  ClientError,
-  DEFAULT_HOST,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_MAX_IN_FLIGHT,
-  type ClientErrorCode,
   type ConnectOptions,
   type ClientTlsOptions,
   type SendOptions,
-} from './client/client.js';
+} from './client/options.js';
 export { measureFile, shapeOf, checkShape, LineTally, type FileShape } from './client/measure.js';
 export * from './storage/index.js';
 export * from './check/index.js';

@@ -41,6 +41,9 @@ function trim(n: number): string {
   return String(Math.round(n * 10) / 10);
 }
 
+/** Does nothing: for a promise whose failure is seen elsewhere (`.catch(ignore)`). */
+export function ignore(): void {}
+
 /** Waits `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,8 +7,6 @@ import type { ClientCheckerOptions, ClientConnectionReport } from './client-repo
 import { Session } from './client-session.js';
 import { DEFAULT_PORT } from '../net-address.js';
 
-export { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } from './client-session.js';
-
 /** The lab's port (the template's constant). */
 export const LAB_PORT = DEFAULT_PORT;
 

@@ -2,7 +2,8 @@
 // recorded (offsets, counts, the bytes in question). The session decides when a client deviated;
 // this file says how, with the hint that points a student at the likely fault.
 import type { Deviation, MessageRecord } from './client-report.js';
-import { hex, plural, quote } from './format.js';
+import { plural } from '../text.js';
+import { hex, quote } from './format.js';
 
 /** A count of this many lines or more is not a line count (typically text read as a count). */
 export const IMPLAUSIBLE_COUNT = 0x0100_0000;

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { Decoder } from '../protocol/decoder.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
+import { LF } from '../protocol/line-scanner.js';
 import { STATUS_ACCEPTED, STATUS_QUIT } from '../protocol/status.js';
 import { bytesAfterQuit, IMPLAUSIBLE_COUNT, implausibleCount, noQuit, partialCount, stoppedInMessage } from './client-deviations.js';
 import type { ChunkRecord, ClientCheckerOptions, ClientConnectionReport, Deviation, MessageRecord } from './client-report.js';
@@ -18,7 +19,6 @@ export const DEFAULT_TYPING_MS = 300_000;
 const HAND_PACE_MS = 400;
 const DEFAULT_GRACE_MS = 500;
 const MAX_LISTED = 1000;
-const LF = 0x0a;
 
 interface OpenMessage {
   record: MessageRecord;

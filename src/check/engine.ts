@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { Conversation } from './conversation.js';
 import { ServerProcess } from './restart.js';
 import type { CheckServerOptions, CheckStatus, SkipReason } from './types.js';
-import { ConnectFailed, sleep, Wire } from './wire.js';
+import { sleep } from '../text.js';
+import { ConnectFailed, Wire } from './wire.js';
 import { formatAddress } from '../net-address.js';
 
 export const DEFAULT_TIMEOUT_MS = 3000;

@@ -51,5 +51,3 @@ export function firstDifference(expected: Uint8Array, seen: Uint8Array): string 
   if (seen.length < expected.length) return `only the first ${seen.length} of the ${expected.length} expected bytes`;
   return 'identical';
 }
-
-export { plural } from '../text.js';

@@ -1,5 +1,6 @@
 /** The conformance checkers: grade any lab server (`checkServer`) or any lab client (`ClientChecker`). */
-export { checkServer, skipText, SERVER_CHECKS, DEFAULT_TIMEOUT_MS } from './server-checks.js';
+export { checkServer, skipText, SERVER_CHECKS } from './server-checks.js';
+export { DEFAULT_TIMEOUT_MS } from './engine.js';
 export type {
   CheckServerOptions,
   CheckReport,
@@ -10,7 +11,8 @@ export type {
   SkipReason,
   StatusCounts,
 } from './types.js';
-export { ClientChecker, LAB_PORT, DEFAULT_QUIET_MS, type ClientCheckerEvents } from './client-checker.js';
+export { ClientChecker, LAB_PORT, type ClientCheckerEvents } from './client-checker.js';
+export { DEFAULT_QUIET_MS } from './client-session.js';
 export type {
   ClientCheckerOptions,
   ClientConnectionReport,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hasProc, ProcessTree } from './process-tree.js';
-import { sleep } from './wire.js';
+import { sleep } from '../text.js';
 
 const TAIL_BYTES = 4096;
 /** How often the tree of a running server is scanned, so that no descendant is lost when its parent exits. */

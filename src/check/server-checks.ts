@@ -5,10 +5,8 @@ import { CHECKS } from './checks/index.js';
 import { Conversation } from './conversation.js';
 import { Cancelled, Run, Scope, Unreachable, type CheckDef, type Outcome } from './engine.js';
 import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, SkipReason, StatusCounts } from './types.js';
-import { sleep } from './wire.js';
+import { sleep } from '../text.js';
 import { formatAddress } from '../net-address.js';
-
-export { DEFAULT_TIMEOUT_MS } from './engine.js';
 
 /** The checks `checkServer` runs, in order. */
 export const SERVER_CHECKS: readonly { name: string; title: string; required: boolean; needsDir: boolean }[] = CHECKS.map((c) => ({

@@ -210,5 +210,3 @@ export class Wire {
     for (const w of waiters) w();
   }
 }
-
-export { sleep } from '../text.js';

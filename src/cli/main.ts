@@ -1,19 +1,17 @@
 // The `linedrop` command line: a hub that registers each command's module.
 import { Command, CommanderError } from 'commander';
-import { register as registerCheck } from './commands/check.js';
-import { register as registerCheckClient } from './commands/check-client.js';
-import { register as registerCompletion } from './commands/completion.js';
-import { register as registerGrade } from './commands/grade.js';
-import { register as registerHelp, unknownCommand } from './commands/help.js';
-import { register as registerReceive } from './commands/receive.js';
-import { register as registerSend } from './commands/send.js';
+import { register as registerCheck } from './check/check-command.js';
+import { register as registerCheckClient } from './check/check-client-command.js';
+import { register as registerCompletion } from './completion-command.js';
+import { register as registerGrade } from './grade/grade-command.js';
+import { register as registerHelp, unknownCommand } from './help-command.js';
+import { register as registerReceive } from './receive/receive-command.js';
+import { register as registerSend } from './send/send-command.js';
 import type { CliContext, CliIO } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { strictBooleanEnv } from './flags.js';
 import { LineInput } from './line-input.js';
 import { version } from './version.js';
-
-export type { CliContext, CliIO } from './context.js';
 
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: ((program: Command, ctx: CliContext) => void)[] = [

@@ -4,7 +4,7 @@ import type { CliContext } from './context.js';
 import { ExitCode } from './exit-codes.js';
 import { wholeNumber } from './flags.js';
 import type { LineInput } from './line-input.js';
-import { DEFAULT_DIR } from './commands/receive.js';
+import { DEFAULT_DIR } from './receive/receive-command.js';
 
 /** The lab template's menu prompt, word for word. */
 export const MENU_PROMPT = 'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":';
@@ -52,14 +52,14 @@ export async function runMenu(ctx: CliContext): Promise<void> {
   const host = env['LINEDROP_HOST'] ?? DEFAULT_HOST;
   const port = env['LINEDROP_PORT'] ? wholeNumber(0, 65535)(env['LINEDROP_PORT']) : DEFAULT_PORT;
   if (choice === 'send') {
-    const { interactiveSend } = await import('./interactive.js');
+    const { interactiveSend } = await import('./send/interactive.js');
     ctx.setExitCode(await interactiveSend({ host, port, input: ctx.lineInput(), out: io.stdout, err: io.stderr }));
     return;
   }
   // The lab's tcp_receive: one connection, then exit.
   const dir = env['LINEDROP_DIR'] ?? DEFAULT_DIR;
   io.stdout.write(`Receiving on port ${port} into ./${dir}; the server exits after one connection.\n`);
-  const { receive } = await import('./receive.js');
+  const { receive } = await import('./receive/receive.js');
   ctx.setExitCode(
     await receive({
       port,

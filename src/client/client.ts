@@ -1,31 +1,37 @@
 // One connection to a server (`LinedropClient`): messages queued in order and written, at most
-// `maxInFlight` of them ahead of their answers (the answer window, `answer-window.ts`), and what
-// fails when the connection ends.
+// `maxInFlight` of them ahead of their answers; the answer window (each status byte matched to the
+// oldest message waiting, bytes no message asked for, room for the next message, the silence timer
+// that runs while the client waits for the server); and what fails when the connection ends. A
+// file's bytes come from measure.ts, lines typed by a person from line-stream.ts.
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { encodeCount, encodeMessage, QUIT_MESSAGE, type Line } from '../protocol/encoder.js';
+import { STATUS_ACCEPTED, statusFromByte, type Status } from '../protocol/status.js';
+import { formatAddress } from '../net-address.js';
 import { batchWrites } from '../socket-batch.js';
-import type { Status } from '../protocol/status.js';
-import { AnswerWindow, type Waiter } from './answer-window.js';
+import { formatDuration, ignore } from '../text.js';
 import { openSocket } from './connect.js';
-import { ClientError } from './errors.js';
-import { readIfSmall, streamFile, unreadable } from './file-stream.js';
+import { ClientError, quote } from './errors.js';
 import { streamLines } from './line-stream.js';
-import { checkShape, emptyFile, measureFile, shapeOf, type FileShape } from './measure.js';
-import { NEWLINE, type MessageSink } from './message-sink.js';
+import { checkShape, emptyFile, readOrMeasure, shapeOf, streamFile, unreadable, writeBody, type FileShape, type MessageSink } from './measure.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
-export { ClientError, type ClientErrorCode } from './errors.js';
-export { checkShape, measureFile, shapeOf, type FileShape } from './measure.js';
-export {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_HOST,
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_TIMEOUT_MS,
-  type ClientTlsOptions,
-  type ConnectOptions,
-  type SendOptions,
-} from './options.js';
+/** At most this many bytes of an unsolicited answer are quoted in the error. */
+const QUOTE_BYTES = 16;
+
+/** A message whose status is owed: its number on this connection (from 1), and whether all of it is out. */
+interface Waiter {
+  /** Its number among the messages that went out on this connection (the server's `k` of `k.txt`). */
+  readonly index: number;
+  /** Its number among the messages queued on this client (the failed ones included). */
+  readonly order: number;
+  /** All of its bytes are handed to the socket: from then on an `A` may answer it. */
+  sent: boolean;
+  /** The zero-line message, whose answer is `Q`. */
+  readonly quit: boolean;
+  readonly resolve: (status: Status) => void;
+  readonly reject: (err: Error) => void;
+}
 
 /**
  * One connection to a linedrop (or lab) server. Each `send*` call sends one message and resolves
@@ -41,29 +47,31 @@ export {
  * still waiting fail with `ERR_CONNECTION_CLOSED`.
  */
 export class LinedropClient {
-  private readonly window: AnswerWindow;
   private sending: Promise<unknown> = Promise.resolve();
   private closedError: ClientError | undefined;
   private readonly closed: Promise<void>;
   /** Messages queued so far (the quit message included, and those that failed before going out). */
   private queued = 0;
+  /** The answer window: the messages whose first byte went out and whose status is owed, oldest first. */
+  private readonly waiters: Waiter[] = [];
+  /** Messages whose first byte went out: the next one's number on the wire is this plus one. */
+  private started = 0;
+  /** Wakes a send waiting for room in the window. */
+  private roomMade: (() => void) | undefined;
+  /** A write waits for the socket to drain. */
+  private draining = false;
+  /** The client waits for its caller (the next line), not for the server. */
+  private waitingForCaller = false;
+  private timerArmed = false;
 
   private constructor(
     private readonly socket: Socket,
     private readonly timeoutMs: number,
-    maxInFlight: number,
+    private readonly maxInFlight: number,
   ) {
-    this.window = new AnswerWindow(socket, timeoutMs, maxInFlight, {
-      closedError: () => this.closedError,
-      queued: () => this.queued,
-      fail: (error) => this.fail(error),
-      stop: (error) => {
-        this.closedError ??= error;
-      },
-    });
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.window.received(chunk));
-    socket.on('timeout', () => this.window.timedOut());
+    socket.on('data', (chunk: Buffer) => this.received(chunk));
+    socket.on('timeout', () => this.timedOut());
     socket.on('error', (err) => {
       this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
@@ -86,14 +94,14 @@ export class LinedropClient {
     return new LinedropClient(await openSocket(settings), settings.timeoutMs, settings.maxInFlight);
   }
 
-  /** The socket's local and remote ends, for logs. */
+  /** The server's end of the connection (`address:port`, `[::1]:port`), for logs. */
   get remote(): string {
-    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+    return formatAddress(String(this.socket.remoteAddress), this.socket.remotePort ?? 0);
   }
 
-  /** This end of the connection (`address:port`): what the server logs as the client, directly or through a PROXY header. */
+  /** This end of the connection (`address:port`, `[::1]:port`): what the server logs as the client, directly or through a PROXY header. */
   get local(): string {
-    return `${this.socket.localAddress}:${this.socket.localPort}`;
+    return formatAddress(String(this.socket.localAddress), this.socket.localPort ?? 0);
   }
 
   /**
@@ -229,7 +237,8 @@ export class LinedropClient {
 
   private shutDown(): void {
     this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
-    this.window.rejectAll(this.closedError);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
+    this.windowMoved();
   }
 
   /**
@@ -243,15 +252,18 @@ export class LinedropClient {
     const order = ++this.queued;
     const status = new Promise<Status>((resolve, reject) => {
       const run = async (): Promise<void> => {
-        await this.window.waitForRoom();
+        await this.waitForRoom();
         if (this.closedError) throw this.closedError;
         let waiter: Waiter | undefined;
         const out: MessageSink = {
           write: (data, flushed) => {
-            if (waiter === undefined && !this.closedError) waiter = this.window.open(order, quit, resolve, reject);
+            if (waiter === undefined && !this.closedError) waiter = this.openWaiter(order, quit, resolve, reject);
             return this.write(data, flushed);
           },
-          waitingForCaller: (waiting) => this.window.setWaitingForCaller(waiting),
+          waitingForCaller: (waiting) => {
+            this.waitingForCaller = waiting;
+            this.updateTimer();
+          },
         };
         try {
           // `send` calls back once the message's last byte is handed to the socket: from then on an A may come.
@@ -274,7 +286,8 @@ export class LinedropClient {
   private cutShort(waiter: Waiter, err: unknown): void {
     if (this.closedError) return;
     // Its own call fails with its own error; the messages still waiting, with this one.
-    this.window.remove(waiter);
+    const at = this.waiters.indexOf(waiter);
+    if (at >= 0) this.waiters.splice(at, 1);
     const why = err instanceof Error ? err.message : String(err);
     this.fail(
       new ClientError('ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
@@ -296,31 +309,99 @@ export class LinedropClient {
     if (data instanceof Uint8Array) written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
     else for (const part of data) written = this.socket.write(part);
     if (written) return;
-    this.window.setDraining(true);
+    this.draining = true;
+    this.updateTimer();
     try {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
       throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.window.setDraining(false);
+      this.draining = false;
+      this.updateTimer();
     }
     if (this.closedError) throw this.closedError;
   }
-}
 
-function ignore(): void {}
+  // The answer window.
 
-/** A small file read whole and counted in memory; a larger one measured, to be streamed. */
-async function readOrMeasure(path: string): Promise<{ shape: FileShape; body: Buffer | undefined }> {
-  const body = await readIfSmall(path);
-  return body !== undefined ? { shape: shapeOf(body), body } : { shape: await measureFile(path), body: undefined };
-}
+  /** Resolves once fewer than `maxInFlight` messages wait for their answers, or the connection is closed. */
+  private async waitForRoom(): Promise<void> {
+    while (!this.closedError && this.waiters.length >= this.maxInFlight) {
+      await new Promise<void>((wake) => {
+        this.roomMade = wake;
+      });
+    }
+  }
 
-/** Bytes held in memory as one message: the count, the bytes, and the final `\n` they may lack. */
-async function writeBody(out: MessageSink, body: Uint8Array, shape: FileShape, options: SendOptions, sent: () => void): Promise<void> {
-  await out.write(shape.addsNewline ? [encodeCount(shape.lines), body, NEWLINE] : [encodeCount(shape.lines), body]);
-  sent();
-  options.onProgress?.(body.length);
-  options.onSent?.();
+  /** A message's first byte goes out: it takes the next number on the wire and waits for its answer. */
+  private openWaiter(order: number, quit: boolean, resolve: (status: Status) => void, reject: (err: Error) => void): Waiter {
+    const waiter: Waiter = { index: ++this.started, order, sent: false, quit, resolve, reject };
+    this.waiters.push(waiter);
+    this.updateTimer();
+    return waiter;
+  }
+
+  /** Status bytes from the server: each answers the oldest message waiting, in order. */
+  private received(chunk: Buffer): void {
+    for (let i = 0; i < chunk.length; i++) {
+      if (this.closedError) return;
+      const byte = chunk[i]!;
+      const waiter = this.waiters[0];
+      if (waiter === undefined) {
+        const quoted = chunk.subarray(i, i + QUOTE_BYTES);
+        this.fail(new ClientError('ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
+        return;
+      }
+      if (byte === STATUS_ACCEPTED && !waiter.sent) {
+        this.fail(
+          new ClientError(
+            'ERR_UNSOLICITED',
+            `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
+          ),
+        );
+        return;
+      }
+      this.waiters.shift();
+      this.windowMoved();
+      const status = statusFromByte(byte);
+      waiter.resolve(status);
+      if (byte !== STATUS_ACCEPTED && !waiter.quit) {
+        // After R (or an answer this protocol does not have) the server ends the connection:
+        // nothing later is stored, so nothing more is sent.
+        const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
+        const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
+        // With nothing else on the way the server is left to close; otherwise the client stops at once.
+        if (waiter.order < this.queued) this.fail(stop);
+        else this.closedError ??= stop;
+        return;
+      }
+    }
+  }
+
+  /** The socket's silence timeout fired. */
+  private timedOut(): void {
+    const silent = formatDuration(this.timeoutMs);
+    const waiter = this.waiters[0];
+    const text =
+      this.socket.writableLength > 0
+        ? `the server has not read anything for ${silent} (its receive window is full); the connection was closed`
+        : `no answer from the server for ${silent}${waiter ? ` (waiting for the status of message ${waiter.index})` : ''}; the connection was closed`;
+    this.fail(new ClientError('ERR_TIMEOUT', text));
+  }
+
+  private windowMoved(): void {
+    const wake = this.roomMade;
+    this.roomMade = undefined;
+    wake?.();
+    this.updateTimer();
+  }
+
+  /** The silence timer runs only while the client waits for the server: a status owed, or a write it does not take. */
+  private updateTimer(): void {
+    const armed = this.timeoutMs > 0 && !this.closedError && !this.waitingForCaller && (this.draining || this.waiters.length > 0);
+    if (armed === this.timerArmed) return;
+    this.timerArmed = armed;
+    this.socket.setTimeout(armed ? this.timeoutMs : 0);
+  }
 }

@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { formatAddress } from '../net-address.js';
-import { ClientError, formatMs } from './errors.js';
+import { formatDuration } from '../text.js';
+import { ClientError } from './errors.js';
 import type { ClientTlsOptions, ConnectSettings } from './options.js';
 
 /**
@@ -26,7 +27,7 @@ export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectS
   } catch (err) {
     socket.destroy();
     if (timedOut) {
-      throw new ClientError('ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatMs(connectTimeoutMs)}`, { cause: err });
+      throw new ClientError('ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatDuration(connectTimeoutMs)}`, { cause: err });
     }
     throw new ClientError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
   }

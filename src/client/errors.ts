@@ -1,5 +1,4 @@
-// The client's failures: `ClientError` and its codes, and how their messages show the bytes and
-// the durations they name.
+// The client's failures: `ClientError` and its codes, and how their messages show the bytes they quote.
 
 export type ClientErrorCode =
   | 'ERR_CONNECTION_CLOSED'
@@ -45,9 +44,4 @@ export function quote(bytes: Buffer, total: number): string {
   const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   const more = total > bytes.length ? ` and ${total - bytes.length} more bytes` : '';
   return `${JSON.stringify(bytes.toString('latin1'))} (${hex})${more}`;
-}
-
-/** `60 s`, `1.5 s`, `250 ms`. */
-export function formatMs(ms: number): string {
-  return ms >= 1000 ? `${Number((ms / 1000).toFixed(3))} s` : `${ms} ms`;
 }

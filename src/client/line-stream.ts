@@ -2,11 +2,10 @@
 // out as soon as it arrives, and a source that runs out or gives a line with a newline ends the connection.
 import type { Line } from '../protocol/encoder.js';
 import { ProtocolError } from '../protocol/errors.js';
+import { LF } from '../protocol/line-scanner.js';
 import { ClientError } from './errors.js';
-import { NEWLINE, type MessageSink } from './message-sink.js';
+import { NEWLINE, type MessageSink } from './measure.js';
 import type { SendOptions } from './options.js';
-
-const LF = 0x0a;
 
 /**
  * Sends `count` lines from `source` after a count already written; `done` is called once the last

@@ -1,6 +1,6 @@
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { resolveLimits, type Limits } from './limits.js';
-import { LineScanner } from './line-scanner.js';
+import { LF, LineScanner } from './line-scanner.js';
 import { countNewlines } from './newlines.js';
 
 /** A message's 4-byte count is complete: `lines` lines follow (0 means "quit"). */
@@ -40,7 +40,6 @@ const enum ReadState {
   FAILED,
 }
 
-const LF = 0x0a;
 /** Chunks of at least this many bytes inside a long message are counted whole (see `readLines`). */
 const COUNT_WHOLE_CHUNK = 16 * 1024;
 

@@ -1,9 +1,8 @@
 import { ProtocolError } from './errors.js';
 import { MAX_WIRE_COUNT } from './limits.js';
+import { LF } from './line-scanner.js';
 
 export type Line = string | Uint8Array;
-
-const LF = 0x0a;
 
 /** The zero-line message: "I am done sending; quit". */
 export const QUIT_MESSAGE: Readonly<Buffer> = Buffer.alloc(4);

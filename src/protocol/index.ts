@@ -2,6 +2,6 @@ export * from './decoder.js';
 export * from './encoder.js';
 export * from './errors.js';
 export * from './limits.js';
-export * from './line-scanner.js';
+export { LineScanner, scanLines } from './line-scanner.js';
 export * from './messages.js';
 export * from './status.js';

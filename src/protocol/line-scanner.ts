@@ -1,4 +1,5 @@
-const LF = 0x0a;
+/** The byte that ends a line: `\n`. */
+export const LF = 0x0a;
 
 /** Lines of at most this many bytes, on average, are scanned a word at a time rather than with `indexOf`. */
 const DENSE_LINE_BYTES = 40;
@@ -115,11 +116,4 @@ export function scanLines(buf: Buffer, start: number, lines: number, dense = fal
   const scanner = new LineScanner();
   scanner.dense = dense;
   return scanner.find(buf, start, lines);
-}
-
-/** How many `\n` bytes `buf` holds. */
-export function countLineFeeds(buf: Buffer): number {
-  const scanner = new LineScanner();
-  scanner.find(buf, 0, Infinity);
-  return scanner.count;
 }

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ProtocolError } from '../protocol/errors.js';
-import type { ConnectionSummary, FileEvent, LinedropServer, RefusedEvent } from './server.js';
+import type { FileEvent } from './connection.js';
+import type { ConnectionSummary, LinedropServer, RefusedEvent } from './server.js';
 import { formatAddress, parseHostPort } from '../net-address.js';
 
 /**

@@ -3,8 +3,6 @@ import type { StorageChoice } from '../storage/open.js';
 import { AllowList } from './access.js';
 import type { Logger } from './logger.js';
 
-export { DEFAULT_PORT } from '../net-address.js';
-
 /** Defaults of the connection limits; see `ServerOptions`. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;

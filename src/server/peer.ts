@@ -18,8 +18,6 @@ export function formatPeer(peer: Peer): string {
   return formatAddress(peer.address, peer.port);
 }
 
-export { formatAddress };
-
 /**
  * Reads the PROXY header off a new connection and returns the client it names (the socket's own
  * peer for a LOCAL header) within `timeoutMs`. Bytes after the header are put back for the decoder.

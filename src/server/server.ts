@@ -1,6 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { DEFAULT_PORT, formatAddress } from '../net-address.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
@@ -15,26 +16,11 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_PORT,
   DEFAULT_SHUTDOWN_DEADLINE_MS,
   type ConnectionOptions,
   type ServerOptions,
 } from './options.js';
-import { formatAddress, formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
-
-export { ConnectionError, type CloseReason, type FileEvent } from './connection.js';
-export {
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_PORT,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-  DEFAULT_SERVER_MAX_IN_FLIGHT,
-  type ServerOptions,
-  type TlsOptions,
-} from './options.js';
-export { formatAddress } from './peer.js';
+import { formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export interface ConnectionSummary {
   connection: number;

@@ -2,8 +2,7 @@
 // at a time or in groups that share the folder flush.
 import { closeSync, openSync } from 'node:fs';
 import { fullSync } from './disk-calls.js';
-
-function ignore(): void {}
+import { ignore } from '../text.js';
 
 /** Makes a written file durable and puts it in place; resolves only once both are on disk. */
 export interface Committer {

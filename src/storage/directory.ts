@@ -6,8 +6,7 @@ import { type Committer, GroupCommitter, SingleCommitter, syncDir } from './comm
 import { createFile } from './disk-calls.js';
 import { DiskFileSink, isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
 import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage } from './types.js';
-
-export { isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
+import { ignore } from '../text.js';
 
 /** Temporary names differ by a counter within a process; the random part tells processes apart across restarts. */
 const TEMP_TAG = `${process.pid}.${randomBytes(4).toString('hex')}`;
@@ -222,5 +221,3 @@ async function makeSessionFolder(path: string): Promise<void> {
   }
   await syncDir(parent);
 }
-
-function ignore(): void {}

@@ -13,6 +13,7 @@ import { datasync, writeBuffers } from './disk-calls.js';
 import { WriteGate } from './gate.js';
 import { EarlierFileError, type FileTurn } from './order.js';
 import type { FileSink, StoredFile } from './types.js';
+import { ignore } from '../text.js';
 
 /** Temporary files start with this and end with `.part`; nothing else in a folder does. */
 export const TEMP_PREFIX = '.linedrop-';
@@ -331,8 +332,6 @@ function attempt(step: () => void): void {
     // Nothing to undo.
   }
 }
-
-function ignore(): void {}
 
 /** Files renamed into place whose commit has not settled yet, per path, oldest rename first. */
 const unsettled = new Map<string, DiskFileSink[]>();

@@ -5,6 +5,8 @@
  *
  * Each file takes a `FileTurn` when it is created; the turn before it (if any) is what it waits on.
  */
+import { ignore } from '../text.js';
+
 export class FileTurn {
   /** Resolves once this file is renamed into place; rejects if it never will be. */
   readonly placed: Promise<void>;
@@ -69,5 +71,3 @@ export class FileOrder {
     return { turn, previous };
   }
 }
-
-function ignore(): void {}

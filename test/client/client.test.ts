@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, ProtocolError, decodeAll } from '../../src/index.js';
+import { ClientError, LinedropClient, ProtocolError, decodeAll, startServer } from '../../src/index.js';
 import { HOST, freePort, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 describe('client library against the server', () => {
@@ -95,6 +95,30 @@ describe('client library against the server', () => {
       );
     } finally {
       await s.close();
+    }
+  });
+
+  test('remote and local name both ends as addresses are typed: IPv6 in brackets', async () => {
+    const dir = await tempDir();
+    const server = await startServer({ dir, port: 0, host: '::1' });
+    try {
+      const port = server.address().port;
+      const client = await LinedropClient.connect({ host: '::1', port });
+      assert.equal(client.remote, `[::1]:${port}`);
+      assert.match(client.local, /^\[::1\]:\d+$/);
+      assert.equal(await client.quit(), 'Q');
+      const v4 = await runServer();
+      try {
+        const other = await LinedropClient.connect({ host: HOST, port: v4.port });
+        assert.equal(other.remote, `${HOST}:${v4.port}`);
+        assert.match(other.local, /^127\.0\.0\.1:\d+$/);
+        assert.equal(await other.quit(), 'Q');
+      } finally {
+        await v4.close();
+      }
+    } finally {
+      await server.close();
+      await removeDir(dir);
     }
   });
 

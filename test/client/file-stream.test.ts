@@ -1,4 +1,4 @@
-// Files streamed from disk (src/client/file-stream.ts): chunks of 4 MiB read ahead into reused
+// Files streamed from disk (`streamFile` in src/client/measure.ts): chunks of 4 MiB read ahead into reused
 // buffers arrive byte for byte whatever falls on a chunk's edge, and a file that changes while it
 // is being sent fails with ERR_FILE_CHANGED before the server has a complete message of it.
 import assert from 'node:assert/strict';

@@ -2,7 +2,8 @@
 // a byte-by-byte reference: any density, any start, any alignment of the buffer in memory.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Decoder, LineScanner, countLineFeeds, encodeMessage, scanLines } from '../../src/index.js';
+import { Decoder, LineScanner, encodeMessage, scanLines } from '../../src/index.js';
+import { countNewlines } from '../../src/protocol/newlines.js';
 
 const LF = 0x0a;
 
@@ -71,7 +72,7 @@ function referenceScan(b: Buffer, start: number, lines: number): number {
   return -1;
 }
 
-describe('scanLines and countLineFeeds', () => {
+describe('scanLines and countNewlines', () => {
   test('match a byte-by-byte scan for every density, start, target and alignment', () => {
     const random = rng(12345);
     for (let round = 0; round < 3000; round++) {
@@ -89,7 +90,7 @@ describe('scanLines and countLineFeeds', () => {
       }
       let count = 0;
       for (const byte of b) if (byte === LF) count++;
-      assert.equal(countLineFeeds(b), count, `round ${round}: count`);
+      assert.equal(countNewlines(b), count, `round ${round}: count`);
     }
   });
 

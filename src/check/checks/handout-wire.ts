@@ -4,7 +4,7 @@ import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
 import type { CheckDef } from '../engine.js';
 import { firstDifference, messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
 import { changedFiles, snapshot, type FileState, type Snapshot } from '../snapshot.js';
-import { sleep } from '../wire.js';
+import { sleep } from '../../text.js';
 import { body, EXTRA_MS, faultFields, GRACE_MS, judge, judgeStatuses, oneMessageThenQuit, quit, savedBytes, seenText, Sent, settle } from './helpers.js';
 
 const Q = 0x51;

@@ -4,7 +4,8 @@ import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
 import { Unreachable, type Scope } from '../engine.js';
 import { hex, messageText, statusesText, statusText, QUIT_TEXT } from '../format.js';
 import { snapshot, changedFiles, type FileState, type Snapshot } from '../snapshot.js';
-import { sleep, type Wire } from '../wire.js';
+import { formatDuration, sleep } from '../../text.js';
+import type { Wire } from '../wire.js';
 
 /** After the last expected byte: how long to wait for the server to close before closing ourselves. */
 export const GRACE_MS = 200;
@@ -30,11 +31,6 @@ export class Sent {
 
 export function body(lines: readonly string[]): Buffer {
   return encodeMessage(lines).subarray(4);
-}
-
-/** `3 s`, `1.5 s` */
-export function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** Status bytes seen on a connection, and how it ended: `A Q, then the server closed the connection`. */
@@ -199,7 +195,7 @@ export async function afterVanish(scope: Scope, sent: Sent, what: string): Promi
   await wire.write(encodeMessage(lines));
   const answered = await wire.waitForStatuses(1, scope.t);
   if (!answered && !wire.serverGone) {
-    const why = `no answer for ${seconds(scope.t)} after ${what}: the server looks stuck`;
+    const why = `no answer for ${formatDuration(scope.t)} after ${what}: the server looks stuck`;
     run.stuck = why;
     return { ok: false, applicable: true, stuck: true, seen: why };
   }

@@ -5,7 +5,8 @@ import { STATUS_ACCEPTED } from '../../protocol/status.js';
 import { Unreachable, type CheckDef, type Outcome, type Scope } from '../engine.js';
 import { hex, messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
 import { filesText, snapshot } from '../snapshot.js';
-import { sleep, type Wire } from '../wire.js';
+import { sleep } from '../../text.js';
+import type { Wire } from '../wire.js';
 import { afterVanish, filesLeft, GRACE_MS, judge, quit, seenText, Sent, servesOneConnection, WATCH_MS, type AfterVanish } from './helpers.js';
 
 const A = STATUS_ACCEPTED;

@@ -1,6 +1,7 @@
 // The checkers' reports as text for people (colours: see colour.ts).
 import type { ClientConnectionReport } from '../client-report.js';
-import { plural, quote } from '../format.js';
+import { plural } from '../../text.js';
+import { quote } from '../format.js';
 import type { CheckReport, CheckResult } from '../types.js';
 import { plain, type Style } from './colour.js';
 import { formatAddress } from '../../net-address.js';

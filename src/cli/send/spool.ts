@@ -5,7 +5,7 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { LineTally, type FileShape } from '../client/measure.js';
+import { LineTally, type FileShape } from '../../client/measure.js';
 
 /** Standard input kept in memory up to this many bytes; more goes to a temporary file. */
 export const DEFAULT_SPOOL_THRESHOLD = 8 * 1024 * 1024;

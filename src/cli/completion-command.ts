@@ -1,7 +1,7 @@
 // `linedrop completion bash|zsh|fish`: print the shell's completion script.
 import { Argument, type Command } from 'commander';
-import type { Shell } from '../completion.js';
-import type { CliContext } from '../context.js';
+import type { Shell } from './completion.js';
+import type { CliContext } from './context.js';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -15,7 +15,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
     .action(async (shell: Shell) => {
-      const { completionScript } = await import('../completion.js');
+      const { completionScript } = await import('./completion.js');
       ctx.io.stdout.write(completionScript(shell, program));
     });
 }

@@ -1,4 +1,4 @@
-import { parseS3Url, type S3StorageOptions } from '../storage/s3-client.js';
+import { parseS3Url, type S3StorageOptions } from '../../storage/s3-client.js';
 
 /** The `receive` flags that choose object storage. */
 export interface S3Flags {

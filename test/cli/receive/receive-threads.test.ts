@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { RawPeer, ServerProcess, frame, QUIT, withTempDir } from '../support.js';
+import { RawPeer, ServerProcess, frame, QUIT, withTempDir } from '../../support.js';
 
 /** The server's threads once it has stored a file (the pool runs by then). */
 async function threadsOfServer(dir: string, poolSize: string | undefined): Promise<number> {

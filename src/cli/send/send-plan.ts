@@ -4,8 +4,8 @@
 import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { checkShape, measureFile, readSmallFile, type FileShape } from '../client/measure.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { checkShape, measureFile, readSmallFile, type FileShape } from '../../client/measure.js';
+import { ProtocolError } from '../../protocol/errors.js';
 import { Interrupted } from './send-interrupt.js';
 import { spoolInput, type SpooledInput } from './spool.js';
 

@@ -1,9 +1,11 @@
 import type { Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
-import { MAX_WIRE_COUNT } from '../protocol/limits.js';
-import { describeStatus } from '../protocol/status.js';
-import { ExitCode } from './exit-codes.js';
-import type { LineInput } from './line-input.js';
+import { LinedropClient } from '../../client/client.js';
+import { ClientError } from '../../client/errors.js';
+import type { ConnectOptions } from '../../client/options.js';
+import { MAX_WIRE_COUNT } from '../../protocol/limits.js';
+import { describeStatus } from '../../protocol/status.js';
+import { ExitCode } from '../exit-codes.js';
+import type { LineInput } from '../line-input.js';
 
 /** The lab template's prompts, word for word. */
 export const PROMPT_COUNT = 'Enter the number of lines you want to send (0 to exit):';

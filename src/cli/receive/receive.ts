@@ -1,13 +1,15 @@
 import type { Writable } from 'node:stream';
-import type { Limits } from '../protocol/limits.js';
-import { DEFAULT_SHUTDOWN_DEADLINE_MS, LinedropServer, formatAddress, type ServerOptions } from '../server/server.js';
-import type { MetricsServer } from '../server/metrics.js';
-import type { Layout } from '../storage/types.js';
-import { openStorage } from '../storage/open.js';
+import type { Limits } from '../../protocol/limits.js';
+import { formatAddress } from '../../net-address.js';
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, type ServerOptions } from '../../server/options.js';
+import { LinedropServer } from '../../server/server.js';
+import type { MetricsServer } from '../../server/metrics.js';
+import type { Layout } from '../../storage/types.js';
+import { openStorage } from '../../storage/open.js';
 import type { S3Target } from './s3-flags.js';
-import { formatBytes, formatDuration, plural } from '../text.js';
-import { errorFields } from '../server/logger.js';
-import { ExitCode } from './exit-codes.js';
+import { formatBytes, formatDuration, plural } from '../../text.js';
+import { errorFields } from '../../server/logger.js';
+import { ExitCode } from '../exit-codes.js';
 import { createLogger, type LogFormat } from './log.js';
 
 /** The server's connection limits, access control and shutdown deadline. */
@@ -70,7 +72,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
   let metrics: MetricsServer | undefined;
   if (options.metrics) {
     try {
-      const { MetricsServer } = await import('../server/metrics.js');
+      const { MetricsServer } = await import('../../server/metrics.js');
       metrics = await MetricsServer.start(server, options.metrics);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;

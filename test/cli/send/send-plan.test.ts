@@ -9,8 +9,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { sendFiles, type SendCommandOptions } from '../../src/cli/send.js';
-import { HOST, listDir, withServer, withTempDir } from '../support.js';
+import { sendFiles, type SendCommandOptions } from '../../../src/cli/send/send.js';
+import { HOST, listDir, withServer, withTempDir } from '../../support.js';
 
 /**
  * A proxy in front of a server that holds each connection unread until `beforeForwarding` has

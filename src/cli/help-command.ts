@@ -1,8 +1,8 @@
 // `linedrop help [command]`, and the error for a command that does not exist.
 import type { Command } from 'commander';
-import { nearest } from '../../text.js';
-import type { CliContext } from '../context.js';
-import { ExitCode } from '../exit-codes.js';
+import { nearest } from '../text.js';
+import type { CliContext } from './context.js';
+import { ExitCode } from './exit-codes.js';
 
 /** Stops with a usage error naming `word` and the command nearest to it, if one is close. */
 export function unknownCommand(program: Command, word: string): never {

@@ -1,14 +1,13 @@
 import type { Readable, Writable } from 'node:stream';
-import { ClientError, LinedropClient, type ConnectOptions } from '../client/client.js';
-import type { Status } from '../protocol/status.js';
-import { plural, sleep } from '../text.js';
-import { ExitCode } from './exit-codes.js';
+import { LinedropClient } from '../../client/client.js';
+import { ClientError } from '../../client/errors.js';
+import type { ConnectOptions } from '../../client/options.js';
+import type { Status } from '../../protocol/status.js';
+import { plural, sleep } from '../../text.js';
+import { ExitCode } from '../exit-codes.js';
 import { Interrupted, interruptedBy } from './send-interrupt.js';
 import { describeError, SendPlan, type Planned } from './send-plan.js';
 import { SendReport, type SendOutput } from './send-report.js';
-
-export { DEFAULT_HOLD_BYTES } from './send-plan.js';
-export type { SendOutput } from './send-report.js';
 
 export interface SendCommandOptions {
   host: string;

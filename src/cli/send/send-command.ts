@@ -1,7 +1,7 @@
 // `linedrop send [files...]`: send files, or with none the lab client's interactive prompts.
 import { Option, type Command } from 'commander';
 import { isIP } from 'node:net';
-import type { ConnectOptions } from '../../client/client.js';
+import type { ConnectOptions } from '../../client/options.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
@@ -151,7 +151,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const target = { ...server, ...(tls ? { tls } : {}) };
       if (files.length === 0) {
-        const { interactiveSend } = await import('../interactive.js');
+        const { interactiveSend } = await import('./interactive.js');
         ctx.setExitCode(
           await interactiveSend({
             ...target,
@@ -164,7 +164,7 @@ export function register(program: Command, ctx: CliContext): void {
         );
         return;
       }
-      const { sendFiles } = await import('../send.js');
+      const { sendFiles } = await import('./send.js');
       // Ctrl-C (or SIGTERM) stops the run: the bar is cleared and what was and was not sent is said.
       const interrupt = new AbortController();
       const stop = (): void => interrupt.abort();
@@ -201,8 +201,8 @@ export function register(program: Command, ctx: CliContext): void {
 
   // The defaults live with the client; they load when send runs or shows its help.
   ctx.whenUsed(command, async () => {
-    const client = await import('../../client/client.js');
-    const { DEFAULT_RETRY_DELAY_MS } = await import('../send.js');
+    const client = await import('../../client/options.js');
+    const { DEFAULT_RETRY_DELAY_MS } = await import('./send.js');
     const defaults: [string, number, string][] = [
       ['--connect-timeout', client.DEFAULT_CONNECT_TIMEOUT_MS, formatDuration(client.DEFAULT_CONNECT_TIMEOUT_MS)],
       ['--timeout', client.DEFAULT_TIMEOUT_MS, formatDuration(client.DEFAULT_TIMEOUT_MS)],

@@ -9,9 +9,9 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { retryDelay } from '../../src/cli/send.js';
-import { startServer, type ConnectionSummary } from '../../src/index.js';
-import { HOST, ROOT, freePort, removeDir, runServer, tempDir, until } from '../support.js';
+import { retryDelay } from '../../../src/cli/send/send.js';
+import { startServer, type ConnectionSummary } from '../../../src/index.js';
+import { HOST, ROOT, freePort, removeDir, runServer, tempDir, until } from '../../support.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 

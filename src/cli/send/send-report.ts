@@ -1,9 +1,9 @@
 // `linedrop send`'s reporting: a line per file, the summary, the JSON events, the progress bar, and
 // at Ctrl-C what was and was not sent. It keeps the tally of what became of each file.
 import type { Writable } from 'node:stream';
-import type { Status } from '../protocol/status.js';
-import { formatBytes, formatDuration, plural } from '../text.js';
-import type { ExitCode } from './exit-codes.js';
+import type { Status } from '../../protocol/status.js';
+import { formatBytes, formatDuration, plural } from '../../text.js';
+import type { ExitCode } from '../exit-codes.js';
 import { SendProgress } from './progress.js';
 import { labelOf, storedBytes, type Planned } from './send-plan.js';
 

@@ -12,9 +12,9 @@ import { formatBytes, formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { duration, listenAddress, MAX_DURATION_MS, portOption, size, wholeNumber } from '../flags.js';
-import type { LogFormat } from '../log.js';
-import type { ServerTuning } from '../receive.js';
-import type { S3Flags } from '../s3-flags.js';
+import type { LogFormat } from './log.js';
+import type { ServerTuning } from './receive.js';
+import type { S3Flags } from './s3-flags.js';
 
 /** Where `receive` saves files unless told otherwise. */
 export const DEFAULT_DIR = 'received';
@@ -222,7 +222,7 @@ export function register(program: Command, ctx: CliContext): void {
       '\nSIGINT, SIGTERM or SIGHUP stops gracefully (messages in progress may finish until the deadline); a second signal stops at once.\nExit status: 0 stopped cleanly, 2 usage error, 3 cannot listen or reach the storage.',
     )
     .action(async (opts: ReceiveFlags, command: Command) => {
-      const { s3Target } = await import('../s3-flags.js');
+      const { s3Target } = await import('./s3-flags.js');
       let server: ServerTuning;
       let s3: ReturnType<typeof s3Target>;
       try {
@@ -233,7 +233,7 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.setExitCode(ExitCode.Usage);
         return;
       }
-      const { receive } = await import('../receive.js');
+      const { receive } = await import('./receive.js');
       ctx.setExitCode(
         await receive({
           server,

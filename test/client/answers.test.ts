@@ -1,4 +1,4 @@
-// The answer window over a real socket: status bytes matched to the oldest waiting message
+// The client's answer window (src/client/client.ts) over a real socket: status bytes matched to the oldest waiting message
 // however the server's bytes are cut into chunks (one byte per write, or every answer in one),
 // and a byte that answers no message.
 import assert from 'node:assert/strict';

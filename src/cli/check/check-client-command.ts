@@ -94,7 +94,7 @@ export function register(program: Command, context: CliContext): void {
     });
 
   context.whenUsed(command, async () => {
-    const { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } = await import('../../check/client-checker.js');
+    const { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } = await import('../../check/client-session.js');
     lateDefault(command, '--quiet-ms', DEFAULT_QUIET_MS, formatDuration(DEFAULT_QUIET_MS));
     lateDefault(command, '--typing-ms', DEFAULT_TYPING_MS, formatDuration(DEFAULT_TYPING_MS));
   });

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import type cliProgress from 'cli-progress';
-import { formatBytes, formatDuration } from '../text.js';
+import { formatBytes, formatDuration } from '../../text.js';
 
 type SingleBar = InstanceType<typeof cliProgress.SingleBar>;
 

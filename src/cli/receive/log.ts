@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import type { Logger } from '../server/logger.js';
-import { wantsColour } from '../check/reporters/colour.js';
+import type { Logger } from '../../server/logger.js';
+import { wantsColour } from '../../check/reporters/colour.js';
 
 export type LogFormat = 'auto' | 'pretty' | 'json';
 

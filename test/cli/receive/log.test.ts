@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { linedrop } from './run.js';
-import { frame, freePort, HOST, QUIT, RawPeer, removeDir, tempDir, until } from '../support.js';
+import { linedrop } from '../run.js';
+import { frame, freePort, HOST, QUIT, RawPeer, removeDir, tempDir, until } from '../../support.js';
 
 type Line = Record<string, unknown>;
 const lines = (text: string): Line[] =>

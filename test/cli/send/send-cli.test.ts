@@ -7,9 +7,9 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { sendFiles } from '../../src/cli/send.js';
-import { HOST, ROOT, removeDir, runServer, tempDir, until } from '../support.js';
-import { FullBacklog, Peer } from './peers.js';
+import { sendFiles } from '../../../src/cli/send/send.js';
+import { HOST, ROOT, removeDir, runServer, tempDir, until } from '../../support.js';
+import { FullBacklog, Peer } from '../../client/peers.js';
 
 const BIN = join(ROOT, 'bin/linedrop.js');
 
