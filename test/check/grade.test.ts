@@ -8,7 +8,7 @@ import { copyFile, mkdir, readdir, readFile, readlink, stat, writeFile } from 'n
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { TEMPLATE_COMMAND, templateCommand } from '../../src/check/grade/grade.js';
+import { findPython, TEMPLATE_COMMAND, templateCommand } from '../../src/check/grade/grade.js';
 import { findNamespaces } from '../../src/check/grade/isolation.js';
 import { submissionsFromZip } from '../../src/check/grade/submissions.js';
 import { BadZip } from '../../src/check/grade/unzip.js';
@@ -354,10 +354,14 @@ describe('grade', () => {
       ],
       r.stderr,
     );
+    // python3 named by its path: the interpreter `python3` runs, started without a wrapper.
+    const python = await findPython();
+    assert.ok(python.startsWith('/'), python);
     const text = await readFile(join(out, 'Alice_Smith', 'report.txt'), 'utf8');
-    assert.match(text, /^Started with: printf '2\\n' \| python3 .*\/tcp\.py \(the template's way: no --cmd was given\)$/m);
+    assert.ok(text.includes(`\nStarted with: printf '2\\n' | ${python} `), text.slice(0, 400));
+    assert.match(text, /^Started with: .*\/tcp\.py \(the template's way: no --cmd was given \(python3 named by its path\)\)$/m);
     const json = JSON.parse(await readFile(join(out, 'jones_bob', 'report.json'), 'utf8')) as GradedSubmission;
-    assert.equal(json.commandNote, "the template's way: no --cmd was given");
+    assert.equal(json.commandNote, "the template's way: no --cmd was given (python3 named by its path)");
     assert.ok(json.score < json.maxScore);
     assert.match(await readFile(join(out, 'index.html'), 'utf8'), /the template&#39;s way|the template's way/);
     assert.deepEqual(await leftRunning(out), []);

@@ -1,6 +1,7 @@
 // `linedrop grade`: a whole class. Each submission is graded in a working folder of its own;
 // in parallel where network namespaces keep them apart, one after another elsewhere. Writes the
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,7 +21,7 @@ export const DEFAULT_TIME_LIMIT_MS = 120_000;
 
 /** How the lab's template starts a server; what a .py submission is started with when no command is given. */
 export const TEMPLATE_COMMAND = "printf '2\\n' | python3 {file}";
-const TEMPLATE_NOTE = "the template's way: no --cmd was given";
+const TEMPLATE_NOTE = "the template's way: no --cmd was given (python3 named by its path)";
 
 /** Where a course site's .zip is unpacked, inside the output folder (hidden: never a submission's name). */
 const UNPACKED = '.unpacked';
@@ -73,6 +74,26 @@ export async function templateCommand(sub: Submission): Promise<string | null> {
   return py.length === 1 ? TEMPLATE_COMMAND.replace('{file}', shellQuote(py[0]!)) : null;
 }
 
+/**
+ * The interpreter `python3` runs, as an absolute path: the template's command starts it directly,
+ * the same program, without a wrapper such as pyenv's shim (a shell script that costs more CPU
+ * than the server's own start, paid at every one of a submission's starts).
+ */
+export function findPython(): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile('python3', ['-c', 'import sys; print(sys.executable)'], { timeout: 60_000 }, (e, stdout) => {
+      const path = stdout.trim();
+      if (e || !path.startsWith('/')) {
+        fail(
+          new NoCommand(
+            `no --cmd given, and python3 cannot be run here (${e ? e.message.split('\n')[0] : 'it did not say where it is'}): install Python 3, or give --cmd`,
+          ),
+        );
+      } else done(path);
+    });
+  });
+}
+
 /** Each submission's command: the teacher's, or the template's way; NoCommand names those that have none. */
 async function commandsFor(submissions: readonly Submission[], command: string | undefined): Promise<string[]> {
   if (command !== undefined) return submissions.map(() => command);
@@ -88,7 +109,8 @@ async function commandsFor(submissions: readonly Submission[], command: string |
         `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
     );
   }
-  return found as string[];
+  const python = shellQuote(await findPython());
+  return (found as string[]).map((c) => c.replace('python3', python));
 }
 
 /** Grades the class and writes its files; the result is in the submissions' order. */
