@@ -14,6 +14,8 @@ import { gradesCsv } from '../../src/check/reporters/csv.js';
 import { gradescopeResults } from '../../src/check/reporters/gradescope.js';
 import { classIndexHtml, submissionHtml } from '../../src/check/reporters/html.js';
 import { junitXml } from '../../src/check/reporters/junit.js';
+import { BadPoints, parsePoints } from '../../src/check/grade/points.js';
+import { scoreOf } from '../../src/check/score.js';
 import { serverReportText } from '../../src/check/reporters/text.js';
 import { main } from '../../src/cli/main.js';
 import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/index.js';
@@ -95,6 +97,7 @@ function graded(name: string, report: CheckReport, extra: Partial<GradedSubmissi
     outputTail: 'Listening on port 12100 <& "quoted">',
     port: report.target.port,
     command: `python3 /class/${name}.py`,
+    ...scoreOf(report, {}, SERVER_CHECKS),
     startedAt: report.startedAt,
     ms: report.ms,
     ...extra,
@@ -161,6 +164,63 @@ describe('reporters', () => {
     assert.equal(col(carol, 'verdict'), 'no-start');
     assert.equal(col(carol, 'required_passed'), '0');
     assert.match(col(carol, 'problem'), /never accepted a connection/);
+    // The score last: a point per required check passed, of a point per required check.
+    assert.deepEqual(head.slice(-2), ['score', 'max_score']);
+    const required = SERVER_CHECKS.filter((c) => c.required).length;
+    assert.deepEqual([col(alice, 'score'), col(alice, 'max_score')], [String(required), String(required)]);
+    assert.deepEqual([col(bob, 'score'), col(bob, 'max_score')], [String(flawed.summary.required.passed), String(required)]);
+    assert.ok(flawed.summary.required.passed < required);
+  });
+
+  test('score: a point per required check by default; --points sets them check by check; skipped and failed checks score 0', () => {
+    const required = SERVER_CHECKS.filter((c) => c.required);
+    assert.deepEqual(scoreOf(good, {}, SERVER_CHECKS), { score: required.length, maxScore: required.length });
+    const failed = flawed.checks.filter((c) => c.required && c.status === 'fail').map((c) => c.name);
+    assert.ok(failed.length > 0);
+    // content worth 3, quit 0 (not graded), concurrent-clients (beyond the handout) 0.5.
+    const points = parsePoints('{"content": 3, "quit": 0, "concurrent-clients": 0.5}', 'points.json', SERVER_CHECKS);
+    const worth = (name: string): number =>
+      name === 'content' ? 3 : name === 'quit' ? 0 : name === 'concurrent-clients' ? 0.5 : SERVER_CHECKS.find((c) => c.name === name)!.required ? 1 : 0;
+    const expect = (report: CheckReport): { score: number; maxScore: number } => {
+      let score = 0;
+      let maxScore = 0;
+      for (const c of report.checks) {
+        if (worth(c.name) === 0 || (c.status === 'skip' && c.skipReason === 'quick')) continue;
+        maxScore += worth(c.name);
+        if (c.status === 'pass' || c.status === 'not-applicable') score += worth(c.name);
+      }
+      return { score, maxScore };
+    };
+    assert.deepEqual(scoreOf(flawed, points, SERVER_CHECKS), expect(flawed));
+    assert.ok(scoreOf(flawed, points, SERVER_CHECKS).score < scoreOf(good, points, SERVER_CHECKS).score);
+    // A required check that did not run (the server was gone) scores 0 but counts: the same maximum as a good run.
+    const gone: CheckReport = {
+      ...good,
+      checks: good.checks.map((c) => (c.name === 'content' ? { ...c, status: 'skip' as const, skipReason: 'unreachable' as const } : c)),
+    };
+    assert.deepEqual(scoreOf(gone, points, SERVER_CHECKS), {
+      score: scoreOf(good, points, SERVER_CHECKS).score - 3,
+      maxScore: scoreOf(good, points, SERVER_CHECKS).maxScore,
+    });
+    // No report at all (the checker could not run): nothing scored, every check worth something counts.
+    assert.deepEqual(scoreOf(null, {}, SERVER_CHECKS), { score: 0, maxScore: required.length });
+    assert.deepEqual(scoreOf(null, points, SERVER_CHECKS), { score: 0, maxScore: required.length - 1 + 2 + 0.5 });
+  });
+
+  test('--points files: a check not named, a bad value, not JSON, not an object: each a clear error', () => {
+    const bad = (text: string, message: RegExp): void =>
+      assert.throws(
+        () => parsePoints(text, 'points.json', SERVER_CHECKS),
+        (e: unknown) => e instanceof BadPoints && message.test(e.message),
+      );
+    bad('{"contnet": 3}', /points\.json: "contnet" is not a check \(did you mean "content"\?\); the checks are: .*content/);
+    bad('{"xyzzy": 3}', /"xyzzy" is not a check; the checks are: /);
+    bad('{"content": -1}', /the points of "content" must be a number of 0 or more, not -1/);
+    bad('{"content": "3"}', /the points of "content" must be a number of 0 or more, not "3"/);
+    bad('{"content": null}', /not null/);
+    bad('[1, 2]', /must hold a JSON object of check names and points/);
+    bad('{"content": 3,}', /points\.json is not JSON \(.*\): write an object/);
+    assert.deepEqual(parsePoints('{}', 'points.json', SERVER_CHECKS), {});
   });
 
   test('junit.xml: well-formed, a testsuite per submission, a testcase per check, the counts right', async () => {
@@ -173,6 +233,7 @@ describe('reporters', () => {
     await writeFile(file, junitXml(subs));
     const x = parse<ParsedJunit>('junit', file);
     assert.equal(x.tag, 'testsuites');
+    assert.deepEqual([x.suites[1]!.properties['score'], x.suites[1]!.properties['max_score']], [String(subs[1]!.score), String(subs[1]!.maxScore)]);
     assert.deepEqual(
       x.suites.map((s) => s.name),
       ['alice', 'bob', 'carol'],
@@ -228,6 +289,16 @@ describe('reporters', () => {
     assert.match(results.output, /Required: \d+ passed/);
     const all = gradescopeResults(good, { points: 5, visibility: 'after_due_date' });
     assert.equal(all.score, 5 * good.summary.required.passed);
+    // The --points file's points, as grades.csv counts them.
+    const points = parsePoints('{"content": 3, "quit": 0}', 'points.json', SERVER_CHECKS);
+    const weighted = gradescopeResults(flawed, { checkPoints: points });
+    assert.equal(weighted.score, scoreOf(flawed, points, SERVER_CHECKS).score);
+    assert.equal(
+      weighted.tests.reduce((n, t) => n + t.max_score, 0),
+      scoreOf(flawed, points, SERVER_CHECKS).maxScore,
+    );
+    assert.equal(weighted.tests.find((t) => t.name.startsWith('content:'))!.max_score, 3);
+    assert.equal(weighted.tests.find((t) => t.name.startsWith('quit:'))!.max_score, 0);
     assert.ok(all.tests.every((t) => t.visibility === 'after_due_date'));
     assert.deepEqual(JSON.parse(JSON.stringify(all)), all);
   });
@@ -298,6 +369,7 @@ describe('reporters', () => {
     assert.ok(index.includes('href="alice/index.html"') && index.includes('href="bob/index.html"'));
     assert.ok(!/<script/i.test(index));
     for (const c of good.checks) assert.ok(index.includes(`>${c.name}`), c.name);
+    assert.ok(index.includes(`<td class="score">${subs[1]!.score}/${subs[1]!.maxScore}</td>`), 'the score column');
     const page = submissionHtml(subs[1]!);
     assert.ok(page.includes('Listening on port 12100 &lt;&amp; &quot;quoted&quot;&gt;'));
     assert.ok(!page.includes('<& "quoted">'));

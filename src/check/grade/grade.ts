@@ -1,25 +1,43 @@
 // `linedrop grade`: a whole class. Each submission is graded in a working folder of its own;
 // in parallel where network namespaces keep them apart, one after another elsewhere. Writes the
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LAB_PORT } from '../client-checker.js';
 import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
+import type { Points } from '../score.js';
+import { shellQuote } from './command.js';
 import { findNamespaces, type Namespaces } from './isolation.js';
 import { gradeSubmission } from './submission.js';
-import { findSubmissions, type Submission } from './submissions.js';
+import { findSubmissions, isZip, submissionsFromZip, type Submission } from './submissions.js';
+import type { UnzipLimits } from './unzip.js';
 import type { ClassReport, GradedSubmission } from './types.js';
 
 export const DEFAULT_TIME_LIMIT_MS = 120_000;
 
+/** How the lab's template starts a server; what a .py submission is started with when no command is given. */
+export const TEMPLATE_COMMAND = "printf '2\\n' | python3 {file}";
+const TEMPLATE_NOTE = "the template's way: no --cmd was given (python3 named by its path)";
+
+/** Where a course site's .zip is unpacked, inside the output folder (hidden: never a submission's name). */
+const UNPACKED = '.unpacked';
+
 export interface GradeOptions {
-  /** A folder of submissions (each entry is one), or the submissions' files and folders. */
+  /** A folder of submissions (each entry is one), the submissions' files and folders, or one .zip as a course site exports a class. */
   paths: readonly string[];
-  /** Shell command that starts a server: `{file}` the submission's copy, `{dir}` its working folder, `{port}` the port. */
-  command: string;
+  /**
+   * Shell command that starts a server: `{file}` the submission's copy, `{dir}` its working folder, `{port}` the port.
+   * Without it, a .py submission (or a folder holding one .py) starts the template's way (TEMPLATE_COMMAND).
+   */
+  command?: string;
+  /** Points per check (`--points`): see src/check/score.ts. */
+  points?: Points;
+  /** Bounds on unpacking a .zip (default DEFAULT_UNZIP_LIMITS). */
+  unzipLimits?: UnzipLimits;
   /** Where the reports go (created). */
   out: string;
   /** Submissions graded at once in network namespaces (default: the number of cores). */
@@ -45,11 +63,69 @@ export class NoNamespaces extends Error {
   override readonly name = 'NoNamespaces';
 }
 
+export class NoCommand extends Error {
+  override readonly name = 'NoCommand';
+}
+
+/** The command for a submission when the teacher gave none: the template's for a Python server, else null. */
+export async function templateCommand(sub: Submission): Promise<string | null> {
+  if (sub.kind === 'file') return sub.source.toLowerCase().endsWith('.py') ? TEMPLATE_COMMAND : null;
+  const py = (await readdir(sub.source)).filter((f) => f.toLowerCase().endsWith('.py') && !f.startsWith('.'));
+  return py.length === 1 ? TEMPLATE_COMMAND.replace('{file}', shellQuote(py[0]!)) : null;
+}
+
+/**
+ * The interpreter `python3` runs, as an absolute path: the template's command starts it directly,
+ * the same program, without a wrapper such as pyenv's shim (a shell script that costs more CPU
+ * than the server's own start, paid at every one of a submission's starts).
+ */
+export function findPython(): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile('python3', ['-c', 'import sys; print(sys.executable)'], { timeout: 60_000 }, (e, stdout) => {
+      const path = stdout.trim();
+      if (e || !path.startsWith('/')) {
+        fail(
+          new NoCommand(
+            `no --cmd given, and python3 cannot be run here (${e ? e.message.split('\n')[0] : 'it did not say where it is'}): install Python 3, or give --cmd`,
+          ),
+        );
+      } else done(path);
+    });
+  });
+}
+
+/** Each submission's command: the teacher's, or the template's way; NoCommand names those that have none. */
+async function commandsFor(submissions: readonly Submission[], command: string | undefined): Promise<string[]> {
+  if (command !== undefined) return submissions.map(() => command);
+  const found = await Promise.all(submissions.map(templateCommand));
+  const missing = submissions.filter((_, i) => found[i] === null);
+  if (missing.length > 0) {
+    const which = missing
+      .slice(0, 5)
+      .map((s) => `${s.name} (${s.kind === 'file' ? 'not a .py file' : 'a folder without exactly one .py file'})`)
+      .join(', ');
+    throw new NoCommand(
+      `no --cmd given, and ${missing.length} submission${missing.length === 1 ? ' is' : 's are'} not a Python server to start the template's way (${TEMPLATE_COMMAND}): ` +
+        `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
+    );
+  }
+  const python = shellQuote(await findPython());
+  return (found as string[]).map((c) => c.replace('python3', python));
+}
+
 /** Grades the class and writes its files; the result is in the submissions' order. */
 export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   const started = Date.now();
   const out = resolve(options.out);
-  const submissions = await findSubmissions(options.paths, [out]);
+  let submissions: Submission[];
+  if (options.paths.length === 1 && isZip(options.paths[0]!)) {
+    await prepareOut(out);
+    await rm(join(out, UNPACKED), { recursive: true, force: true });
+    submissions = await submissionsFromZip(options.paths[0]!, join(out, UNPACKED), options.unzipLimits);
+  } else {
+    submissions = await findSubmissions(options.paths, [out]);
+  }
+  const commands = await commandsFor(submissions, options.command);
   const isolation = options.isolation ?? 'auto';
   const namespaces = isolation === 'none' ? null : await findNamespaces();
   if (isolation === 'netns' && namespaces === null) {
@@ -67,7 +143,9 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
     while (next < submissions.length && !options.signal?.aborted) {
       const i = next++;
       const result = await gradeSubmission(submissions[i]!, {
-        command: options.command,
+        command: commands[i]!,
+        ...(options.command === undefined ? { commandNote: TEMPLATE_NOTE } : {}),
+        ...(options.points ? { points: options.points } : {}),
         out,
         namespaces,
         port: options.port ?? LAB_PORT,
@@ -83,7 +161,8 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   await Promise.all(Array.from({ length: jobs }, lane));
 
   const report: ClassReport = {
-    command: options.command,
+    command: options.command ?? `${TEMPLATE_COMMAND} (${TEMPLATE_NOTE})`,
+    points: options.points ?? {},
     isolation: namespaces ? 'netns' : 'ports',
     jobs,
     timeLimitMs,

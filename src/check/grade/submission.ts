@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { submissionHtml } from '../reporters/html.js';
 import { submissionJson } from '../reporters/json.js';
 import { serverReportText } from '../reporters/text.js';
+import { scoreOf, type Points } from '../score.js';
+import { SERVER_CHECKS } from '../server-checks.js';
 import { fillCommand, shellQuote, usesPort } from './command.js';
 import { inNamespace, type Namespaces } from './isolation.js';
 import type { Submission } from './submissions.js';
@@ -34,6 +36,10 @@ export interface SubmissionOptions {
   timeoutMs?: number;
   quick?: boolean;
   signal?: AbortSignal;
+  /** Points per check (`--points`); a point per required check when not given. */
+  points?: Points;
+  /** Said in the report beside the command, e.g. that it is the template's way because no --cmd was given. */
+  commandNote?: string;
 }
 
 /** The last lines of a file (at most a few KiB), or '' when there is none. */
@@ -142,6 +148,8 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     outputTail,
     port,
     command,
+    ...(options.commandNote ? { commandNote: options.commandNote } : {}),
+    ...scoreOf(parsed?.report ?? null, options.points ?? {}, SERVER_CHECKS),
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
   };
@@ -172,7 +180,8 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
 /** report.txt: the checker's text report, after the submission's own lines. */
 function submissionText(s: GradedSubmission): string {
   let out = `Submission ${s.name} (${s.source}): ${s.verdict.toUpperCase()}\n`;
-  out += `Started with: ${s.command}\n`;
+  out += `Started with: ${s.command}${s.commandNote ? ` (${s.commandNote})` : ''}\n`;
+  out += `Score: ${s.score} of ${s.maxScore}\n`;
   if (s.problem) out += `${s.problem}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;

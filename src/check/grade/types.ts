@@ -29,13 +29,21 @@ export interface GradedSubmission {
   port: number;
   /** The shell command that started it, with `{file}`, `{dir}` and `{port}` filled in. */
   command: string;
+  /** Where the command came from, when the teacher gave none (e.g. "the template's way: no --cmd was given"). */
+  commandNote?: string;
+  /** The points scored: see src/check/score.ts (by default a point per required check passed). */
+  score: number;
+  /** The points there were to score. */
+  maxScore: number;
   startedAt: string;
   ms: number;
 }
 
 export interface ClassReport {
-  /** The command template, as given (`{file}`, `{port}`, `{dir}` not filled in). */
+  /** The command template, as given (`{file}`, `{port}`, `{dir}` not filled in), or the template's way when none was. */
   command: string;
+  /** Points per check from `--points` (empty: a point per required check). */
+  points?: Readonly<Record<string, number>>;
   isolation: Isolation;
   jobs: number;
   timeLimitMs: number;

@@ -27,9 +27,11 @@ export const GRADES_COLUMNS = [
   'optional_failed_checks',
   'seconds',
   'problem',
+  'score',
+  'max_score',
 ] as const;
 
-/** `grades.csv`: a row per submission; check names in a cell are separated by spaces. */
+/** `grades.csv`: a row per submission, its score last (src/check/score.ts); check names in a cell are separated by spaces. */
 export function gradesCsv(submissions: readonly GradedSubmission[]): string {
   let out = csvLine(GRADES_COLUMNS);
   for (const s of submissions) {
@@ -49,6 +51,8 @@ export function gradesCsv(submissions: readonly GradedSubmission[]): string {
       failedChecks(s.report, false).join(' '),
       (s.ms / 1000).toFixed(1),
       s.problem ?? '',
+      s.score,
+      s.maxScore,
     ]);
   }
   return out;

@@ -1,7 +1,10 @@
 // Gradescope's autograder results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
-// a test per check. A required check is worth `points` (1 by default): the points when it passes,
-// 0 otherwise. Checks beyond the handout, and checks that do not apply, are worth nothing and only
-// show passed or failed. The output of each test is what the checker sent, expected and saw.
+// a test per check. A check is worth its points as src/check/score.ts counts them (1 for each
+// required check by default, `points` for each when given, or each check's own from `checkPoints`,
+// the --points file): the points when it passes (or cannot apply), 0 otherwise. Checks worth
+// nothing (beyond the handout by default) only show passed or failed. The output of each test is
+// what the checker sent, expected and saw.
+import { counts, pointsFor, scored, type Points } from '../score.js';
 import type { CheckReport, CheckResult } from '../types.js';
 import { serverReportSummary } from './text.js';
 import { causeOf, isNotApplicable } from './tally.js';
@@ -27,16 +30,15 @@ export interface GradescopeResults {
 }
 
 export interface GradescopeOptions {
-  /** Points for each required check (default 1). */
+  /** Points for each required check (default 1); `checkPoints` gives them check by check instead. */
   points?: number;
+  /** Points per check name (the --points file); checks not named: 1 if required, 0 otherwise. */
+  checkPoints?: Points;
   /** Gradescope's visibility for every test (`visible`, `hidden`, `after_due_date`, `after_published`). */
   visibility?: string;
   /** Text shown above the tests, before the summary (e.g. the server's last lines of output). */
   preface?: string;
 }
-
-/** Checks the person running the checker left out: worth nothing either way. */
-const LEFT_OUT = new Set(['not-selected', 'needs-dir', 'quick']);
 
 function testOutput(r: CheckResult): string {
   const cause = causeOf(r);
@@ -52,19 +54,21 @@ function testOutput(r: CheckResult): string {
 }
 
 export function gradescopeResults(report: CheckReport, options: GradescopeOptions = {}): GradescopeResults {
-  const points = options.points ?? 1;
+  const points: Points =
+    options.checkPoints ??
+    (options.points !== undefined ? Object.fromEntries(report.checks.filter((r) => r.required).map((r) => [r.name, options.points!])) : {});
   const tests = report.checks.map((r, i): GradescopeTest => {
-    const counts = r.required && !isNotApplicable(r) && !(r.skipReason !== undefined && LEFT_OUT.has(r.skipReason));
+    const worth = counts(r, points);
     const passed = r.status === 'pass' || isNotApplicable(r);
-    const status = passed || (r.status === 'skip' && !counts) ? 'passed' : 'failed';
+    const status = passed || (r.status === 'skip' && !worth) ? 'passed' : 'failed';
     const tags = [r.required ? 'required' : 'beyond the handout'];
     if (isNotApplicable(r)) tags.push('not applicable');
     if (causeOf(r)) tags.push(`follows from ${causeOf(r)}`);
     return {
       name: `${r.name}: ${r.title}`,
       number: String(i + 1),
-      score: counts && r.status === 'pass' ? points : 0,
-      max_score: counts ? points : 0,
+      score: scored(r, points),
+      max_score: worth ? pointsFor(r, points) : 0,
       status,
       output: testOutput(r),
       output_format: 'text',

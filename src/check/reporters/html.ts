@@ -63,15 +63,24 @@ export function classIndexHtml(cls: ClassReport): string {
         .join('');
       const first = firstFailure(s.report);
       const note = s.problem ?? (first ? `${first.name}: ${first.seen}` : '');
-      return `<tr><td><a href="${esc(submissionHref(s.name))}">${esc(s.name)}</a></td><td>${verdictBadge(s.verdict)}</td><td>${req.passed}/${req.passed + req.failed + req.skipped}</td>${cells}<td class="note">${esc(shorten(note, 160))}</td></tr>`;
+      return `<tr><td><a href="${esc(submissionHref(s.name))}">${esc(s.name)}</a></td><td>${verdictBadge(s.verdict)}</td><td class="score">${s.score}/${s.maxScore}</td><td>${req.passed}/${req.passed + req.failed + req.skipped}</td>${cells}<td class="note">${esc(shorten(note, 160))}</td></tr>`;
     })
     .join('\n');
   const body = `<h1>linedrop grade: ${subs.length} submission${subs.length === 1 ? '' : 's'}</h1>
 <p class="meta">Graded ${esc(cls.startedAt.replace('T', ' ').slice(0, 19))} UTC in ${seconds(cls.ms)} with <code>${esc(cls.command)}</code>;
-${cls.isolation === 'netns' ? `each submission in a network namespace of its own, ${cls.jobs} at a time` : 'one after another, each on a port of its own'}; time limit ${seconds(cls.timeLimitMs)} per submission.</p>
+${cls.isolation === 'netns' ? `each submission in a network namespace of its own, ${cls.jobs} at a time` : 'one after another, each on a port of its own'}; time limit ${seconds(cls.timeLimitMs)} per submission;
+${
+  Object.keys(cls.points ?? {}).length
+    ? `points from the points file: ${esc(
+        Object.entries(cls.points ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+      )}, any other required check 1`
+    : 'a point per required check passed'
+}.</p>
 <p class="counts">${counts}</p>
 <table class="class">
-<thead><tr><th>submission</th><th>verdict</th><th>required passed</th>${head}<th>first thing to fix</th></tr></thead>
+<thead><tr><th>submission</th><th>verdict</th><th>score</th><th>required passed</th>${head}<th>first thing to fix</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -113,8 +122,9 @@ export function submissionHtml(s: GradedSubmission): string {
   const failed = failedChecks(s.report, true);
   let body = `<p><a href="../index.html">← the class</a></p>
 <h1>${esc(s.name)} ${verdictBadge(s.verdict)}</h1>
-<p class="meta">${esc(s.source)}, checked on port ${s.port} in ${seconds(s.ms)} with <code>${esc(s.command)}</code>${s.report ? `, started ${s.report.summary.restarts} time${s.report.summary.restarts === 1 ? '' : 's'}` : ''}</p>
-<p class="counts"><span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
+<p class="meta">${esc(s.source)}, checked on port ${s.port} in ${seconds(s.ms)} with <code>${esc(s.command)}</code>${s.commandNote ? ` (${esc(s.commandNote)})` : ''}${s.report ? `, started ${s.report.summary.restarts} time${s.report.summary.restarts === 1 ? '' : 's'}` : ''}</p>
+<p class="counts"><span>Score: ${s.score} of ${s.maxScore}</span>
+<span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
 <span>Beyond the handout: ${opt.passed} passed, ${opt.failed} failed</span></p>`;
   if (s.problem) body += `<p class="cause">${esc(s.problem)}</p>`;
   if (first)

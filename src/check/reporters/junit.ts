@@ -8,7 +8,12 @@ import type { GradedSubmission } from '../grade/types.js';
 import { escapeXml as esc } from './xml.js';
 import { causeOf, isNotApplicable } from './tally.js';
 
-export type JunitSuite = Pick<GradedSubmission, 'name' | 'report' | 'outputTail' | 'ms' | 'startedAt'> & { problem?: string; verdict?: string };
+export type JunitSuite = Pick<GradedSubmission, 'name' | 'report' | 'outputTail' | 'ms' | 'startedAt'> & {
+  problem?: string;
+  verdict?: string;
+  score?: number;
+  maxScore?: number;
+};
 
 type Outcome = { kind: 'pass' } | { kind: 'failure' | 'error' | 'skipped'; message: string };
 
@@ -69,6 +74,8 @@ function suiteXml(suite: JunitSuite): { xml: string; counts: Counts } {
   }
   const props: [string, string][] = [];
   if (suite.verdict) props.push(['verdict', suite.verdict]);
+  if (suite.score !== undefined) props.push(['score', String(suite.score)]);
+  if (suite.maxScore !== undefined) props.push(['max_score', String(suite.maxScore)]);
   if (suite.problem) props.push(['problem', suite.problem]);
   const properties = props.length
     ? `    <properties>\n${props.map(([k, v]) => `      <property name="${esc(k)}" value="${esc(v)}"/>\n`).join('')}    </properties>\n`

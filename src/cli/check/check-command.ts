@@ -77,10 +77,11 @@ export function register(program: Command, context: CliContext): void {
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
+    .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'))
     .action(
       async (
         target: { host: string; port: number },
-        opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string },
+        opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string; points?: string },
       ) => {
         const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
         const { style, wantsColour } = await import('../../check/reporters/colour.js');
@@ -90,6 +91,19 @@ export function register(program: Command, context: CliContext): void {
           io.stderr.write(`linedrop check: --dir ${opts.dir}: ${dirProblem}\n`);
           context.setExitCode(ExitCode.Usage);
           return;
+        }
+        let points: Readonly<Record<string, number>> | undefined;
+        if (opts.points !== undefined) {
+          const { BadPoints, readPoints } = await import('../../check/grade/points.js');
+          const { SERVER_CHECKS } = await import('../../check/server-checks.js');
+          try {
+            points = await readPoints(opts.points, SERVER_CHECKS);
+          } catch (e) {
+            if (!(e instanceof BadPoints)) throw e;
+            io.stderr.write(`linedrop check: ${e.message}\n`);
+            context.setExitCode(ExitCode.Usage);
+            return;
+          }
         }
         const s = style(!opts.json && wantsColour(io.stdout));
         const where = formatAddress(target.host, target.port);
@@ -128,7 +142,7 @@ export function register(program: Command, context: CliContext): void {
             const { mkdir, writeFile } = await import('node:fs/promises');
             await mkdir(dirname(opts.gradescope), { recursive: true });
             const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
-            await writeFile(opts.gradescope, gradescopeJson(report));
+            await writeFile(opts.gradescope, gradescopeJson(report, points ? { checkPoints: points } : {}));
           } catch (e) {
             io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
             context.setExitCode(ExitCode.Usage);

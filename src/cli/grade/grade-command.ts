@@ -8,7 +8,7 @@ import { DEFAULT_PORT } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, lateDefault, wholeNumber } from '../flags.js';
+import { duration, lateDefault, size, wholeNumber } from '../flags.js';
 
 function command(value: string): string {
   if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
@@ -32,7 +32,9 @@ function progressLine(r: GradedSubmission, done: number, total: number, width: n
 }
 
 interface GradeFlags {
-  cmd: string;
+  cmd?: string;
+  points?: string;
+  maxUnzipped?: number;
   out: string;
   jobs?: number;
   timeLimit: number;
@@ -49,16 +51,25 @@ export function register(program: Command, context: CliContext): void {
     .summary('Grade a class: every submission checked against the handout, with CSV, JUnit and HTML reports')
     .description(
       'Grade a class of lab servers: each submission is copied into a working folder of its own, started with ' +
-        '--cmd and checked by `linedrop check` (every rule of the handout), with a time limit. On Linux, where ' +
+        "--cmd (without it, a .py submission starts the template's way: printf '2\\n' | python3 {file}) and " +
+        'checked by `linedrop check` (every rule of the handout), with a time limit. The submissions are a ' +
+        "folder's entries, files and folders named, or a course site's .zip (an entry per student, unpacked " +
+        'safely). Each gets a score: a point per required check passed, or as --points says. On Linux, where ' +
         'network namespaces can be made, each runs in a namespace of its own, so every one keeps the port it ' +
         'hard-codes (12100) and several run at once; elsewhere they run one after another, each on a free ' +
         'port that --cmd receives as {port}.',
     )
-    .argument('<submissions...>', 'a folder whose entries (files or folders) are the submissions, or the submissions themselves')
-    .requiredOption(
+    .argument('<submissions...>', "a folder whose entries (files or folders) are the submissions, the submissions themselves, or a course site's .zip of them")
+    .option(
       '--cmd <command>',
-      "shell command that starts one submission's server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port",
+      "shell command that starts one submission's server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port (default for .py submissions: printf '2\\n' | python3 {file})",
       command,
+    )
+    .option('--points <file>', 'a JSON file of points per check, e.g. {"content": 3, "quit": 1}; checks not named: 1 if required, 0 if beyond the handout')
+    .addOption(
+      new Option('--max-unzipped <size>', 'the most a .zip of submissions may unpack to (e.g. 200MiB); it may hold at most 20000 entries')
+        .default(1024 * 1024 * 1024, '1GiB')
+        .argParser(size(64 * 1024 * 1024 * 1024)),
     )
     .addOption(new Option('-o, --out <dir>', 'folder for the reports: grades.csv, junit.xml, index.html, and a folder per submission').default('grades'))
     .addOption(
@@ -86,16 +97,21 @@ export function register(program: Command, context: CliContext): void {
       'after',
       '\nExamples:\n' +
         '  linedrop grade submissions/ --cmd "printf \'2\\n\' | python3 {file}" --out grades\n' +
+        '  linedrop grade moodle-export.zip --points points.json --out grades\n' +
         '  # without network namespaces, give each server its port:\n' +
         "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf '2\\n' | python3 server.py\"\n\n" +
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
         'could not be checked (NOT CHECKED), 2 usage error (no submission, a bad option, an --out folder\n' +
-        'holding other files), 3 network namespaces asked for (--isolation netns) but not available,\n' +
+        'holding other files, a bad --points file, an unsafe or too big .zip, no --cmd for a submission\n' +
+        'that is not Python), 3 network namespaces asked for (--isolation netns) but not available,\n' +
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
-      const { gradeClass, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
+      const { gradeClass, NoCommand, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
       const { NoSubmissions } = await import('../../check/grade/submissions.js');
+      const { BadPoints, readPoints } = await import('../../check/grade/points.js');
+      const { BadZip, DEFAULT_UNZIP_LIMITS } = await import('../../check/grade/unzip.js');
+      const { SERVER_CHECKS } = await import('../../check/server-checks.js');
       const { VERDICTS } = await import('../../check/grade/types.js');
       const { styleFor } = await import('../../check/reporters/colour.js');
       const { firstFailure } = await import('../../check/reporters/tally.js');
@@ -106,9 +122,12 @@ export function register(program: Command, context: CliContext): void {
       process.once('SIGTERM', interrupt);
       let width = 10;
       try {
+        const points = opts.points !== undefined ? await readPoints(opts.points, SERVER_CHECKS) : undefined;
         const report = await gradeClass({
           paths,
-          command: opts.cmd,
+          ...(opts.cmd !== undefined ? { command: opts.cmd } : {}),
+          ...(points ? { points } : {}),
+          ...(opts.maxUnzipped !== undefined ? { unzipLimits: { maxBytes: opts.maxUnzipped, maxEntries: DEFAULT_UNZIP_LIMITS.maxEntries } } : {}),
           out: opts.out,
           timeLimitMs: opts.timeLimit,
           port: opts.port,
@@ -121,7 +140,7 @@ export function register(program: Command, context: CliContext): void {
             width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));
             const how = namespaces
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
-              : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
+              : `one after another, each on ${opts.cmd?.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
               `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
             );
@@ -144,7 +163,7 @@ export function register(program: Command, context: CliContext): void {
         if (controller.signal.aborted) context.setExitCode(130);
         else context.setExitCode(count('error') > 0 ? ExitCode.SomeRejected : ExitCode.Ok);
       } catch (e) {
-        if (e instanceof NoSubmissions || e instanceof OutNotOurs) {
+        if (e instanceof NoSubmissions || e instanceof OutNotOurs || e instanceof BadPoints || e instanceof BadZip || e instanceof NoCommand) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
         } else if (e instanceof NoNamespaces) {

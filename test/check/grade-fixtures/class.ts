@@ -10,13 +10,32 @@ const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const LAB_SERVER = join(ROOT, 'test/check/servers/tcp.py');
 const NO_START = join(ROOT, 'test/check/grade-fixtures/no_start.py');
 
-/** A submission: a correct lab server (''), one with a flaw tcp.py knows (LAB_FLAW), or 'no-start'. */
-export type Member = '' | 'late-write' | 'append' | 'no-q' | 'a-newline' | 'spin' | 'crash-utf8' | 'no-start';
+/**
+ * A submission: a correct lab server (''), one with a flaw tcp.py knows (LAB_FLAW), 'no-start',
+ * or an edit of the source as students make it: 'sleep-after-q' (`time.sleep(1)` after `Q`,
+ * before the close: a correct server) and 'other-port' (the port changed to 12222).
+ */
+export type Member = '' | 'late-write' | 'append' | 'no-q' | 'a-newline' | 'spin' | 'crash-utf8' | 'no-start' | 'sleep-after-q' | 'other-port';
+
+/** Source edits, each of one line of tcp.py. */
+const EDITS: Partial<Record<Member, [RegExp, string]>> = {
+  'sleep-after-q': [
+    /^( +)data_socket\.sendall\(b'Q'\)\n/m,
+    "$1data_socket.sendall(b'Q')\n$1time.sleep(1)  # Make sure Socket doesn't close while sending data\n",
+  ],
+  'other-port': [/^PORT = 12100$/m, 'PORT = 12222'],
+};
 
 /** The lab server's source with `flaw` fixed in it. */
 export async function labServer(flaw: Member = ''): Promise<string> {
   const source = await readFile(LAB_SERVER, 'utf8');
   if (!flaw) return source;
+  const edit = EDITS[flaw];
+  if (edit) {
+    const text = source.replace(edit[0], edit[1]);
+    if (text === source) throw new Error(`${LAB_SERVER}: no line to make the ${flaw} edit in`);
+    return text;
+  }
   const text = source.replace(/^import os\n/m, `import os\nos.environ['LAB_FLAW'] = '${flaw}'\n`);
   if (text === source) throw new Error(`${LAB_SERVER}: no "import os" line to set the flaw after`);
   return text;
