@@ -40,7 +40,8 @@ function shorten(text: string): string {
 /** The last Python traceback in `output` (with chained exceptions, the one printed last). */
 export function pythonTraceback(output: string): PythonTraceback | undefined {
   const lines = output.split(/\r?\n/);
-  const start = lastIndex(lines, (l) => l.startsWith('Traceback (most recent call last):'));
+  // Not always at a line's start: a prompt without a newline (`input('Select ...:')`) may come before it.
+  const start = lastIndex(lines, (l) => l.includes('Traceback (most recent call last):'));
   if (start < 0) return undefined;
   const frames: PythonFrame[] = [];
   let i = start + 1;

@@ -185,6 +185,11 @@ function submissionText(s: GradedSubmission): string {
   if (s.problem) out += `${s.problem}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;
+  for (const r of s.report?.serverStarts ?? []) {
+    const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
+    out += `\nStart ${r.start} of the server (for ${r.checks.join(', ') || 'no check'}): ${end}\n`;
+    if (r.crash && r.output.trim()) out += `${r.output.trimEnd().split('\n').slice(-TAIL_LINES).join('\n').replace(/^/gm, '  | ')}\n`;
+  }
   return out;
 }
 
