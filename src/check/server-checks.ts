@@ -3,8 +3,10 @@
 import { mkdir } from 'node:fs/promises';
 import { CHECKS } from './checks/index.js';
 import { Conversation } from './conversation.js';
-import { Cancelled, Run, Scope, Unreachable, type CheckDef, type Outcome } from './engine.js';
-import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, SkipReason, StatusCounts } from './types.js';
+import { crashText, findCrash } from './crash.js';
+import { Cancelled, isRequired, Run, Scope, Unreachable, type CheckDef, type Outcome } from './engine.js';
+import type { ServerStart } from './restart.js';
+import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, ServerCrash, ServerStartReport, SkipReason, StatusCounts } from './types.js';
 import { sleep } from '../text.js';
 import { formatAddress } from '../net-address.js';
 
@@ -67,7 +69,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
     const result: CheckResult = {
       name: def.name,
       title: def.title,
-      required: def.required,
+      required: isRequired(def, options),
       status: outcome.status,
       ...(outcome.skipReason ? { skipReason: outcome.skipReason } : {}),
       ...(causedBy !== undefined ? { causedBy } : {}),
@@ -78,6 +80,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       connections,
       ms,
       conversation: talk?.events ?? [],
+      ...(outcome.crash ? { crash: outcome.crash } : {}),
     };
     results.push(result);
     options.onResult?.(result);
@@ -98,9 +101,9 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
     for (const def of CHECKS) {
       if (options.signal?.aborted) skip(def, 'interrupted');
       else if (only && !only.has(def.name)) skip(def, 'not-selected');
-      else if (options.quick && !def.required) skip(def, 'quick');
+      else if (options.quick && !isRequired(def, options) && !def.passive) skip(def, 'quick');
       else if (def.needsDir && options.dir === undefined) skip(def, 'needs-dir');
-      else if (gone) skip(def, 'unreachable');
+      else if (gone && !(def.passive && run.connectedOnce)) skip(def, 'unreachable');
       else {
         const t0 = Date.now();
         let outcome: Outcome | undefined;
@@ -108,7 +111,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
         const talk = new Conversation();
         for (let attempt = 0; attempt < 2; attempt++) {
           if (attempt > 0) talk.note('the first connection was closed before the server sent a byte: the check runs once more');
-          const scope = new Scope(run, talk);
+          const scope = new Scope(run, talk, def.name);
           current = scope;
           try {
             outcome = await capped(def.run(scope), hardLimit(run), scope, options.signal);
@@ -137,7 +140,8 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
           // The server closed the check's first connection before sending a byte: it may have been
           // on its way out after the previous check (a one-connection server still finishing).
           // Try once more, on a new connection (restarting the server if it is gone and can be).
-          if (outcome?.status === 'fail' && scope.silentlyClosed && attempt === 0 && outcome.fault !== 'stuck') {
+          // A crash explains the silence: the check is not run again.
+          if (outcome?.status === 'fail' && scope.silentlyClosed && attempt === 0 && outcome.fault !== 'stuck' && !outcome.crash) {
             await sleep(200);
             continue;
           }
@@ -168,8 +172,9 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
 }
 
 /**
- * After a check: a crash of the server the checker started is named (and becomes the fault that
- * links the failures it causes), and a server that should have exited but still runs is stopped.
+ * After a check: a server that should have exited but still runs is stopped, and a crash of the
+ * server the checker started, during this check, is reported by it (and becomes the fault that
+ * links the failures it causes).
  */
 async function afterCheck(run: Run, outcome: Outcome, talk: Conversation): Promise<void> {
   const proc = run.proc;
@@ -178,15 +183,26 @@ async function afterCheck(run: Run, outcome: Outcome, talk: Conversation): Promi
     talk.note(note);
     (outcome.notes ??= []).push(note);
   }
-  if (!proc?.started || proc.running) return;
-  const exit = await proc.exitText();
-  if (exit === undefined || /status 0$/.test(exit)) return;
-  const last = proc.lastLines(1);
-  const text = `the server ${exit}${last ? `; the last line it printed: ${last}` : ''}`;
-  talk.note(text);
-  (outcome.notes ??= []).push(text);
-  if (outcome.status === 'fail') outcome.fault = `crash: ${last || exit}`;
+  const start = proc?.current;
+  if (!proc?.started || !start || proc.running || start.stopped || crashReported.has(start)) return;
+  const exit = (await proc.exitText()) ?? start.exit;
+  if (exit === undefined) return;
+  const found = findCrash(start.output, exit);
+  if (!found) return;
+  crashReported.add(start);
+  const crash: ServerCrash = { text: crashText(found), error: found.error, ...(found.where ? { where: found.where } : {}), exit, start: start.start };
+  talk.note(`${crash.text} (its command ${exit})`);
+  outcome.crash = crash;
+  if (outcome.status === 'fail') {
+    outcome.seen = `${crash.text}; ${outcome.seen}`;
+    outcome.fault = `crash: ${found.error}`;
+  } else {
+    (outcome.notes ??= []).push(`${crash.text} (its command ${exit}), though what this check looks at was right`);
+  }
 }
+
+/** The starts whose crash a check has reported already (a start is reported by one check only). */
+const crashReported = new WeakSet<object>();
 
 function makeReport(
   options: CheckServerOptions,
@@ -230,8 +246,24 @@ function makeReport(
     },
   };
   if (end.error !== undefined) report.error = end.error;
+  if (run.listening) report.listen = { expectedPort: options.port, host: run.target.host, port: run.target.port, sockets: run.listening };
+  if (run.bindFailure) report.bindFailure = { ...run.bindFailure };
+  if (run.proc) report.serverStarts = run.proc.runs.map((r) => startReport(r));
   else if (!reachable && run.lastConnectError) report.error = `cannot connect to ${formatAddress(options.host, options.port)} (${run.lastConnectError})`;
   return report;
+}
+
+function startReport(r: ServerStart): ServerStartReport {
+  const found = r.exit !== undefined && !r.stopped ? findCrash(r.output, r.exit) : undefined;
+  return {
+    start: r.start,
+    checks: [...r.checks],
+    output: r.output,
+    bytes: r.bytes,
+    exit: r.exit ?? null,
+    stoppedByChecker: r.stopped,
+    ...(found ? { crash: crashText(found) } : {}),
+  };
 }
 
 async function capped(work: Promise<Outcome>, ms: number, scope: Scope, signal: AbortSignal | undefined): Promise<Outcome> {

@@ -64,6 +64,61 @@ export interface CheckResult {
   ms: number;
   /** Everything the check sent and received, with times: the timeline of the reports. */
   conversation: ConversationEvent[];
+  /** The server (started by the checker) crashed while this check ran; `seen` says so too. */
+  crash?: ServerCrash;
+}
+
+/** A crash of the server during a check, in words: what the error was and where. */
+export interface ServerCrash {
+  /** `the server crashed: UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 (tcp.py line 143, in read_line)` */
+  text: string;
+  /** The error as the program named it (`UnicodeDecodeError: ...`, `killed by SIGSEGV (...)`). */
+  error: string;
+  /** Where, when its output says: `tcp.py line 143, in read_line`. */
+  where?: string;
+  /** How the server's command ended: `exited with status 1`, `killed by SIGSEGV`. */
+  exit: string;
+  /** Which start of the server (see `CheckReport.serverStarts`). */
+  start: number;
+}
+
+/** One start of the server by the checker (`restartCmd`): the checks it served and what it printed. */
+export interface ServerStartReport {
+  /** 1, 2, ... */
+  start: number;
+  /** The checks that ran with this start as their server; the first is the one that started it. */
+  checks: string[];
+  /** The end of what it printed, standard output and error together (at most 16 KiB). */
+  output: string;
+  /** Bytes it printed in all. */
+  bytes: number;
+  /** How it ended, once it had: `exited with status 1`, `killed by SIGTERM`. */
+  exit: string | null;
+  /** The checker stopped it (its end is then no crash). */
+  stoppedByChecker: boolean;
+  /** The crash, when it crashed: `the server crashed: ...`. */
+  crash?: string;
+}
+
+/** Where the server listened, when nothing accepted on the port given and the checker looked for it. */
+export interface ListenReport {
+  /** The port given (the template's 12100 for `grade`, or its `{port}`). */
+  expectedPort: number;
+  /** The host and port the checks connected to. */
+  host: string;
+  port: number;
+  /** Every listening socket of the server that was seen: `0.0.0.0:12222`. */
+  sockets: string[];
+}
+
+/** The server could not bind its listening socket. */
+export interface BindFailureReport {
+  code: 'EADDRNOTAVAIL' | 'EADDRINUSE' | 'EACCES';
+  /** The address it asked for, when its output (or its source) says. */
+  address?: string;
+  port?: number;
+  /** In words, with the fix. */
+  text: string;
 }
 
 export interface StatusCounts {
@@ -103,6 +158,12 @@ export interface CheckReport {
   summary: CheckSummary;
   /** Why no connection could be made, when none could, or why a restart failed. */
   error?: string;
+  /** Where the server listened, when that was not the port given. */
+  listen?: ListenReport;
+  /** The server could not bind its listening socket. */
+  bindFailure?: BindFailureReport;
+  /** Each start of the server by the checker, in order (with `restartCmd`). */
+  serverStarts?: ServerStartReport[];
 }
 
 export interface CheckServerOptions {
@@ -128,6 +189,15 @@ export interface CheckServerOptions {
   quick?: boolean;
   /** Run only these checks (by name); the others are reported as skipped. */
   only?: readonly string[];
+  /**
+   * The server has the network namespace to itself (and the checker): every listening socket in
+   * it is the server's. Otherwise the server's listening sockets are found through its processes.
+   */
+  ownNetwork?: boolean;
+  /** The `port` check (the server listens on the port given) is required, not only reported. */
+  requirePort?: boolean;
+  /** A file that gets everything the server prints, each start after a line naming it and the check it served. */
+  serverLog?: string;
   /** Called with a sentence while the checker waits long for something (a port still in use, a stuck server). */
   onProgress?: (text: string) => void;
   /** Called as each check ends, in order. */

@@ -484,4 +484,31 @@ describe('grade', () => {
     await assertClassFiles(out, report.submissions);
     assert.deepEqual(await leftRunning(out), []);
   });
+
+  test('in network namespaces: a server on a port of its own is graded there (the port reported, or failed with requirePort); a LAN bind is named', async (t) => {
+    if (!(await findNamespaces())) {
+      t.skip('network namespaces cannot be made here');
+      return;
+    }
+    const dir = await tempDir('linedrop-class-');
+    outs.push(dir);
+    await writeFile(join(dir, 'dave.py'), (await labServer('')).replace(/^PORT = 12100$/m, 'PORT = 12222'));
+    await writeClass(dir, { eve: 'bind-lan' });
+    for (const requirePort of [false, true]) {
+      const out = await tempDir('linedrop-grades-');
+      outs.push(out);
+      const report = await gradeClass({ paths: [dir], command: NETNS_CMD, out, isolation: 'netns', quick: true, requirePort });
+      const [dave, eve] = report.submissions;
+      const port = dave!.report!.checks.find((c) => c.name === 'port')!;
+      assert.equal(dave!.verdict, requirePort ? 'fail' : 'pass', `${dave!.problem ?? ''} ${port.seen}`);
+      assert.equal(port.required, requirePort);
+      assert.match(port.seen, /^listens on 12222; the template's port is 12100/);
+      assert.equal(dave!.report!.listen?.port, 12222);
+      assert.equal(eve!.verdict, 'no-start');
+      assert.match(eve!.problem ?? '', /^the server could not bind 192\.168\.1\.187: that address is not on this machine \(EADDRNOTAVAIL\)/);
+      const log = await readFile(join(out, 'dave', 'server.log'), 'utf8');
+      assert.match(log, /^===== start 1, for the check numbering/);
+      assert.match(await readFile(join(out, 'eve', 'report.txt'), 'utf8'), /could not bind 192\.168\.1\.187/);
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { checkServer } from '../../src/index.js';
 import { freePort, HOST, removeDir, tempDir } from '../support.js';
-import { ALL, checkLab, descendants, expectVerdicts, restartCmd, timeWaitOn } from './lab-support.js';
+import { ALL, checkLab, descendants, expectVerdicts, restartCmd, SERVER, timeWaitOn } from './lab-support.js';
 
 describe('linedrop check against a lab server (Python, one connection, no SO_REUSEADDR)', () => {
   test('a correct lab server passes every required check; concurrent-clients is not applicable; exit status 0', async () => {
@@ -19,7 +19,8 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
     assert.equal(lab.report.summary.exitCode, 0);
     assert.equal(lab.report.summary.firstFailure, null);
     assert.equal(lab.report.summary.optional.notApplicable, 1);
-    assert.ok(lab.report.summary.restarts >= ALL.length - 1, `restarted before each check (${lab.report.summary.restarts})`);
+    // Every check but concurrent-clients (not applicable) and port (it only reports) needs a start of its own.
+    assert.ok(lab.report.summary.restarts >= ALL.length - 2, `restarted before each check (${lab.report.summary.restarts})`);
   });
 
   test('checked three times back to back on the same port: no "address already in use", no TIME_WAIT on the port', async () => {
@@ -96,5 +97,69 @@ describe('linedrop check against a lab server (Python, one connection, no SO_REU
       await removeDir(dir);
     }
     assert.deepEqual(descendants(), []);
+  });
+});
+
+describe('a lab server on a port of its own, or on an address it cannot have', () => {
+  test('listening on another port: found through its process (no probe), graded there, the port reported; required with requirePort', async () => {
+    const dir = await tempDir();
+    const given = await freePort();
+    const own = await freePort();
+    try {
+      const only = ['numbering', 'quit', 'accept', 'port'];
+      const report = await checkServer({ host: HOST, port: given, dir, restartCmd: restartCmd(dir, own), timeoutMs: 1500, only });
+      const status = Object.fromEntries(report.checks.filter((c) => only.includes(c.name)).map((c) => [c.name, c.status]));
+      assert.deepEqual(status, { numbering: 'pass', quit: 'pass', accept: 'pass', port: 'fail' }, report.checks.map((c) => `${c.name}: ${c.seen}`).join('\n'));
+      const port = report.checks.find((c) => c.name === 'port')!;
+      assert.equal(port.required, false);
+      assert.match(port.seen, new RegExp(`^listens on ${own}; the port it was given is ${given}`));
+      assert.deepEqual(report.listen, { expectedPort: given, host: HOST, port: own, sockets: [`0.0.0.0:${own}`] });
+      assert.equal(report.summary.exitCode, 0, 'beyond the handout by default');
+      const required = await checkServer({
+        host: HOST,
+        port: given,
+        dir,
+        restartCmd: restartCmd(dir, own),
+        timeoutMs: 1500,
+        only: ['port'],
+        requirePort: true,
+      });
+      const alone = required.checks.find((c) => c.name === 'port')!;
+      assert.equal(alone.required, true);
+      assert.equal(alone.status, 'fail');
+      assert.equal(required.summary.exitCode, 1);
+    } finally {
+      await removeDir(dir);
+    }
+    assert.deepEqual(descendants(), []);
+  });
+
+  test('a port that changes at each start is found again', async () => {
+    const dir = await tempDir();
+    const given = await freePort();
+    const ports = [await freePort(), await freePort()];
+    // Each start takes the next port of the two.
+    const cmd = `cd '${dir}' && n=$(cat n 2>/dev/null || echo 0) && echo $((n + 1)) > n && if [ $((n % 2)) = 0 ]; then p=${ports[0]}; else p=${ports[1]}; fi && printf '2\\n' | python3 '${SERVER}' $p`;
+    try {
+      const only = ['numbering', 'quit', 'accept'];
+      const report = await checkServer({ host: HOST, port: given, dir, restartCmd: cmd, timeoutMs: 1500, only });
+      assert.deepEqual(
+        report.checks.filter((c) => only.includes(c.name)).map((c) => [c.name, c.status]),
+        only.map((n) => [n, 'pass']),
+        report.checks.map((c) => `${c.name}: ${c.seen}`).join('\n'),
+      );
+      assert.ok(ports.includes(report.listen!.port));
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test('a server bound to a LAN address it cannot have: the report names the address, the port and the fix', async () => {
+    const lab = await checkLab('bind-lan', { only: ['quit'] });
+    assert.equal(lab.report.summary.exitCode, 3);
+    assert.equal(lab.report.bindFailure?.code, 'EADDRNOTAVAIL');
+    assert.equal(lab.report.bindFailure?.address, '192.168.1.187');
+    // The address from the traceback's line and the constant it names (the port is a variable there).
+    assert.match(lab.report.error ?? '', /could not bind 192\.168\.1\.187: that address is not on this machine \(EADDRNOTAVAIL\); bind ''/);
   });
 });

@@ -74,13 +74,35 @@ describe('linedrop check against flawed lab servers', () => {
     assert.equal(lab.report.summary.exitCode, 0, 'the required checks all passed');
   });
 
-  test('a crash on bytes >= 0x80 fails content, names the crash, and nothing else fails', async () => {
+  test('a crash on bytes >= 0x80 fails content, which names the crash and where; nothing else fails; the output kept per start', async () => {
     const lab = await checkLab('crash-utf8');
     expectVerdicts(lab, { content: 'fail' });
     const content = lab.report.checks.find((c) => c.name === 'content')!;
-    assert.ok(
-      content.notes.some((n) => /exited with status 1; the last line it printed: UnicodeDecodeError/.test(n)),
-      content.notes.join(' / '),
-    );
+    const crashed = /^the server crashed: UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 \(tcp\.py line \d+, in read_line\)/;
+    assert.match(content.seen, crashed);
+    assert.match(content.crash?.text ?? '', crashed);
+    assert.equal(content.crash?.exit, 'exited with status 1');
+    const starts = lab.report.serverStarts ?? [];
+    const start = starts.find((s) => s.start === content.crash?.start)!;
+    assert.deepEqual(start.checks, ['content']);
+    assert.match(start.output, /Traceback \(most recent call last\)/);
+    assert.match(start.crash ?? '', crashed);
+    assert.equal(starts.filter((s) => s.crash !== undefined).length, 1, 'only the start that served content crashed');
+    assert.equal(lab.report.checks.filter((c) => c.crash !== undefined).length, 1);
+  });
+
+  test('a correct server that sleeps 1 s after Q before it closes: no check skipped, every check passes, run after run', async () => {
+    for (let i = 0; i < 2; i++) {
+      const lab = await checkLab('sleep-after-q');
+      expectVerdicts(lab, {});
+      assert.equal(lab.report.summary.exitCode, 0);
+    }
+  });
+
+  test('the 1 s sleep after Q and A before the file is written: stored-before-answer fails (never skipped), run after run', async () => {
+    for (let i = 0; i < 2; i++) {
+      const lab = await checkLab('sleep-late-write');
+      expectVerdicts(lab, { 'stored-before-answer': 'fail' });
+    }
   });
 });

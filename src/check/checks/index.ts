@@ -4,6 +4,8 @@
 import type { CheckDef } from '../engine.js';
 import { FILE_CHECKS } from './handout-files.js';
 import { WIRE_CHECKS } from './handout-wire.js';
+import { PORT_CHECK } from './port.js';
 import { ROBUSTNESS_CHECKS } from './robustness.js';
 
-export const CHECKS: readonly CheckDef[] = [...FILE_CHECKS, ...WIRE_CHECKS, ...ROBUSTNESS_CHECKS];
+/** `port` comes between the handout's checks and those beyond it: it is either (`--require-port`). */
+export const CHECKS: readonly CheckDef[] = [...FILE_CHECKS, ...WIRE_CHECKS, PORT_CHECK, ...ROBUSTNESS_CHECKS];

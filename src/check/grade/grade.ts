@@ -52,6 +52,8 @@ export interface GradeOptions {
   timeoutMs?: number;
   /** Passed on to the checker: only the handout's checks, a shorter template pause. */
   quick?: boolean;
+  /** Passed on to the checker: a server that listens on another port than it was given fails (the port check is required). */
+  requirePort?: boolean;
   /** Called before grading starts, with the plan. */
   onStart?: (plan: { submissions: readonly Submission[]; namespaces: Namespaces | null; jobs: number }) => void;
   /** Called as each submission is done (in the order they finish). */
@@ -152,6 +154,7 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
         timeLimitMs,
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.quick ? { quick: true } : {}),
+        ...(options.requirePort ? { requirePort: true } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
       results[i] = result;

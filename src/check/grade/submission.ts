@@ -10,7 +10,7 @@ import { submissionJson } from '../reporters/json.js';
 import { serverReportText } from '../reporters/text.js';
 import { scoreOf, type Points } from '../score.js';
 import { SERVER_CHECKS } from '../server-checks.js';
-import { fillCommand, shellQuote, usesPort } from './command.js';
+import { fillCommand, usesPort } from './command.js';
 import { inNamespace, type Namespaces } from './isolation.js';
 import type { Submission } from './submissions.js';
 import type { GradedSubmission, Verdict } from './types.js';
@@ -35,6 +35,8 @@ export interface SubmissionOptions {
   /** Passed on to the checker. */
   timeoutMs?: number;
   quick?: boolean;
+  /** Passed on to the checker: the port check is required. */
+  requirePort?: boolean;
   signal?: AbortSignal;
   /** Points per check (`--points`); a point per required check when not given. */
   points?: Points;
@@ -124,15 +126,18 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     host: '127.0.0.1',
     port,
     dir: work,
-    // The server's output goes to server.log, for the report and for the teacher.
-    restartCmd: `exec >>${shellQuote(log)} 2>&1\n${command}`,
+    restartCmd: command,
+    // The server's output goes to server.log, start by start, for the teacher (and per start into the report).
+    serverLog: log,
+    // In its network namespace, every listening socket is the server's.
+    ...(options.namespaces ? { ownNetwork: true } : {}),
+    ...(options.requirePort ? { requirePort: true } : {}),
     deadlineMs: options.timeLimitMs,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.quick ? { quick: true } : {}),
   };
   const argv = [process.execPath, WORKER, JSON.stringify(worker)];
   const child = await runChecker(options.namespaces ? inNamespace(options.namespaces, argv) : argv, work, options.timeLimitMs, options.signal);
-  const outputTail = await lastLines(log);
   let parsed: WorkerOutput | undefined;
   try {
     // The report names the command as the teacher wrote it, not with the redirection to server.log.
@@ -140,6 +145,9 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
   } catch {
     parsed = undefined;
   }
+  // The last lines of the server's last start that printed anything (server.log has every start).
+  const lastOutput = [...(parsed?.report.serverStarts ?? [])].reverse().find((r) => r.output.trim() !== '')?.output;
+  const outputTail = lastOutput !== undefined ? lastOutput.trimEnd().split('\n').slice(-TAIL_LINES).join('\n') : await lastLines(log);
   const result: GradedSubmission = {
     name: sub.name,
     source: sub.source,
@@ -164,6 +172,7 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
   switch (s.verdict) {
     case 'no-start': {
       const last = s.outputTail.split('\n').at(-1)?.trim();
+      if (s.report?.bindFailure) return `${s.report.bindFailure.text}${last ? `; its last line of output: ${last}` : ''}`;
       return `the server never accepted a connection on port ${s.port}; ${last ? `its last line of output: ${last}` : 'it printed nothing'}`;
     }
     case 'timeout':
@@ -185,6 +194,11 @@ function submissionText(s: GradedSubmission): string {
   if (s.problem) out += `${s.problem}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;
+  for (const r of s.report?.serverStarts ?? []) {
+    const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
+    out += `\nStart ${r.start} of the server (for ${r.checks.join(', ') || 'no check'}): ${end}\n`;
+    if (r.crash && r.output.trim()) out += `${r.output.trimEnd().split('\n').slice(-TAIL_LINES).join('\n').replace(/^/gm, '  | ')}\n`;
+  }
   return out;
 }
 

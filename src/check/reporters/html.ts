@@ -2,7 +2,7 @@
 // per check) and a page per submission (every check with what was sent, expected and seen, and
 // its conversation as a timeline). Readable without JavaScript.
 import type { ClassReport, GradedSubmission, Verdict } from '../grade/types.js';
-import type { CheckResult } from '../types.js';
+import type { CheckResult, ServerStartReport } from '../types.js';
 import { badge, page } from './html-layout.js';
 import { causeOf, failedChecks, firstFailure, isNotApplicable, tally } from './tally.js';
 import { timelineHtml } from './timeline.js';
@@ -114,6 +114,14 @@ ${timelineHtml(events)}
 </section>`;
 }
 
+/** One start of the server: the checks it served, how it ended, what it printed. */
+function startSection(r: ServerStartReport): string {
+  const served = r.checks.map((c) => `<a href="#${esc(c)}">${esc(c)}</a>`).join(', ') || 'no check';
+  const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
+  const output = r.output.trim() ? `<pre class="output">${esc(r.output)}</pre>` : '<p class="none">It printed nothing.</p>';
+  return `<details${r.crash ? ' open' : ''}><summary>start ${r.start}: ${served}; ${esc(end)} (${r.bytes} bytes printed)</summary>\n${output}\n</details>`;
+}
+
 /** `<name>/index.html`: one submission, every check. */
 export function submissionHtml(s: GradedSubmission): string {
   const req = tally(s.report, true);
@@ -136,6 +144,8 @@ export function submissionHtml(s: GradedSubmission): string {
   const optional = checks.filter((r) => !r.required);
   if (required.length) body += `<h2>Required (the handout)</h2>\n${required.map(checkSection).join('\n')}`;
   if (optional.length) body += `<h2>Beyond the handout (reported, never counts against the submission)</h2>\n${optional.map(checkSection).join('\n')}`;
+  const starts = s.report?.serverStarts ?? [];
+  if (starts.length > 0) body += `<h2>The server's starts</h2>\n${starts.map(startSection).join('\n')}`;
   body += `<p class="meta">Also: <a href="report.txt">report.txt</a>, <a href="report.json">report.json</a>, <a href="server.log">server.log</a>.</p>`;
   return page(`${s.name}: ${VERDICT_TEXT[s.verdict]}`, body);
 }

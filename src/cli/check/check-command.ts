@@ -75,13 +75,26 @@ export function register(program: Command, context: CliContext): void {
     )
     .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
+    .addOption(
+      new Option('--require-port', 'with --restart-cmd: a server found listening on another port than the one given fails the port check, now required'),
+    )
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
     .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'))
     .action(
       async (
         target: { host: string; port: number },
-        opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string; points?: string },
+        opts: {
+          dir?: string;
+          restartCmd?: string;
+          timeout: number;
+          quick?: boolean;
+          only?: string[];
+          json?: boolean;
+          gradescope?: string;
+          requirePort?: boolean;
+          points?: string;
+        },
       ) => {
         const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
         const { style, wantsColour } = await import('../../check/reporters/colour.js');
@@ -123,6 +136,7 @@ export function register(program: Command, context: CliContext): void {
           ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
           ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
           ...(opts.only ? { only: opts.only } : {}),
+          ...(opts.requirePort ? { requirePort: true } : {}),
           onProgress: (text) => io.stderr.write(`linedrop check: ${text}\n`),
           onResult: (r) => {
             if (opts.json) return;

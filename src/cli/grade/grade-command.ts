@@ -42,6 +42,7 @@ interface GradeFlags {
   isolation: 'auto' | 'netns' | 'none';
   timeout: number;
   quick?: boolean;
+  requirePort?: boolean;
 }
 
 export function register(program: Command, context: CliContext): void {
@@ -93,6 +94,12 @@ export function register(program: Command, context: CliContext): void {
       ),
     )
     .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
+    .addOption(
+      new Option(
+        '--require-port',
+        "a server that listens on another port than the template's (or {port}) fails the port check, now required; by default it is graded there and the port is only reported",
+      ),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -135,6 +142,7 @@ export function register(program: Command, context: CliContext): void {
           timeoutMs: opts.timeout,
           ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
           ...(opts.quick ? { quick: true } : {}),
+          ...(opts.requirePort ? { requirePort: true } : {}),
           signal: controller.signal,
           onStart: ({ submissions, namespaces, jobs }) => {
             width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));

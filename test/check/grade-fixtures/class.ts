@@ -11,18 +11,25 @@ export const LAB_SERVER = join(ROOT, 'test/check/servers/tcp.py');
 const NO_START = join(ROOT, 'test/check/grade-fixtures/no_start.py');
 
 /**
- * A submission: a correct lab server (''), one with a flaw tcp.py knows (LAB_FLAW), 'no-start',
- * or an edit of the source as students make it: 'sleep-after-q' (`time.sleep(1)` after `Q`,
- * before the close: a correct server) and 'other-port' (the port changed to 12222).
+ * A submission: a correct lab server (''), one with a flaw tcp.py knows (LAB_FLAW: 'sleep-after-q'
+ * is `time.sleep(1)` after `Q`, before the close: a correct server), 'no-start', or an edit of the
+ * source as students make it: 'other-port' (the port changed to 12222).
  */
-export type Member = '' | 'late-write' | 'append' | 'no-q' | 'a-newline' | 'spin' | 'crash-utf8' | 'no-start' | 'sleep-after-q' | 'other-port';
+export type Member =
+  | ''
+  | 'late-write'
+  | 'append'
+  | 'no-q'
+  | 'a-newline'
+  | 'spin'
+  | 'crash-utf8'
+  | 'sleep-after-q'
+  | 'bind-lan'
+  | 'no-start'
+  | 'other-port';
 
 /** Source edits, each of one line of tcp.py. */
 const EDITS: Partial<Record<Member, [RegExp, string]>> = {
-  'sleep-after-q': [
-    /^( +)data_socket\.sendall\(b'Q'\)\n/m,
-    "$1data_socket.sendall(b'Q')\n$1time.sleep(1)  # Make sure Socket doesn't close while sending data\n",
-  ],
   'other-port': [/^PORT = 12100$/m, 'PORT = 12222'],
 };
 

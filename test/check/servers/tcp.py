@@ -14,6 +14,10 @@ students' servers have can be chosen with LAB_FLAW (or the second argument):
   a-newline    answers b'A\\n' instead of b'A'
   spin         never checks for end of stream: a client vanishing mid-message makes it loop forever
   crash-utf8   decodes each line as ASCII, so it crashes on bytes >= 0x80
+  sleep-after-q        sleeps 1 s after Q before it closes ("make sure the socket doesn't close while
+                       sending data"), holding its listening socket meanwhile
+  sleep-late-write     both: A before the file is written (0.3 s later), and the 1 s sleep after Q
+  bind-lan             binds the hard-coded LAN address 192.168.1.187, which is not on this machine
 """
 
 import os
@@ -23,6 +27,7 @@ import time
 
 PORT = 12100
 FLAW = ''
+LAN_HOST = '192.168.1.187'
 
 
 def next_byte(data_socket):
@@ -51,16 +56,13 @@ def read_line(data_socket):
             return None
         line += b
         if b == b'\n':
+            if FLAW == 'crash-utf8':
+                line.decode('ascii')  # the line as text, as many students' servers do
             return line
 
 
 def save(k, lines):
     name = str(k) + '.txt'
-    if FLAW == 'crash-utf8':
-        text = ''.join(line.decode('ascii') for line in lines)
-        with open(name, 'w', newline='') as f:
-            f.write(text)
-        return
     with open(name, 'ab' if FLAW == 'append' else 'wb') as f:
         for line in lines:
             f.write(line)
@@ -68,7 +70,10 @@ def save(k, lines):
 
 def tcp_receive(listen_port):
     listen_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listen_socket.bind(('', listen_port))
+    if FLAW == 'bind-lan':
+        listen_socket.bind((LAN_HOST, listen_port))  # a hard-coded LAN address, as some students' servers have
+    else:
+        listen_socket.bind(('', listen_port))
     listen_socket.listen(1)
     print('Listening on port', listen_port, flush=True)
     data_socket, address = listen_socket.accept()
@@ -82,6 +87,8 @@ def tcp_receive(listen_port):
         if n == 0:
             if FLAW != 'no-q':
                 data_socket.sendall(b'Q')
+            if FLAW in ('sleep-after-q', 'sleep-late-write'):
+                time.sleep(1)  # Make sure Socket doesn't close while sending data
             break
         lines = []
         for _ in range(n):
@@ -93,7 +100,7 @@ def tcp_receive(listen_port):
             print('The client closed the connection mid-message', flush=True)
             break
         k += 1
-        if FLAW == 'late-write':
+        if FLAW in ('late-write', 'sleep-late-write'):
             data_socket.sendall(b'A')
             time.sleep(0.3)
             save(k, lines)
