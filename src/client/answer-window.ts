@@ -91,14 +91,14 @@ export class AnswerWindow {
       if (waiter === undefined) {
         const quoted = chunk.subarray(i, i + QUOTE_BYTES);
         this.connection.fail(
-          new ClientError('ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`),
+          new ClientError('LINEDROP_ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`),
         );
         return;
       }
       if (byte === STATUS_ACCEPTED && !waiter.sent) {
         this.connection.fail(
           new ClientError(
-            'ERR_UNSOLICITED',
+            'LINEDROP_ERR_UNSOLICITED',
             `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
           ),
         );
@@ -112,7 +112,7 @@ export class AnswerWindow {
         // After R (or an answer this protocol does not have) the server ends the connection:
         // nothing later is stored, so nothing more is sent.
         const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
-        const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
+        const stop = new ClientError('LINEDROP_ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
         // With nothing else on the way the server is left to close; otherwise the client stops at once.
         if (waiter.order < this.connection.queued()) this.connection.fail(stop);
         else this.connection.stop(stop);
@@ -129,7 +129,7 @@ export class AnswerWindow {
       this.socket.writableLength > 0
         ? `the server has not read anything for ${silent} (its receive window is full); the connection was closed`
         : `no answer from the server for ${silent}${waiter ? ` (waiting for the status of message ${waiter.index})` : ''}; the connection was closed`;
-    this.connection.fail(new ClientError('ERR_TIMEOUT', text));
+    this.connection.fail(new ClientError('LINEDROP_ERR_TIMEOUT', text));
   }
 
   /** A write waits (or no longer waits) for the socket to drain. */

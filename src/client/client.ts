@@ -11,7 +11,7 @@ import { openSocket } from './connect.js';
 import { ClientError } from './errors.js';
 import { readIfSmall, streamFile, unreadable } from './file-stream.js';
 import { streamLines } from './line-stream.js';
-import { checkShape, emptyFile, measureFile, shapeOf, type FileShape } from './measure.js';
+import { checkShape, emptyMessage, measureFile, shapeOf, type FileShape } from './measure.js';
 import { NEWLINE, type MessageSink } from './message-sink.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
@@ -21,7 +21,7 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HOST,
   DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_TIMEOUT_MS,
+  DEFAULT_CLIENT_TIMEOUT_MS,
   type ClientTlsOptions,
   type ConnectOptions,
   type SendOptions,
@@ -32,13 +32,13 @@ export {
  * to the status byte the server answered for that message; calls may overlap: their bytes go out
  * in call order without waiting for earlier statuses, at most `maxInFlight` messages ahead of the
  * answers. After an `R` (or any status but `A`) nothing more is sent: the messages still waiting
- * fail with `ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
+ * fail with `LINEDROP_ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
  *
  * A send that fails on the client's side (a file that cannot be read or has changed, lines that run
  * out) before the first byte of its message is out rejects and leaves the connection as it was: the
  * messages after it go out and each is matched to its own answer. One that fails once part of its
  * message is out rejects with its own error, and the client closes the connection: the messages
- * still waiting fail with `ERR_CONNECTION_CLOSED`.
+ * still waiting fail with `LINEDROP_ERR_CONNECTION_CLOSED`.
  */
 export class LinedropClient {
   private readonly window: AnswerWindow;
@@ -65,7 +65,7 @@ export class LinedropClient {
     socket.on('data', (chunk: Buffer) => this.window.received(chunk));
     socket.on('timeout', () => this.window.timedOut());
     socket.on('error', (err) => {
-      this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
+      this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
     // The server closed its side: no status can come any more, so nothing is left to send.
     socket.on('end', () => {
@@ -80,7 +80,7 @@ export class LinedropClient {
     });
   }
 
-  /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot, `ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
+  /** Connects to a server. @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
     const settings = connectSettings(options);
     return new LinedropClient(await openSocket(settings), settings.timeoutMs, settings.maxInFlight);
@@ -98,10 +98,10 @@ export class LinedropClient {
 
   /**
    * Sends one message made of these lines (without their `\n`).
-   * @throws ProtocolError `ERR_EMPTY_FILE` for no lines (that would be the quit message), `ERR_INVALID_LINE`.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no lines (that would be the quit message); TypeError `LINEDROP_ERR_INVALID_LINE`.
    */
   sendLines(lines: readonly Line[], options: SendOptions = {}): Promise<Status> {
-    if (lines.length === 0) return Promise.reject(emptyFile('the message'));
+    if (lines.length === 0) return Promise.reject(emptyMessage('the message'));
     let message: Buffer;
     try {
       message = encodeMessage(lines);
@@ -118,11 +118,12 @@ export class LinedropClient {
 
   /**
    * Sends bytes as one file: split on `\n`, a missing final `\n` added.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for no bytes.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no bytes; ClientError `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines.
    */
   sendBuffer(body: Uint8Array, options: SendOptions = {}): Promise<Status> {
     const shape = shapeOf(body);
     try {
+      if (shape.lines === 0) throw emptyMessage('the data');
       checkShape(shape, 'the data');
     } catch (err) {
       return Promise.reject(err);
@@ -140,10 +141,10 @@ export class LinedropClient {
    * message is out fails with nothing sent: the connection stays open and the messages queued after
    * it go out and are answered as if it had never been asked for (the server numbers only the
    * messages it receives). Once part of it is out, the client closes the connection: the later
-   * messages fail with `ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_UNREADABLE` when
+   * messages fail with `LINEDROP_ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
+   * @throws ClientError `LINEDROP_ERR_EMPTY_FILE` for an empty file, `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines, `LINEDROP_ERR_FILE_UNREADABLE` when
    * it cannot be opened or read (the system's error, `ENOENT`, `EACCES`, `EISDIR`..., as its `cause`),
-   * `ERR_FILE_CHANGED` if it changed since it was measured.
+   * `LINEDROP_ERR_FILE_CHANGED` if it changed since it was measured.
    */
   sendFile(path: string, options: SendOptions = {}): Promise<Status> {
     // Read (a small file) or measured now, while the messages before it go out; sent in call order.
@@ -165,11 +166,12 @@ export class LinedropClient {
   /**
    * Sends one message whose lines come one by one (as a person types them): the count goes out
    * at once, each line as soon as it arrives.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for a count of 0, `ERR_INVALID_LINE`; ClientError
-   * `ERR_FILE_CHANGED` if `source` ends before `count` lines (the connection is then closed).
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a count of 0, `LINEDROP_ERR_COUNT_OUT_OF_RANGE`; TypeError
+   * `LINEDROP_ERR_INVALID_LINE`; ClientError `LINEDROP_ERR_FILE_CHANGED` if `source` ends before `count` lines (the
+   * connection is then closed).
    */
   sendLineStream(count: number, source: AsyncIterable<Line>, options: SendOptions = {}): Promise<Status> {
-    if (count === 0) return Promise.reject(emptyFile('the message'));
+    if (count === 0) return Promise.reject(emptyMessage('the message'));
     let header: Buffer;
     try {
       header = encodeCount(count);
@@ -228,7 +230,7 @@ export class LinedropClient {
   }
 
   private shutDown(): void {
-    this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
+    this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', 'the server closed the connection');
     this.window.rejectAll(this.closedError);
   }
 
@@ -237,7 +239,7 @@ export class LinedropClient {
    * It takes its place in the window (and its number on the wire) with its first byte: a send that
    * fails before that leaves the connection as it was, for the messages queued after it. One that
    * fails once part of its message is out closes the connection (the server has a message it cannot
-   * complete): its call rejects with its own error, every message still waiting with `ERR_CONNECTION_CLOSED`.
+   * complete): its call rejects with its own error, every message still waiting with `LINEDROP_ERR_CONNECTION_CLOSED`.
    */
   private enqueue(send: (out: MessageSink, sent: () => void) => Promise<void>, quit = false): Promise<Status> {
     const order = ++this.queued;
@@ -277,7 +279,7 @@ export class LinedropClient {
     this.window.remove(waiter);
     const why = err instanceof Error ? err.message : String(err);
     this.fail(
-      new ClientError('ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
+      new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
         cause: err,
       }),
     );
@@ -301,7 +303,7 @@ export class LinedropClient {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
-      throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
+      throw this.closedError ?? new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
     } finally {
       this.window.setDraining(false);
     }

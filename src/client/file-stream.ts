@@ -30,7 +30,7 @@ export async function readIfSmall(path: string): Promise<Buffer | undefined> {
 
 /**
  * Why a file cannot be sent, for a failure of the system (`ENOENT`, `EACCES`, `EISDIR`...) while it
- * was opened or read: `ERR_FILE_UNREADABLE`, with `err` as its cause; what nothing of this kind
+ * was opened or read: `LINEDROP_ERR_FILE_UNREADABLE`, with `err` as its cause; what nothing of this kind
  * (a `ClientError`, a `ProtocolError`) is returned as it is. `partSent`: the message is cut short.
  */
 export function unreadable(path: string, err: unknown, partSent: boolean): unknown {
@@ -46,7 +46,7 @@ export function unreadable(path: string, err: unknown, partSent: boolean): unkno
           : sys.code === 'ENOTDIR'
             ? 'a part of its path is not a folder'
             : sys.message;
-  return new ClientError('ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, { cause: err });
+  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, { cause: err });
 }
 
 /** What became of a message whose file failed, and of the connection. */
@@ -63,8 +63,8 @@ class Shrank extends Error {}
  * message, checked): a file that cannot be opened or read, or that no longer matches its shape,
  * from the start fails with nothing of its message sent. `sent` is called once the message's last
  * byte is handed to the socket.
- * @throws ClientError `ERR_FILE_UNREADABLE` when the file cannot be opened or read (the system's
- * error as its cause), `ERR_FILE_CHANGED` when it no longer matches `shape`; each says whether part
+ * @throws ClientError `LINEDROP_ERR_FILE_UNREADABLE` when the file cannot be opened or read (the system's
+ * error as its cause), `LINEDROP_ERR_FILE_CHANGED` when it no longer matches `shape`; each says whether part
  * of the message was sent (then the connection is closed by the client).
  */
 export async function streamFile(path: string, shape: FileShape, sink: MessageSink, options: SendOptions, sent: () => void): Promise<void> {
@@ -146,13 +146,13 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
   if (failure !== undefined) throw unreadable(path, failure, started);
 }
 
-/** `ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
+/** `LINEDROP_ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
 async function changed(path: string, shape: FileShape, started: boolean, handle: FileHandle): Promise<ClientError> {
-  if (started) return new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
+  if (started) return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
   const now = await handle.stat().then(
     (info) => info.size,
     () => undefined,
   );
   const sizes = now !== undefined && now !== shape.bytes ? `${shape.bytes} bytes when measured, ${now} now` : 'its lines are not the ones measured';
-  return new ClientError('ERR_FILE_CHANGED', `${path} changed before it was sent (${sizes}); ${outcome(false)}`);
+  return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed before it was sent (${sizes}); ${outcome(false)}`);
 }

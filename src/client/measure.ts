@@ -3,7 +3,8 @@
 // from a file read ahead of sending, or from the chunks being sent.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { ProtocolError } from '../protocol/errors.js';
+import { outOfRange } from '../errors.js';
+import { ClientError } from './errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
 import { countNewlines, scanText } from '../protocol/newlines.js';
 
@@ -169,14 +170,19 @@ export function readSmallFile(path: string, limit: number): { body: Buffer; shap
   }
 }
 
-/** @throws ProtocolError `ERR_EMPTY_FILE` or `ERR_COUNT_OUT_OF_RANGE` for what cannot be sent as one message. */
+/** @throws ClientError `LINEDROP_ERR_EMPTY_FILE` or `LINEDROP_ERR_FILE_TOO_LONG` for a file that cannot be sent as one message. */
 export function checkShape(shape: FileShape, what: string): void {
   if (shape.lines === 0) throw emptyFile(what);
   if (shape.lines > MAX_WIRE_COUNT) {
-    throw new ProtocolError('ERR_COUNT_OUT_OF_RANGE', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}`);
+    throw new ClientError('LINEDROP_ERR_FILE_TOO_LONG', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}, so split it`);
   }
 }
 
-export function emptyFile(what: string): ProtocolError {
-  return new ProtocolError('ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
+export function emptyFile(what: string): ClientError {
+  return new ClientError('LINEDROP_ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
+}
+
+/** @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a message of no lines (that would be the quit message). */
+export function emptyMessage(what: string): RangeError {
+  return outOfRange(`${what} has no lines; a zero-line message means "quit" on this protocol: call quit() to end the connection`, 'LINEDROP_ERR_EMPTY_MESSAGE');
 }

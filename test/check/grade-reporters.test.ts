@@ -16,7 +16,7 @@ import { classIndexHtml, submissionHtml } from '../../src/check/reporters/html.j
 import { junitXml } from '../../src/check/reporters/junit.js';
 import { serverReportText } from '../../src/check/reporters/text.js';
 import { main } from '../../src/cli/main.js';
-import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/index.js';
+import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/check/index.js';
 import { HOST, ROOT, removeDir, runServer, tempDir } from '../support.js';
 
 const PARSE = join(ROOT, 'test/check/grade-fixtures/parse.py');

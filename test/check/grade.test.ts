@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { findNamespaces } from '../../src/check/grade/isolation.js';
 import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { main } from '../../src/cli/main.js';
-import { findSubmissions, gradeClass } from '../../src/index.js';
+import { findSubmissions, gradeClass } from '../../src/check/index.js';
 import { ROOT, removeDir, tempDir } from '../support.js';
 import { labServer, writeClass } from './grade-fixtures/class.js';
 

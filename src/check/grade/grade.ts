@@ -1,6 +1,7 @@
 // `linedrop grade`: a whole class. Each submission is graded in a working folder of its own;
 // in parallel where network namespaces keep them apart, one after another elsewhere. Writes the
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
+import { LinedropError } from '../../errors.js';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,8 +42,12 @@ export interface GradeOptions {
   signal?: AbortSignal;
 }
 
-export class NoNamespaces extends Error {
-  override readonly name = 'NoNamespaces';
+/** `isolation: 'netns'` was asked for, but network namespaces cannot be made here. */
+export class NoNamespacesError extends LinedropError<'LINEDROP_ERR_NO_NAMESPACES'> {
+  override name = 'NoNamespacesError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_NO_NAMESPACES', message, options);
+  }
 }
 
 /** Grades the class and writes its files; the result is in the submissions' order. */
@@ -53,7 +58,9 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   const isolation = options.isolation ?? 'auto';
   const namespaces = isolation === 'none' ? null : await findNamespaces();
   if (isolation === 'netns' && namespaces === null) {
-    throw new NoNamespaces('network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)');
+    throw new NoNamespacesError(
+      'network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)',
+    );
   }
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
@@ -98,8 +105,12 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
 /** Marks a folder as grade's output: only such a folder (or a new or empty one) is written over. */
 const MARKER = '.linedrop-grade';
 
-export class OutNotOurs extends Error {
-  override readonly name = 'OutNotOurs';
+/** The output folder holds files that are not an earlier grading's: nothing is written over them. */
+export class OutNotOursError extends LinedropError<'LINEDROP_ERR_OUT_NOT_OURS'> {
+  override name = 'OutNotOursError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_OUT_NOT_OURS', message, options);
+  }
 }
 
 /** Creates the output folder; refuses one that holds anything but an earlier grading's output. */
@@ -107,7 +118,7 @@ async function prepareOut(out: string): Promise<void> {
   await mkdir(out, { recursive: true });
   const entries = await readdir(out);
   if (entries.length > 0 && !entries.includes(MARKER)) {
-    throw new OutNotOurs(
+    throw new OutNotOursError(
       `${out} is not empty and holds no earlier grading (no ${MARKER} in it): give --out a new or empty folder, so nothing in it is overwritten`,
     );
   }

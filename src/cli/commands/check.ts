@@ -139,8 +139,8 @@ export function register(program: Command, context: CliContext): void {
 
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');
-    const { DEFAULT_TIMEOUT_MS, SERVER_CHECKS } = checkers;
-    lateDefault(command, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    const { DEFAULT_CHECK_TIMEOUT_MS, SERVER_CHECKS } = checkers;
+    lateDefault(command, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
     command.addHelpText(
       'after',
       `\nChecks, in the order they run:\n${checkList(SERVER_CHECKS)}\n\n` +

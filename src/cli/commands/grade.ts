@@ -94,8 +94,8 @@ export function register(program: Command, context: CliContext): void {
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
-      const { gradeClass, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
-      const { NoSubmissions } = await import('../../check/grade/submissions.js');
+      const { gradeClass, NoNamespacesError, OutNotOursError } = await import('../../check/grade/grade.js');
+      const { NoSubmissionsError } = await import('../../check/grade/submissions.js');
       const { VERDICTS } = await import('../../check/grade/types.js');
       const { styleFor } = await import('../../check/reporters/colour.js');
       const { firstFailure } = await import('../../check/reporters/tally.js');
@@ -144,10 +144,10 @@ export function register(program: Command, context: CliContext): void {
         if (controller.signal.aborted) context.setExitCode(130);
         else context.setExitCode(count('error') > 0 ? ExitCode.SomeRejected : ExitCode.Ok);
       } catch (e) {
-        if (e instanceof NoSubmissions || e instanceof OutNotOurs) {
+        if (e instanceof NoSubmissionsError || e instanceof OutNotOursError) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
-        } else if (e instanceof NoNamespaces) {
+        } else if (e instanceof NoNamespacesError) {
           io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
           context.setExitCode(ExitCode.CannotConnect);
         } else {
@@ -162,8 +162,8 @@ export function register(program: Command, context: CliContext): void {
   // The defaults live with the grader and the checkers; they load when grade runs or shows its help.
   context.whenUsed(grade, async () => {
     const { DEFAULT_TIME_LIMIT_MS } = await import('../../check/grade/grade.js');
-    const { DEFAULT_TIMEOUT_MS } = await import('../../check/server-checks.js');
+    const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/server-checks.js');
     lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
-    lateDefault(grade, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    lateDefault(grade, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
   });
 }
