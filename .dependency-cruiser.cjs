@@ -11,10 +11,24 @@ module.exports = {
     },
     {
       name: 'protocol-self-contained',
-      comment: 'src/protocol/ imports no other folder of ours: everything else builds on it, never the reverse.',
+      comment: 'src/protocol/ imports no other folder of ours (only src/errors.ts, the error model below it): everything else builds on it, never the reverse.',
       severity: 'error',
       from: { path: '^src/protocol/' },
-      to: { path: '^src/', pathNot: '^src/protocol/' },
+      to: { path: '^src/', pathNot: '^src/(protocol/|errors\\.ts$)' },
+    },
+    {
+      name: 'errors-imports-nothing',
+      comment: 'src/errors.ts (LinedropError and the argument errors) is the floor every room stands on, the protocol too: it imports nothing.',
+      severity: 'error',
+      from: { path: '^src/errors\\.ts$' },
+      to: {},
+    },
+    {
+      name: 'entry-points-light',
+      comment: 'linedrop/protocol and linedrop/client load no package outside Node.js (test/package/entry-points.test.ts checks it at run time too).',
+      severity: 'error',
+      from: { path: '^src/(protocol|client)/' },
+      to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'], dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'storage-not-server',

@@ -2,7 +2,8 @@
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeCount, LinedropClient, measureFile } from '../src/index.js';
+import { LinedropClient, measureFile } from '../src/index.js';
+import { encodeCount } from '../src/protocol/index.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtMB, rows } from './report.js';
 import { bestOf, connectTo, HOST, nextByte, startChild, writeFileOfLines, type Timed, log } from './support.js';

@@ -1,5 +1,5 @@
 // 2. The decoder alone, in memory.
-import { Decoder, encodeCount } from '../src/index.js';
+import { Decoder, encodeCount } from '../src/protocol/index.js';
 import type { Options } from './options.js';
 import { rows } from './report.js';
 import { collectGarbage, KiB, makeLines, MiB, log } from './support.js';

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { rm, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { encodeCount, QUIT_MESSAGE } from '../src/index.js';
+import { encodeCount, QUIT_MESSAGE } from '../src/protocol/index.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtMB, rows } from './report.js';
 import { bestOf, connectTo, freePort, HOST, makeLines, MiB, nextByte, startChild, which, writeRepeated, type Timed, log } from './support.js';

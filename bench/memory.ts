@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { encodeCount, QUIT_MESSAGE } from '../src/index.js';
+import { encodeCount, QUIT_MESSAGE } from '../src/protocol/index.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtInt, fmtMB, fmtRss, rows } from './report.js';
 import { connectTo, makeLines, MiB, nextByte, rssOf, sleep, startChild, stats, writeRepeated, log } from './support.js';

@@ -38,7 +38,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { encodeCount } from '../src/index.js';
+import { encodeCount } from '../src/protocol/index.js';
 import { createS3Client, DEFAULT_S3_PART_SIZE, DEFAULT_S3_QUEUE_SIZE } from '../src/storage/s3-client.js';
 import { parseSize } from './options.js';
 import { LINEDROP } from './commands.js';

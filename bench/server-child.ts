@@ -14,7 +14,8 @@ import { closeSync, createWriteStream, fsync, openSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { createInterface } from 'node:readline';
-import { Decoder, DirectoryStorage, startServer, type Layout, type LinedropServer } from '../src/index.js';
+import { DirectoryStorage, startServer, type Layout, type LinedropServer } from '../src/index.js';
+import { Decoder } from '../src/protocol/index.js';
 
 const HOST = '127.0.0.1';
 

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isTempName, startServer, type ConnectionSummary, type LinedropServer, type RefusedEvent, type ServerOptions } from '../src/index.js';
+import { startServer, type ConnectionSummary, type LinedropServer, type RefusedEvent, type ServerOptions } from '../src/index.js';
+import { isTempName } from '../src/storage/file-sink.js';
 import { sleep } from '../src/text.js';
 
 export const HOST = '127.0.0.1';

@@ -1,5 +1,6 @@
 // The server checker's engine: the run (target, restarts, unique content) and the scope of one
 // check (its connections and their conversation). The checks themselves live in checks/.
+import { LinedropError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
 import { findBindFailure, type BindFailure } from './bind-failure.js';
 import type { Conversation } from './conversation.js';
@@ -8,10 +9,10 @@ import { ServerProcess } from './restart.js';
 import { servingState } from './serving.js';
 import type { CheckServerOptions, CheckStatus, ServerCrash, SkipReason } from './types.js';
 import { sleep } from '../text.js';
-import { ConnectFailed, Wire } from './wire.js';
+import { ConnectFailedError, Wire } from './wire.js';
 import { formatAddress } from '../net-address.js';
 
-export const DEFAULT_TIMEOUT_MS = 3000;
+export const DEFAULT_CHECK_TIMEOUT_MS = 3000;
 const QUICK_PAUSE_MS = 100;
 /** How long a restart that fails with "address already in use" is retried (TIME_WAIT lasts 60 s on Linux). */
 export const DEFAULT_ADDR_IN_USE_MS = 65_000;
@@ -21,13 +22,19 @@ const ADDR_IN_USE_RETRY_MS = 500;
 const SETTLE_POLL_MS = 25;
 
 /** The server stopped accepting connections (and could not be restarted). */
-export class Unreachable extends Error {
-  override readonly name = 'Unreachable';
+export class ServerUnreachableError extends LinedropError<'LINEDROP_ERR_SERVER_UNREACHABLE'> {
+  override name = 'ServerUnreachableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_SERVER_UNREACHABLE', message, options);
+  }
 }
 
 /** A check ran past its hard limit; its connections are closed. */
-export class Cancelled extends Error {
-  override readonly name = 'Cancelled';
+export class CheckCancelledError extends LinedropError<'LINEDROP_ERR_CHECK_CANCELLED'> {
+  override name = 'CheckCancelledError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_CHECK_CANCELLED', message, options);
+  }
 }
 
 /** What a check found. */
@@ -96,7 +103,7 @@ export class Run {
   bindFailure: BindFailure | undefined;
 
   constructor(readonly options: CheckServerOptions) {
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
     this.pauseMs = options.pauseMs ?? (options.quick ? QUICK_PAUSE_MS : 1000);
     this.startupMs = options.startupMs ?? 10_000;
     this.addrInUseMs = options.addrInUseMs ?? DEFAULT_ADDR_IN_USE_MS;
@@ -128,9 +135,9 @@ export class Run {
       if (check !== undefined) this.proc?.serving(check);
       return wire;
     } catch (e) {
-      if (!(e instanceof ConnectFailed)) throw e;
-      this.lastConnectError = `${e.code}: ${e.message}`;
-      if (!allowRestart || !this.proc) throw new Unreachable(`cannot connect to ${formatAddress(host, port)} (${e.code})`);
+      if (!(e instanceof ConnectFailedError)) throw e;
+      this.lastConnectError = `${e.reason}: ${e.message}`;
+      if (!allowRestart || !this.proc) throw new ServerUnreachableError(`cannot connect to ${formatAddress(host, port)} (${e.reason})`);
     }
     if (this.connectedOnce) this.knownSingle = true;
     return this.restart(this.proc, talk, check);
@@ -188,8 +195,8 @@ export class Run {
         if (inUseSince !== undefined) talk.note(`the port was free again after ${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
         return wire;
       } catch (e) {
-        if (!(e instanceof ConnectFailed)) throw e;
-        this.lastConnectError = `${e.code}: ${e.message}`;
+        if (!(e instanceof ConnectFailedError)) throw e;
+        this.lastConnectError = `${e.reason}: ${e.message}`;
       }
       // Nothing accepts there: the server may listen on a port of its own choosing.
       if (proc.running && this.findPort(proc, talk)) continue;
@@ -203,7 +210,7 @@ export class Run {
         // Counted from the first "address already in use", not from the first start (which may be slow).
         const inUseUntil = inUseSince + this.addrInUseMs;
         if (Date.now() >= inUseUntil) {
-          throw new Unreachable(
+          throw new ServerUnreachableError(
             `the server could not listen on port ${port}: "address already in use" for ${Math.round((Date.now() - inUseSince) / 1000)} s ` +
               '(most likely connections of an earlier run waiting in TIME_WAIT). Fix: set SO_REUSEADDR on the listening socket before bind() ' +
               '(Python: s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)); it printed: ' +
@@ -227,7 +234,9 @@ export class Run {
       if (exited || Date.now() >= deadline) {
         const why = bind ? bind.text : exited ? `the command ${proc.lastExit ?? 'exited'}` : `it did not accept connections within ${this.startupMs} ms`;
         const output = proc.output.trim();
-        throw new Unreachable(`started the server with ${JSON.stringify(proc.command)} but ${why}${output ? `; it printed: ${output.slice(-500)}` : ''}`);
+        throw new ServerUnreachableError(
+          `started the server with ${JSON.stringify(proc.command)} but ${why}${output ? `; it printed: ${output.slice(-500)}` : ''}`,
+        );
       }
       await sleep(50);
     }
@@ -327,11 +336,11 @@ export class Scope {
 
   /** A connection for this check; restarts the server if it is gone and `restart` is allowed. */
   async connect(restart = true): Promise<Wire> {
-    if (this.cancelled) throw new Cancelled('the check was stopped');
+    if (this.cancelled) throw new CheckCancelledError('the check was stopped');
     const wire = await this.run.connect(restart, this.talk, this.check);
     if (this.cancelled) {
       wire.destroy();
-      throw new Cancelled('the check was stopped');
+      throw new CheckCancelledError('the check was stopped');
     }
     this.wires.push(wire);
     return wire;

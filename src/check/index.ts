@@ -1,25 +1,39 @@
-/** The conformance checkers: grade any lab server (`checkServer`) or any lab client (`ClientChecker`). */
-export { checkServer, skipText, SERVER_CHECKS } from './server-checks.js';
-export { DEFAULT_TIMEOUT_MS } from './engine.js';
-export type {
-  CheckServerOptions,
-  CheckReport,
-  CheckResult,
-  CheckStatus,
-  CheckSummary,
-  ConversationEvent,
-  SkipReason,
-  StatusCounts,
-} from './types.js';
+// `linedrop/check`: the conformance checkers (`checkServer` for any lab server, `ClientChecker` for
+// any lab client), grading a class (`gradeClass`), and the reporters' formats.
+export { LinedropError } from '../errors.js';
 export { ClientChecker, LAB_PORT, type ClientCheckerEvents } from './client-checker.js';
-export { DEFAULT_QUIET_MS } from './client-session.js';
 export type {
+  ChunkRecord,
   ClientCheckerOptions,
   ClientConnectionReport,
-  ChunkRecord,
   Deviation,
   DeviationKind,
   LineRecord,
   MessageRecord,
 } from './client-report.js';
-export { serverReportText, clientReportText } from './reporters/text.js';
+export { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } from './client-session.js';
+export { CheckCancelledError, DEFAULT_CHECK_TIMEOUT_MS, ServerUnreachableError } from './engine.js';
+export { DEFAULT_TIME_LIMIT_MS, gradeClass, NoNamespacesError, OutNotOursError, writeClassFiles, type GradeOptions } from './grade/grade.js';
+export { findSubmissions, NoSubmissionsError, type Submission } from './grade/submissions.js';
+export type { Namespaces } from './grade/isolation.js';
+export type { ClassReport, GradedSubmission, Isolation, Verdict } from './grade/types.js';
+export { checksCsv, gradesCsv } from './reporters/csv.js';
+export { gradescopeJson, gradescopeResults, type GradescopeOptions, type GradescopeResults, type GradescopeTest } from './reporters/gradescope.js';
+export { classIndexHtml, submissionHtml } from './reporters/html.js';
+export { reportJson, submissionJson } from './reporters/json.js';
+export { junitXml, type JunitSuite } from './reporters/junit.js';
+export type { Style } from './reporters/colour.js';
+export { clientReportText, serverReportText } from './reporters/text.js';
+export { checkServer, SERVER_CHECKS, skipText } from './server-checks.js';
+export type {
+  CheckReport,
+  CheckResult,
+  CheckServerOptions,
+  CheckStatus,
+  CheckSummary,
+  ServerCrash,
+  ServerStartReport,
+  ConversationEvent,
+  SkipReason,
+  StatusCounts,
+} from './types.js';

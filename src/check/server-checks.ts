@@ -4,11 +4,13 @@ import { mkdir } from 'node:fs/promises';
 import { CHECKS } from './checks/index.js';
 import { Conversation } from './conversation.js';
 import { crashText, findCrash } from './crash.js';
-import { Cancelled, isRequired, Run, Scope, Unreachable, type CheckDef, type Outcome } from './engine.js';
+import { CheckCancelledError, isRequired, Run, Scope, ServerUnreachableError, type CheckDef, type Outcome } from './engine.js';
 import type { ServerStart } from './restart.js';
 import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, ServerCrash, ServerStartReport, SkipReason, StatusCounts } from './types.js';
 import { sleep } from '../text.js';
 import { formatAddress } from '../net-address.js';
+
+export { DEFAULT_CHECK_TIMEOUT_MS } from './engine.js';
 
 /** The checks `checkServer` runs, in order. */
 export const SERVER_CHECKS: readonly { name: string; title: string; required: boolean; needsDir: boolean }[] = CHECKS.map((c) => ({
@@ -116,7 +118,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
           try {
             outcome = await capped(def.run(scope), hardLimit(run), scope, options.signal);
           } catch (e) {
-            if (e instanceof Unreachable) {
+            if (e instanceof ServerUnreachableError) {
               outcome = undefined;
               gone = true;
               if (!run.connectedOnce) error = e.message;
@@ -125,7 +127,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
                 // A restart was tried and failed: say why.
                 if (run.proc) error = e.message;
               }
-            } else if (e instanceof Cancelled || options.signal?.aborted) {
+            } else if (e instanceof CheckCancelledError || options.signal?.aborted) {
               outcome = options.signal?.aborted
                 ? undefined
                 : { status: 'fail', sent: 'see the check', expected: 'the check to finish', seen: `the check did not finish within ${hardLimit(run)} ms` };
@@ -273,7 +275,7 @@ async function capped(work: Promise<Outcome>, ms: number, scope: Scope, signal: 
     const stop = (why: string): void => {
       scope.cancelled = true;
       scope.close();
-      reject(new Cancelled(why));
+      reject(new CheckCancelledError(why));
     };
     timer = setTimeout(() => stop(`over ${ms} ms`), ms);
     onAbort = () => stop('interrupted');

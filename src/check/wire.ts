@@ -1,14 +1,16 @@
+import { LinedropError } from '../errors.js';
 import { connect, type Socket } from 'node:net';
 import type { Conversation } from './conversation.js';
 
 /** A connection could not be made (refused, timed out, unreachable). */
-export class ConnectFailed extends Error {
-  override readonly name = 'ConnectFailed';
+export class ConnectFailedError extends LinedropError<'LINEDROP_ERR_CHECK_CONNECT'> {
+  override name = 'ConnectFailedError';
   constructor(
-    readonly code: string,
+    /** The system's code: `ECONNREFUSED`, `ETIMEDOUT`, ... */
+    readonly reason: string,
     message: string,
   ) {
-    super(message);
+    super('LINEDROP_ERR_CHECK_CONNECT', message);
   }
 }
 
@@ -78,13 +80,13 @@ export class Wire {
     });
   }
 
-  /** Connects, giving up after `timeoutMs`; records the attempt in `talk` (a failed one only with `recordFailure`). @throws ConnectFailed */
+  /** Connects, giving up after `timeoutMs`; records the attempt in `talk` (a failed one only with `recordFailure`). @throws ConnectFailedError */
   static connect(host: string, port: number, timeoutMs: number, talk: Conversation, recordFailure = true): Promise<Wire> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port, allowHalfOpen: true });
       const fail = (code: string, message: string): void => {
         if (recordFailure) talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', { text: `connecting to ${host}:${port}: ${message}` });
-        reject(new ConnectFailed(code, message));
+        reject(new ConnectFailedError(code, message));
       };
       const timer = setTimeout(() => {
         socket.destroy();

@@ -13,7 +13,7 @@ import { formatDuration, ignore } from '../text.js';
 import { openSocket } from './connect.js';
 import { ClientError, quote } from './errors.js';
 import { streamLines } from './line-stream.js';
-import { checkShape, emptyFile, readOrMeasure, shapeOf, streamFile, unreadable, writeBody, type FileShape, type MessageSink } from './measure.js';
+import { checkShape, emptyMessage, readOrMeasure, shapeOf, streamFile, unreadable, writeBody, type FileShape, type MessageSink } from './measure.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
@@ -38,13 +38,13 @@ interface Waiter {
  * to the status byte the server answered for that message; calls may overlap: their bytes go out
  * in call order without waiting for earlier statuses, at most `maxInFlight` messages ahead of the
  * answers. After an `R` (or any status but `A`) nothing more is sent: the messages still waiting
- * fail with `ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
+ * fail with `LINEDROP_ERR_NOT_ACCEPTED`. `quit()` sends the zero-line message and resolves to its status.
  *
  * A send that fails on the client's side (a file that cannot be read or has changed, lines that run
  * out) before the first byte of its message is out rejects and leaves the connection as it was: the
  * messages after it go out and each is matched to its own answer. One that fails once part of its
  * message is out rejects with its own error, and the client closes the connection: the messages
- * still waiting fail with `ERR_CONNECTION_CLOSED`.
+ * still waiting fail with `LINEDROP_ERR_CONNECTION_CLOSED`.
  */
 export class LinedropClient {
   private sending: Promise<unknown> = Promise.resolve();
@@ -73,7 +73,7 @@ export class LinedropClient {
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('timeout', () => this.timedOut());
     socket.on('error', (err) => {
-      this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
+      this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
     });
     // The server closed its side: no status can come any more, so nothing is left to send.
     socket.on('end', () => {
@@ -88,7 +88,7 @@ export class LinedropClient {
     });
   }
 
-  /** Connects to a server. @throws ClientError `ERR_CONNECT` when it cannot, `ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
+  /** Connects to a server. @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
     const settings = connectSettings(options);
     return new LinedropClient(await openSocket(settings), settings.timeoutMs, settings.maxInFlight);
@@ -106,10 +106,10 @@ export class LinedropClient {
 
   /**
    * Sends one message made of these lines (without their `\n`).
-   * @throws ProtocolError `ERR_EMPTY_FILE` for no lines (that would be the quit message), `ERR_INVALID_LINE`.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no lines (that would be the quit message); TypeError `LINEDROP_ERR_INVALID_LINE`.
    */
   sendLines(lines: readonly Line[], options: SendOptions = {}): Promise<Status> {
-    if (lines.length === 0) return Promise.reject(emptyFile('the message'));
+    if (lines.length === 0) return Promise.reject(emptyMessage('the message'));
     let message: Buffer;
     try {
       message = encodeMessage(lines);
@@ -126,11 +126,12 @@ export class LinedropClient {
 
   /**
    * Sends bytes as one file: split on `\n`, a missing final `\n` added.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for no bytes.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no bytes; ClientError `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines.
    */
   sendBuffer(body: Uint8Array, options: SendOptions = {}): Promise<Status> {
     const shape = shapeOf(body);
     try {
+      if (shape.lines === 0) throw emptyMessage('the data');
       checkShape(shape, 'the data');
     } catch (err) {
       return Promise.reject(err);
@@ -148,10 +149,10 @@ export class LinedropClient {
    * message is out fails with nothing sent: the connection stays open and the messages queued after
    * it go out and are answered as if it had never been asked for (the server numbers only the
    * messages it receives). Once part of it is out, the client closes the connection: the later
-   * messages fail with `ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for an empty file; ClientError `ERR_FILE_UNREADABLE` when
+   * messages fail with `LINEDROP_ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
+   * @throws ClientError `LINEDROP_ERR_EMPTY_FILE` for an empty file, `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines, ClientError `LINEDROP_ERR_FILE_UNREADABLE` when
    * it cannot be opened or read (the system's error, `ENOENT`, `EACCES`, `EISDIR`..., as its `cause`),
-   * `ERR_FILE_CHANGED` if it changed since it was measured.
+   * `LINEDROP_ERR_FILE_CHANGED` if it changed since it was measured.
    */
   sendFile(path: string, options: SendOptions = {}): Promise<Status> {
     // Read (a small file) or measured now, while the messages before it go out; sent in call order.
@@ -173,11 +174,11 @@ export class LinedropClient {
   /**
    * Sends one message whose lines come one by one (as a person types them): the count goes out
    * at once, each line as soon as it arrives.
-   * @throws ProtocolError `ERR_EMPTY_FILE` for a count of 0, `ERR_INVALID_LINE`; ClientError
-   * `ERR_FILE_CHANGED` if `source` ends before `count` lines (the connection is then closed).
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a count of 0; TypeError `LINEDROP_ERR_INVALID_LINE`; ClientError
+   * `LINEDROP_ERR_FILE_CHANGED` if `source` ends before `count` lines (the connection is then closed).
    */
   sendLineStream(count: number, source: AsyncIterable<Line>, options: SendOptions = {}): Promise<Status> {
-    if (count === 0) return Promise.reject(emptyFile('the message'));
+    if (count === 0) return Promise.reject(emptyMessage('the message'));
     let header: Buffer;
     try {
       header = encodeCount(count);
@@ -236,7 +237,7 @@ export class LinedropClient {
   }
 
   private shutDown(): void {
-    this.closedError ??= new ClientError('ERR_CONNECTION_CLOSED', 'the server closed the connection');
+    this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', 'the server closed the connection');
     for (const waiter of this.waiters.splice(0)) waiter.reject(this.closedError);
     this.windowMoved();
   }
@@ -246,7 +247,7 @@ export class LinedropClient {
    * It takes its place in the window (and its number on the wire) with its first byte: a send that
    * fails before that leaves the connection as it was, for the messages queued after it. One that
    * fails once part of its message is out closes the connection (the server has a message it cannot
-   * complete): its call rejects with its own error, every message still waiting with `ERR_CONNECTION_CLOSED`.
+   * complete): its call rejects with its own error, every message still waiting with `LINEDROP_ERR_CONNECTION_CLOSED`.
    */
   private enqueue(send: (out: MessageSink, sent: () => void) => Promise<void>, quit = false): Promise<Status> {
     const order = ++this.queued;
@@ -290,7 +291,7 @@ export class LinedropClient {
     if (at >= 0) this.waiters.splice(at, 1);
     const why = err instanceof Error ? err.message : String(err);
     this.fail(
-      new ClientError('ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
+      new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
         cause: err,
       }),
     );
@@ -315,7 +316,7 @@ export class LinedropClient {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
-      throw this.closedError ?? new ClientError('ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
+      throw this.closedError ?? new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
     } finally {
       this.draining = false;
       this.updateTimer();
@@ -350,13 +351,13 @@ export class LinedropClient {
       const waiter = this.waiters[0];
       if (waiter === undefined) {
         const quoted = chunk.subarray(i, i + QUOTE_BYTES);
-        this.fail(new ClientError('ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
+        this.fail(new ClientError('LINEDROP_ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
         return;
       }
       if (byte === STATUS_ACCEPTED && !waiter.sent) {
         this.fail(
           new ClientError(
-            'ERR_UNSOLICITED',
+            'LINEDROP_ERR_UNSOLICITED',
             `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
           ),
         );
@@ -370,7 +371,7 @@ export class LinedropClient {
         // After R (or an answer this protocol does not have) the server ends the connection:
         // nothing later is stored, so nothing more is sent.
         const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
-        const stop = new ClientError('ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
+        const stop = new ClientError('LINEDROP_ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
         // With nothing else on the way the server is left to close; otherwise the client stops at once.
         if (waiter.order < this.queued) this.fail(stop);
         else this.closedError ??= stop;
@@ -387,7 +388,7 @@ export class LinedropClient {
       this.socket.writableLength > 0
         ? `the server has not read anything for ${silent} (its receive window is full); the connection was closed`
         : `no answer from the server for ${silent}${waiter ? ` (waiting for the status of message ${waiter.index})` : ''}; the connection was closed`;
-    this.fail(new ClientError('ERR_TIMEOUT', text));
+    this.fail(new ClientError('LINEDROP_ERR_TIMEOUT', text));
   }
 
   private windowMoved(): void {

@@ -10,7 +10,7 @@ import type { ClientTlsOptions, ConnectSettings } from './options.js';
 
 /**
  * A connected socket (TLS handshake done), half-open allowed, with no timeout left on it.
- * @throws ClientError `ERR_CONNECT` when it cannot connect, `ERR_CONNECT_TIMEOUT` when it gets no answer in time.
+ * @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot connect, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no answer in time.
  */
 export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectSettings): Promise<Socket> {
   // node:tls (and with it node:crypto) loads only for a TLS connection.
@@ -27,9 +27,9 @@ export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectS
   } catch (err) {
     socket.destroy();
     if (timedOut) {
-      throw new ClientError('ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatDuration(connectTimeoutMs)}`, { cause: err });
+      throw new ClientError('LINEDROP_ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatDuration(connectTimeoutMs)}`, { cause: err });
     }
-    throw new ClientError('ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+    throw new ClientError('LINEDROP_ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
   }
   socket.setTimeout(0);
   socket.off('timeout', onTimeout);

@@ -1,7 +1,7 @@
 // A message whose lines come one by one from the caller (as a person types them): each line goes
 // out as soon as it arrives, and a source that runs out or gives a line with a newline ends the connection.
 import type { Line } from '../protocol/encoder.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { invalidArgument } from '../errors.js';
 import { LF } from '../protocol/line-scanner.js';
 import { ClientError } from './errors.js';
 import { NEWLINE, type MessageSink } from './measure.js';
@@ -10,7 +10,7 @@ import type { SendOptions } from './options.js';
 /**
  * Sends `count` lines from `source` after a count already written; `done` is called once the last
  * one is handed to the socket.
- * @throws ProtocolError `ERR_INVALID_LINE`; ClientError `ERR_FILE_CHANGED` if `source` ends before
+ * @throws TypeError `LINEDROP_ERR_INVALID_LINE`; ClientError `LINEDROP_ERR_FILE_CHANGED` if `source` ends before
  * `count` lines (the count is out, so the client closes the connection either way).
  */
 export async function streamLines(count: number, source: AsyncIterable<Line>, sink: MessageSink, options: SendOptions, done: () => void): Promise<void> {
@@ -28,7 +28,7 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
     if (next.done) break;
     const line = next.value;
     if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
-      throw new ProtocolError('ERR_INVALID_LINE', `line ${sent + 1} contains a newline`);
+      throw invalidArgument(`line ${sent + 1} contains a newline; a line cannot hold "\\n"`, 'LINEDROP_ERR_INVALID_LINE');
     }
     await sink.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
     if (++sent === count) {
@@ -37,5 +37,5 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
       return;
     }
   }
-  throw new ClientError('ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
+  throw new ClientError('LINEDROP_ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
 }

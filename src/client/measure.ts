@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { encodeCount } from '../protocol/encoder.js';
-import { ProtocolError } from '../protocol/errors.js';
+import { outOfRange } from '../errors.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
 import { LF } from '../protocol/line-scanner.js';
 import { countNewlines, scanText } from '../protocol/newlines.js';
@@ -182,16 +182,21 @@ export function readSmallFile(path: string, limit: number): { body: Buffer; shap
   }
 }
 
-/** @throws ProtocolError `ERR_EMPTY_FILE` or `ERR_COUNT_OUT_OF_RANGE` for what cannot be sent as one message. */
+/** @throws ClientError `LINEDROP_ERR_EMPTY_FILE` or `LINEDROP_ERR_FILE_TOO_LONG` for a file that cannot be sent as one message. */
 export function checkShape(shape: FileShape, what: string): void {
   if (shape.lines === 0) throw emptyFile(what);
   if (shape.lines > MAX_WIRE_COUNT) {
-    throw new ProtocolError('ERR_COUNT_OUT_OF_RANGE', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}`);
+    throw new ClientError('LINEDROP_ERR_FILE_TOO_LONG', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}, so split it`);
   }
 }
 
-export function emptyFile(what: string): ProtocolError {
-  return new ProtocolError('ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
+export function emptyFile(what: string): ClientError {
+  return new ClientError('LINEDROP_ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
+}
+
+/** @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a message of no lines (that would be the quit message). */
+export function emptyMessage(what: string): RangeError {
+  return outOfRange(`${what} has no lines; a zero-line message means "quit" on this protocol: call quit() to end the connection`, 'LINEDROP_ERR_EMPTY_MESSAGE');
 }
 
 /** What a send reports as it goes (`SendOptions`' callbacks). */
@@ -232,8 +237,8 @@ export async function writeBody(out: MessageSink, body: Uint8Array, shape: FileS
 
 /**
  * Why a file cannot be sent, for a failure of the system (`ENOENT`, `EACCES`, `EISDIR`...) while it
- * was opened or read: `ERR_FILE_UNREADABLE`, with `err` as its cause; what nothing of this kind
- * (a `ClientError`, a `ProtocolError`) is returned as it is. `partSent`: the message is cut short.
+ * was opened or read: `LINEDROP_ERR_FILE_UNREADABLE`, with `err` as its cause; what nothing of this kind
+ * (a `ClientError`) is returned as it is. `partSent`: the message is cut short.
  */
 export function unreadable(path: string, err: unknown, partSent: boolean): unknown {
   const sys = err as NodeJS.ErrnoException;
@@ -248,7 +253,7 @@ export function unreadable(path: string, err: unknown, partSent: boolean): unkno
           : sys.code === 'ENOTDIR'
             ? 'a part of its path is not a folder'
             : sys.message;
-  return new ClientError('ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, { cause: err });
+  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, { cause: err });
 }
 
 /** What became of a message whose file failed, and of the connection. */
@@ -265,8 +270,8 @@ class Shrank extends Error {}
  * message, checked): a file that cannot be opened or read, or that no longer matches its shape,
  * from the start fails with nothing of its message sent. `sent` is called once the message's last
  * byte is handed to the socket.
- * @throws ClientError `ERR_FILE_UNREADABLE` when the file cannot be opened or read (the system's
- * error as its cause), `ERR_FILE_CHANGED` when it no longer matches `shape`; each says whether part
+ * @throws ClientError `LINEDROP_ERR_FILE_UNREADABLE` when the file cannot be opened or read (the system's
+ * error as its cause), `LINEDROP_ERR_FILE_CHANGED` when it no longer matches `shape`; each says whether part
  * of the message was sent (then the connection is closed by the client).
  */
 export async function streamFile(path: string, shape: FileShape, sink: MessageSink, options: SendHooks, sent: () => void): Promise<void> {
@@ -348,13 +353,13 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
   if (failure !== undefined) throw unreadable(path, failure, started);
 }
 
-/** `ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
+/** `LINEDROP_ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
 async function changed(path: string, shape: FileShape, started: boolean, handle: FileHandle): Promise<ClientError> {
-  if (started) return new ClientError('ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
+  if (started) return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
   const now = await handle.stat().then(
     (info) => info.size,
     () => undefined,
   );
   const sizes = now !== undefined && now !== shape.bytes ? `${shape.bytes} bytes when measured, ${now} now` : 'its lines are not the ones measured';
-  return new ClientError('ERR_FILE_CHANGED', `${path} changed before it was sent (${sizes}); ${outcome(false)}`);
+  return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed before it was sent (${sizes}); ${outcome(false)}`);
 }

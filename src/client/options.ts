@@ -1,5 +1,6 @@
 // What a caller can set: for a connection (`ConnectOptions`) and for each message (`SendOptions`),
 // the defaults, and the check of a connection's settings before anything is opened.
+import { checkWholeNumber, outOfRange } from '../errors.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../net-address.js';
 import type { FileShape } from './measure.js';
 
@@ -7,7 +8,7 @@ export { DEFAULT_HOST } from '../net-address.js';
 /** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
-export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
 /**
  * `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. As many as
  * `linedrop receive` commits at once (its `--max-in-flight`), so that it can take them all into
@@ -54,7 +55,7 @@ export interface SendOptions {
   /**
    * `sendFile` only: the file's shape as `measureFile` gave it, when the caller has measured it
    * already; the file is then read once, to send it. It is still checked while it is sent: a file
-   * that no longer matches fails with `ERR_FILE_CHANGED`.
+   * that no longer matches fails with `LINEDROP_ERR_FILE_CHANGED`.
    */
   shape?: FileShape;
 }
@@ -69,20 +70,20 @@ export interface ConnectSettings {
   tls: ClientTlsOptions | undefined;
 }
 
-/** Fills in the defaults. @throws RangeError for a timeout or window that cannot be. */
+/** Fills in the defaults. @throws RangeError (TypeError for what is not a number) for a timeout or window that cannot be. */
 export function connectSettings(options: ConnectOptions): ConnectSettings {
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   for (const [name, value] of [
     ['connectTimeoutMs', connectTimeoutMs],
     ['timeoutMs', timeoutMs],
   ] as const) {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of milliseconds >= 0 (0: no limit), not ${value}`);
+    if (!Number.isFinite(value) || value < 0) throw outOfRange(`${name}: expected a number of milliseconds >= 0 (0: no limit), not ${value}`);
   }
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`maxInFlight must be a whole number >= 1, not ${maxInFlight}`);
+  checkWholeNumber('maxInFlight', maxInFlight, 1);
   const tls = options.tls === true ? {} : options.tls || undefined;
   return { host, port, connectTimeoutMs, timeoutMs, maxInFlight, tls };
 }

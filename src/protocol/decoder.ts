@@ -112,7 +112,7 @@ export class Decoder {
   }
 
   /**
-   * Tells the decoder the stream has ended. Returns an `ERR_TRUNCATED` error event if a count or
+   * Tells the decoder the stream has ended. Returns an `LINEDROP_ERR_TRUNCATED` error event if a count or
    * a message was only partly received, else nothing.
    */
   end(): DecoderEvent[] {
@@ -122,7 +122,7 @@ export class Decoder {
       this.state === ReadState.COUNT
         ? `after ${this.countHave} of the 4 bytes of a line count`
         : `with ${this.linesLeft} of ${this.linesTotal} lines still to come`;
-    return [{ type: 'error', error: this.fail('ERR_TRUNCATED', `stream ended ${what}`) }];
+    return [{ type: 'error', error: this.fail('LINEDROP_ERR_TRUNCATED', `stream ended ${what}`) }];
   }
 
   private readCount(buf: Buffer, pos: number, events: DecoderEvent[]): number {
@@ -143,7 +143,7 @@ export class Decoder {
     if (count > this.limits.maxLines) {
       events.push({
         type: 'error',
-        error: this.fail('ERR_TOO_MANY_LINES', `message announces ${count} lines; the limit is ${this.limits.maxLines}`),
+        error: this.fail('LINEDROP_ERR_TOO_MANY_LINES', `message announces ${count} lines; the limit is ${this.limits.maxLines}`),
       });
       return pos;
     }
@@ -232,13 +232,13 @@ export class Decoder {
 
   private failLineTooLong(at: number, events: DecoderEvent[]): number {
     const lineNo = this.linesTotal - this.linesLeft + 1;
-    const error = this.fail('ERR_LINE_TOO_LONG', `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`);
+    const error = this.fail('LINEDROP_ERR_LINE_TOO_LONG', `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`);
     events.push({ type: 'error', error });
     return at;
   }
 
   private failTooLarge(at: number, size: number, events: DecoderEvent[]): number {
-    const error = this.fail('ERR_MESSAGE_TOO_LARGE', `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`);
+    const error = this.fail('LINEDROP_ERR_MESSAGE_TOO_LARGE', `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`);
     events.push({ type: 'error', error });
     return at;
   }

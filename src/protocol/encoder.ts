@@ -1,4 +1,4 @@
-import { ProtocolError } from './errors.js';
+import { invalidArgument, outOfRange } from '../errors.js';
 import { MAX_WIRE_COUNT } from './limits.js';
 import { LF } from './line-scanner.js';
 
@@ -9,11 +9,11 @@ export const QUIT_MESSAGE: Readonly<Buffer> = Buffer.alloc(4);
 
 /**
  * The 4-byte big-endian line count.
- * @throws ProtocolError `ERR_COUNT_OUT_OF_RANGE` unless 0 <= count <= 2^32-1.
+ * @throws RangeError `LINEDROP_ERR_COUNT_OUT_OF_RANGE` unless 0 <= count <= 2^32-1.
  */
 export function encodeCount(count: number): Buffer {
   if (!Number.isInteger(count) || count < 0 || count > MAX_WIRE_COUNT) {
-    throw new ProtocolError('ERR_COUNT_OUT_OF_RANGE', `a line count must be a whole number from 0 to ${MAX_WIRE_COUNT}, got ${count}`);
+    throw outOfRange(`count: expected a whole number from 0 to ${MAX_WIRE_COUNT}, not ${count}`, 'LINEDROP_ERR_COUNT_OUT_OF_RANGE');
   }
   const header = Buffer.allocUnsafe(4);
   header.writeUInt32BE(count, 0);
@@ -23,7 +23,7 @@ export function encodeCount(count: number): Buffer {
 /**
  * One whole message: the count, then each line followed by `\n`, in one exact allocation. Lines
  * are given without their `\n`; strings are sent as UTF-8. No lines gives the quit message.
- * @throws ProtocolError `ERR_INVALID_LINE` if a line holds a `\n`; `ERR_COUNT_OUT_OF_RANGE` past 2^32-1 lines.
+ * @throws TypeError `LINEDROP_ERR_INVALID_LINE` if a line holds a `\n`; RangeError `LINEDROP_ERR_COUNT_OUT_OF_RANGE` past 2^32-1 lines.
  */
 export function encodeMessage(lines: readonly Line[]): Buffer {
   const header = encodeCount(lines.length);
@@ -31,7 +31,7 @@ export function encodeMessage(lines: readonly Line[]): Buffer {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
-      throw new ProtocolError('ERR_INVALID_LINE', `line ${i + 1} contains a newline; a line cannot hold "\\n"`);
+      throw invalidArgument(`line ${i + 1} contains a newline; a line cannot hold "\\n"`, 'LINEDROP_ERR_INVALID_LINE');
     }
     size += (typeof line === 'string' ? Buffer.byteLength(line, 'utf8') : line.byteLength) + 1;
   }

@@ -1,31 +1,25 @@
+// What the peer sent that breaks the wire format: `ProtocolError` and its codes. A caller's own
+// mistake (a line holding a newline, a count the wire cannot carry) is a `TypeError` or a
+// `RangeError` instead, as Node.js does.
+import { LinedropError } from '../errors.js';
+
 /**
- * Stable codes of everything that can be wrong with a stream or a message. Programs match on
- * `code`, never on the message text.
+ * Stable codes of everything that can be wrong with a stream or a message received. Programs
+ * match on `code`, never on the message text.
  */
 export type ProtocolErrorCode =
   /** The count announces more lines than `maxLines`. */
-  | 'ERR_TOO_MANY_LINES'
+  | 'LINEDROP_ERR_TOO_MANY_LINES'
   /** A line grew past `maxLineBytes` before its `\n` arrived. */
-  | 'ERR_LINE_TOO_LONG'
+  | 'LINEDROP_ERR_LINE_TOO_LONG'
   /** A message body grew past `maxMessageBytes`. */
-  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'LINEDROP_ERR_MESSAGE_TOO_LARGE'
   /** The stream ended in the middle of a count or a message. */
-  | 'ERR_TRUNCATED'
-  /** Encoder: a line holds a `\n`, which would end it early on the wire. */
-  | 'ERR_INVALID_LINE'
-  /** Encoder: a count outside 0 .. 2^32-1. */
-  | 'ERR_COUNT_OUT_OF_RANGE'
-  /** Client: a file with no lines cannot be sent; zero lines means "quit" on this wire. */
-  | 'ERR_EMPTY_FILE';
+  | 'LINEDROP_ERR_TRUNCATED';
 
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
-  readonly code: ProtocolErrorCode;
-
-  constructor(code: ProtocolErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
+/** A stream or a message that breaks the wire format or a limit: the peer's fault, never the caller's. */
+export class ProtocolError extends LinedropError<ProtocolErrorCode> {
+  override name = 'ProtocolError';
 }
 
 export function isProtocolError(err: unknown): err is ProtocolError {

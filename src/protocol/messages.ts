@@ -40,7 +40,7 @@ export class MessageReader {
     return this.collect(this.decoder.push(chunk));
   }
 
-  /** @throws ProtocolError `ERR_TRUNCATED` if the stream stopped inside a message. */
+  /** @throws ProtocolError `LINEDROP_ERR_TRUNCATED` if the stream stopped inside a message. */
   end(): void {
     this.collect(this.decoder.end());
   }

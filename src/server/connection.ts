@@ -1,3 +1,4 @@
+import { LinedropError } from '../errors.js';
 import type { Socket } from 'node:net';
 import { Decoder } from '../protocol/decoder.js';
 import { batchWrites } from '../socket-batch.js';
@@ -21,14 +22,8 @@ const MAX_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 const LINGER_MS = 5_000;
 
 /** A failure of the connection itself, decided by the server (as opposed to a protocol violation). */
-export class ConnectionError extends Error {
-  override readonly name = 'ConnectionError';
-  constructor(
-    readonly code: 'ERR_IDLE_TIMEOUT',
-    message: string,
-  ) {
-    super(message);
-  }
+export class ConnectionError extends LinedropError<'LINEDROP_ERR_IDLE_TIMEOUT'> {
+  override name = 'ConnectionError';
 }
 
 /** How a connection ended. */
@@ -160,7 +155,7 @@ export class Connection {
       if (error instanceof ConnectionError) return { reason: 'idle-timeout', error };
       if (socket.destroyed) return { reason: 'socket-error', error };
       this.finish(REJECTED);
-      const truncated = error instanceof ProtocolError && error.code === 'ERR_TRUNCATED';
+      const truncated = error instanceof ProtocolError && error.code === 'LINEDROP_ERR_TRUNCATED';
       return { reason: truncated ? 'truncated' : 'rejected', error };
     }
   }
@@ -196,7 +191,7 @@ export class Connection {
         return;
       }
       const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
-      this.socket.destroy(new ConnectionError('ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+      this.socket.destroy(new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
     }, ms);
     // The socket keeps the process alive while the connection lasts; a timer left set after it ends does not.
     timer.unref();

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ProtocolError } from '../protocol/errors.js';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { FileEvent } from './connection.js';
 import type { ConnectionSummary, LinedropServer, RefusedEvent } from './server.js';
 import { formatAddress, parseHostPort } from '../net-address.js';
@@ -34,10 +35,10 @@ export interface MetricsOptions {
 
 /** Which limit a close reason, an error code or a refusal stands for. */
 const LIMIT_OF_CODE: Record<string, string> = {
-  ERR_TOO_MANY_LINES: 'max-lines',
-  ERR_LINE_TOO_LONG: 'max-line-bytes',
-  ERR_MESSAGE_TOO_LARGE: 'max-message-bytes',
-  ERR_IDLE_TIMEOUT: 'idle-timeout',
+  LINEDROP_ERR_TOO_MANY_LINES: 'max-lines',
+  LINEDROP_ERR_LINE_TOO_LONG: 'max-line-bytes',
+  LINEDROP_ERR_MESSAGE_TOO_LARGE: 'max-message-bytes',
+  LINEDROP_ERR_IDLE_TIMEOUT: 'idle-timeout',
 };
 const LIMIT_OF_REFUSAL: Partial<Record<RefusedEvent['reason'], string>> = {
   'too-many-connections': 'max-connections',
@@ -54,7 +55,13 @@ const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0
 function codeOf(error: Error | undefined): string {
   if (error === undefined) return 'none';
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code !== '' ? code : error instanceof ProtocolError ? 'ERR_PROTOCOL' : 'unknown';
+  return typeof code === 'string' && code !== '' ? code : 'unknown';
+}
+
+/** prom-client, loaded when the first metrics are made: a program that never serves them never pays its start-up. */
+let promModule: typeof PromClient | undefined;
+function promClient(): typeof PromClient {
+  return (promModule ??= createRequire(import.meta.url)('prom-client') as typeof PromClient);
 }
 
 export class LinedropMetrics {
@@ -65,6 +72,7 @@ export class LinedropMetrics {
     readonly server: LinedropServer,
     options: MetricsOptions = {},
   ) {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = promClient();
     const registry = (this.registry = options.registry ?? new Registry());
     const registers = [registry];
     if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -129,8 +137,9 @@ export class LinedropMetrics {
     for (const reason of CLOSE_REASONS) closed.inc({ reason }, 0);
     for (const reason of REFUSALS) refused.inc({ reason }, 0);
     for (const limit of LIMITS) limits.inc({ limit }, 0);
-    for (const code of ['ERR_TOO_MANY_LINES', 'ERR_LINE_TOO_LONG', 'ERR_MESSAGE_TOO_LARGE']) rejected.inc({ reason: 'rejected', code }, 0);
-    rejected.inc({ reason: 'truncated', code: 'ERR_TRUNCATED' }, 0);
+    for (const code of ['LINEDROP_ERR_TOO_MANY_LINES', 'LINEDROP_ERR_LINE_TOO_LONG', 'LINEDROP_ERR_MESSAGE_TOO_LARGE'])
+      rejected.inc({ reason: 'rejected', code }, 0);
+    rejected.inc({ reason: 'truncated', code: 'LINEDROP_ERR_TRUNCATED' }, 0);
 
     this.listen('connectionOpened', () => connections.inc());
     this.listen('connectionRefused', (event: RefusedEvent) => {

@@ -1,3 +1,4 @@
+import { checkWholeNumber } from '../errors.js';
 import { MAX_WIRE_COUNT, type Limits } from '../protocol/limits.js';
 import type { StorageChoice } from '../storage/open.js';
 import { AllowList } from './access.js';
@@ -117,10 +118,7 @@ export function checkServerOptions(options: ServerOptions): void {
   if (options.tls && options.proxyProtocol) {
     throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
   }
-  const inFlight = options.maxInFlight;
-  if (inFlight !== undefined && !(Number.isInteger(inFlight) && inFlight >= 1)) {
-    throw new TypeError(`maxInFlight must be a whole number of at least 1, not ${String(inFlight)}`);
-  }
+  if (options.maxInFlight !== undefined) checkWholeNumber('maxInFlight', options.maxInFlight, 1);
 }
 
 /** The part of the options a connection gets. */

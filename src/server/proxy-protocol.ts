@@ -3,6 +3,7 @@
  * header at the very start of a connection that names the real client. A pure parser: bytes in,
  * the header out.
  */
+import { LinedropError } from '../errors.js';
 import { isIP } from 'node:net';
 
 /** The real endpoints, or none for a LOCAL (health check) or UNKNOWN header. */
@@ -15,9 +16,12 @@ export interface ProxyHeader {
 
 export type ProxyParse = { done: false } | { done: true; header: ProxyHeader; length: number };
 
-export class ProxyProtocolError extends Error {
-  override readonly name = 'ProxyProtocolError';
-  readonly code = 'ERR_PROXY_PROTOCOL';
+/** The bytes before the lab protocol are not a PROXY header: the proxy's fault (or a client's that bypassed it). */
+export class ProxyProtocolError extends LinedropError<'LINEDROP_ERR_PROXY_PROTOCOL'> {
+  override name = 'ProxyProtocolError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_PROXY_PROTOCOL', message, options);
+  }
 }
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);

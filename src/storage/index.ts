@@ -1,7 +1,8 @@
-export * from './types.js';
+// `linedrop/storage`: where the server puts received files: the `Storage` interface to write your
+// own, a folder (`DirectoryStorage`) and an S3 bucket (`S3Storage`; the AWS SDK loads only when used).
+export { LinedropError } from '../errors.js';
 export { DirectoryStorage, type DirectoryStorageOptions } from './directory.js';
-export { isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
-export { S3Storage } from './s3.js';
-export { type S3StorageOptions, S3StorageError, parseS3Url, createS3Client } from './s3-client.js';
-export { EarlierFileError } from './order.js';
 export { openStorage, type StorageChoice } from './open.js';
+export { createS3Client, parseS3Url, S3StorageError, type S3StorageOptions } from './s3-client.js';
+export { S3Storage } from './s3.js';
+export type { ConnectionInfo, ConnectionStore, FileSink, Layout, Storage, StoredFile } from './types.js';

@@ -53,7 +53,7 @@ export class FileTurn {
 /** A file of a connection is not stored because an earlier file of the same connection was not. */
 export class EarlierFileError extends Error {
   override readonly name = 'EarlierFileError';
-  readonly code = 'ERR_EARLIER_FILE_FAILED';
+  readonly code = 'LINEDROP_ERR_EARLIER_FILE_FAILED';
   constructor(cause: unknown) {
     super('not stored: an earlier file of this connection was not stored', { cause });
   }

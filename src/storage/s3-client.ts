@@ -1,6 +1,7 @@
 // The S3 settings and client: S3StorageOptions and its limits, `s3://` locations, the client
 // S3Storage makes, one-line descriptions of S3 errors (S3StorageError), and the AWS SDK, loaded
 // only when object storage is used.
+import { LinedropError } from '../errors.js';
 import { createRequire } from 'node:module';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
@@ -111,9 +112,9 @@ export function describeS3Error(err: unknown): string {
 }
 
 /** A failure of object storage, with the key or bucket it concerns. */
-export class S3StorageError extends Error {
-  override readonly name = 'S3StorageError';
+export class S3StorageError extends LinedropError<'LINEDROP_ERR_S3'> {
+  override name = 'S3StorageError';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('LINEDROP_ERR_S3', message, options);
   }
 }

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
-import { ClientChecker, LinedropClient, type ClientCheckerOptions, type ClientConnectionReport } from '../../src/index.js';
+import { LinedropClient } from '../../src/index.js';
+import { ClientChecker, type ClientCheckerOptions, type ClientConnectionReport } from '../../src/check/index.js';
 import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, sleep, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');

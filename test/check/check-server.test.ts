@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { main } from '../../src/cli/main.js';
-import { checkServer, SERVER_CHECKS, startServer, type CheckReport, type CheckServerOptions } from '../../src/index.js';
+import { startServer } from '../../src/index.js';
+import { checkServer, SERVER_CHECKS, type CheckReport, type CheckServerOptions } from '../../src/check/index.js';
 import { HOST, ROOT, freePort, removeDir, tempDir } from '../support.js';
 
 const PEER = join(ROOT, 'test/interop/lab_peer.py');

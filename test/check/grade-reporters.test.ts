@@ -14,11 +14,11 @@ import { gradesCsv } from '../../src/check/reporters/csv.js';
 import { gradescopeResults } from '../../src/check/reporters/gradescope.js';
 import { classIndexHtml, submissionHtml } from '../../src/check/reporters/html.js';
 import { junitXml } from '../../src/check/reporters/junit.js';
-import { BadPoints, parsePoints } from '../../src/check/grade/points.js';
+import { BadPointsError, parsePoints } from '../../src/check/grade/points.js';
 import { scoreOf } from '../../src/check/score.js';
 import { serverReportText } from '../../src/check/reporters/text.js';
 import { main } from '../../src/cli/main.js';
-import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/index.js';
+import { checkServer, SERVER_CHECKS, type CheckReport } from '../../src/check/index.js';
 import { HOST, ROOT, removeDir, runServer, tempDir } from '../support.js';
 
 const PARSE = join(ROOT, 'test/check/grade-fixtures/parse.py');
@@ -211,7 +211,7 @@ describe('reporters', () => {
     const bad = (text: string, message: RegExp): void =>
       assert.throws(
         () => parsePoints(text, 'points.json', SERVER_CHECKS),
-        (e: unknown) => e instanceof BadPoints && message.test(e.message),
+        (e: unknown) => e instanceof BadPointsError && message.test(e.message),
       );
     bad('{"contnet": 3}', /points\.json: "contnet" is not a check \(did you mean "content"\?\); the checks are: .*content/);
     bad('{"xyzzy": 3}', /"xyzzy" is not a check; the checks are: /);

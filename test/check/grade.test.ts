@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { findPython, TEMPLATE_COMMAND, templateCommand } from '../../src/check/grade/grade.js';
 import { findNamespaces } from '../../src/check/grade/isolation.js';
 import { submissionsFromZip } from '../../src/check/grade/submissions.js';
-import { BadZip } from '../../src/check/grade/unzip.js';
+import { BadZipError } from '../../src/check/grade/unzip.js';
 import { SERVER_CHECKS } from '../../src/check/server-checks.js';
 import type { GradedSubmission } from '../../src/check/grade/types.js';
 import { main } from '../../src/cli/main.js';
-import { findSubmissions, gradeClass } from '../../src/index.js';
+import { findSubmissions, gradeClass } from '../../src/check/index.js';
 import { ROOT, removeDir, tempDir } from '../support.js';
 import { labServer, writeClass } from './grade-fixtures/class.js';
 
@@ -280,7 +280,7 @@ describe('grade', () => {
     for (const [name, entries, message] of cases) {
       const zip = makeZip(join(dir, `${name}.zip`), entries);
       const into = join(dir, `${name}-into`);
-      await assert.rejects(submissionsFromZip(zip, into), (e: unknown) => e instanceof BadZip && message.test(e.message), name);
+      await assert.rejects(submissionsFromZip(zip, into), (e: unknown) => e instanceof BadZipError && message.test(e.message), name);
       assert.equal(await exists(join(dir, 'escaped.txt')), false);
       assert.equal(await exists(join(dir, 'absolute-escaped.txt')), false);
       assert.deepEqual(await readdir(into).catch(() => []), [], `${name}: nothing unpacked`);

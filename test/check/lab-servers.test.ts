@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { checkServer } from '../../src/index.js';
+import { checkServer } from '../../src/check/index.js';
 import { freePort, HOST, removeDir, tempDir } from '../support.js';
 import { ALL, checkLab, descendants, expectVerdicts, restartCmd, SERVER, timeWaitOn } from './lab-support.js';
 

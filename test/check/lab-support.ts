@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkServer, SERVER_CHECKS, type CheckReport, type CheckServerOptions } from '../../src/index.js';
+import { checkServer, SERVER_CHECKS, type CheckReport, type CheckServerOptions } from '../../src/check/index.js';
 import { freePort, HOST, removeDir, ROOT, tempDir } from '../support.js';
 
 export const SERVER = join(ROOT, 'test/check/servers/tcp.py');

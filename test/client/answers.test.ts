@@ -58,7 +58,7 @@ describe('client: the answer window', () => {
     }
   });
 
-  test('one chunk with the answers to three messages and a fourth byte: the three are A, the fourth ends the connection with ERR_UNSOLICITED', async () => {
+  test('one chunk with the answers to three messages and a fourth byte: the three are A, the fourth ends the connection with LINEDROP_ERR_UNSOLICITED', async () => {
     const peer = await answerAfter(3, (socket) => socket.write('AAAA'));
     try {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 8 });
@@ -69,7 +69,7 @@ describe('client: the answer window', () => {
       assert.equal(client.usable, false);
       await assert.rejects(
         client.sendLines(['four']),
-        isClientError('ERR_UNSOLICITED', /^the server sent "A" \(41\) that no file asked for; the connection was closed$/),
+        isClientError('LINEDROP_ERR_UNSOLICITED', /^the server sent "A" \(41\) that no file asked for; the connection was closed$/),
       );
     } finally {
       await peer.close();

@@ -13,13 +13,13 @@ const isClientError = (code: string, message?: RegExp) => (e: unknown) =>
   e instanceof ClientError && e.code === code && (message === undefined || message.test(e.message));
 
 describe('client: timeouts', () => {
-  test('a connect that is never answered (full backlog) fails with ERR_CONNECT_TIMEOUT after connectTimeoutMs', async () => {
+  test('a connect that is never answered (full backlog) fails with LINEDROP_ERR_CONNECT_TIMEOUT after connectTimeoutMs', async () => {
     const backlog = await FullBacklog.start();
     try {
       const started = performance.now();
       await assert.rejects(
         LinedropClient.connect({ host: HOST, port: backlog.port, connectTimeoutMs: 300 }),
-        isClientError('ERR_CONNECT_TIMEOUT', new RegExp(`^cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms$`)),
+        isClientError('LINEDROP_ERR_CONNECT_TIMEOUT', new RegExp(`^cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms$`)),
       );
       assert.ok(performance.now() - started >= 290);
     } finally {
@@ -27,23 +27,23 @@ describe('client: timeouts', () => {
     }
   });
 
-  test('a server that reads but never answers: ERR_TIMEOUT after timeoutMs of silence, the connection closed', async () => {
+  test('a server that reads but never answers: LINEDROP_ERR_TIMEOUT after timeoutMs of silence, the connection closed', async () => {
     const peer = await Peer.start();
     try {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port, timeoutMs: 300 });
       await assert.rejects(
         client.sendLines(['hello']),
-        isClientError('ERR_TIMEOUT', /^no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed$/),
+        isClientError('LINEDROP_ERR_TIMEOUT', /^no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed$/),
       );
       await client.whenClosed();
       assert.equal(peer.messages, 1, 'the message itself went out');
-      await assert.rejects(client.quit(), isClientError('ERR_TIMEOUT'));
+      await assert.rejects(client.quit(), isClientError('LINEDROP_ERR_TIMEOUT'));
     } finally {
       await peer.close();
     }
   });
 
-  test('a server that never reads (its receive window fills): ERR_TIMEOUT that says so', async () => {
+  test('a server that never reads (its receive window fills): LINEDROP_ERR_TIMEOUT that says so', async () => {
     const peer = await Peer.start({ read: false });
     const dir = await tempDir();
     try {
@@ -54,7 +54,7 @@ describe('client: timeouts', () => {
       let sent = 0;
       await assert.rejects(
         client.sendFile(path, { onProgress: (n) => (sent = n) }),
-        isClientError('ERR_TIMEOUT', /^the server has not read anything for 300 ms \(its receive window is full\); the connection was closed$/),
+        isClientError('LINEDROP_ERR_TIMEOUT', /^the server has not read anything for 300 ms \(its receive window is full\); the connection was closed$/),
       );
       assert.ok(sent < 64 * 1024 * 1024);
       await client.whenClosed();
@@ -106,7 +106,7 @@ describe('client: timeouts', () => {
 });
 
 describe('client: bytes no message asked for', () => {
-  test('a server that sprays A while the client sends: ERR_UNSOLICITED at once, nothing collected, the connection closed', async () => {
+  test('a server that sprays A while the client sends: LINEDROP_ERR_UNSOLICITED at once, nothing collected, the connection closed', async () => {
     let sprayed = 0;
     const peer = await Peer.start({
       onConnect: (socket) => {
@@ -126,7 +126,7 @@ describe('client: bytes no message asked for', () => {
       await assert.rejects(
         client.sendFile(path),
         isClientError(
-          'ERR_UNSOLICITED',
+          'LINEDROP_ERR_UNSOLICITED',
           /^the server sent "A{16}" \(41 41 .* 41\) and \d+ more bytes that no file asked for; the connection was closed$|^the server answered "A" to message 1 before the client had sent all of it/,
         ),
       );
@@ -139,19 +139,22 @@ describe('client: bytes no message asked for', () => {
     }
   });
 
-  test('a server that answers "A\\n": the file is A, the stray "\\n" ends the connection with ERR_UNSOLICITED', async () => {
+  test('a server that answers "A\\n": the file is A, the stray "\\n" ends the connection with LINEDROP_ERR_UNSOLICITED', async () => {
     const peer = await Peer.start({ onMessage: (socket) => socket.write('A\n') });
     try {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port });
       assert.equal(await client.sendLines(['one']), 'A');
       await client.whenClosed();
-      await assert.rejects(client.quit(), isClientError('ERR_UNSOLICITED', /^the server sent "\\n" \(0a\) that no file asked for; the connection was closed$/));
+      await assert.rejects(
+        client.quit(),
+        isClientError('LINEDROP_ERR_UNSOLICITED', /^the server sent "\\n" \(0a\) that no file asked for; the connection was closed$/),
+      );
     } finally {
       await peer.close();
     }
   });
 
-  test('A for a message not yet completely sent: ERR_UNSOLICITED', async () => {
+  test('A for a message not yet completely sent: LINEDROP_ERR_UNSOLICITED', async () => {
     // Answers A as soon as the count has arrived.
     let answered = false;
     const peer = await Peer.start({
@@ -168,7 +171,7 @@ describe('client: bytes no message asked for', () => {
       const client = await LinedropClient.connect({ host: HOST, port: peer.port });
       await assert.rejects(
         client.sendFile(path),
-        isClientError('ERR_UNSOLICITED', /^the server answered "A" to message 1 before the client had sent all of it; the connection was closed$/),
+        isClientError('LINEDROP_ERR_UNSOLICITED', /^the server answered "A" to message 1 before the client had sent all of it; the connection was closed$/),
       );
     } finally {
       await peer.close();
@@ -205,7 +208,7 @@ describe('client: messages in flight', () => {
     }
   });
 
-  test('an R for message k: k resolves to R, the later messages fail with ERR_NOT_ACCEPTED naming k, nothing after k is stored', async () => {
+  test('an R for message k: k resolves to R, the later messages fail with LINEDROP_ERR_NOT_ACCEPTED naming k, nothing after k is stored', async () => {
     const s = await runServer({ limits: { maxLines: 2 } });
     try {
       const client = await LinedropClient.connect({ host: HOST, port: s.port, maxInFlight: 8 });
@@ -217,7 +220,10 @@ describe('client: messages in flight', () => {
       );
       for (const r of results.slice(3)) {
         assert.equal(r.status, 'rejected');
-        assert.ok(isClientError('ERR_NOT_ACCEPTED', /^not accepted: the server rejected message 3, so it ends the connection$/)(r.reason), String(r.reason));
+        assert.ok(
+          isClientError('LINEDROP_ERR_NOT_ACCEPTED', /^not accepted: the server rejected message 3, so it ends the connection$/)(r.reason),
+          String(r.reason),
+        );
       }
       await client.whenClosed();
       await s.server.idle();
@@ -227,7 +233,7 @@ describe('client: messages in flight', () => {
     }
   });
 
-  test('sendFile keeps to a given shape on the small-file path too (a shape that does not match: ERR_FILE_CHANGED)', async () => {
+  test('sendFile keeps to a given shape on the small-file path too (a shape that does not match: LINEDROP_ERR_FILE_CHANGED)', async () => {
     const s = await runServer();
     const dir = await tempDir();
     try {
@@ -236,7 +242,7 @@ describe('client: messages in flight', () => {
       const shape = await measureFile(path);
       await writeFile(path, 'abc\n'); // as many bytes, one line fewer
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
-      await assert.rejects(client.sendFile(path, { shape }), isClientError('ERR_FILE_CHANGED'));
+      await assert.rejects(client.sendFile(path, { shape }), isClientError('LINEDROP_ERR_FILE_CHANGED'));
       await client.whenClosed();
       await s.server.idle();
       assert.deepEqual(await listDir(s.dir), []);
@@ -247,7 +253,7 @@ describe('client: messages in flight', () => {
       const oneLine = await measureFile(path);
       await writeFile(path, 'a\nb');
       const third = await LinedropClient.connect({ host: HOST, port: s.port });
-      await assert.rejects(third.sendFile(path, { shape: oneLine }), isClientError('ERR_FILE_CHANGED'));
+      await assert.rejects(third.sendFile(path, { shape: oneLine }), isClientError('LINEDROP_ERR_FILE_CHANGED'));
       await third.whenClosed();
       await s.server.idle();
       assert.deepEqual(await listDir(s.dir), []);

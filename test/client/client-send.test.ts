@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, measureFile, shapeOf } from '../../src/index.js';
+import { ClientError, LinedropClient, measureFile } from '../../src/index.js';
+import { shapeOf } from '../../src/client/index.js';
 import { HOST, removeDir, runServer, tempDir } from '../support.js';
 import { text } from './texts.js';
 
@@ -95,7 +96,7 @@ describe('client: large files', () => {
     }
   });
 
-  test('a shape that no longer matches the file: ERR_FILE_CHANGED, the connection is closed, nothing is stored', async () => {
+  test('a shape that no longer matches the file: LINEDROP_ERR_FILE_CHANGED, the connection is closed, nothing is stored', async () => {
     const s = await runServer();
     const dir = await tempDir();
     try {
@@ -105,10 +106,10 @@ describe('client: large files', () => {
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
       await assert.rejects(
         client.sendFile(path, { shape: { ...shape, lines: shape.lines + 1 } }),
-        (e: unknown) => e instanceof ClientError && e.code === 'ERR_FILE_CHANGED',
+        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_FILE_CHANGED',
       );
       await client.whenClosed();
-      await assert.rejects(client.sendLines(['after']), (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECTION_CLOSED');
+      await assert.rejects(client.sendLines(['after']), (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECTION_CLOSED');
       await s.server.idle();
       await assert.rejects(readFile(join(s.dir, '1.txt')), { code: 'ENOENT' });
     } finally {

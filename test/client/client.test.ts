@@ -4,7 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, ProtocolError, decodeAll, startServer } from '../../src/index.js';
+import { ClientError, LinedropClient, startServer } from '../../src/index.js';
+import { decodeAll } from '../../src/protocol/index.js';
 import { HOST, freePort, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 describe('client library against the server', () => {
@@ -69,9 +70,11 @@ describe('client library against the server', () => {
     try {
       await writeFile(join(files, 'empty.txt'), '');
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
-      await assert.rejects(client.sendLines([]), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_EMPTY_FILE');
-      await assert.rejects(client.sendFile(join(files, 'empty.txt')), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_EMPTY_FILE');
-      await assert.rejects(client.sendLines(['a\nb']), (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_INVALID_LINE');
+      // The caller's mistakes are a RangeError and a TypeError, as Node.js makes them; an empty file is a ClientError.
+      await assert.rejects(client.sendLines([]), { name: 'RangeError', code: 'LINEDROP_ERR_EMPTY_MESSAGE' });
+      await assert.rejects(client.sendBuffer(Buffer.alloc(0)), { name: 'RangeError', code: 'LINEDROP_ERR_EMPTY_MESSAGE' });
+      await assert.rejects(client.sendFile(join(files, 'empty.txt')), (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE');
+      await assert.rejects(client.sendLines(['a\nb']), { name: 'TypeError', code: 'LINEDROP_ERR_INVALID_LINE' });
       // The connection is still clean: the next file is 1.txt.
       assert.equal(await client.sendLines(['after']), 'A');
       assert.equal(await client.quit(), 'Q');
@@ -82,7 +85,7 @@ describe('client library against the server', () => {
     }
   });
 
-  test('a rejected file resolves to R, and later sends fail with ERR_NOT_ACCEPTED', async () => {
+  test('a rejected file resolves to R, and later sends fail with LINEDROP_ERR_NOT_ACCEPTED', async () => {
     const s = await runServer({ limits: { maxLineBytes: 4 } });
     try {
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
@@ -91,7 +94,7 @@ describe('client library against the server', () => {
       await client.whenClosed();
       await assert.rejects(
         client.sendLines(['x']),
-        (e: unknown) => e instanceof ClientError && e.code === 'ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message),
+        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message),
       );
     } finally {
       await s.close();
@@ -122,9 +125,9 @@ describe('client library against the server', () => {
     }
   });
 
-  test('connecting to a closed port fails with ERR_CONNECT', async () => {
+  test('connecting to a closed port fails with LINEDROP_ERR_CONNECT', async () => {
     const port = await freePort();
-    await assert.rejects(LinedropClient.connect({ host: HOST, port }), (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECT');
+    await assert.rejects(LinedropClient.connect({ host: HOST, port }), (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT');
   });
 
   test('what the client puts on the wire, byte for byte', async () => {

@@ -1,6 +1,6 @@
 // Files streamed from disk (`streamFile` in src/client/measure.ts): chunks of 4 MiB read ahead into reused
 // buffers arrive byte for byte whatever falls on a chunk's edge, and a file that changes while it
-// is being sent fails with ERR_FILE_CHANGED before the server has a complete message of it.
+// is being sent fails with LINEDROP_ERR_FILE_CHANGED before the server has a complete message of it.
 import assert from 'node:assert/strict';
 import { appendFileSync, truncateSync, writeSync, openSync, closeSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -74,7 +74,7 @@ describe('client: files streamed from disk', () => {
     ['gains a newline', false, (path, size) => overwrite(path, size - 100, '\n')],
   ];
   for (const [what, finalNewline, change] of changes) {
-    test(`a file that ${what} while it is being sent: ERR_FILE_CHANGED, the connection closed, nothing stored for it`, async (t) => {
+    test(`a file that ${what} while it is being sent: LINEDROP_ERR_FILE_CHANGED, the connection closed, nothing stored for it`, async (t) => {
       const s = await withServer(t);
       const dir = await withTempDir(t);
       const size = 13 * MiB + 7;
@@ -93,7 +93,7 @@ describe('client: files streamed from disk', () => {
       });
       await assert.rejects(
         sending,
-        (e: unknown) => e instanceof ClientError && e.code === 'ERR_FILE_CHANGED' && e.message.includes('changed while it was being sent'),
+        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_FILE_CHANGED' && e.message.includes('changed while it was being sent'),
       );
       assert.ok(changed);
       await client.whenClosed();

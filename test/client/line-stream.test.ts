@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ClientError, LinedropClient, ProtocolError } from '../../src/index.js';
+import { ClientError, LinedropClient } from '../../src/index.js';
 import { HOST, listDir, until, withServer, within } from '../support.js';
 import { Peer } from './peers.js';
 
@@ -38,7 +38,7 @@ describe('client: lines from the caller', () => {
     assert.deepEqual(Buffer.concat(wire), Buffer.concat([message, Buffer.alloc(4)]));
   });
 
-  test('a line holding a newline: ERR_INVALID_LINE naming it, the connection closed, nothing stored', async (t) => {
+  test('a line holding a newline: LINEDROP_ERR_INVALID_LINE naming it, the connection closed, nothing stored', async (t) => {
     const s = await withServer(t);
     const client = await LinedropClient.connect({ host: HOST, port: s.port });
     assert.equal(await client.sendLines(['before']), 'A');
@@ -49,7 +49,7 @@ describe('client: lines from the caller', () => {
     }
     await assert.rejects(
       client.sendLineStream(3, typed()),
-      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_INVALID_LINE' && /line 2 /.test(e.message),
+      (e: unknown) => e instanceof TypeError && (e as { code?: string }).code === 'LINEDROP_ERR_INVALID_LINE' && /line 2 /.test(e.message),
     );
     await within(client.whenClosed(), 10_000, 'the connection closed by the client');
     await s.server.idle();
@@ -57,7 +57,7 @@ describe('client: lines from the caller', () => {
     assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'before\n');
   });
 
-  test('lines that run out before the count: ERR_FILE_CHANGED saying how many came, the connection closed, nothing stored', async (t) => {
+  test('lines that run out before the count: LINEDROP_ERR_FILE_CHANGED saying how many came, the connection closed, nothing stored', async (t) => {
     const s = await withServer(t);
     const client = await LinedropClient.connect({ host: HOST, port: s.port });
     async function* typed(): AsyncGenerator<string> {
@@ -65,7 +65,7 @@ describe('client: lines from the caller', () => {
     }
     await assert.rejects(
       client.sendLineStream(3, typed()),
-      (e: unknown) => e instanceof ClientError && e.code === 'ERR_FILE_CHANGED' && /ran out after 1 of 3/.test(e.message),
+      (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_FILE_CHANGED' && /ran out after 1 of 3/.test(e.message),
     );
     await within(client.whenClosed(), 10_000, 'the connection closed by the client');
     await s.server.idle();

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { Decoder } from '../../src/index.js';
+import { Decoder } from '../../src/protocol/index.js';
 import { HOST } from '../support.js';
 
 /** A TCP server on 127.0.0.1, port 0, that keeps track of its sockets and closes them all on `close()`. */

@@ -1,7 +1,7 @@
 // A send that fails on the client's side, against a real server: before the first byte of its
 // message is out (a file gone, a folder, a symlink loop, a file that changed before it was read)
 // the connection stays usable and the messages after it are matched to their own answers; once
-// part of it is out, the connection is closed and every later message fails with ERR_CONNECTION_CLOSED.
+// part of it is out, the connection is closed and every later message fails with LINEDROP_ERR_CONNECTION_CLOSED.
 // And a file read or measured before it is sent still goes out in call order.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
@@ -48,7 +48,7 @@ describe('client: a send that fails before its first byte leaves the connection 
     ],
   ];
   for (const [what, breakIt, errno, reason] of breaks) {
-    test(`a measured file that ${what}: sendFile with its shape fails with ERR_FILE_UNREADABLE (${errno}), the next message is 1.txt, quit answers Q`, async (t) => {
+    test(`a measured file that ${what}: sendFile with its shape fails with LINEDROP_ERR_FILE_UNREADABLE (${errno}), the next message is 1.txt, quit answers Q`, async (t) => {
       const s = await withServer(t);
       const dir = await withTempDir(t);
       const path = join(dir, 'gone.txt');
@@ -60,7 +60,7 @@ describe('client: a send that fails before its first byte leaves the connection 
       await assert.rejects(
         client.sendFile(path, { shape, onProgress: () => progress++ }),
         (e: unknown) =>
-          isClientError('ERR_FILE_UNREADABLE', new RegExp(`^cannot read ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `))(e) &&
+          isClientError('LINEDROP_ERR_FILE_UNREADABLE', new RegExp(`^cannot read ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `))(e) &&
           reason.test((e as Error).message) &&
           /nothing of it was sent; the connection is still open/.test((e as Error).message) &&
           ((e as Error).cause as NodeJS.ErrnoException).code === errno,
@@ -119,14 +119,14 @@ describe('client: a send that fails before its first byte leaves the connection 
         const summary = results.map((r) => (r.status === 'fulfilled' ? r.value : ((r.reason as ClientError).code ?? String(r.reason))));
         assert.deepEqual(summary, [
           'A',
-          'ERR_FILE_UNREADABLE',
-          'ERR_FILE_UNREADABLE',
+          'LINEDROP_ERR_FILE_UNREADABLE',
+          'LINEDROP_ERR_FILE_UNREADABLE',
           'A',
-          'ERR_FILE_UNREADABLE',
+          'LINEDROP_ERR_FILE_UNREADABLE',
           'A',
-          'ERR_FILE_CHANGED',
+          'LINEDROP_ERR_FILE_CHANGED',
           'A',
-          'ERR_FILE_UNREADABLE',
+          'LINEDROP_ERR_FILE_UNREADABLE',
           'A',
           'Q',
         ]);
@@ -176,7 +176,7 @@ describe('client: call order', () => {
 });
 
 describe('client: a send that fails once part of its message is out closes the connection', () => {
-  test('lines that fail midway (the source throws): that call rejects with its error, the later ones with ERR_CONNECTION_CLOSED, nothing of it stored', async (t) => {
+  test('lines that fail midway (the source throws): that call rejects with its error, the later ones with LINEDROP_ERR_CONNECTION_CLOSED, nothing of it stored', async (t) => {
     const s = await withServer(t);
     const client = await LinedropClient.connect({ host: HOST, port: s.port });
     assert.equal(await client.sendLines(['before']), 'A');
@@ -192,15 +192,18 @@ describe('client: a send that fails once part of its message is out closes the c
     assert.equal(client.usable, false);
     await assert.rejects(
       after,
-      isClientError('ERR_CONNECTION_CLOSED', /^the connection was closed because message 2 failed after part of it was sent: the keyboard was unplugged$/),
+      isClientError(
+        'LINEDROP_ERR_CONNECTION_CLOSED',
+        /^the connection was closed because message 2 failed after part of it was sent: the keyboard was unplugged$/,
+      ),
     );
-    await assert.rejects(quit, isClientError('ERR_CONNECTION_CLOSED'));
+    await assert.rejects(quit, isClientError('LINEDROP_ERR_CONNECTION_CLOSED'));
     await client.whenClosed();
     await s.server.idle();
     assert.deepEqual(await stored(s.dir), { '1.txt': 'before\n' });
   });
 
-  test('a large file that changes once its first chunk is out: ERR_FILE_CHANGED, the message queued behind it ERR_CONNECTION_CLOSED, neither stored', async (t) => {
+  test('a large file that changes once its first chunk is out: LINEDROP_ERR_FILE_CHANGED, the message queued behind it LINEDROP_ERR_CONNECTION_CLOSED, neither stored', async (t) => {
     const s = await withServer(t);
     const dir = await withTempDir(t);
     const path = join(dir, 'big.txt');
@@ -217,11 +220,11 @@ describe('client: a send that fails once part of its message is out closes the c
       },
     });
     const after = client.sendLines(['after']);
-    await assert.rejects(failing, isClientError('ERR_FILE_CHANGED', /big\.txt changed while it was being sent/));
+    await assert.rejects(failing, isClientError('LINEDROP_ERR_FILE_CHANGED', /big\.txt changed while it was being sent/));
     await assert.rejects(
       after,
       isClientError(
-        'ERR_CONNECTION_CLOSED',
+        'LINEDROP_ERR_CONNECTION_CLOSED',
         /^the connection was closed because message 1 failed after part of it was sent: .*big\.txt changed while it was being sent; part of it was sent, so the connection was closed$/,
       ),
     );

@@ -2,7 +2,8 @@
 // a byte-by-byte reference: any density, any start, any alignment of the buffer in memory.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Decoder, LineScanner, encodeMessage, scanLines } from '../../src/index.js';
+import { Decoder, encodeMessage } from '../../src/protocol/index.js';
+import { LineScanner, scanLines } from '../../src/protocol/line-scanner.js';
 import { countNewlines } from '../../src/protocol/newlines.js';
 
 const LF = 0x0a;
@@ -161,7 +162,7 @@ describe('scanLines and countNewlines', () => {
       }
       return 'none';
     };
-    const expected = 'ERR_LINE_TOO_LONG: line 4002 of 44002 is longer than 65536 bytes';
+    const expected = 'LINEDROP_ERR_LINE_TOO_LONG: line 4002 of 44002 is longer than 65536 bytes';
     for (const size of [1_000, 16 * 1024, 64 * 1024, 64 * 1024 + 7, 200_000]) assert.equal(errorFor(size), expected, `chunks of ${size} bytes`);
   });
 });

@@ -398,7 +398,7 @@ describe('Decoder: data events are views, not copies', () => {
 // Limits and errors, just under and just over.
 // ---------------------------------------------------------------------------------------------
 
-describe('Decoder: ERR_TOO_MANY_LINES', () => {
+describe('Decoder: LINEDROP_ERR_TOO_MANY_LINES', () => {
   const limits = { maxLines: 3 };
 
   test('a count equal to maxLines is fine', () => {
@@ -409,7 +409,7 @@ describe('Decoder: ERR_TOO_MANY_LINES', () => {
     runCase({
       stream: cnt(4),
       limits,
-      expected: [{ type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' }],
+      expected: [{ type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' }],
       errorAtByte: 3,
     });
   });
@@ -419,7 +419,7 @@ describe('Decoder: ERR_TOO_MANY_LINES', () => {
     runCase({
       stream: cat(first, cnt(4), ascii('a\nb\nc\nd\n')),
       limits,
-      expected: [...okEvents(['ok']), { type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' }],
+      expected: [...okEvents(['ok']), { type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' }],
       errorAtByte: first.length + 3,
     });
   });
@@ -429,7 +429,7 @@ describe('Decoder: ERR_TOO_MANY_LINES', () => {
     runCase({
       stream: cnt(0x0a000000),
       limits: { maxLines: 10 },
-      expected: [{ type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' }],
+      expected: [{ type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' }],
       errorAtByte: 3,
     });
   });
@@ -439,7 +439,7 @@ describe('Decoder: ERR_TOO_MANY_LINES', () => {
     runCase({
       stream: wire(['a']),
       limits: { maxLines: 0 },
-      expected: [{ type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' }],
+      expected: [{ type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' }],
       errorAtByte: 3,
     });
   });
@@ -447,13 +447,13 @@ describe('Decoder: ERR_TOO_MANY_LINES', () => {
   test('a count of 0xFFFFFFFF fails with the default limits', () => {
     runCase({
       stream: Buffer.from([0xff, 0xff, 0xff, 0xff]),
-      expected: [{ type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' }],
+      expected: [{ type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' }],
       errorAtByte: 3,
     });
   });
 });
 
-describe('Decoder: ERR_LINE_TOO_LONG', () => {
+describe('Decoder: LINEDROP_ERR_LINE_TOO_LONG', () => {
   const limits = { maxLineBytes: 4 };
 
   test('a line of exactly maxLineBytes is fine', () => {
@@ -467,7 +467,7 @@ describe('Decoder: ERR_LINE_TOO_LONG', () => {
       expected: [
         { type: 'start', lines: 1 },
         { type: 'partial', prefixOf: ascii('abcd') },
-        { type: 'error', code: 'ERR_LINE_TOO_LONG', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_LINE_TOO_LONG', at: 'push' },
       ],
       errorAtByte: 4 + 4,
     });
@@ -480,7 +480,7 @@ describe('Decoder: ERR_LINE_TOO_LONG', () => {
       expected: [
         { type: 'start', lines: 1 },
         { type: 'partial', prefixOf: ascii('abcd') },
-        { type: 'error', code: 'ERR_LINE_TOO_LONG', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_LINE_TOO_LONG', at: 'push' },
       ],
       errorAtByte: 8,
     });
@@ -495,7 +495,7 @@ describe('Decoder: ERR_LINE_TOO_LONG', () => {
         ...okEvents(['abcd']),
         { type: 'start', lines: 3 },
         { type: 'partial', prefixOf: ascii('ab\n\ncdef') },
-        { type: 'error', code: 'ERR_LINE_TOO_LONG', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_LINE_TOO_LONG', at: 'push' },
       ],
       errorAtByte: first.length + 4 + 4 + 4, // the 'g'
     });
@@ -509,14 +509,14 @@ describe('Decoder: ERR_LINE_TOO_LONG', () => {
       expected: [
         { type: 'start', lines: 2 },
         { type: 'partial', prefixOf: ascii('\n') },
-        { type: 'error', code: 'ERR_LINE_TOO_LONG', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_LINE_TOO_LONG', at: 'push' },
       ],
       errorAtByte: 5,
     });
   });
 });
 
-describe('Decoder: ERR_MESSAGE_TOO_LARGE', () => {
+describe('Decoder: LINEDROP_ERR_MESSAGE_TOO_LARGE', () => {
   const limits = { maxMessageBytes: 6 };
 
   test('a body of exactly maxMessageBytes (every \\n counted) is fine', () => {
@@ -530,7 +530,7 @@ describe('Decoder: ERR_MESSAGE_TOO_LARGE', () => {
       expected: [
         { type: 'start', lines: 2 },
         { type: 'partial', prefixOf: ascii('ab\ncde') },
-        { type: 'error', code: 'ERR_MESSAGE_TOO_LARGE', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_MESSAGE_TOO_LARGE', at: 'push' },
       ],
       errorAtByte: 4 + 6,
     });
@@ -543,7 +543,7 @@ describe('Decoder: ERR_MESSAGE_TOO_LARGE', () => {
       expected: [
         { type: 'start', lines: 2 },
         { type: 'partial', prefixOf: ascii('ab\ncde') },
-        { type: 'error', code: 'ERR_MESSAGE_TOO_LARGE', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_MESSAGE_TOO_LARGE', at: 'push' },
       ],
       errorAtByte: 4 + 6,
     });
@@ -557,23 +557,23 @@ describe('Decoder: ERR_MESSAGE_TOO_LARGE', () => {
         ...okEvents(['x']),
         { type: 'start', lines: 7 },
         { type: 'partial', prefixOf: ascii('\n\n\n\n\n\n') },
-        { type: 'error', code: 'ERR_MESSAGE_TOO_LARGE', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_MESSAGE_TOO_LARGE', at: 'push' },
       ],
       errorAtByte: 6 + 4 + 6,
     });
   });
 });
 
-describe('Decoder: ERR_TRUNCATED and end()', () => {
+describe('Decoder: LINEDROP_ERR_TRUNCATED and end()', () => {
   for (const k of [1, 2, 3]) {
     test(`end() after ${k} byte(s) of a count`, () => {
       runCase({
         stream: cnt(1).subarray(0, k),
-        expected: [{ type: 'error', code: 'ERR_TRUNCATED', at: 'end' }],
+        expected: [{ type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' }],
       });
       runCase({
         stream: cat(wire(['done']), cnt(258).subarray(0, k)),
-        expected: [...okEvents(['done']), { type: 'error', code: 'ERR_TRUNCATED', at: 'end' }],
+        expected: [...okEvents(['done']), { type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' }],
       });
     });
   }
@@ -584,7 +584,7 @@ describe('Decoder: ERR_TRUNCATED and end()', () => {
       expected: [
         { type: 'start', lines: 2 },
         { type: 'partial', exact: Buffer.alloc(0) },
-        { type: 'error', code: 'ERR_TRUNCATED', at: 'end' },
+        { type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' },
       ],
     });
   });
@@ -595,7 +595,7 @@ describe('Decoder: ERR_TRUNCATED and end()', () => {
       expected: [
         { type: 'start', lines: 3 },
         { type: 'partial', exact: ascii('ab\ncd') },
-        { type: 'error', code: 'ERR_TRUNCATED', at: 'end' },
+        { type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' },
       ],
     });
     runCase({
@@ -604,7 +604,7 @@ describe('Decoder: ERR_TRUNCATED and end()', () => {
         ...okEvents([]),
         { type: 'start', lines: 3 },
         { type: 'partial', exact: ascii('ab\ncd\n') },
-        { type: 'error', code: 'ERR_TRUNCATED', at: 'end' },
+        { type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' },
       ],
     });
   });
@@ -616,7 +616,7 @@ describe('Decoder: after an error', () => {
     const events = d.push(cat(wire(['a', 'b']), wire([]), cnt(3), ascii('x\ny\nz\n')));
     assert.deepEqual(
       events.map((e) => (e.type === 'data' ? `data:${e.data.toString()}` : e.type === 'error' ? e.error.code : e.type)),
-      ['start', 'data:a\nb\n', 'end', 'start', 'end', 'ERR_TOO_MANY_LINES'],
+      ['start', 'data:a\nb\n', 'end', 'start', 'end', 'LINEDROP_ERR_TOO_MANY_LINES'],
     );
   });
 
@@ -625,7 +625,7 @@ describe('Decoder: after an error', () => {
     const first = d.push(cat(cnt(1), ascii('abc')));
     const last = first[first.length - 1];
     assert.ok(last && last.type === 'error');
-    assert.equal(last.error.code, 'ERR_LINE_TOO_LONG');
+    assert.equal(last.error.code, 'LINEDROP_ERR_LINE_TOO_LONG');
     assert.equal(d.error, last.error);
     const consumed = d.bytesConsumed;
     for (const chunk of [wire(['ok']), Buffer.alloc(0), wire([]), cnt(1)]) {
@@ -646,7 +646,7 @@ describe('Decoder: after an error', () => {
     d.push(Buffer.from([0, 0]));
     const [ev] = d.end();
     assert.ok(ev && ev.type === 'error');
-    assert.equal(ev.error.code, 'ERR_TRUNCATED');
+    assert.equal(ev.error.code, 'LINEDROP_ERR_TRUNCATED');
     const again = d.push(wire(['x']));
     assert.equal(again.length, 1);
     assert.equal(again[0]?.type === 'error' && again[0].error, ev.error);
@@ -663,7 +663,7 @@ describe('Decoder: limits crossed together', () => {
       expected: [
         { type: 'start', lines: 1 },
         { type: 'partial', prefixOf: ascii('abc') },
-        { type: 'error', code: 'ERR_MESSAGE_TOO_LARGE', at: 'push' },
+        { type: 'error', code: 'LINEDROP_ERR_MESSAGE_TOO_LARGE', at: 'push' },
       ],
       errorAtByte: 4 + 3,
     });
@@ -675,7 +675,7 @@ describe('Decoder: limits crossed together', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('Decoder: a 64 MiB line without a newline', () => {
-  test('fails with ERR_LINE_TOO_LONG on the chunk that passes 1 MiB, without buffering', () => {
+  test('fails with LINEDROP_ERR_LINE_TOO_LONG on the chunk that passes 1 MiB, without buffering', () => {
     const CHUNK = 64 * 1024;
     const TOTAL = 64 * 1024 * 1024;
     const chunk = Buffer.alloc(CHUNK, 0x61); // reused for every push
@@ -709,7 +709,7 @@ describe('Decoder: a 64 MiB line without a newline', () => {
     }
     peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
     assert.ok(error, 'no error at all');
-    assert.equal(error.code, 'ERR_LINE_TOO_LONG');
+    assert.equal(error.code, 'LINEDROP_ERR_LINE_TOO_LONG');
     // 16 chunks make exactly 1 MiB (allowed); the 17th passes the limit.
     assert.equal(errorAt, 16, `error arrived with chunk ${errorAt + 1}, expected chunk 17`);
     assert.equal(dataBytes, 1024 * 1024, 'exactly the allowed 1 MiB was handed on as data');
@@ -816,12 +816,12 @@ describe('Decoder: properties', () => {
     let pos = 0;
     while (pos < stream.length) {
       if (stream.length - pos < 4) {
-        out.push({ type: 'error', code: 'ERR_TRUNCATED', at: 'end' });
+        out.push({ type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' });
         return { expected: out };
       }
       const n = stream[pos]! * 0x1000000 + (stream[pos + 1]! << 16) + (stream[pos + 2]! << 8) + stream[pos + 3]!;
       if (n > limits.maxLines) {
-        out.push({ type: 'error', code: 'ERR_TOO_MANY_LINES', at: 'push' });
+        out.push({ type: 'error', code: 'LINEDROP_ERR_TOO_MANY_LINES', at: 'push' });
         return { expected: out, errorAtByte: pos + 3 };
       }
       out.push({ type: 'start', lines: n });
@@ -836,7 +836,7 @@ describe('Decoder: properties', () => {
       for (let i = pos; ; i++) {
         if (i === stream.length) {
           out.push({ type: 'partial', exact: stream.subarray(bodyStart) });
-          out.push({ type: 'error', code: 'ERR_TRUNCATED', at: 'end' });
+          out.push({ type: 'error', code: 'LINEDROP_ERR_TRUNCATED', at: 'end' });
           return { expected: out };
         }
         const isLf = stream[i] === 0x0a;
@@ -845,8 +845,8 @@ describe('Decoder: properties', () => {
           out.push({ type: 'error', code, at: 'push' });
           return { expected: out, errorAtByte: i };
         };
-        if (!isLf && i - lineStart + 1 > limits.maxLineBytes) return fail('ERR_LINE_TOO_LONG');
-        if (i - bodyStart + 1 > limits.maxMessageBytes) return fail('ERR_MESSAGE_TOO_LARGE');
+        if (!isLf && i - lineStart + 1 > limits.maxLineBytes) return fail('LINEDROP_ERR_LINE_TOO_LONG');
+        if (i - bodyStart + 1 > limits.maxMessageBytes) return fail('LINEDROP_ERR_MESSAGE_TOO_LARGE');
         if (isLf) {
           lineStart = i + 1;
           if (++seen === n) {
@@ -913,14 +913,14 @@ describe('MessageReader', () => {
       messages.map((m) => m.lines.map((l) => l.toString())),
       [['ok']],
     );
-    assert.equal(reader.error?.code, 'ERR_TOO_MANY_LINES');
+    assert.equal(reader.error?.code, 'LINEDROP_ERR_TOO_MANY_LINES');
     assert.throws(
       () => reader.push(Buffer.from('more')),
-      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+      (e: unknown) => e instanceof ProtocolError && e.code === 'LINEDROP_ERR_TOO_MANY_LINES',
     );
     assert.throws(
       () => reader.end(),
-      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+      (e: unknown) => e instanceof ProtocolError && e.code === 'LINEDROP_ERR_TOO_MANY_LINES',
     );
   });
 
@@ -928,7 +928,7 @@ describe('MessageReader', () => {
     const reader = new MessageReader({ maxLines: 5 });
     assert.throws(
       () => reader.push(Buffer.from([0, 0, 0, 9])),
-      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_TOO_MANY_LINES',
+      (e: unknown) => e instanceof ProtocolError && e.code === 'LINEDROP_ERR_TOO_MANY_LINES',
     );
   });
 });

@@ -18,11 +18,16 @@ import {
 /** Expected bytes, written out by hand. */
 const bytes = (...b: number[]): Buffer => Buffer.from(b);
 
-/** Asserts `fn` throws a ProtocolError with `code` (and a message matching `message`, if given). */
+/**
+ * Asserts `fn` throws the error for `code` (and a message matching `message`, if given): the
+ * caller's mistakes are a `TypeError` (a line) or a `RangeError` (a count), what the bytes break a
+ * `ProtocolError`.
+ */
 function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ProtocolError, `expected a ProtocolError, got ${String(err)}`);
-    assert.equal(err.code, code);
+    const kind = code === 'LINEDROP_ERR_INVALID_LINE' ? TypeError : code === 'LINEDROP_ERR_COUNT_OUT_OF_RANGE' ? RangeError : ProtocolError;
+    assert.ok(err instanceof kind && (kind === ProtocolError || !(err instanceof ProtocolError)), `expected a ${kind.name}, got ${String(err)}`);
+    assert.equal((err as { code?: string }).code, code);
     if (message) assert.match(err.message, message);
     return true;
   });
@@ -98,19 +103,19 @@ describe('QUIT_MESSAGE', () => {
 });
 
 describe('encodeMessage: refusals', () => {
-  test('ERR_INVALID_LINE for a \\n inside a string line, naming the line', () => {
-    throwsCode(() => encodeMessage(['ok', 'a\nb']), 'ERR_INVALID_LINE', /\bline 2\b/);
-    throwsCode(() => encodeMessage(['\n']), 'ERR_INVALID_LINE', /\bline 1\b/);
-    throwsCode(() => encodeMessage(['a', 'b', 'c', 'trailing\n']), 'ERR_INVALID_LINE', /\bline 4\b/);
+  test('LINEDROP_ERR_INVALID_LINE for a \\n inside a string line, naming the line', () => {
+    throwsCode(() => encodeMessage(['ok', 'a\nb']), 'LINEDROP_ERR_INVALID_LINE', /\bline 2\b/);
+    throwsCode(() => encodeMessage(['\n']), 'LINEDROP_ERR_INVALID_LINE', /\bline 1\b/);
+    throwsCode(() => encodeMessage(['a', 'b', 'c', 'trailing\n']), 'LINEDROP_ERR_INVALID_LINE', /\bline 4\b/);
   });
 
-  test('ERR_INVALID_LINE for a 0x0A inside a byte line, naming the line', () => {
-    throwsCode(() => encodeMessage(['x', 'y', new Uint8Array([1, 0x0a, 2])]), 'ERR_INVALID_LINE', /\bline 3\b/);
-    throwsCode(() => encodeMessage([Buffer.from([0x0a])]), 'ERR_INVALID_LINE', /\bline 1\b/);
+  test('LINEDROP_ERR_INVALID_LINE for a 0x0A inside a byte line, naming the line', () => {
+    throwsCode(() => encodeMessage(['x', 'y', new Uint8Array([1, 0x0a, 2])]), 'LINEDROP_ERR_INVALID_LINE', /\bline 3\b/);
+    throwsCode(() => encodeMessage([Buffer.from([0x0a])]), 'LINEDROP_ERR_INVALID_LINE', /\bline 1\b/);
   });
 
   test('\\r\\n inside a line is refused too (it holds a \\n)', () => {
-    throwsCode(() => encodeMessage(['a\r\n']), 'ERR_INVALID_LINE', /\bline 1\b/);
+    throwsCode(() => encodeMessage(['a\r\n']), 'LINEDROP_ERR_INVALID_LINE', /\bline 1\b/);
   });
 });
 
@@ -128,8 +133,8 @@ describe('encodeCount', () => {
   });
 
   for (const bad of [2 ** 32, 2 ** 53, -1, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-    test(`${bad} throws ERR_COUNT_OUT_OF_RANGE`, () => {
-      throwsCode(() => encodeCount(bad), 'ERR_COUNT_OUT_OF_RANGE');
+    test(`${bad} throws LINEDROP_ERR_COUNT_OUT_OF_RANGE`, () => {
+      throwsCode(() => encodeCount(bad), 'LINEDROP_ERR_COUNT_OUT_OF_RANGE');
     });
   }
 
@@ -164,17 +169,17 @@ describe('decodeAll', () => {
     assert.deepEqual(decodeAll(Buffer.alloc(0)), []);
   });
 
-  test('throws ERR_TRUNCATED for a stream cut short', () => {
+  test('throws LINEDROP_ERR_TRUNCATED for a stream cut short', () => {
     const stream = encodeMessage(['abc', 'def']);
     for (let k = 1; k < stream.length; k++) {
-      throwsCode(() => decodeAll(stream.subarray(0, k)), 'ERR_TRUNCATED');
+      throwsCode(() => decodeAll(stream.subarray(0, k)), 'LINEDROP_ERR_TRUNCATED');
     }
   });
 
   test('applies the limits it is given', () => {
-    throwsCode(() => decodeAll(encodeMessage(['a', 'b']), { maxLines: 1 }), 'ERR_TOO_MANY_LINES');
-    throwsCode(() => decodeAll(encodeMessage(['abc']), { maxLineBytes: 2 }), 'ERR_LINE_TOO_LONG');
-    throwsCode(() => decodeAll(encodeMessage(['ab', 'c']), { maxMessageBytes: 4 }), 'ERR_MESSAGE_TOO_LARGE');
+    throwsCode(() => decodeAll(encodeMessage(['a', 'b']), { maxLines: 1 }), 'LINEDROP_ERR_TOO_MANY_LINES');
+    throwsCode(() => decodeAll(encodeMessage(['abc']), { maxLineBytes: 2 }), 'LINEDROP_ERR_LINE_TOO_LONG');
+    throwsCode(() => decodeAll(encodeMessage(['ab', 'c']), { maxMessageBytes: 4 }), 'LINEDROP_ERR_MESSAGE_TOO_LARGE');
     assert.equal(decodeAll(encodeMessage(['ab', 'c']), { maxMessageBytes: 5 }).length, 1);
   });
 

@@ -8,20 +8,9 @@ import { describe, test, type TestContext } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import {
-  Decoder,
-  LinedropClient,
-  MessageReader,
-  ProtocolError,
-  isTempName,
-  resolveLimits,
-  type CloseReason,
-  type ConnectionSummary,
-  type DecoderEvent,
-  type FileEvent,
-  type Limits,
-  type Message,
-} from '../../src/index.js';
+import { LinedropClient, ProtocolError, type CloseReason, type ConnectionSummary, type FileEvent, type Limits } from '../../src/index.js';
+import { Decoder, MessageReader, resolveLimits, type DecoderEvent, type Message } from '../../src/protocol/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { HOST, RawPeer, type Running, sleep, withServer } from '../support.js';
 
 // A real collector, so heap figures measure what is retained rather than what is not yet collected.
@@ -29,17 +18,9 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /** Every code a ProtocolError may carry. */
-const KNOWN_CODES = new Set([
-  'ERR_TOO_MANY_LINES',
-  'ERR_LINE_TOO_LONG',
-  'ERR_MESSAGE_TOO_LARGE',
-  'ERR_TRUNCATED',
-  'ERR_INVALID_LINE',
-  'ERR_COUNT_OUT_OF_RANGE',
-  'ERR_EMPTY_FILE',
-]);
-/** The ones a decoder can produce: the others belong to the encoder and the client. */
-const DECODER_CODES = new Set(['ERR_TOO_MANY_LINES', 'ERR_LINE_TOO_LONG', 'ERR_MESSAGE_TOO_LARGE', 'ERR_TRUNCATED']);
+const KNOWN_CODES = new Set(['LINEDROP_ERR_TOO_MANY_LINES', 'LINEDROP_ERR_LINE_TOO_LONG', 'LINEDROP_ERR_MESSAGE_TOO_LARGE', 'LINEDROP_ERR_TRUNCATED']);
+/** The ones a decoder can produce: all of them (the caller's mistakes are TypeErrors and RangeErrors). */
+const DECODER_CODES = new Set(['LINEDROP_ERR_TOO_MANY_LINES', 'LINEDROP_ERR_LINE_TOO_LONG', 'LINEDROP_ERR_MESSAGE_TOO_LARGE', 'LINEDROP_ERR_TRUNCATED']);
 
 const LF = 0x0a;
 
@@ -236,10 +217,10 @@ function reference(input: Buffer, limits: Limits): Outcome {
   const messages: Outcome['messages'] = [];
   let pos = 0;
   while (pos < input.length) {
-    if (input.length - pos < 4) return { messages, error: 'ERR_TRUNCATED' };
+    if (input.length - pos < 4) return { messages, error: 'LINEDROP_ERR_TRUNCATED' };
     const count = input.readUInt32BE(pos);
     pos += 4;
-    if (count > limits.maxLines) return { messages, error: 'ERR_TOO_MANY_LINES' };
+    if (count > limits.maxLines) return { messages, error: 'LINEDROP_ERR_TOO_MANY_LINES' };
     const bodyStart = pos;
     for (let seen = 0; seen < count; seen++) {
       const nl = input.indexOf(LF, pos);
@@ -249,9 +230,9 @@ function reference(input: Buffer, limits: Limits): Outcome {
       const lineBreak = contentEnd - pos > limits.maxLineBytes ? pos - bodyStart + limits.maxLineBytes : Infinity;
       const messageBreak = through > limits.maxMessageBytes ? limits.maxMessageBytes : Infinity;
       if (lineBreak !== Infinity || messageBreak !== Infinity) {
-        return { messages, error: lineBreak <= messageBreak ? 'ERR_LINE_TOO_LONG' : 'ERR_MESSAGE_TOO_LARGE' };
+        return { messages, error: lineBreak <= messageBreak ? 'LINEDROP_ERR_LINE_TOO_LONG' : 'LINEDROP_ERR_MESSAGE_TOO_LARGE' };
       }
-      if (nl === -1) return { messages, error: 'ERR_TRUNCATED' };
+      if (nl === -1) return { messages, error: 'LINEDROP_ERR_TRUNCATED' };
       pos = nl + 1;
     }
     messages.push({ lines: count, body: input.subarray(bodyStart, pos) });
@@ -365,7 +346,7 @@ function runDecoder(chunks: readonly Uint8Array[], limits: Partial<Limits>): Out
   if (wasInside) {
     assert.equal(endEvents.length, 1);
     assert.equal(endEvents[0]!.type, 'error');
-    assert.equal((endEvents[0] as { error: ProtocolError }).error.code, 'ERR_TRUNCATED');
+    assert.equal((endEvents[0] as { error: ProtocolError }).error.code, 'LINEDROP_ERR_TRUNCATED');
   } else if (!failed) {
     assert.deepEqual(endEvents, [], 'end() between messages reports something');
   }
@@ -510,7 +491,7 @@ describe('decoder fuzz: over 200,000 generated inputs', () => {
       const events = decoder.push(Buffer.from(chunk));
       const error = events.find((e) => e.type === 'error');
       if (error) {
-        assert.equal((error as { error: ProtocolError }).error.code, 'ERR_LINE_TOO_LONG');
+        assert.equal((error as { error: ProtocolError }).error.code, 'LINEDROP_ERR_LINE_TOO_LONG');
         refusedAfter = i * chunk.length;
         break;
       }
@@ -554,7 +535,7 @@ function expectedFor(input: Buffer, limits: Partial<Limits>): Expected {
   try {
     reader.end();
   } catch (err) {
-    assert.ok(err instanceof ProtocolError && err.code === 'ERR_TRUNCATED');
+    assert.ok(err instanceof ProtocolError && err.code === 'LINEDROP_ERR_TRUNCATED');
     return { statuses: `${'A'.repeat(files.length)}R`, files, reason: 'truncated' };
   }
   return { statuses: 'A'.repeat(files.length), files, reason: 'client-closed' };

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AllowList, ClientError, LinedropClient, normalizeAddress, type RefusedEvent } from '../../src/index.js';
+import { ClientError, LinedropClient, type RefusedEvent } from '../../src/index.js';
+import { AllowList, normalizeAddress } from '../../src/server/index.js';
 import { HOST, QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir } from '../support.js';
 
 describe('allowlist', () => {
@@ -109,7 +110,7 @@ describe('TLS', () => {
     try {
       await assert.rejects(
         LinedropClient.connect({ host: HOST, port: s.port, tls: { ca: pem['other.crt']! } }),
-        (e: unknown) => e instanceof ClientError && e.code === 'ERR_CONNECT',
+        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT',
       );
     } finally {
       await s.close();

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, LinedropClient, isTempName, type FileEvent } from '../../src/index.js';
+import { DirectoryStorage, LinedropClient, type FileEvent } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { HOST, listDir, removeDir, runServer, tempDir } from '../support.js';
 import { withFailingHandles } from '../storage/fs-faults.js';
 

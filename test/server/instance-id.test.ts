@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, isTempName } from '../../src/index.js';
+import { DirectoryStorage } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { sessionInstance } from '../../src/storage/directory.js';
 import { HOST, QUIT, ROOT, RawPeer, frame, freePort, removeDir, tempDir, until } from '../support.js';
 

@@ -7,7 +7,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { LinedropClient, MetricsServer, isTempName, proxyHeaderV1 } from '../../src/index.js';
+import { LinedropClient, MetricsServer } from '../../src/index.js';
+import { proxyHeaderV1 } from '../../src/server/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { HOST, QUIT, RawPeer, frame, listDir, record, removeDir, runServer, sleep, tempDir, tempFiles, until } from '../support.js';
 import { withFailingHandles, withFlushFaults } from '../storage/fs-faults.js';
 

@@ -6,7 +6,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { LinedropServer, MetricsServer, createMetrics, isTempName, parseListenAddress } from '../../src/index.js';
+import { LinedropServer, MetricsServer } from '../../src/index.js';
+import { createMetrics } from '../../src/server/index.js';
+import { parseListenAddress } from '../../src/server/metrics.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { linedrop } from '../cli/run.js';
 import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 
@@ -78,8 +81,8 @@ describe('metrics', () => {
         'linedrop_connections_refused_total{reason="too-many-connections"}': 1,
         'linedrop_connections_refused_total{reason="not-allowed"}': 0,
         linedrop_files_accepted_total: 3,
-        'linedrop_files_rejected_total{reason="rejected",code="ERR_TOO_MANY_LINES"}': 1,
-        'linedrop_files_rejected_total{reason="truncated",code="ERR_TRUNCATED"}': 0,
+        'linedrop_files_rejected_total{reason="rejected",code="LINEDROP_ERR_TOO_MANY_LINES"}': 1,
+        'linedrop_files_rejected_total{reason="truncated",code="LINEDROP_ERR_TRUNCATED"}': 0,
         // "one\n" + "two\nlines\n" + "three\n"
         linedrop_received_bytes_total: 4 + 10 + 6,
         'linedrop_limits_hit_total{limit="max-lines"}': 1,
@@ -127,7 +130,7 @@ describe('metrics', () => {
       assert.equal(value(mb, 'linedrop_connections_refused_total{reason="not-allowed"}'), 1);
       assert.equal(value(mb, 'linedrop_connections_total'), 0);
       assert.equal(value(ma, 'linedrop_connections_refused_total{reason="not-allowed"}'), 0, 'each server has its own registry');
-      assert.equal(value(ma, 'linedrop_files_rejected_total{reason="truncated",code="ERR_TRUNCATED"}'), 1);
+      assert.equal(value(ma, 'linedrop_files_rejected_total{reason="truncated",code="LINEDROP_ERR_TRUNCATED"}'), 1);
       assert.equal(value(ma, 'linedrop_connections_closed_total{reason="truncated"}'), 1);
       assert.equal(value(ma, 'linedrop_files_accepted_total'), 1);
       assert.equal(value(ma, 'process_cpu_user_seconds_total'), undefined, 'processMetrics: false');

@@ -8,16 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  DirectoryStorage,
-  isTempName,
-  startServer,
-  type ConnectionInfo,
-  type ConnectionStore,
-  type FileSink,
-  type Storage,
-  type StoredFile,
-} from '../../src/index.js';
+import { DirectoryStorage, startServer, type ConnectionInfo, type ConnectionStore, type FileSink, type Storage, type StoredFile } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { withFailingHandles } from '../storage/fs-faults.js';
 import { QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until } from '../support.js';
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ProxyProtocolError, parseProxyHeader, proxyHeaderV1, proxyHeaderV2, type RefusedEvent } from '../../src/index.js';
+import { ProxyProtocolError, type RefusedEvent } from '../../src/index.js';
+import { parseProxyHeader, proxyHeaderV1, proxyHeaderV2 } from '../../src/server/index.js';
 import { QUIT, RawPeer, frame, listDir, runServer } from '../support.js';
 
 const SOURCE = { address: '203.0.113.9', port: 40123 };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName, type ConnectionSummary } from '../../src/index.js';
+import type { ConnectionSummary } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { QUIT, RawPeer, frame, listDir, runServer, sleep, until } from '../support.js';
 
 const fileText = (lines: string[]): string => lines.map((l) => `${l}\n`).join('');
@@ -202,7 +203,7 @@ describe('server over real sockets', () => {
       }
       assert.equal(await peer.statuses(1), 'R');
       const summary = await closed;
-      assert.equal((summary.error as { code?: string } | undefined)?.code, 'ERR_LINE_TOO_LONG');
+      assert.equal((summary.error as { code?: string } | undefined)?.code, 'LINEDROP_ERR_LINE_TOO_LONG');
       assert.ok(sent < 32 * 1024 * 1024, `the server stopped the upload early (after ${sent} bytes were written)`);
       assert.ok(process.memoryUsage().arrayBuffers - before < 48 * 1024 * 1024, 'the line was not buffered');
       assert.deepEqual(await listDir(s.dir), [], 'no file and no temporary file');

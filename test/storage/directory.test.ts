@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DirectoryStorage, TEMP_PREFIX, TEMP_SUFFIX, isTempName, startServer } from '../../src/index.js';
+import { DirectoryStorage, startServer } from '../../src/index.js';
+import { TEMP_PREFIX, TEMP_SUFFIX, isTempName } from '../../src/storage/file-sink.js';
 import { HOST, QUIT, RawPeer, frame, listDir, removeDir, runServer, tempDir, until } from '../support.js';
 import { Gate, fsError, withFailingHandles, withFlushFaults } from './fs-faults.js';
 

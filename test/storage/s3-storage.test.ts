@@ -5,7 +5,8 @@ import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { main } from '../../src/cli/main.js';
-import { S3Storage, S3StorageError, createS3Client, parseS3Url, type FileSink } from '../../src/index.js';
+import { S3Storage, S3StorageError, type FileSink } from '../../src/index.js';
+import { createS3Client, parseS3Url } from '../../src/storage/index.js';
 import { sessionName } from '../../src/storage/types.js';
 
 const MiB = 1024 * 1024;

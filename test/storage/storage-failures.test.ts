@@ -11,7 +11,6 @@ import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import {
   DirectoryStorage,
-  isTempName,
   type ConnectionInfo,
   type ConnectionStore,
   type ConnectionSummary,
@@ -20,6 +19,7 @@ import {
   type StoredFile,
   type Storage,
 } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { fsError, withFailingHandles, type FaultHandle } from './fs-faults.js';
 import { HOST, QUIT, ROOT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 

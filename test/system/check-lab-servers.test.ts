@@ -3,7 +3,7 @@
 // no process left running. Many server processes: a system test.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { checkServer } from '../../src/index.js';
+import { checkServer } from '../../src/check/index.js';
 import { checkLab, descendants, expectVerdicts, restartCmd } from '../check/lab-support.js';
 import { freePort, HOST, removeDir, tempDir } from '../support.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, tempDir, until } from '../support.js';
 
 const COUNT = 400;

@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isTempName, type ConnectionSummary, type LinedropServer } from '../../src/index.js';
+import type { ConnectionSummary, LinedropServer } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { main } from '../../src/cli/main.js';
-import { isTempName } from '../../src/index.js';
+import { isTempName } from '../../src/storage/file-sink.js';
 import { sessionInstance } from '../../src/storage/directory.js';
 import { HOST, ROOT, freePort, removeDir, sleep, tempDir, until } from '../support.js';
 

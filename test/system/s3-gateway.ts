@@ -19,7 +19,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/index.js';
+import { createS3Client } from '../../src/storage/index.js';
 
 export const ENDPOINT = process.env['LINEDROP_TEST_S3_ENDPOINT'] || undefined;
 export const CEPH_DIR = process.env['LINEDROP_TEST_CEPH_DIR'] || undefined;

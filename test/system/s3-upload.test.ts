@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { createS3Client, S3Storage, S3StorageError, type FileSink, type S3StorageOptions } from '../../src/index.js';
+import { S3Storage, S3StorageError, type FileSink, type S3StorageOptions } from '../../src/index.js';
+import { createS3Client } from '../../src/storage/index.js';
 import { admin, bucket, clear, ENDPOINT, listKeys, listUploads, openBucket, readObject, removeBucket, SKIP } from './s3-gateway.js';
 
 const MiB = 1024 * 1024;

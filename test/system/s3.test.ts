@@ -13,16 +13,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import {
-  LinedropClient,
-  S3Storage,
-  S3StorageError,
-  encodeCount,
-  startServer,
-  type ConnectionSummary,
-  type LinedropServer,
-  type S3StorageOptions,
-} from '../../src/index.js';
+import { LinedropClient, S3Storage, S3StorageError, startServer, type ConnectionSummary, type LinedropServer, type S3StorageOptions } from '../../src/index.js';
+import { encodeCount } from '../../src/protocol/index.js';
 import { HOST, QUIT, RawPeer, ROOT, sleep, until } from '../support.js';
 import { admin, bucket, CEPH_DIR, cephEnv, clear, ENDPOINT, listKeys, listUploads, openBucket, readObject, removeBucket, SKIP } from './s3-gateway.js';
 

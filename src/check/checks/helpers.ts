@@ -1,7 +1,7 @@
 // What the checks share: the record of what was sent, judging status bytes, the quit, reading
 // the server's folder, and what a server must do after a client vanished.
 import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
-import { Unreachable, type Scope } from '../engine.js';
+import { ServerUnreachableError, type Scope } from '../engine.js';
 import { hex, messageText, statusesText, statusText, QUIT_TEXT } from '../format.js';
 import { snapshot, changedFiles, type FileState, type Snapshot } from '../snapshot.js';
 import { formatDuration, sleep } from '../../text.js';
@@ -186,7 +186,7 @@ export async function afterVanish(scope: Scope, sent: Sent, what: string): Promi
   try {
     wire = await scope.connect(false);
   } catch (e) {
-    if (!(e instanceof Unreachable)) throw e;
+    if (!(e instanceof ServerUnreachableError)) throw e;
     if (run.knownSingle) return { ok: true, applicable: false, seen: exitedText };
     return { ok: false, applicable: true, seen: 'the next connection was refused: the server stopped serving' };
   }

@@ -2,7 +2,7 @@
 // several clients at once.
 import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
 import { STATUS_ACCEPTED } from '../../protocol/status.js';
-import { Unreachable, type CheckDef, type Outcome, type Scope } from '../engine.js';
+import { ServerUnreachableError, type CheckDef, type Outcome, type Scope } from '../engine.js';
 import { hex, messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
 import { filesText, snapshot } from '../snapshot.js';
 import { sleep } from '../../text.js';
@@ -138,7 +138,7 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       try {
         fast = await scope.connect(false);
       } catch (e) {
-        if (!(e instanceof Unreachable)) throw e;
+        if (!(e instanceof ServerUnreachableError)) throw e;
       }
       if (fast) {
         await fast.write(Buffer.concat([encodeMessage(second), QUIT_MESSAGE]));

@@ -3,6 +3,7 @@
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { LinedropError } from '../../errors.js';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LAB_PORT } from '../client-checker.js';
@@ -61,12 +62,20 @@ export interface GradeOptions {
   signal?: AbortSignal;
 }
 
-export class NoNamespaces extends Error {
-  override readonly name = 'NoNamespaces';
+/** `isolation: 'netns'` was asked for, but network namespaces cannot be made here. */
+export class NoNamespacesError extends LinedropError<'LINEDROP_ERR_NO_NAMESPACES'> {
+  override name = 'NoNamespacesError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_NO_NAMESPACES', message, options);
+  }
 }
 
-export class NoCommand extends Error {
-  override readonly name = 'NoCommand';
+/** No `--cmd` was given and a submission is not one whose command linedrop knows (a `.py` server). */
+export class NoCommandError extends LinedropError<'LINEDROP_ERR_NO_COMMAND'> {
+  override name = 'NoCommandError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_NO_COMMAND', message, options);
+  }
 }
 
 /** The command for a submission when the teacher gave none: the template's for a Python server, else null. */
@@ -87,7 +96,7 @@ export function findPython(): Promise<string> {
       const path = stdout.trim();
       if (e || !path.startsWith('/')) {
         fail(
-          new NoCommand(
+          new NoCommandError(
             `no --cmd given, and python3 cannot be run here (${e ? e.message.split('\n')[0] : 'it did not say where it is'}): install Python 3, or give --cmd`,
           ),
         );
@@ -96,7 +105,7 @@ export function findPython(): Promise<string> {
   });
 }
 
-/** Each submission's command: the teacher's, or the template's way; NoCommand names those that have none. */
+/** Each submission's command: the teacher's, or the template's way; NoCommandError names those that have none. */
 async function commandsFor(submissions: readonly Submission[], command: string | undefined): Promise<string[]> {
   if (command !== undefined) return submissions.map(() => command);
   const found = await Promise.all(submissions.map(templateCommand));
@@ -106,7 +115,7 @@ async function commandsFor(submissions: readonly Submission[], command: string |
       .slice(0, 5)
       .map((s) => `${s.name} (${s.kind === 'file' ? 'not a .py file' : 'a folder without exactly one .py file'})`)
       .join(', ');
-    throw new NoCommand(
+    throw new NoCommandError(
       `no --cmd given, and ${missing.length} submission${missing.length === 1 ? ' is' : 's are'} not a Python server to start the template's way (${TEMPLATE_COMMAND}): ` +
         `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
     );
@@ -131,7 +140,9 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   const isolation = options.isolation ?? 'auto';
   const namespaces = isolation === 'none' ? null : await findNamespaces();
   if (isolation === 'netns' && namespaces === null) {
-    throw new NoNamespaces('network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)');
+    throw new NoNamespacesError(
+      'network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)',
+    );
   }
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
@@ -180,8 +191,12 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
 /** Marks a folder as grade's output: only such a folder (or a new or empty one) is written over. */
 const MARKER = '.linedrop-grade';
 
-export class OutNotOurs extends Error {
-  override readonly name = 'OutNotOurs';
+/** The output folder holds files that are not an earlier grading's: nothing is written over them. */
+export class OutNotOursError extends LinedropError<'LINEDROP_ERR_OUT_NOT_OURS'> {
+  override name = 'OutNotOursError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_OUT_NOT_OURS', message, options);
+  }
 }
 
 /** Creates the output folder; refuses one that holds anything but an earlier grading's output. */
@@ -189,7 +204,7 @@ async function prepareOut(out: string): Promise<void> {
   await mkdir(out, { recursive: true });
   const entries = await readdir(out);
   if (entries.length > 0 && !entries.includes(MARKER)) {
-    throw new OutNotOurs(
+    throw new OutNotOursError(
       `${out} is not empty and holds no earlier grading (no ${MARKER} in it): give --out a new or empty folder, so nothing in it is overwritten`,
     );
   }

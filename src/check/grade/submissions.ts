@@ -1,5 +1,6 @@
 // Which submissions a `grade` run covers: the entries of a folder, the files and folders named,
 // or the students of a course site's .zip (unpacked by unzip.ts).
+import { LinedropError } from '../../errors.js';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { type UnzipLimits, unzipClass } from './unzip.js';
@@ -12,8 +13,12 @@ export interface Submission {
   kind: 'file' | 'folder';
 }
 
-export class NoSubmissions extends Error {
-  override readonly name = 'NoSubmissions';
+/** No submission to grade: the paths given name none. */
+export class NoSubmissionsError extends LinedropError<'LINEDROP_ERR_NO_SUBMISSIONS'> {
+  override name = 'NoSubmissionsError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_NO_SUBMISSIONS', message, options);
+  }
 }
 
 function safeName(path: string, kind: 'file' | 'folder'): string {
@@ -31,11 +36,11 @@ async function kindOf(path: string): Promise<'file' | 'folder'> {
   try {
     info = await stat(path);
   } catch {
-    throw new NoSubmissions(`${path}: no such file or folder`);
+    throw new NoSubmissionsError(`${path}: no such file or folder`);
   }
   if (info.isDirectory()) return 'folder';
   if (info.isFile()) return 'file';
-  throw new NoSubmissions(`${path}: neither a file nor a folder`);
+  throw new NoSubmissionsError(`${path}: neither a file nor a folder`);
 }
 
 /**
@@ -44,7 +49,7 @@ async function kindOf(path: string): Promise<'file' | 'folder'> {
  * folder) is never one.
  */
 export async function findSubmissions(paths: readonly string[], exclude: readonly string[] = []): Promise<Submission[]> {
-  if (paths.length === 0) throw new NoSubmissions('no submission given: name a folder of submissions, or the files');
+  if (paths.length === 0) throw new NoSubmissionsError('no submission given: name a folder of submissions, or the files');
   const skip = new Set(exclude.map((p) => resolve(p)));
   let sources: { path: string; kind: 'file' | 'folder' }[] = [];
   const first = resolve(paths[0]!);
@@ -55,7 +60,7 @@ export async function findSubmissions(paths: readonly string[], exclude: readonl
       if (skip.has(path)) continue;
       sources.push({ path, kind: await kindOf(path) });
     }
-    if (sources.length === 0) throw new NoSubmissions(`${paths[0]}: the folder holds no submission`);
+    if (sources.length === 0) throw new NoSubmissionsError(`${paths[0]}: the folder holds no submission`);
   } else {
     for (const p of paths) sources.push({ path: resolve(p), kind: await kindOf(resolve(p)) });
   }
@@ -87,7 +92,7 @@ export function isZip(path: string): boolean {
  */
 export async function submissionsFromZip(zip: string, into: string, limits?: UnzipLimits): Promise<Submission[]> {
   const students = await unzipClass(resolve(zip), into, limits);
-  if (students.length === 0) throw new NoSubmissions(`${zip}: the zip holds no submission`);
+  if (students.length === 0) throw new NoSubmissionsError(`${zip}: the zip holds no submission`);
   const subs = students
     .map(
       (s): Submission =>

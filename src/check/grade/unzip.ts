@@ -5,6 +5,7 @@
 // they are written, not only as the zip declares them). yauzl reads the zip; it is loaded only
 // when a zip is graded.
 import { createWriteStream } from 'node:fs';
+import { LinedropError } from '../../errors.js';
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
@@ -20,8 +21,12 @@ export interface UnzipLimits {
 
 export const DEFAULT_UNZIP_LIMITS: UnzipLimits = { maxBytes: 1024 * 1024 * 1024, maxEntries: 20_000 };
 
-export class BadZip extends Error {
-  override readonly name = 'BadZip';
+/** A zip of submissions refused whole: unreadable, an entry leaving the folder or a link, or past the size or entry limits. */
+export class BadZipError extends LinedropError<'LINEDROP_ERR_BAD_ZIP'> {
+  override name = 'BadZipError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LINEDROP_ERR_BAD_ZIP', message, options);
+  }
 }
 
 /** A student's part of the zip: their name as the course site wrote it, and their files under it. */
@@ -66,7 +71,7 @@ function counter(state: { bytes: number }, limits: UnzipLimits, zip: string): Tr
     transform(chunk: Buffer, _encoding, done) {
       state.bytes += chunk.length;
       if (state.bytes > limits.maxBytes) {
-        done(new BadZip(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`));
+        done(new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`));
       } else done(null, chunk);
     },
   });
@@ -75,7 +80,7 @@ function counter(state: { bytes: number }, limits: UnzipLimits, zip: string): Tr
 /**
  * Unpacks `zip` into `into` (created; it should be new or empty), each student under a folder of
  * their own: `into/<student>/<their files>`. A single folder holding the whole class is looked
- * through. Refuses the whole zip (BadZip, nothing graded) at the first entry that is not safe.
+ * through. Refuses the whole zip (BadZipError, nothing graded) at the first entry that is not safe.
  */
 export async function unzipClass(zip: string, into: string, limits: UnzipLimits = DEFAULT_UNZIP_LIMITS): Promise<Unpacked[]> {
   const yauzl = await import('yauzl');
@@ -83,11 +88,11 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
   try {
     file = await yauzl.openPromise(zip, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false });
   } catch (e) {
-    throw new BadZip(`${zip} cannot be read as a zip: ${unsafeWhy((e as Error).message)}`);
+    throw new BadZipError(`${zip} cannot be read as a zip: ${unsafeWhy((e as Error).message)}`);
   }
   try {
     if (file.entryCount > limits.maxEntries) {
-      throw new BadZip(`${zip} holds ${file.entryCount} entries, more than the ${limits.maxEntries} a class may: it is refused`);
+      throw new BadZipError(`${zip} holds ${file.entryCount} entries, more than the ${limits.maxEntries} a class may: it is refused`);
     }
     // First the names, types and declared sizes of every entry: nothing is written unless all are safe.
     const entries: import('yauzl').Entry[] = [];
@@ -101,7 +106,7 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       file.once('error', reject);
       file.readEntry();
     }).catch((e: unknown) => {
-      throw e instanceof BadZip ? e : new BadZip(`${zip} is refused: ${unsafeWhy((e as Error).message)}`);
+      throw e instanceof BadZipError ? e : new BadZipError(`${zip} is refused: ${unsafeWhy((e as Error).message)}`);
     });
     const wanted = entries.filter((e) => !isClutter(e.fileName));
     for (const entry of wanted) {
@@ -109,13 +114,13 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
       const isDir = name.endsWith('/');
       if (type === S_IFLNK)
-        throw new BadZip(`${zip}: the entry "${name}" is a symbolic link: the zip is refused (a link could point anywhere on this machine)`);
-      if (type !== 0 && type !== (isDir ? S_IFDIR : S_IFREG)) throw new BadZip(`${zip}: the entry "${name}" is not a plain file or folder: the zip is refused`);
+        throw new BadZipError(`${zip}: the entry "${name}" is a symbolic link: the zip is refused (a link could point anywhere on this machine)`);
+      if (type !== 0 && type !== (isDir ? S_IFDIR : S_IFREG)) throw new BadZipError(`${zip}: the entry "${name}" is not a plain file or folder: the zip is refused`);
       if (inside(into, name) === null)
-        throw new BadZip(`${zip}: the entry "${name}" would be written outside the folder it is unpacked into: the zip is refused`);
+        throw new BadZipError(`${zip}: the entry "${name}" would be written outside the folder it is unpacked into: the zip is refused`);
       declared += entry.uncompressedSize;
       if (declared > limits.maxBytes) {
-        throw new BadZip(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`);
+        throw new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`);
       }
     }
     // The whole class in one folder (class/alice.py, class/bob/...): look through it.
@@ -136,14 +141,14 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       }
       const target = inside(s.folder, path);
       if (target === null)
-        throw new BadZip(`${zip}: the entry "${entry.fileName}" would be written outside the folder it is unpacked into: the zip is refused`);
+        throw new BadZipError(`${zip}: the entry "${entry.fileName}" would be written outside the folder it is unpacked into: the zip is refused`);
       await mkdir(dirname(target), { recursive: true });
       const mode = ((entry.externalFileAttributes >>> 16) & 0o111) !== 0 ? 0o755 : 0o644;
       const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => file.openReadStream(entry, (e, s) => (e ? fail(e) : ok(s))));
       try {
         await pipeline(stream, counter(state, limits, zip), createWriteStream(target, { flags: 'wx', mode }));
       } catch (e) {
-        throw e instanceof BadZip ? e : new BadZip(`${zip}: the entry "${entry.fileName}" cannot be unpacked: ${unsafeWhy((e as Error).message)}`);
+        throw e instanceof BadZipError ? e : new BadZipError(`${zip}: the entry "${entry.fileName}" cannot be unpacked: ${unsafeWhy((e as Error).message)}`);
       }
       s.files.push(path);
     }

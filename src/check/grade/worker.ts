@@ -2,7 +2,8 @@
 // submission's network namespace): `node worker.js '<options as JSON>'` checks the server and
 // prints one JSON line, `{"report": ..., "timedOut": bool}`. At `deadlineMs` it stops the checks,
 // stops the server and still prints what it has; SIGTERM and SIGINT do the same.
-import { checkServer, type CheckServerOptions } from '../index.js';
+import { checkServer } from '../server-checks.js';
+import type { CheckServerOptions } from '../types.js';
 
 export interface WorkerOptions extends Omit<CheckServerOptions, 'onResult' | 'signal'> {
   /** Stop the checks after this many ms (the submission's time limit). */

@@ -107,12 +107,12 @@ export function register(program: Command, context: CliContext): void {
         }
         let points: Readonly<Record<string, number>> | undefined;
         if (opts.points !== undefined) {
-          const { BadPoints, readPoints } = await import('../../check/grade/points.js');
+          const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
           const { SERVER_CHECKS } = await import('../../check/server-checks.js');
           try {
             points = await readPoints(opts.points, SERVER_CHECKS);
           } catch (e) {
-            if (!(e instanceof BadPoints)) throw e;
+            if (!(e instanceof BadPointsError)) throw e;
             io.stderr.write(`linedrop check: ${e.message}\n`);
             context.setExitCode(ExitCode.Usage);
             return;
@@ -167,9 +167,8 @@ export function register(program: Command, context: CliContext): void {
 
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');
-    const { SERVER_CHECKS } = checkers;
-    const { DEFAULT_TIMEOUT_MS } = await import('../../check/engine.js');
-    lateDefault(command, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    const { DEFAULT_CHECK_TIMEOUT_MS, SERVER_CHECKS } = checkers;
+    lateDefault(command, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
     command.addHelpText(
       'after',
       `\nChecks, in the order they run:\n${checkList(SERVER_CHECKS)}\n\n` +

@@ -114,10 +114,10 @@ export function register(program: Command, context: CliContext): void {
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
-      const { gradeClass, NoCommand, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
-      const { NoSubmissions } = await import('../../check/grade/submissions.js');
-      const { BadPoints, readPoints } = await import('../../check/grade/points.js');
-      const { BadZip, DEFAULT_UNZIP_LIMITS } = await import('../../check/grade/unzip.js');
+      const { gradeClass, NoCommandError, NoNamespacesError, OutNotOursError } = await import('../../check/grade/grade.js');
+      const { NoSubmissionsError } = await import('../../check/grade/submissions.js');
+      const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
+      const { BadZipError, DEFAULT_UNZIP_LIMITS } = await import('../../check/grade/unzip.js');
       const { SERVER_CHECKS } = await import('../../check/server-checks.js');
       const { VERDICTS } = await import('../../check/grade/types.js');
       const { styleFor } = await import('../../check/reporters/colour.js');
@@ -171,10 +171,16 @@ export function register(program: Command, context: CliContext): void {
         if (controller.signal.aborted) context.setExitCode(130);
         else context.setExitCode(count('error') > 0 ? ExitCode.SomeRejected : ExitCode.Ok);
       } catch (e) {
-        if (e instanceof NoSubmissions || e instanceof OutNotOurs || e instanceof BadPoints || e instanceof BadZip || e instanceof NoCommand) {
+        if (
+          e instanceof NoSubmissionsError ||
+          e instanceof OutNotOursError ||
+          e instanceof BadPointsError ||
+          e instanceof BadZipError ||
+          e instanceof NoCommandError
+        ) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
-        } else if (e instanceof NoNamespaces) {
+        } else if (e instanceof NoNamespacesError) {
           io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
           context.setExitCode(ExitCode.CannotConnect);
         } else {
@@ -189,8 +195,8 @@ export function register(program: Command, context: CliContext): void {
   // The defaults live with the grader and the checkers; they load when grade runs or shows its help.
   context.whenUsed(grade, async () => {
     const { DEFAULT_TIME_LIMIT_MS } = await import('../../check/grade/grade.js');
-    const { DEFAULT_TIMEOUT_MS } = await import('../../check/engine.js');
+    const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/server-checks.js');
     lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
-    lateDefault(grade, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    lateDefault(grade, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
   });
 }

@@ -77,7 +77,9 @@ export async function interactiveSend(options: InteractiveOptions): Promise<Exit
   } catch (e) {
     client.destroy();
     err.write(`linedrop: ${(e as Error).message}\n`);
-    return e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT') ? ExitCode.ConnectionLost : ExitCode.SomeRejected;
+    return e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT')
+      ? ExitCode.ConnectionLost
+      : ExitCode.SomeRejected;
   }
 }
 

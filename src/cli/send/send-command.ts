@@ -205,7 +205,7 @@ export function register(program: Command, ctx: CliContext): void {
     const { DEFAULT_RETRY_DELAY_MS } = await import('./send.js');
     const defaults: [string, number, string][] = [
       ['--connect-timeout', client.DEFAULT_CONNECT_TIMEOUT_MS, formatDuration(client.DEFAULT_CONNECT_TIMEOUT_MS)],
-      ['--timeout', client.DEFAULT_TIMEOUT_MS, formatDuration(client.DEFAULT_TIMEOUT_MS)],
+      ['--timeout', client.DEFAULT_CLIENT_TIMEOUT_MS, formatDuration(client.DEFAULT_CLIENT_TIMEOUT_MS)],
       ['--max-in-flight', client.DEFAULT_MAX_IN_FLIGHT, String(client.DEFAULT_MAX_IN_FLIGHT)],
       ['--retry-delay', DEFAULT_RETRY_DELAY_MS, formatDuration(DEFAULT_RETRY_DELAY_MS)],
     ];

@@ -5,8 +5,8 @@ import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { checkShape, measureFile, readSmallFile, type FileShape } from '../../client/measure.js';
-import { ProtocolError } from '../../protocol/errors.js';
-import { Interrupted } from './send-interrupt.js';
+import { ClientError } from '../../client/errors.js';
+import { InterruptedError } from './send-interrupt.js';
 import { spoolInput, type SpooledInput } from './spool.js';
 
 /** Files up to this size are read whole while planning, counted in memory and sent from there. */
@@ -35,7 +35,7 @@ export interface PlanOptions {
 }
 
 export interface PlanHooks {
-  /** Waits for a promise unless the run is interrupted first (then rejects with `Interrupted`). */
+  /** Waits for a promise unless the run is interrupted first (then rejects with `InterruptedError`). */
   until<T>(promise: Promise<T>): Promise<T>;
   /** Every file exists, is a regular file and is not empty: their sizes (0 for standard input), before their lines are counted. */
   checked(sizes: number[]): void;
@@ -50,10 +50,10 @@ export function labelOf(name: string): string {
   return name === '-' ? 'standard input' : name;
 }
 
+const EMPTY = 'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be sent (nothing was sent)';
+
 export function describeError(e: unknown): string {
-  if (e instanceof ProtocolError && e.code === 'ERR_EMPTY_FILE') {
-    return 'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be sent (nothing was sent)';
-  }
+  if (e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE') return EMPTY;
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'ENOENT') return 'no such file (nothing was sent)';
   return err.message ?? String(e);
@@ -85,16 +85,18 @@ export class SendPlan {
         sizes.push(0);
         continue;
       }
+      let size: number;
       try {
         await this.breathe();
         const info = statSync(name);
-        if (!info.isFile()) throw new Error('not a regular file (nothing was sent)');
-        if (info.size === 0) throw new ProtocolError('ERR_EMPTY_FILE', 'empty');
-        sizes.push(info.size);
+        if (!info.isFile()) return `${name}: not a regular file (nothing was sent)`;
+        size = info.size;
       } catch (e) {
-        if (e instanceof Interrupted) throw e;
+        if (e instanceof InterruptedError) throw e;
         return `${name}: ${describeError(e)}`;
       }
+      if (size === 0) return `${name}: ${EMPTY}`;
+      sizes.push(size);
     }
     this.hooks.checked(sizes);
     for (const [i, name] of files.entries()) {
@@ -104,7 +106,7 @@ export class SendPlan {
         planned = await this.hooks.until(this.measure(name, i));
         checkShape(planned.shape, 'it');
       } catch (e) {
-        if (e instanceof Interrupted) throw e;
+        if (e instanceof InterruptedError) throw e;
         return `${label}: ${describeError(e)}`;
       }
       if (planned.shape.firstNul !== undefined && this.options.binary !== true) {

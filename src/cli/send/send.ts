@@ -5,7 +5,7 @@ import type { ConnectOptions } from '../../client/options.js';
 import type { Status } from '../../protocol/status.js';
 import { plural, sleep } from '../../text.js';
 import { ExitCode } from '../exit-codes.js';
-import { Interrupted, interruptedBy } from './send-interrupt.js';
+import { InterruptedError, interruptedBy } from './send-interrupt.js';
 import { describeError, SendPlan, type Planned } from './send-plan.js';
 import { SendReport, type SendOutput } from './send-report.js';
 
@@ -109,7 +109,7 @@ class SendRun {
       this.report.startSending();
       return await this.send();
     } catch (e) {
-      if (e instanceof Interrupted) return this.interrupted();
+      if (e instanceof InterruptedError) return this.interrupted();
       throw e;
     }
   }
@@ -153,10 +153,10 @@ class SendRun {
         this.connections++;
         return this.client;
       } catch (e) {
-        if (e instanceof Interrupted) throw e;
+        if (e instanceof InterruptedError) throw e;
         const message = (e as Error).message;
         if (await this.retryAfter(message)) continue;
-        const hint = e instanceof ClientError && e.code === 'ERR_CONNECT_TIMEOUT' ? ' (--connect-timeout sets how long to wait)' : '';
+        const hint = e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT_TIMEOUT' ? ' (--connect-timeout sets how long to wait)' : '';
         this.report.warn(`${message}${hint}`);
         // Files are reported one by one only once something was sent.
         if (this.connections > 0) this.report.unsent(this.next, 'not sent');
@@ -185,10 +185,10 @@ class SendRun {
           this.next = i + 1;
           continue;
         }
-        const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
+        const lost = e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
         client.destroy();
         if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
-        const hint = e instanceof ClientError && e.code === 'ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : '';
+        const hint = e instanceof ClientError && e.code === 'LINEDROP_ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : '';
         this.report.failed(file, i, describeError(e), via, hint);
         this.report.unsent(i + 1, 'not sent');
         return this.report.finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
@@ -232,9 +232,9 @@ class SendRun {
       status = await this.until(client.quit());
       await this.until(client.whenClosed());
     } catch (e) {
-      if (e instanceof Interrupted) throw e;
+      if (e instanceof InterruptedError) throw e;
       client.destroy();
-      const lost = e instanceof ClientError && (e.code === 'ERR_CONNECTION_CLOSED' || e.code === 'ERR_TIMEOUT');
+      const lost = e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
       if (lost && (await this.retryAfter(`the quit message: ${describeError(e)}`))) return 'retry';
       const message = `after ${plural(this.report.accepted, 'accepted file')}: ${describeError(e)}`;
       this.report.warn(message);

@@ -1,6 +1,6 @@
 // `linedrop send` reads each small file once, while it plans, and sends those very bytes; larger
 // files (and the small ones past the budget of held bytes) are counted, then read again to be sent,
-// and one that changed in between fails with ERR_FILE_CHANGED before its message is complete; one
+// and one that changed in between fails with LINEDROP_ERR_FILE_CHANGED before its message is complete; one
 // gone or unreadable by then is reported on its own, and the files after it are still sent.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -123,7 +123,7 @@ describe('send: each file read once while planning, or counted then streamed', (
     ['a file past 1 MiB', 3 * 1024 * 1024, {}],
     ['a small file past the held budget', 24 * 1024, { holdBytes: 1024 }],
   ] as const) {
-    test(`${what} that grows after planning: ERR_FILE_CHANGED before its message is complete, exit 1, nothing stored for it`, async (t) => {
+    test(`${what} that grows after planning: LINEDROP_ERR_FILE_CHANGED before its message is complete, exit 1, nothing stored for it`, async (t) => {
       const s = await withServer(t);
       const dir = await withTempDir(t);
       const first = join(dir, 'first.txt');
