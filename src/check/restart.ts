@@ -27,7 +27,19 @@ export class ServerProcess {
   /** The last exit of a started server, for reports. */
   lastExit: string | undefined;
 
-  constructor(readonly command: string) {}
+  private readonly wrap: (argv: string[], start: number) => string[];
+
+  /**
+   * `options.wrap` puts the server's argv (`['sh', '-c', command]`) inside another command (a
+   * sandbox, a tracer): it gets the argv and the number of this start (1, 2, ...) and returns the
+   * argv to spawn. By default the argv is spawned as it is.
+   */
+  constructor(
+    readonly command: string,
+    options: { wrap?: (argv: string[], start: number) => string[] } = {},
+  ) {
+    this.wrap = options.wrap ?? ((argv) => argv);
+  }
 
   /** The last few KiB the server printed (stdout and stderr). */
   get output(): string {
@@ -62,7 +74,8 @@ export class ServerProcess {
     await this.stop();
     this.tail = '';
     this.lastExit = undefined;
-    const child = spawn('sh', ['-c', this.command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = this.wrap(['sh', '-c', this.command], this.starts + 1);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.starts++;
     this.child = child;
     if (child.pid !== undefined && hasProc()) {

@@ -13,6 +13,9 @@ export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'no-start', 'timeou
 /** How the submissions were kept apart. */
 export type Isolation = 'netns' | 'ports';
 
+/** The sandbox the servers ran in: `bwrap` (bubblewrap, with limits), or `none` (`--sandbox none`). */
+export type SandboxKind = 'bwrap' | 'none';
+
 export interface GradedSubmission {
   /** The submission's name: its file or folder name, made safe for a folder name, unique in the class. */
   name: string;
@@ -29,6 +32,10 @@ export interface GradedSubmission {
   port: number;
   /** The shell command that started it, with `{file}`, `{dir}` and `{port}` filled in. */
   command: string;
+  /** The sandbox it ran in. */
+  sandbox?: SandboxKind;
+  /** The sandbox's limits it reached, in words: `stopped at the 512 MiB memory limit`, `could not start a process: limit 64`. */
+  limits?: string[];
   startedAt: string;
   ms: number;
 }
@@ -37,6 +44,8 @@ export interface ClassReport {
   /** The command template, as given (`{file}`, `{port}`, `{dir}` not filled in). */
   command: string;
   isolation: Isolation;
+  /** The sandbox every server ran in, and its limits (`limitsText`). */
+  sandbox?: { kind: SandboxKind; limits?: string };
   jobs: number;
   timeLimitMs: number;
   startedAt: string;

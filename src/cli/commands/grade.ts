@@ -9,6 +9,7 @@ import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { duration, lateDefault, wholeNumber } from '../flags.js';
+import { addSandboxOptions, limitsOf, sandboxDefaults, type SandboxFlags } from '../sandbox-flags.js';
 
 function command(value: string): string {
   if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
@@ -31,7 +32,7 @@ function progressLine(r: GradedSubmission, done: number, total: number, width: n
   return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${(r.ms / 1000).toFixed(1).padStart(5)} s${why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : ''}\n`;
 }
 
-interface GradeFlags {
+interface GradeFlags extends SandboxFlags {
   cmd: string;
   out: string;
   jobs?: number;
@@ -81,7 +82,9 @@ export function register(program: Command, context: CliContext): void {
         duration('ms', 100, 600_000),
       ),
     )
-    .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
+    .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"));
+  addSandboxOptions(grade, 'auto', 'each server');
+  grade
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -90,12 +93,14 @@ export function register(program: Command, context: CliContext): void {
         "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf '2\\n' | python3 server.py\"\n\n" +
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
         'could not be checked (NOT CHECKED), 2 usage error (no submission, a bad option, an --out folder\n' +
-        'holding other files), 3 network namespaces asked for (--isolation netns) but not available,\n' +
+        'holding other files), 3 network namespaces asked for (--isolation netns) but not available, or no\n' +
+        'sandbox can be made (install bubblewrap, enable user namespaces, or give --sandbox none),\n' +
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
       const { gradeClass, NoNamespaces, OutNotOurs } = await import('../../check/grade/grade.js');
       const { NoSubmissions } = await import('../../check/grade/submissions.js');
+      const { NoSandbox } = await import('../../check/sandbox/detect.js');
       const { VERDICTS } = await import('../../check/grade/types.js');
       const { styleFor } = await import('../../check/reporters/colour.js');
       const { firstFailure } = await import('../../check/reporters/tally.js');
@@ -113,17 +118,24 @@ export function register(program: Command, context: CliContext): void {
           timeLimitMs: opts.timeLimit,
           port: opts.port,
           isolation: opts.isolation,
+          sandbox: opts.sandbox,
+          limits: limitsOf(opts),
           timeoutMs: opts.timeout,
           ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
           ...(opts.quick ? { quick: true } : {}),
           signal: controller.signal,
-          onStart: ({ submissions, namespaces, jobs }) => {
+          onStart: ({ submissions, namespaces, jobs, sandbox }) => {
             width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));
             const how = namespaces
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
               : `one after another, each on ${opts.cmd.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
               `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
+            );
+            io.stderr.write(
+              sandbox
+                ? `Each server runs in a bubblewrap sandbox${namespaces ? '' : " (sharing this machine's network: no network namespaces)"}.\n`
+                : 'No sandbox (--sandbox none): each server runs unconfined, as the user running linedrop.\n',
             );
           },
           onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err, firstFailure)),
@@ -147,6 +159,9 @@ export function register(program: Command, context: CliContext): void {
         if (e instanceof NoSubmissions || e instanceof OutNotOurs) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
+        } else if (e instanceof NoSandbox) {
+          io.stderr.write(`linedrop grade: ${e.message}\n`);
+          context.setExitCode(ExitCode.CannotConnect);
         } else if (e instanceof NoNamespaces) {
           io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
           context.setExitCode(ExitCode.CannotConnect);
@@ -165,5 +180,6 @@ export function register(program: Command, context: CliContext): void {
     const { DEFAULT_TIMEOUT_MS } = await import('../../check/server-checks.js');
     lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
     lateDefault(grade, '--timeout', DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS));
+    await sandboxDefaults(grade);
   });
 }
