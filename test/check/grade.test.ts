@@ -146,7 +146,11 @@ describe('grade', () => {
     let progress = '';
     stdout.on('data', (c: Buffer) => (printed += c.toString()));
     stderr.on('data', (c: Buffer) => (progress += c.toString()));
-    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none', '--quick'], { stdin: new PassThrough(), stdout, stderr });
+    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none', '--sandbox', 'none', '--quick'], {
+      stdin: new PassThrough(),
+      stdout,
+      stderr,
+    });
     assert.equal(code, 0, progress);
     assert.match(progress, /^Grading 3 submissions, one after another, each on a free port/);
     const lines = progress.split('\n').filter((l) => /^\[\d\/3\]/.test(l));
@@ -174,6 +178,7 @@ describe('grade', () => {
       command: `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && exec python3 server.py`,
       out,
       isolation: 'none',
+      sandbox: 'none',
       timeLimitMs: 3000,
     });
     const [dave] = report.submissions;
@@ -220,6 +225,7 @@ describe('grade', () => {
       command: "sed 's/^PORT = 12100$/PORT = {port}/' tcp.py > server.py && printf '2\\n' | exec python3 server.py",
       out,
       isolation: 'none',
+      sandbox: 'none',
       quick: true,
     });
     assert.deepEqual(
@@ -254,7 +260,7 @@ describe('grade', () => {
     const stderr = new PassThrough();
     let text = '';
     stderr.on('data', (c: Buffer) => (text += c.toString()));
-    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none'], {
+    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none', '--sandbox', 'none'], {
       stdin: new PassThrough(),
       stdout: new PassThrough(),
       stderr,
@@ -279,6 +285,7 @@ describe('grade', () => {
       command: NETNS_CMD,
       out,
       isolation: 'netns',
+      sandbox: 'none',
       jobs: 3,
       quick: true,
       onGraded: (s) => finished.push(s.name),

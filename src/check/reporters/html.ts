@@ -68,7 +68,8 @@ export function classIndexHtml(cls: ClassReport): string {
     .join('\n');
   const body = `<h1>linedrop grade: ${subs.length} submission${subs.length === 1 ? '' : 's'}</h1>
 <p class="meta">Graded ${esc(cls.startedAt.replace('T', ' ').slice(0, 19))} UTC in ${seconds(cls.ms)} with <code>${esc(cls.command)}</code>;
-${cls.isolation === 'netns' ? `each submission in a network namespace of its own, ${cls.jobs} at a time` : 'one after another, each on a port of its own'}; time limit ${seconds(cls.timeLimitMs)} per submission.</p>
+${cls.isolation === 'netns' ? `each submission in a network namespace of its own, ${cls.jobs} at a time` : 'one after another, each on a port of its own'}; time limit ${seconds(cls.timeLimitMs)} per submission.
+${sandboxLine(cls)}</p>
 <p class="counts">${counts}</p>
 <table class="class">
 <thead><tr><th>submission</th><th>verdict</th><th>required passed</th>${head}<th>first thing to fix</th></tr></thead>
@@ -80,6 +81,14 @@ ${rows}
 Hover a cell for what the checker saw; follow a name for the whole conversation.
 Also here: <a href="grades.csv">grades.csv</a>, <a href="junit.xml">junit.xml</a>, and each submission's report.txt and report.json.</p>`;
   return page(`linedrop grade: ${subs.length} submissions`, body);
+}
+
+/** Which sandbox the servers ran in, for the class page. */
+function sandboxLine(cls: ClassReport): string {
+  if (!cls.sandbox) return '';
+  if (cls.sandbox.kind === 'none') return 'No sandbox (<code>--sandbox none</code>): each server ran unconfined, as the user running linedrop.';
+  const net = cls.isolation === 'netns' ? 'its own loopback, no route out' : "this machine's network (no network namespaces)";
+  return `Each server ran in a bubblewrap sandbox (the system read-only, only its working folder and a private /tmp writable, ${net}; limits: ${esc(cls.sandbox.limits ?? '')}).`;
 }
 
 function shorten(text: string, max: number): string {
@@ -116,6 +125,8 @@ export function submissionHtml(s: GradedSubmission): string {
 <p class="meta">${esc(s.source)}, checked on port ${s.port} in ${seconds(s.ms)} with <code>${esc(s.command)}</code>${s.report ? `, started ${s.report.summary.restarts} time${s.report.summary.restarts === 1 ? '' : 's'}` : ''}</p>
 <p class="counts"><span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
 <span>Beyond the handout: ${opt.passed} passed, ${opt.failed} failed</span></p>`;
+  if (s.sandbox)
+    body += `<p class="meta">Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (unconfined)'}${s.limits?.length ? `; limits reached: ${esc(s.limits.join('; '))}` : ''}</p>`;
   if (s.problem) body += `<p class="cause">${esc(s.problem)}</p>`;
   if (first)
     body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;
