@@ -226,9 +226,11 @@ async function gradeHostileClass(asNobody: boolean): Promise<void> {
     assert.match(netout, /cannot connect to \('10\.255\.255\.1', 80\) .*(Network is unreachable|ENETUNREACH)/);
     assert.match(netout, /cannot connect to \('127\.0\.0\.1', \d+\) .*ConnectionRefused/);
     assert.equal(hostConnections, 0);
-    // kill(-1): the checker and the other submissions lived on.
+    // kill(-1): it killed its own server's processes (its server may not start), never the checker,
+    // which reported it, nor the submission graded beside it.
     assert.match(await log('killer'), /killed what it could/);
-    for (const name of ['forker', 'hog', 'bigfile', 'daemon', 'netout', 'killer']) {
+    assert.ok(subs.get('killer')!.report !== null, detail);
+    for (const name of ['forker', 'hog', 'bigfile', 'daemon', 'netout']) {
       assert.ok(['pass', 'fail'].includes(subs.get(name)!.verdict), detail);
     }
     // Nothing left running: no daemon, no server.

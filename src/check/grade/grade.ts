@@ -10,7 +10,7 @@ import { LAB_PORT } from '../client-checker.js';
 import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
-import { DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
+import { DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, mayHide, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
 import { findNamespaces, inNamespace, type Namespaces } from './isolation.js';
 import { gradeSubmission, type GradeSandbox } from './submission.js';
 import { findSubmissions, type Submission } from './submissions.js';
@@ -107,9 +107,6 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   return report;
 }
 
-/** Folders a sandbox never hides: the system the servers run on. */
-const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/dev', '/sys', '/var', '/opt', '/nix', '/gnu'];
-
 /** The folder of the linedrop that runs (the nearest one above this file with a package.json). */
 function linedropFolder(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -127,7 +124,7 @@ function linedropFolder(): string | undefined {
  */
 async function hiddenFolders(out: string, submissions: readonly Submission[]): Promise<string[]> {
   const wanted = [homedir(), out, dirname(out), ...submissions.map((s) => dirname(s.source)), linedropFolder(), process.cwd()];
-  const safe = wanted.filter((p): p is string => p !== undefined && !SYSTEM.some((sys) => sys === p || sys.startsWith(p === '/' ? '/' : `${p}/`)));
+  const safe = wanted.filter((p): p is string => p !== undefined && mayHide(p));
   return existingFolders([...new Set(safe)]);
 }
 

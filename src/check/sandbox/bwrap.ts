@@ -32,6 +32,17 @@ const PRIVATE = ['/tmp', '/var/tmp', '/dev/shm'];
 /** Hidden in every sandbox: the homes, runtime sockets, mail. */
 export const ALWAYS_HIDDEN = ['/home', '/root', '/run', '/var/run', '/var/mail', '/var/spool', '/mnt', '/media', '/srv'];
 
+/** The system the servers run on: never hidden, nor a folder that holds one of these. */
+const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/dev', '/sys', '/var', '/opt', '/nix', '/gnu'];
+/** Mounted by the sandbox itself: nothing inside them is hidden. */
+const MOUNTED = ['/proc', '/dev', '/sys'];
+
+/** Whether a sandbox may hide `path`: not the system, a folder holding it, nor a path in /proc, /dev or /sys. */
+export function mayHide(path: string): boolean {
+  const holds = (outer: string, inner: string): boolean => outer === inner || outer === '/' || inner.startsWith(`${outer}/`);
+  return !SYSTEM.some((sys) => holds(path, sys)) && !MOUNTED.some((m) => holds(m, path));
+}
+
 /** A folder (not a link to one): what a tmpfs can be mounted over. */
 function isFolder(path: string): boolean {
   try {
@@ -65,7 +76,7 @@ export function sandboxArgv(spec: SandboxSpec, argv: readonly string[]): string[
   if (spec.user) out.push('setpriv', `--reuid=${spec.user.uid}`, `--regid=${spec.user.gid}`, '--clear-groups', '--');
   out.push(spec.bwrap, '--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
   out.push('--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev');
-  const hidden = outermost([...ALWAYS_HIDDEN, ...spec.hidden].filter((p) => !PRIVATE.includes(p) && isFolder(p)));
+  const hidden = outermost([...ALWAYS_HIDDEN, ...spec.hidden].filter((p) => !PRIVATE.includes(p) && mayHide(p) && isFolder(p)));
   for (const p of PRIVATE) out.push('--size', String(l.memoryBytes), '--tmpfs', p);
   for (const p of hidden) out.push('--tmpfs', p);
   for (const p of spec.writable) out.push('--bind', p, p);

@@ -53,7 +53,7 @@ const SIGNS: [Kind, RegExp][] = [
   ],
   [
     'pids',
-    /\[Errno 11\] Resource temporarily unavailable|fork: (?:retry: )?Resource temporarily unavailable|can't fork|Cannot fork|can't start new thread|unable to create (?:new )?native thread|pthread_create failed|EAGAIN.*(?:fork|spawn|thread)|(?:fork|spawn|thread).*EAGAIN/i,
+    /\[Errno 11\] Resource temporarily unavailable|BlockingIOError\(11, 'Resource temporarily unavailable'\)|fork: (?:retry: )?Resource temporarily unavailable|can't fork|Cannot fork|can't start new thread|unable to create (?:new )?native thread|pthread_create failed|EAGAIN.*(?:fork|spawn|thread)|(?:fork|spawn|thread).*EAGAIN/i,
   ],
   ['file-size', /\[Errno 27\] File too large|File too large|File size limit exceeded|EFBIG|SIGXFSZ/],
   ['open-files', /\[Errno 24\] Too many open files|Too many open files|EMFILE/],
