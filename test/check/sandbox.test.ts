@@ -125,6 +125,7 @@ describe("ServerProcess's wrap", () => {
       [['sh', '-c', 'echo "start $START"'], 1],
       [['sh', '-c', 'echo "start $START"'], 2],
     ]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
     const plain = new ServerProcess('echo "plain ${START:-none}"');
     await plain.start();
     assert.ok(await plain.waitGone(5000));
