@@ -2,7 +2,7 @@
 // command (its output kept in server.log), the checker run as a child process (inside a network
 // namespace of its own where there is one), a time limit, and the submission's report files.
 import { spawn } from 'node:child_process';
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,27 @@ async function giveTo(path: string, user: { uid: number; gid: number }): Promise
     const child = join(path, entry.name);
     if (entry.isDirectory()) await giveTo(child, user);
     else await chown(child, user.uid, user.gid);
+  }
+}
+
+/**
+ * Copies a staged working folder and log into the submission's folder, then removes the stage.
+ * What the server left there is copied as it is: files, folders and links (not followed); sockets,
+ * pipes and devices are left out.
+ */
+async function unstage(stage: string, work: string, log: string, folder: string): Promise<string | undefined> {
+  const copyable = async (path: string): Promise<boolean> => {
+    const info = await lstat(path).catch(() => undefined);
+    return info !== undefined && (info.isFile() || info.isDirectory() || info.isSymbolicLink());
+  };
+  try {
+    await cp(work, join(folder, 'work'), { recursive: true, verbatimSymlinks: true, filter: (source) => copyable(source) });
+    await cp(log, join(folder, 'server.log'));
+    return undefined;
+  } catch (e) {
+    return `its working folder could not be copied into the report folder: ${(e as Error).message}`;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
   }
 }
 
@@ -173,11 +194,7 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
   const child = await runChecker(options.namespaces ? inNamespace(options.namespaces, argv) : argv, work, options.timeLimitMs, options.signal);
   const outputTail = await lastLines(log);
   const limits = options.sandbox ? limitsReached(await readFile(log, 'utf8').catch(() => ''), options.sandbox.limits) : [];
-  if (stage) {
-    await cp(work, join(folder, 'work'), { recursive: true });
-    await cp(log, join(folder, 'server.log'));
-    await rm(stage, { recursive: true, force: true });
-  }
+  const unstaged = stage ? await unstage(stage, work, log, folder) : undefined;
   let parsed: WorkerOutput | undefined;
   try {
     // The report names the command as the teacher wrote it, not with the redirection to server.log.
@@ -198,7 +215,7 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
   };
-  const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits].filter(Boolean).join('; ');
+  const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits, unstaged].filter(Boolean).join('; ');
   if (problem) result.problem = problem;
   await writeSubmissionFiles(folder, result);
   return result;
