@@ -107,7 +107,7 @@ export class Run {
     this.pauseMs = options.pauseMs ?? (options.quick ? QUICK_PAUSE_MS : 1000);
     this.startupMs = options.startupMs ?? 10_000;
     this.addrInUseMs = options.addrInUseMs ?? DEFAULT_ADDR_IN_USE_MS;
-    this.proc = options.restartCmd ? new ServerProcess(options.restartCmd) : undefined;
+    this.proc = options.restartCmd ? new ServerProcess(options.restartCmd, options.wrapServer ? { wrap: options.wrapServer } : {}) : undefined;
     if (this.proc && options.serverLog !== undefined) this.proc.logFile = options.serverLog;
     this.target = { host: options.host, port: options.port };
   }

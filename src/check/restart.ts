@@ -51,7 +51,19 @@ export class ServerProcess {
   /** A file that gets everything each start prints, after a line naming the start and its check. */
   logFile: string | undefined;
 
-  constructor(readonly command: string) {}
+  private readonly wrap: (argv: string[], start: number) => string[];
+
+  /**
+   * `options.wrap` puts the server's argv (`['sh', '-c', command]`) inside another command (a
+   * sandbox, a tracer): it gets the argv and the number of this start (1, 2, ...) and returns the
+   * argv to spawn. By default the argv is spawned as it is.
+   */
+  constructor(
+    readonly command: string,
+    options: { wrap?: (argv: string[], start: number) => string[] } = {},
+  ) {
+    this.wrap = options.wrap ?? ((argv) => argv);
+  }
 
   /** The last few KiB the latest start printed (stdout and stderr). */
   get output(): string {
@@ -105,7 +117,8 @@ export class ServerProcess {
     await this.stop();
     this.tail = '';
     this.lastExit = undefined;
-    const child = spawn('sh', ['-c', this.command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = this.wrap(['sh', '-c', this.command], this.starts + 1);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.starts++;
     const run: ServerStart = { start: this.starts, checks: check !== undefined ? [check] : [], output: '', bytes: 0, stopped: false };
     this.runs.push(run);

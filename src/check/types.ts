@@ -173,6 +173,11 @@ export interface CheckServerOptions {
   dir?: string;
   /** A shell command (run with `sh -c`) that starts the server; used whenever it stops accepting connections. */
   restartCmd?: string;
+  /**
+   * Puts the restart command's argv (`['sh', '-c', restartCmd]`) inside another command (a sandbox,
+   * a tracer) at each start (`start`: 1, 2, ...); returns the argv to spawn. Default: as it is.
+   */
+  wrapServer?: (argv: string[], start: number) => string[];
   /** Longest wait for any answer of the server, per step of a check (default 3000 ms). */
   timeoutMs?: number;
   /** Longest wait for a (re)started server to accept connections (default 10 s). */

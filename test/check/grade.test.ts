@@ -46,7 +46,9 @@ async function grade(args: string[]): Promise<{ code: number; stdout: string; st
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(['grade', ...args], { stdin: new PassThrough(), stdout, stderr });
+  // The machine running npm test may have no bwrap: the sandbox has tests of its own (test/system/sandbox.test.ts).
+  const all = args.includes('--sandbox') ? args : [...args, '--sandbox', 'none'];
+  const code = await main(['grade', ...all], { stdin: new PassThrough(), stdout, stderr });
   return { code, stdout: out, stderr: err };
 }
 /** Each server on the port grade gives it (the lab's servers hard-code 12100). */
@@ -181,7 +183,7 @@ describe('grade', () => {
     const points = join(out, '..', `${out.split('/').at(-1)}-points.json`);
     outs.push(points);
     await writeFile(points, '{"content": 3}');
-    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none', '--quick', '--points', points], {
+    const code = await main(['grade', cls, '--cmd', PORT_CMD, '--out', out, '--isolation', 'none', '--sandbox', 'none', '--quick', '--points', points], {
       stdin: new PassThrough(),
       stdout,
       stderr,
@@ -377,6 +379,7 @@ describe('grade', () => {
       command: `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && exec python3 server.py`,
       out,
       isolation: 'none',
+      sandbox: 'none',
       timeLimitMs: 3000,
     });
     const [dave] = report.submissions;
@@ -423,6 +426,7 @@ describe('grade', () => {
       command: "sed 's/^PORT = 12100$/PORT = {port}/' tcp.py > server.py && printf '2\\n' | exec python3 server.py",
       out,
       isolation: 'none',
+      sandbox: 'none',
       quick: true,
     });
     assert.deepEqual(
@@ -468,6 +472,7 @@ describe('grade', () => {
       command: NETNS_CMD,
       out,
       isolation: 'netns',
+      sandbox: 'none',
       jobs: 3,
       quick: true,
       onGraded: (s) => finished.push(s.name),
@@ -497,7 +502,7 @@ describe('grade', () => {
     for (const requirePort of [false, true]) {
       const out = await tempDir('linedrop-grades-');
       outs.push(out);
-      const report = await gradeClass({ paths: [dir], command: NETNS_CMD, out, isolation: 'netns', quick: true, requirePort });
+      const report = await gradeClass({ paths: [dir], command: NETNS_CMD, out, isolation: 'netns', quick: true, requirePort, sandbox: 'none' });
       const [dave, eve] = report.submissions;
       const port = dave!.report!.checks.find((c) => c.name === 'port')!;
       assert.equal(dave!.verdict, requirePort ? 'fail' : 'pass', `${dave!.problem ?? ''} ${port.seen}`);

@@ -285,7 +285,7 @@ describe('linedrop command line', () => {
     const out = await withTempDir(t, 'linedrop-grades-');
     await writeClass(cls, { alice: '' });
     const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
-    const result = await linedrop(['grade', cls, '--cmd', cmd, '--out', out, '--isolation', 'none', '--quick']).done;
+    const result = await linedrop(['grade', cls, '--cmd', cmd, '--out', out, '--isolation', 'none', '--sandbox', 'none', '--quick']).done;
     assert.match(result.stderr, /; time limit 2 min each\.\n/);
     assert.match(result.stderr, /\[1\/1\] alice PASS/);
     assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);

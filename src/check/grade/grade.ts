@@ -2,18 +2,21 @@
 // in parallel where network namespaces keep them apart, one after another elsewhere. Writes the
 // class's files: grades.csv, junit.xml, index.html, and each submission's folder.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LinedropError } from '../../errors.js';
-import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
 import { LAB_PORT } from '../client-checker.js';
 import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
 import type { Points } from '../score.js';
+import { DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, mayHide, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
 import { shellQuote } from './command.js';
-import { findNamespaces, type Namespaces } from './isolation.js';
-import { gradeSubmission } from './submission.js';
+import { findNamespaces, inNamespace, type Namespaces } from './isolation.js';
+import { gradeSubmission, type GradeSandbox } from './submission.js';
 import { findSubmissions, isZip, submissionsFromZip, type Submission } from './submissions.js';
 import type { UnzipLimits } from './unzip.js';
 import type { ClassReport, GradedSubmission } from './types.js';
@@ -49,6 +52,10 @@ export interface GradeOptions {
   port?: number;
   /** `auto` (default): namespaces where they can be made; `none`: one after another on ports of their own; `netns`: namespaces or an error. */
   isolation?: 'auto' | 'none' | 'netns';
+  /** `auto` (default) and `bwrap`: each server in a bubblewrap sandbox, refused (NoSandboxError) where none can be made; `none`: unconfined. */
+  sandbox?: SandboxMode;
+  /** The sandbox's limits (DEFAULT_LIMITS for those not given). */
+  limits?: Partial<SandboxLimits>;
   /** Passed on to the checker: the longest wait for each answer. */
   timeoutMs?: number;
   /** Passed on to the checker: only the handout's checks, a shorter template pause. */
@@ -56,7 +63,7 @@ export interface GradeOptions {
   /** Passed on to the checker: a server that listens on another port than it was given fails (the port check is required). */
   requirePort?: boolean;
   /** Called before grading starts, with the plan. */
-  onStart?: (plan: { submissions: readonly Submission[]; namespaces: Namespaces | null; jobs: number }) => void;
+  onStart?: (plan: { submissions: readonly Submission[]; namespaces: Namespaces | null; jobs: number; sandbox: GradeSandbox | null }) => void;
   /** Called as each submission is done (in the order they finish). */
   onGraded?: (result: GradedSubmission, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -144,10 +151,13 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
       'network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)',
     );
   }
+  const bwrap = await findSandbox(options.sandbox ?? 'auto', namespaces ? (argv) => inNamespace(namespaces, argv) : undefined);
+  const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const sandbox = bwrap === null ? null : { bwrap, limits, hidden: await hiddenFolders(out, submissions) };
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
   await prepareOut(out);
-  options.onStart?.({ submissions, namespaces, jobs });
+  options.onStart?.({ submissions, namespaces, jobs, sandbox });
 
   const results: (GradedSubmission | undefined)[] = new Array(submissions.length);
   let next = 0;
@@ -161,6 +171,7 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
         ...(options.points ? { points: options.points } : {}),
         out,
         namespaces,
+        sandbox,
         port: options.port ?? LAB_PORT,
         timeLimitMs,
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -178,6 +189,7 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
     command: options.command ?? `${TEMPLATE_COMMAND} (${TEMPLATE_NOTE})`,
     points: options.points ?? {},
     isolation: namespaces ? 'netns' : 'ports',
+    sandbox: sandbox ? { kind: 'bwrap', limits: limitsText(limits) } : { kind: 'none' },
     jobs,
     timeLimitMs,
     startedAt: new Date(started).toISOString(),
@@ -186,6 +198,27 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   };
   await writeClassFiles(out, report);
   return report;
+}
+
+/** The folder of the linedrop that runs (the nearest one above this file with a package.json). */
+function linedropFolder(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (dir !== dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/**
+ * What every submission's sandbox hides, beyond the homes, /run, /mnt, /media and /srv: the user's
+ * home, the output folder and the folder it is in, the folders the submissions come from, linedrop
+ * itself and the folder grade was started in. Never the system (nor a folder that holds it).
+ */
+async function hiddenFolders(out: string, submissions: readonly Submission[]): Promise<string[]> {
+  const wanted = [homedir(), out, dirname(out), ...submissions.map((s) => dirname(s.source)), linedropFolder(), process.cwd()];
+  const safe = wanted.filter((p): p is string => p !== undefined && mayHide(p));
+  return existingFolders([...new Set(safe)]);
 }
 
 /** Marks a folder as grade's output: only such a folder (or a new or empty one) is written over. */

@@ -2,7 +2,8 @@
 // command (its output kept in server.log), the checker run as a child process (inside a network
 // namespace of its own where there is one), a time limit, and the submission's report files.
 import { spawn } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { submissionHtml } from '../reporters/html.js';
@@ -12,6 +13,7 @@ import { scoreOf, type Points } from '../score.js';
 import { SERVER_CHECKS } from '../server-checks.js';
 import { fillCommand, usesPort } from './command.js';
 import { inNamespace, type Namespaces } from './isolation.js';
+import { limitsReached, SANDBOX_USER, type SandboxLimits, type SandboxSpec } from '../sandbox/index.js';
 import type { Submission } from './submissions.js';
 import type { GradedSubmission, Verdict } from './types.js';
 import type { WorkerOptions, WorkerOutput } from './worker.js';
@@ -29,6 +31,8 @@ export interface SubmissionOptions {
   out: string;
   /** Network namespaces to run in, or null: then the server gets a free port through `{port}`. */
   namespaces: Namespaces | null;
+  /** The sandbox every start of the server runs in, or null (`--sandbox none`). */
+  sandbox: GradeSandbox | null;
   /** The port the server listens on when `{port}` is not in the command (the lab's 12100). */
   port: number;
   timeLimitMs: number;
@@ -42,6 +46,44 @@ export interface SubmissionOptions {
   points?: Points;
   /** Said in the report beside the command, e.g. that it is the template's way because no --cmd was given. */
   commandNote?: string;
+}
+
+/** A class's sandbox: the bwrap program, the limits, and the folders hidden from every submission. */
+export interface GradeSandbox {
+  bwrap: string;
+  limits: SandboxLimits;
+  hidden: string[];
+}
+
+/** Gives a folder and everything in it to the sandbox's user (as root, the sandbox runs as nobody). */
+async function giveTo(path: string, user: { uid: number; gid: number }): Promise<void> {
+  await chown(path, user.uid, user.gid);
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await giveTo(child, user);
+    else await chown(child, user.uid, user.gid);
+  }
+}
+
+/**
+ * Copies a staged working folder and log into the submission's folder, then removes the stage.
+ * What the server left there is copied as it is: files, folders and links (not followed); sockets,
+ * pipes and devices are left out.
+ */
+async function unstage(stage: string, work: string, log: string, folder: string): Promise<string | undefined> {
+  const copyable = async (path: string): Promise<boolean> => {
+    const info = await lstat(path).catch(() => undefined);
+    return info !== undefined && (info.isFile() || info.isDirectory() || info.isSymbolicLink());
+  };
+  try {
+    await cp(work, join(folder, 'work'), { recursive: true, verbatimSymlinks: true, filter: (source) => copyable(source) });
+    await cp(log, join(folder, 'server.log'));
+    return undefined;
+  } catch (e) {
+    return `its working folder could not be copied into the report folder: ${(e as Error).message}`;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
 }
 
 /** The last lines of a file (at most a few KiB), or '' when there is none. */
@@ -113,13 +155,36 @@ function verdictOf(out: WorkerOutput): Verdict {
 export async function gradeSubmission(sub: Submission, options: SubmissionOptions): Promise<GradedSubmission> {
   const started = Date.now();
   const folder = join(options.out, sub.name);
-  const work = join(folder, 'work');
-  const log = join(folder, 'server.log');
   await rm(folder, { recursive: true, force: true });
+  await mkdir(folder, { recursive: true });
+  // As root, the sandbox runs as nobody, who may not reach the output folder (/root is private):
+  // the submission then works in a folder of its own under the system's temporary folder, copied
+  // into the output folder when it is graded.
+  const user = options.sandbox && process.getuid?.() === 0 ? SANDBOX_USER : undefined;
+  const stage = user ? await mkdtemp(join(tmpdir(), 'linedrop-sandbox-')) : undefined;
+  if (stage) await chmod(stage, 0o711);
+  const work = join(stage ?? folder, 'work');
+  const log = join(stage ?? folder, 'server.log');
   await mkdir(work, { recursive: true });
   const file = sub.kind === 'file' ? join(work, basename(sub.source)) : work;
   await cp(sub.source, file, { recursive: true });
   await writeFile(log, '');
+  if (user) {
+    await giveTo(work, user);
+    await chown(log, user.uid, user.gid);
+  }
+  const sandbox: SandboxSpec | undefined = options.sandbox
+    ? {
+        kind: 'bwrap',
+        bwrap: options.sandbox.bwrap,
+        writable: [work],
+        writableFiles: [log],
+        hidden: options.sandbox.hidden,
+        limits: options.sandbox.limits,
+        log,
+        ...(user ? { user } : {}),
+      }
+    : undefined;
   const port = options.namespaces === null && usesPort(options.command) ? await freePort() : options.port;
   const command = fillCommand(options.command, { file, dir: work, port });
   const worker: WorkerOptions = {
@@ -133,11 +198,14 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     ...(options.namespaces ? { ownNetwork: true } : {}),
     ...(options.requirePort ? { requirePort: true } : {}),
     deadlineMs: options.timeLimitMs,
+    ...(sandbox ? { sandbox } : {}),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.quick ? { quick: true } : {}),
   };
   const argv = [process.execPath, WORKER, JSON.stringify(worker)];
   const child = await runChecker(options.namespaces ? inNamespace(options.namespaces, argv) : argv, work, options.timeLimitMs, options.signal);
+  const limits = options.sandbox ? limitsReached(await readFile(log, 'utf8').catch(() => ''), options.sandbox.limits) : [];
+  const unstaged = stage ? await unstage(stage, work, log, folder) : undefined;
   let parsed: WorkerOutput | undefined;
   try {
     // The report names the command as the teacher wrote it, not with the redirection to server.log.
@@ -158,10 +226,12 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     command,
     ...(options.commandNote ? { commandNote: options.commandNote } : {}),
     ...scoreOf(parsed?.report ?? null, options.points ?? {}, SERVER_CHECKS),
+    sandbox: options.sandbox ? 'bwrap' : 'none',
+    limits,
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
   };
-  const problem = problemOf(result, parsed, child, options.timeLimitMs);
+  const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits, unstaged].filter(Boolean).join('; ');
   if (problem) result.problem = problem;
   await writeSubmissionFiles(folder, result);
   return result;
@@ -191,6 +261,8 @@ function submissionText(s: GradedSubmission): string {
   let out = `Submission ${s.name} (${s.source}): ${s.verdict.toUpperCase()}\n`;
   out += `Started with: ${s.command}${s.commandNote ? ` (${s.commandNote})` : ''}\n`;
   out += `Score: ${s.score} of ${s.maxScore}\n`;
+  if (s.sandbox) out += `Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (the server ran unconfined, as the user running linedrop)'}\n`;
+  if (s.limits?.length) out += `Limits reached: ${s.limits.join('; ')}\n`;
   if (s.problem) out += `${s.problem}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;

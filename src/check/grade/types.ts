@@ -13,6 +13,9 @@ export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'no-start', 'timeou
 /** How the submissions were kept apart. */
 export type Isolation = 'netns' | 'ports';
 
+/** The sandbox the servers ran in: `bwrap` (bubblewrap, with limits), or `none` (`--sandbox none`). */
+export type SandboxKind = 'bwrap' | 'none';
+
 export interface GradedSubmission {
   /** The submission's name: its file or folder name, made safe for a folder name, unique in the class. */
   name: string;
@@ -35,6 +38,10 @@ export interface GradedSubmission {
   score: number;
   /** The points there were to score. */
   maxScore: number;
+  /** The sandbox it ran in. */
+  sandbox?: SandboxKind;
+  /** The sandbox's limits it reached, in words: `stopped at the 512 MiB memory limit`, `could not start a process: limit 64`. */
+  limits?: string[];
   startedAt: string;
   ms: number;
 }
@@ -45,6 +52,8 @@ export interface ClassReport {
   /** Points per check from `--points` (empty: a point per required check). */
   points?: Readonly<Record<string, number>>;
   isolation: Isolation;
+  /** The sandbox every server ran in, and its limits (`limitsText`). */
+  sandbox?: { kind: SandboxKind; limits?: string };
   jobs: number;
   timeLimitMs: number;
   startedAt: string;

@@ -4,10 +4,13 @@
 // stops the server and still prints what it has; SIGTERM and SIGINT do the same.
 import { checkServer } from '../server-checks.js';
 import type { CheckServerOptions } from '../types.js';
+import { sandboxWrap, type SandboxSpec } from '../sandbox/index.js';
 
-export interface WorkerOptions extends Omit<CheckServerOptions, 'onResult' | 'signal'> {
+export interface WorkerOptions extends Omit<CheckServerOptions, 'onResult' | 'signal' | 'wrapServer'> {
   /** Stop the checks after this many ms (the submission's time limit). */
   deadlineMs: number;
+  /** The sandbox every start of the server runs in (its `wrapServer`); none when absent. */
+  sandbox?: SandboxSpec;
 }
 
 export interface WorkerOutput {
@@ -17,7 +20,7 @@ export interface WorkerOutput {
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '') as WorkerOptions;
-  const { deadlineMs, ...checkOptions } = options;
+  const { deadlineMs, sandbox, ...checkOptions } = options;
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -27,7 +30,7 @@ async function main(): Promise<void> {
   const stop = (): void => controller.abort();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  const report = await checkServer({ ...checkOptions, signal: controller.signal });
+  const report = await checkServer({ ...checkOptions, ...(sandbox ? { wrapServer: sandboxWrap(sandbox) } : {}), signal: controller.signal });
   clearTimeout(timer);
   const output: WorkerOutput = { report, timedOut };
   process.stdout.write(`${JSON.stringify(output)}\n`, () => process.exit(0));

@@ -77,7 +77,8 @@ ${
           .join(', '),
       )}, any other required check 1`
     : 'a point per required check passed'
-}.</p>
+}.
+${sandboxLine(cls)}</p>
 <p class="counts">${counts}</p>
 <table class="class">
 <thead><tr><th>submission</th><th>verdict</th><th>score</th><th>required passed</th>${head}<th>first thing to fix</th></tr></thead>
@@ -89,6 +90,14 @@ ${rows}
 Hover a cell for what the checker saw; follow a name for the whole conversation.
 Also here: <a href="grades.csv">grades.csv</a>, <a href="junit.xml">junit.xml</a>, and each submission's report.txt and report.json.</p>`;
   return page(`linedrop grade: ${subs.length} submissions`, body);
+}
+
+/** Which sandbox the servers ran in, for the class page. */
+function sandboxLine(cls: ClassReport): string {
+  if (!cls.sandbox) return '';
+  if (cls.sandbox.kind === 'none') return 'No sandbox (<code>--sandbox none</code>): each server ran unconfined, as the user running linedrop.';
+  const net = cls.isolation === 'netns' ? 'its own loopback, no route out' : "this machine's network (no network namespaces)";
+  return `Each server ran in a bubblewrap sandbox (the system read-only, only its working folder and a private /tmp writable, ${net}; limits: ${esc(cls.sandbox.limits ?? '')}).`;
 }
 
 function shorten(text: string, max: number): string {
@@ -134,6 +143,8 @@ export function submissionHtml(s: GradedSubmission): string {
 <p class="counts"><span>Score: ${s.score} of ${s.maxScore}</span>
 <span>Required: ${req.passed} passed, ${req.failed} failed, ${req.skipped} not run${req.notApplicable ? `, ${req.notApplicable} not applicable` : ''}</span>
 <span>Beyond the handout: ${opt.passed} passed, ${opt.failed} failed</span></p>`;
+  if (s.sandbox)
+    body += `<p class="meta">Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (unconfined)'}${s.limits?.length ? `; limits reached: ${esc(s.limits.join('; '))}` : ''}</p>`;
   if (s.problem) body += `<p class="cause">${esc(s.problem)}</p>`;
   if (first)
     body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;

@@ -6,6 +6,7 @@ import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { duration, lateDefault, target } from '../flags.js';
+import { addSandboxOptions, limitsOf, sandboxDefaults, type SandboxFlags } from '../sandbox-flags.js';
 
 /** The checkers: loaded only when `check` runs or shows its help. */
 let checkers: typeof import('../../check/server-checks.js') | undefined;
@@ -44,6 +45,24 @@ function checkList(checks: typeof import('../../check/server-checks.js')['SERVER
   return checks.map((c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`).join('\n');
 }
 
+/**
+ * The sandbox for `--restart-cmd`: the current folder and --dir writable, the homes hidden (but
+ * those two), the limits of the flags; or why none can be made.
+ */
+async function checkSandbox(opts: SandboxFlags & { dir?: string }): Promise<((argv: string[], start: number) => string[]) | string> {
+  const { resolve } = await import('node:path');
+  const { findSandbox, NoSandboxError, sandboxWrap } = await import('../../check/sandbox/index.js');
+  try {
+    const bwrap = await findSandbox(opts.sandbox);
+    if (bwrap === null) return (argv) => argv;
+    const writable = [...new Set([process.cwd(), ...(opts.dir !== undefined ? [resolve(opts.dir)] : [])])];
+    return sandboxWrap({ kind: 'bwrap', bwrap, writable, writableFiles: [], hidden: [], limits: limitsOf(opts) });
+  } catch (e) {
+    if (e instanceof NoSandboxError) return e.message;
+    throw e;
+  }
+}
+
 /** The shell's status for a run stopped by Ctrl-C. */
 const INTERRUPTED = 130;
 
@@ -80,101 +99,114 @@ export function register(program: Command, context: CliContext): void {
     )
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
-    .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'))
-    .action(
-      async (
-        target: { host: string; port: number },
-        opts: {
-          dir?: string;
-          restartCmd?: string;
-          timeout: number;
-          quick?: boolean;
-          only?: string[];
-          json?: boolean;
-          gradescope?: string;
-          requirePort?: boolean;
-          points?: string;
-        },
-      ) => {
-        const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
-        const { style, wantsColour } = await import('../../check/reporters/colour.js');
-        const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
-        const dirProblem = opts.dir === undefined ? undefined : await ensureFolder(opts.dir);
-        if (dirProblem !== undefined) {
-          io.stderr.write(`linedrop check: --dir ${opts.dir}: ${dirProblem}\n`);
+    .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'));
+  addSandboxOptions(command, 'none', 'start the --restart-cmd server');
+  command.action(
+    async (
+      target: { host: string; port: number },
+      opts: SandboxFlags & {
+        dir?: string;
+        restartCmd?: string;
+        timeout: number;
+        quick?: boolean;
+        only?: string[];
+        json?: boolean;
+        gradescope?: string;
+        requirePort?: boolean;
+        points?: string;
+      },
+    ) => {
+      const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
+      const { style, wantsColour } = await import('../../check/reporters/colour.js');
+      const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
+      const dirProblem = opts.dir === undefined ? undefined : await ensureFolder(opts.dir);
+      if (dirProblem !== undefined) {
+        io.stderr.write(`linedrop check: --dir ${opts.dir}: ${dirProblem}\n`);
+        context.setExitCode(ExitCode.Usage);
+        return;
+      }
+      let points: Readonly<Record<string, number>> | undefined;
+      if (opts.points !== undefined) {
+        const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
+        const { SERVER_CHECKS } = await import('../../check/server-checks.js');
+        try {
+          points = await readPoints(opts.points, SERVER_CHECKS);
+        } catch (e) {
+          if (!(e instanceof BadPointsError)) throw e;
+          io.stderr.write(`linedrop check: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
           return;
         }
-        let points: Readonly<Record<string, number>> | undefined;
-        if (opts.points !== undefined) {
-          const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
-          const { SERVER_CHECKS } = await import('../../check/server-checks.js');
-          try {
-            points = await readPoints(opts.points, SERVER_CHECKS);
-          } catch (e) {
-            if (!(e instanceof BadPointsError)) throw e;
-            io.stderr.write(`linedrop check: ${e.message}\n`);
-            context.setExitCode(ExitCode.Usage);
-            return;
-          }
+      }
+      let wrapServer: ((argv: string[], start: number) => string[]) | undefined;
+      if (opts.sandbox !== 'none' && opts.restartCmd !== undefined) {
+        const sandbox = await checkSandbox(opts);
+        if (typeof sandbox === 'string') {
+          io.stderr.write(`linedrop check: ${sandbox}\n`);
+          context.setExitCode(ExitCode.CannotConnect);
+          return;
         }
-        const s = style(!opts.json && wantsColour(io.stdout));
-        const where = formatAddress(target.host, target.port);
-        let section: boolean | undefined;
-        if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
-        // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
-        const controller = new AbortController();
-        const interrupt = (): void => controller.abort();
-        process.once('SIGINT', interrupt);
-        process.once('SIGTERM', interrupt);
-        const report = await checkServer({
-          signal: controller.signal,
-          host: target.host,
-          port: target.port,
-          timeoutMs: opts.timeout,
-          quick: opts.quick === true,
-          ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
-          ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
-          ...(opts.only ? { only: opts.only } : {}),
-          ...(opts.requirePort ? { requirePort: true } : {}),
-          onProgress: (text) => io.stderr.write(`linedrop check: ${text}\n`),
-          onResult: (r) => {
-            if (opts.json) return;
-            if (r.required !== section) {
-              section = r.required;
-              io.stdout.write(sectionTitle(r.required, s));
-            }
-            io.stdout.write(checkText(r, s));
-          },
-        });
-        process.off('SIGINT', interrupt);
-        process.off('SIGTERM', interrupt);
-        io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
-        context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
-        if (opts.gradescope !== undefined) {
-          try {
-            const { mkdir, writeFile } = await import('node:fs/promises');
-            await mkdir(dirname(opts.gradescope), { recursive: true });
-            const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
-            await writeFile(opts.gradescope, gradescopeJson(report, points ? { checkPoints: points } : {}));
-          } catch (e) {
-            io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
-            context.setExitCode(ExitCode.Usage);
+        wrapServer = sandbox;
+      }
+      const s = style(!opts.json && wantsColour(io.stdout));
+      const where = formatAddress(target.host, target.port);
+      let section: boolean | undefined;
+      if (!opts.json) io.stdout.write(serverReportHeader(where, opts.dir, s));
+      // Ctrl-C: stop at once, and stop the server the checker started (it runs in its own process group).
+      const controller = new AbortController();
+      const interrupt = (): void => controller.abort();
+      process.once('SIGINT', interrupt);
+      process.once('SIGTERM', interrupt);
+      const report = await checkServer({
+        signal: controller.signal,
+        host: target.host,
+        port: target.port,
+        timeoutMs: opts.timeout,
+        quick: opts.quick === true,
+        ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+        ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
+        ...(wrapServer ? { wrapServer } : {}),
+        ...(opts.only ? { only: opts.only } : {}),
+        ...(opts.requirePort ? { requirePort: true } : {}),
+        onProgress: (text) => io.stderr.write(`linedrop check: ${text}\n`),
+        onResult: (r) => {
+          if (opts.json) return;
+          if (r.required !== section) {
+            section = r.required;
+            io.stdout.write(sectionTitle(r.required, s));
           }
+          io.stdout.write(checkText(r, s));
+        },
+      });
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
+      io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));
+      context.setExitCode(controller.signal.aborted ? INTERRUPTED : report.summary.exitCode);
+      if (opts.gradescope !== undefined) {
+        try {
+          const { mkdir, writeFile } = await import('node:fs/promises');
+          await mkdir(dirname(opts.gradescope), { recursive: true });
+          const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
+          await writeFile(opts.gradescope, gradescopeJson(report, points ? { checkPoints: points } : {}));
+        } catch (e) {
+          io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
+          context.setExitCode(ExitCode.Usage);
         }
-      },
-    );
+      }
+    },
+  );
 
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');
     const { DEFAULT_CHECK_TIMEOUT_MS, SERVER_CHECKS } = checkers;
     lateDefault(command, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
+    await sandboxDefaults(command);
     command.addHelpText(
       'after',
       `\nChecks, in the order they run:\n${checkList(SERVER_CHECKS)}\n\n` +
         'Exit status: 0 every required check passed, 1 a required check failed or could not run (the server\n' +
-        'needs a restart), 2 usage error (or the --gradescope file cannot be written), 3 cannot connect at all,\n' +
-        '130 interrupted.',
+        'needs a restart), 2 usage error (or the --gradescope file cannot be written), 3 cannot connect at all\n' +
+        '(or --sandbox asked for a sandbox that cannot be made here), 130 interrupted.',
     );
   });
 }

@@ -9,6 +9,7 @@ import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { duration, lateDefault, size, wholeNumber } from '../flags.js';
+import { addSandboxOptions, limitsOf, sandboxDefaults, type SandboxFlags } from '../sandbox-flags.js';
 
 function command(value: string): string {
   if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
@@ -31,7 +32,7 @@ function progressLine(r: GradedSubmission, done: number, total: number, width: n
   return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${(r.ms / 1000).toFixed(1).padStart(5)} s${why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : ''}\n`;
 }
 
-interface GradeFlags {
+interface GradeFlags extends SandboxFlags {
   cmd?: string;
   points?: string;
   maxUnzipped?: number;
@@ -99,7 +100,9 @@ export function register(program: Command, context: CliContext): void {
         '--require-port',
         "a server that listens on another port than the template's (or {port}) fails the port check, now required; by default it is graded there and the port is only reported",
       ),
-    )
+    );
+  addSandboxOptions(grade, 'auto', 'each server');
+  grade
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -110,7 +113,8 @@ export function register(program: Command, context: CliContext): void {
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
         'could not be checked (NOT CHECKED), 2 usage error (no submission, a bad option, an --out folder\n' +
         'holding other files, a bad --points file, an unsafe or too big .zip, no --cmd for a submission\n' +
-        'that is not Python), 3 network namespaces asked for (--isolation netns) but not available,\n' +
+        'that is not Python), 3 network namespaces asked for (--isolation netns) but not available, or no\n' +
+        'sandbox can be made (install bubblewrap, enable user namespaces, or give --sandbox none),\n' +
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
@@ -119,6 +123,7 @@ export function register(program: Command, context: CliContext): void {
       const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
       const { BadZipError, DEFAULT_UNZIP_LIMITS } = await import('../../check/grade/unzip.js');
       const { SERVER_CHECKS } = await import('../../check/server-checks.js');
+      const { NoSandboxError } = await import('../../check/sandbox/detect.js');
       const { VERDICTS } = await import('../../check/grade/types.js');
       const { styleFor } = await import('../../check/reporters/colour.js');
       const { firstFailure } = await import('../../check/reporters/tally.js');
@@ -139,18 +144,25 @@ export function register(program: Command, context: CliContext): void {
           timeLimitMs: opts.timeLimit,
           port: opts.port,
           isolation: opts.isolation,
+          sandbox: opts.sandbox,
+          limits: limitsOf(opts),
           timeoutMs: opts.timeout,
           ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
           ...(opts.quick ? { quick: true } : {}),
           ...(opts.requirePort ? { requirePort: true } : {}),
           signal: controller.signal,
-          onStart: ({ submissions, namespaces, jobs }) => {
+          onStart: ({ submissions, namespaces, jobs, sandbox }) => {
             width = Math.min(24, Math.max(...submissions.map((s) => s.name.length)));
             const how = namespaces
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
               : `one after another, each on ${opts.cmd?.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
               `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
+            );
+            io.stderr.write(
+              sandbox
+                ? `Each server runs in a bubblewrap sandbox${namespaces ? '' : " (sharing this machine's network: no network namespaces)"}.\n`
+                : 'No sandbox (--sandbox none): each server runs unconfined, as the user running linedrop.\n',
             );
           },
           onGraded: (r, done, total) => io.stderr.write(progressLine(r, done, total, width, err, firstFailure)),
@@ -180,6 +192,9 @@ export function register(program: Command, context: CliContext): void {
         ) {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.Usage);
+        } else if (e instanceof NoSandboxError) {
+          io.stderr.write(`linedrop grade: ${e.message}\n`);
+          context.setExitCode(ExitCode.CannotConnect);
         } else if (e instanceof NoNamespacesError) {
           io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
           context.setExitCode(ExitCode.CannotConnect);
@@ -198,5 +213,6 @@ export function register(program: Command, context: CliContext): void {
     const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/server-checks.js');
     lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
     lateDefault(grade, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
+    await sandboxDefaults(grade);
   });
 }
