@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LinedropError } from '../../errors.js';
 import { LAB_PORT } from '../client-checker.js';
@@ -13,7 +13,7 @@ import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
 import type { Points } from '../score.js';
-import { DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, mayHide, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
+import { ALWAYS_HIDDEN, DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, mayHide, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
 import { shellQuote } from './command.js';
 import { findNamespaces, inNamespace, type Namespaces } from './isolation.js';
 import { gradeSubmission, type GradeSandbox } from './submission.js';
@@ -97,23 +97,43 @@ export async function templateCommand(sub: Submission): Promise<string | null> {
  * the same program, without a wrapper such as pyenv's shim (a shell script that costs more CPU
  * than the server's own start, paid at every one of a submission's starts).
  */
-export function findPython(): Promise<string> {
+export async function findPython(hidden: readonly string[] = []): Promise<string> {
+  const inHidden = (path: string): boolean => hidden.some((h) => path === h || path.startsWith(`${h}/`));
+  // `python3` as the PATH finds it, then every other python3 on the PATH: the first whose
+  // interpreter the sandbox does not hide (pyenv's lives in the home, which a sandbox hides).
+  const candidates = ['python3', ...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d.startsWith('/') && !inHidden(d)).map((d) => join(d, 'python3'))];
+  let first: string | undefined;
+  let why = '';
+  for (const candidate of [...new Set(candidates)]) {
+    if (candidate !== 'python3' && !existsSync(candidate)) continue;
+    const path = await executableOf(candidate).catch((e: Error) => {
+      why ||= e.message;
+      return undefined;
+    });
+    if (path === undefined) continue;
+    first ??= path;
+    if (!inHidden(path)) return path;
+  }
+  throw new NoCommandError(
+    first !== undefined
+      ? `no --cmd given, and the python3 here (${first}) lies in a folder the sandbox hides: install Python 3 system-wide (e.g. apt-get install python3), or give --cmd`
+      : `no --cmd given, and python3 cannot be run here (${why || 'it did not say where it is'}): install Python 3, or give --cmd`,
+  );
+}
+
+/** The absolute path of the interpreter a `python3` command runs. */
+function executableOf(python3: string): Promise<string> {
   return new Promise((done, fail) => {
-    execFile('python3', ['-c', 'import sys; print(sys.executable)'], { timeout: 60_000 }, (e, stdout) => {
+    execFile(python3, ['-c', 'import sys; print(sys.executable)'], { timeout: 60_000 }, (e, stdout) => {
       const path = stdout.trim();
-      if (e || !path.startsWith('/')) {
-        fail(
-          new NoCommandError(
-            `no --cmd given, and python3 cannot be run here (${e ? e.message.split('\n')[0] : 'it did not say where it is'}): install Python 3, or give --cmd`,
-          ),
-        );
-      } else done(path);
+      if (e || !path.startsWith('/')) fail(new Error(e ? (e.message.split('\n')[0] ?? '') : 'it did not say where it is'));
+      else done(path);
     });
   });
 }
 
 /** Each submission's command: the teacher's, or the template's way; NoCommandError names those that have none. */
-async function commandsFor(submissions: readonly Submission[], command: string | undefined): Promise<string[]> {
+async function commandsFor(submissions: readonly Submission[], command: string | undefined, hidden: readonly string[]): Promise<string[]> {
   if (command !== undefined) return submissions.map(() => command);
   const found = await Promise.all(submissions.map(templateCommand));
   const missing = submissions.filter((_, i) => found[i] === null);
@@ -127,7 +147,7 @@ async function commandsFor(submissions: readonly Submission[], command: string |
         `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
     );
   }
-  const python = shellQuote(await findPython());
+  const python = shellQuote(await findPython(hidden));
   return (found as string[]).map((c) => c.replace('python3', python));
 }
 
@@ -143,7 +163,6 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   } else {
     submissions = await findSubmissions(options.paths, [out]);
   }
-  const commands = await commandsFor(submissions, options.command);
   const isolation = options.isolation ?? 'auto';
   const namespaces = isolation === 'none' ? null : await findNamespaces();
   if (isolation === 'netns' && namespaces === null) {
@@ -154,6 +173,7 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   const bwrap = await findSandbox(options.sandbox ?? 'auto', namespaces ? (argv) => inNamespace(namespaces, argv) : undefined);
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const sandbox = bwrap === null ? null : { bwrap, limits, hidden: await hiddenFolders(out, submissions) };
+  const commands = await commandsFor(submissions, options.command, sandbox ? [...ALWAYS_HIDDEN, ...sandbox.hidden] : []);
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
   await prepareOut(out);
