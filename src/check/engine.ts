@@ -40,6 +40,8 @@ export interface Outcome {
   fault?: string;
   /** The earlier check this failure follows from, when the check knows it. */
   causedBy?: string;
+  /** For a check that judges the order of events: whether it saw the order itself or only timing. */
+  evidence?: 'order' | 'timing';
 }
 
 export interface CheckDef {
@@ -74,7 +76,7 @@ export class Run {
     this.pauseMs = options.pauseMs ?? (options.quick ? QUICK_PAUSE_MS : 1000);
     this.startupMs = options.startupMs ?? 10_000;
     this.addrInUseMs = options.addrInUseMs ?? DEFAULT_ADDR_IN_USE_MS;
-    this.proc = options.restartCmd ? new ServerProcess(options.restartCmd) : undefined;
+    this.proc = options.restartCmd ? new ServerProcess(options.restartCmd, options.wrapServer ? { wrap: options.wrapServer } : {}) : undefined;
   }
 
   /** Lines that no earlier message of any run can have held: `label [1a2b3c4d-7]`. */

@@ -27,7 +27,18 @@ export class ServerProcess {
   /** The last exit of a started server, for reports. */
   lastExit: string | undefined;
 
-  constructor(readonly command: string) {}
+  private readonly wrap: (argv: string[], start: number) => string[];
+
+  /**
+   * `wrap` changes the argv that starts the command (`['sh', '-c', command]`) on its `start`-th
+   * start (1, 2, ...): a tracer or a sandbox around it. Default: unchanged.
+   */
+  constructor(
+    readonly command: string,
+    options: { wrap?: (argv: string[], start: number) => string[] } = {},
+  ) {
+    this.wrap = options.wrap ?? ((argv) => argv);
+  }
 
   /** The last few KiB the server printed (stdout and stderr). */
   get output(): string {
@@ -62,7 +73,8 @@ export class ServerProcess {
     await this.stop();
     this.tail = '';
     this.lastExit = undefined;
-    const child = spawn('sh', ['-c', this.command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = this.wrap(['sh', '-c', this.command], this.starts + 1);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.starts++;
     this.child = child;
     if (child.pid !== undefined && hasProc()) {

@@ -80,6 +80,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       connections,
       ms,
       conversation: talk?.events ?? [],
+      ...(outcome.evidence ? { evidence: outcome.evidence } : {}),
     };
     results.push(result);
     options.onResult?.(result);

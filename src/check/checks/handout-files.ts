@@ -180,6 +180,8 @@ export const FILE_CHECKS: CheckDef[] = [
       const bodies = msgs.map(body);
       const atAnswer: { holder?: string; named: string; at: number }[] = [];
       const wire = await scope.connect();
+      // The connection's port on this side: how the server's trace names it (read before it closes).
+      const localPort = wire.socket.localPort ?? 0;
       const started = Date.now();
       // Read the folder synchronously the very moment each A arrives, before anything else runs.
       wire.onBytes = (chunk) => {
@@ -209,6 +211,25 @@ export const FILE_CHECKS: CheckDef[] = [
       }
       // Where the messages are once the server had time: were they stored late, or never?
       const later = await settle(scope.dir, (snap) => bodies.every((b) => findHolder([...snap.values()], b)));
+      const holders = bodies.map((b) => findHolder([...later.values()], b)?.name ?? null);
+      const statuses = `statuses ${seenText(wire, scope.t)}`;
+      const order = scope.run.options.order;
+      const seenOrder = order ? await order.answers(localPort, holders) : { unseen: 'no source of the order of events was given' };
+      const fix = 'write and close the file (so its bytes are in it) before sending A';
+      if ('answers' in seenOrder) {
+        const ok = seenOrder.answers.every((a) => a.order === 'stored-before');
+        const late = seenOrder.answers.find((a) => a.order !== 'stored-before');
+        const seen = seenOrder.answers.map((a) => a.detail);
+        return {
+          status: ok ? 'pass' : 'fail',
+          evidence: 'order',
+          sent: sent.text(),
+          expected,
+          seen: `${seen.join('; ')} (seen in ${order!.describe}); ${statuses}`,
+          notes: [`judged by the order of ${order!.describe}, not by timing: the same verdict on every run`, ...(ok ? [] : [fix])],
+          ...(ok ? {} : { fault: late!.order === 'written-after' ? 'answer-before-store' : 'not-saved' }),
+        };
+      }
       const parts: string[] = [];
       let ok = true;
       let fault: string | undefined;
@@ -218,20 +239,23 @@ export const FILE_CHECKS: CheckDef[] = [
           continue;
         }
         ok = false;
-        const after = findHolder([...later.values()], bodies[i]!);
+        const after = holders[i];
         fault ??= after ? 'answer-before-store' : 'not-saved';
         parts.push(
           after
-            ? `A ${i + 1} arrived before the message was stored (${seen.named} then; ${after.name} held it only later)`
+            ? `A ${i + 1} arrived before the message was stored (${seen.named} then; ${after} held it only later)`
             : `A ${i + 1} arrived, but the message was never stored in a k.txt (${seen.named})`,
         );
       }
+      const timingOnly = `judged by timing only (the folder read the moment each A arrived): a file stored microseconds after its A can pass; the order of the server's events could not be seen: ${seenOrder.unseen}`;
       return {
         status: ok ? 'pass' : 'fail',
+        evidence: 'timing',
         sent: sent.text(),
         expected,
-        seen: `${parts.join('; ')}; statuses ${seenText(wire, scope.t)}`,
-        ...(ok ? {} : { fault: fault!, notes: ['write and close the file (so its bytes are in it) before sending A'] }),
+        seen: `${parts.join('; ')}; ${statuses}`,
+        notes: [timingOnly, ...(ok ? [] : [fix])],
+        ...(ok ? {} : { fault: fault! }),
       };
     },
   },

@@ -121,6 +121,7 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     // The server's output goes to server.log, for the report and for the teacher.
     restartCmd: `exec >>${shellQuote(log)} 2>&1\n${command}`,
     deadlineMs: options.timeLimitMs,
+    trace: true,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.quick ? { quick: true } : {}),
   };
@@ -145,6 +146,8 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
   };
+  const answerOrder = answerOrderOf(parsed);
+  if (answerOrder) result.answerOrder = answerOrder;
   const problem = problemOf(result, parsed, child, options.timeLimitMs);
   if (problem) result.problem = problem;
   await writeSubmissionFiles(folder, result);
@@ -169,11 +172,21 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
   }
 }
 
+/** How the check of A's meaning judged the order, in words (undefined when it did not judge it). */
+function answerOrderOf(parsed: WorkerOutput | undefined): string | undefined {
+  const check = parsed?.report.checks.find((r) => r.evidence !== undefined);
+  if (!check) return undefined;
+  if (check.evidence === 'order') return "A's order against the storing of k.txt was seen in the server's system calls (strace): the same verdict on every run";
+  const why = parsed?.traceProblem ?? check.notes.find((n) => n.startsWith('judged by timing only'))?.split('could not be seen: ')[1];
+  return `A's order against the storing of k.txt was judged by timing only (a file stored microseconds after its A can pass)${why ? `: ${why}` : ''}`;
+}
+
 /** report.txt: the checker's text report, after the submission's own lines. */
 function submissionText(s: GradedSubmission): string {
   let out = `Submission ${s.name} (${s.source}): ${s.verdict.toUpperCase()}\n`;
   out += `Started with: ${s.command}\n`;
   if (s.problem) out += `${s.problem}\n`;
+  if (s.answerOrder) out += `${s.answerOrder}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;
   return out;

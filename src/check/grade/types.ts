@@ -25,6 +25,11 @@ export interface GradedSubmission {
   problem?: string;
   /** The last lines the server printed (standard output and error). */
   outputTail: string;
+  /**
+   * How A's order against the storing of k.txt was judged, in words: seen in the server's system
+   * calls (the same verdict on every run), or by timing only, and why.
+   */
+  answerOrder?: string;
   /** The port the server was checked on. */
   port: number;
   /** The shell command that started it, with `{file}`, `{dir}` and `{port}` filled in. */

@@ -3,20 +3,27 @@
 // prints one JSON line, `{"report": ..., "timedOut": bool}`. At `deadlineMs` it stops the checks,
 // stops the server and still prints what it has; SIGTERM and SIGINT do the same.
 import { checkServer, type CheckServerOptions } from '../index.js';
+import { startTracer } from '../trace/index.js';
 
-export interface WorkerOptions extends Omit<CheckServerOptions, 'onResult' | 'signal'> {
+export interface WorkerOptions extends Omit<CheckServerOptions, 'onResult' | 'signal' | 'wrapServer' | 'order'> {
   /** Stop the checks after this many ms (the submission's time limit). */
   deadlineMs: number;
+  /** Run the server under strace (where it works), so that A's order is seen, not timed. */
+  trace?: boolean;
 }
 
 export interface WorkerOutput {
   report: Awaited<ReturnType<typeof checkServer>>;
   timedOut: boolean;
+  /** With `trace`: why the server could not be traced (A's order was then judged by timing only). */
+  traceProblem?: string;
 }
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '') as WorkerOptions;
-  const { deadlineMs, ...checkOptions } = options;
+  const { deadlineMs, trace, ...checkOptions } = options;
+  const tracer = trace ? await startTracer() : undefined;
+  const traced = tracer && 'tracer' in tracer ? tracer.tracer : undefined;
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -26,9 +33,11 @@ async function main(): Promise<void> {
   const stop = (): void => controller.abort();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  const report = await checkServer({ ...checkOptions, signal: controller.signal });
+  // The tracer is the outermost wrap (around any sandbox): the server cannot reach its trace files.
+  const report = await checkServer({ ...checkOptions, ...(traced ? { wrapServer: traced.wrap, order: traced } : {}), signal: controller.signal });
   clearTimeout(timer);
-  const output: WorkerOutput = { report, timedOut };
+  await traced?.close();
+  const output: WorkerOutput = { report, timedOut, ...(tracer && 'problem' in tracer ? { traceProblem: tracer.problem } : {}) };
   process.stdout.write(`${JSON.stringify(output)}\n`, () => process.exit(0));
 }
 

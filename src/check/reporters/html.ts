@@ -120,6 +120,7 @@ export function submissionHtml(s: GradedSubmission): string {
   if (first)
     body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;
   if (s.report?.error) body += `<p class="cause">${esc(s.report.error)}</p>`;
+  if (s.answerOrder) body += `<p class="meta">${esc(s.answerOrder)}</p>`;
   body += `<h2>The server's output</h2>\n${s.outputTail ? `<pre class="output">${esc(s.outputTail)}</pre>` : '<p class="none">It printed nothing.</p>'}`;
   const checks = s.report?.checks ?? [];
   const required = checks.filter((r) => r.required);

@@ -69,6 +69,9 @@ export function register(program: Command, context: CliContext): void {
       new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'),
     )
     .addOption(
+      new Option('--no-trace', "with --restart-cmd: do not run the server under strace (A's order against the storing of k.txt is then judged by timing only)"),
+    )
+    .addOption(
       new Option('--timeout <duration>', 'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)').argParser(
         duration('ms', 100, 600_000),
       ),
@@ -80,7 +83,7 @@ export function register(program: Command, context: CliContext): void {
     .action(
       async (
         target: { host: string; port: number },
-        opts: { dir?: string; restartCmd?: string; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string },
+        opts: { dir?: string; restartCmd?: string; trace: boolean; timeout: number; quick?: boolean; only?: string[]; json?: boolean; gradescope?: string },
       ) => {
         const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
         const { style, wantsColour } = await import('../../check/reporters/colour.js');
@@ -100,7 +103,13 @@ export function register(program: Command, context: CliContext): void {
         const interrupt = (): void => controller.abort();
         process.once('SIGINT', interrupt);
         process.once('SIGTERM', interrupt);
+        // A server the checker starts runs under strace (where it works): A's order is then seen, not timed.
+        const { startTracer } = await import('../../check/trace/index.js');
+        const tracer = opts.restartCmd !== undefined && opts.trace !== false && opts.dir !== undefined ? await startTracer() : undefined;
+        if (tracer && 'problem' in tracer) io.stderr.write(`linedrop check: ${tracer.problem}; A's order is judged by timing only\n`);
+        const traced = tracer && 'tracer' in tracer ? tracer.tracer : undefined;
         const report = await checkServer({
+          ...(traced ? { wrapServer: traced.wrap, order: traced } : {}),
           signal: controller.signal,
           host: target.host,
           port: target.port,
@@ -119,6 +128,7 @@ export function register(program: Command, context: CliContext): void {
             io.stdout.write(checkText(r, s));
           },
         });
+        await traced?.close();
         process.off('SIGINT', interrupt);
         process.off('SIGTERM', interrupt);
         io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));

@@ -9,6 +9,7 @@ For the tests, the port can be given as the first argument or in LAB_PORT, and o
 students' servers have can be chosen with LAB_FLAW (or the second argument):
 
   late-write   answers A, then writes k.txt 0.3 s later
+  write-after-a answers A, then writes k.txt at once (microseconds later)
   append       appends to k.txt instead of replacing it
   no-q         closes after the zero-line message without answering Q
   a-newline    answers b'A\\n' instead of b'A'
@@ -96,6 +97,9 @@ def tcp_receive(listen_port):
         if FLAW == 'late-write':
             data_socket.sendall(b'A')
             time.sleep(0.3)
+            save(k, lines)
+        elif FLAW == 'write-after-a':
+            data_socket.sendall(b'A')
             save(k, lines)
         else:
             save(k, lines)
