@@ -95,7 +95,12 @@ export interface CheckSummary {
   reachable: boolean;
   /** The run was aborted before every check ran. */
   interrupted: boolean;
-  /** 0 every required check passed; 1 a required check failed or could not run; 3 cannot connect at all. */
+  /**
+   * Required checks that were skipped for a reason other than the caller's choice (`only`, no
+   * `dir`): not run, or run without judging. Such a run is never a pass.
+   */
+  requiredNotRun: string[];
+  /** 0 every required check passed; 1 a required check failed, could not run or could not judge; 3 cannot connect at all. */
   exitCode: 0 | 1 | 3;
 }
 

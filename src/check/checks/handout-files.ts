@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { encodeMessage } from '../../protocol/encoder.js';
 import { STATUS_ACCEPTED } from '../../protocol/status.js';
 import type { CheckDef, Outcome } from '../engine.js';
-import { firstDifference, messageText } from '../format.js';
+import { messageText } from '../format.js';
 import { changedFiles, filesText, snapshot, type Snapshot } from '../snapshot.js';
 import type { CheckStatus, SkipReason } from '../types.js';
-import { body, findHolder, oneMessageThenQuit, quit, savedBytes, seenText, Sent, settle } from './helpers.js';
+import { body, findHolder, misnumberedText, notSavedText, oneMessageThenQuit, quit, savedBytes, savedText, seenText, Sent, settle } from './helpers.js';
 
 /** Files read at the moment of an A are at most this big (the checker's messages are tiny). */
 const MAX_READ_AT_ANSWER = 1024 * 1024;
@@ -69,11 +69,18 @@ export const FILE_CHECKS: CheckDef[] = [
       for (const [i, name] of names.entries()) {
         const file = after.get(name);
         const wanted = bodies[i]!;
+        const elsewhere = findHolder(changed, wanted);
+        if (elsewhere && elsewhere.name !== name && file?.content?.includes(wanted) !== true) {
+          ok = false;
+          fault ??= 'numbering-continues';
+          parts.push(misnumberedText(i + 1, elsewhere.name));
+          continue;
+        }
         if (!file || !changed.includes(file)) {
           ok = false;
           const holder = findHolder(changed, wanted);
           fault ??= holder ? 'numbering-continues' : 'not-saved';
-          parts.push(holder ? `message ${i + 1} saved as ${holder.name}, not ${name}` : `${name} not written`);
+          parts.push(holder ? misnumberedText(i + 1, holder.name) : `${name} not written: ${notSavedText(scope.dir, changed)}`);
           continue;
         }
         const saved = savedBytes(file, before.get(name));
@@ -82,7 +89,7 @@ export const FILE_CHECKS: CheckDef[] = [
           parts.push(`${name}: message ${i + 1}, exactly (${wanted.length} bytes)`);
         } else {
           ok = false;
-          parts.push(`${name}: not message ${i + 1} (${firstDifference(wanted, saved.bytes)})`);
+          parts.push(`${name}: not message ${i + 1} (${savedText(wanted, saved.bytes)})`);
         }
       }
       return {
@@ -114,8 +121,10 @@ export const FILE_CHECKS: CheckDef[] = [
       }
       const holder = findHolder(changed, wanted);
       const seen = holder
-        ? `the message was saved as ${holder.name}, not 1.txt: numbering went on from the earlier connection`
-        : `the message is in no k.txt (files written: ${filesText(changed)})`;
+        ? holder.name === '0.txt'
+          ? misnumberedText(1, holder.name)
+          : `the message was saved as ${holder.name}, not 1.txt: numbering went on from the earlier connection`
+        : notSavedText(scope.dir, changed);
       return {
         status: 'fail',
         sent: sent.text(),
@@ -155,7 +164,10 @@ export const FILE_CHECKS: CheckDef[] = [
       const content = now?.content;
       if (content?.equals(wanted)) return result('pass', `1.txt holds exactly the new ${wanted.length} bytes`);
       if (old.content && content && content.equals(Buffer.concat([old.content, wanted]))) {
-        return result('fail', `1.txt holds the earlier ${old.size} bytes with the new message appended (${content.length} bytes)`);
+        return result(
+          'fail',
+          `the new message was appended to the earlier 1.txt (${old.size} bytes) instead of replacing it: 1.txt holds ${content.length} bytes; open it with "w", not "a"`,
+        );
       }
       if (content && content.length > wanted.length && content.subarray(0, wanted.length).equals(wanted)) {
         return result('fail', `1.txt holds the new message, then the rest of the earlier file (${content.length} bytes): written over without truncating`);
@@ -167,7 +179,7 @@ export const FILE_CHECKS: CheckDef[] = [
         }
         return result('fail', `1.txt was not written again and the message is in no k.txt (files written: ${filesText(changed)})`, undefined, 'not-saved');
       }
-      return result('fail', `1.txt: ${content ? firstDifference(wanted, content) : 'gone'}`);
+      return result('fail', `1.txt: ${content ? savedText(wanted, content) : 'gone'}`);
     },
   },
   {

@@ -98,7 +98,10 @@ function verdictOf(out: WorkerOutput): Verdict {
   const { summary } = out.report;
   if (!summary.reachable) return 'no-start';
   if (out.timedOut) return 'timeout';
-  return summary.exitCode === 0 ? 'pass' : 'fail';
+  if (summary.required.failed > 0) return 'fail';
+  // A required check that was skipped or could not run is never counted as passed.
+  if (summary.exitCode !== 0) return 'incomplete';
+  return 'pass';
 }
 
 /** Grades one submission and writes `<out>/<name>/`: report.txt, report.json, index.html, server.log. */
@@ -167,9 +170,19 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
         : `the checker did not finish within the time limit (${limit}) and was stopped`;
     case 'error':
       return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
+    case 'incomplete':
+      return incompleteProblem(s);
     default:
       return s.report?.summary.interrupted ? 'interrupted before every check ran; the checks that ran are reported' : undefined;
   }
+}
+
+/** Which required checks did not run to a verdict, and why, in words. */
+function incompleteProblem(s: GradedSubmission): string {
+  const notRun = (s.report?.checks ?? []).filter((r) => r.required && r.status === 'skip' && r.skipReason !== 'not-selected' && r.skipReason !== 'needs-dir');
+  const why = notRun.map((r) => `${r.name} (${r.seen.split('; statuses ')[0]})`).join('; ');
+  const gone = s.report?.error ? `; ${s.report.error}` : '';
+  return `not a pass: ${notRun.length} required check${notRun.length === 1 ? '' : 's'} did not run to a verdict: ${why || 'see the report'}${gone}`;
 }
 
 /** How the check of A's meaning judged the order, in words (undefined when it did not judge it). */

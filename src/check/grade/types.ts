@@ -2,13 +2,15 @@
 import type { CheckReport } from '../types.js';
 
 /**
- * A submission's verdict: `pass` every required check passed; `fail` a required check failed or
- * could not run; `no-start` the server never accepted a connection; `timeout` the time limit
- * stopped the checks (those that ran are reported); `error` the checker itself could not run.
+ * A submission's verdict: `pass` every required check ran and passed; `fail` a required check
+ * failed; `incomplete` none failed, but a required check was skipped or could not run (`problem`
+ * says which and why): never a pass; `no-start` the server never accepted a connection; `timeout`
+ * the time limit stopped the checks (those that ran are reported); `error` the checker itself
+ * could not run.
  */
-export type Verdict = 'pass' | 'fail' | 'no-start' | 'timeout' | 'error';
+export type Verdict = 'pass' | 'fail' | 'incomplete' | 'no-start' | 'timeout' | 'error';
 
-export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'no-start', 'timeout', 'error'];
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'incomplete', 'no-start', 'timeout', 'error'];
 
 /** How the submissions were kept apart. */
 export type Isolation = 'netns' | 'ports';

@@ -11,6 +11,7 @@ import { escapeXml as esc } from './xml.js';
 const VERDICT_TEXT: Record<Verdict, string> = {
   pass: 'PASS',
   fail: 'FAIL',
+  incomplete: 'INCOMPLETE',
   'no-start': 'DID NOT START',
   timeout: 'TIMED OUT',
   error: 'NOT CHECKED',

@@ -15,7 +15,14 @@ function command(value: string): string {
   return value;
 }
 
-const LABEL: Record<Verdict, string> = { pass: 'PASS', fail: 'FAIL', 'no-start': 'DID NOT START', timeout: 'TIMED OUT', error: 'NOT CHECKED' };
+const LABEL: Record<Verdict, string> = {
+  pass: 'PASS',
+  fail: 'FAIL',
+  incomplete: 'INCOMPLETE',
+  'no-start': 'DID NOT START',
+  timeout: 'TIMED OUT',
+  error: 'NOT CHECKED',
+};
 
 function paint(v: Verdict, s: Style): string {
   const text = LABEL[v].padEnd(13);

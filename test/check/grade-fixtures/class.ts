@@ -11,7 +11,7 @@ export const LAB_SERVER = join(ROOT, 'test/check/servers/tcp.py');
 const NO_START = join(ROOT, 'test/check/grade-fixtures/no_start.py');
 
 /** A submission: a correct lab server (''), one with a flaw tcp.py knows (LAB_FLAW), or 'no-start'. */
-export type Member = '' | 'late-write' | 'append' | 'no-q' | 'a-newline' | 'spin' | 'crash-utf8' | 'no-start';
+export type Member = '' | 'late-write' | 'write-after-a' | 'append' | 'no-q' | 'a-newline' | 'spin' | 'crash-utf8' | 'no-start';
 
 /** The lab server's source with `flaw` fixed in it. */
 export async function labServer(flaw: Member = ''): Promise<string> {

@@ -15,6 +15,11 @@ students' servers have can be chosen with LAB_FLAW (or the second argument):
   a-newline    answers b'A\\n' instead of b'A'
   spin         never checks for end of stream: a client vanishing mid-message makes it loop forever
   crash-utf8   decodes each line as ASCII, so it crashes on bytes >= 0x80
+  crlf         saves every \\n as \\r\\n (a Windows habit)
+  from-zero    numbers the files from 0.txt
+  windows-path saves k.txt under a Windows path (C:\\Users\\student\\k.txt: one file name on Linux)
+  no-save      answers A but saves nothing
+  early-a      answers A as soon as the count has arrived, before reading the lines
 """
 
 import os
@@ -56,7 +61,13 @@ def read_line(data_socket):
 
 
 def save(k, lines):
-    name = str(k) + '.txt'
+    name = str(k - 1 if FLAW == 'from-zero' else k) + '.txt'
+    if FLAW == 'no-save':
+        return
+    if FLAW == 'windows-path':
+        name = 'C:\\Users\\student\\' + name
+    if FLAW == 'crlf':
+        lines = [line.replace(b'\n', b'\r\n') for line in lines]
     if FLAW == 'crash-utf8':
         text = ''.join(line.decode('ascii') for line in lines)
         with open(name, 'w', newline='') as f:
@@ -84,6 +95,8 @@ def tcp_receive(listen_port):
             if FLAW != 'no-q':
                 data_socket.sendall(b'Q')
             break
+        if FLAW == 'early-a':
+            data_socket.sendall(b'A')
         lines = []
         for _ in range(n):
             line = read_line(data_socket)
@@ -100,6 +113,8 @@ def tcp_receive(listen_port):
             save(k, lines)
         elif FLAW == 'write-after-a':
             data_socket.sendall(b'A')
+            save(k, lines)
+        elif FLAW == 'early-a':
             save(k, lines)
         else:
             save(k, lines)
