@@ -7,23 +7,25 @@
 #              text2pcap and mergecap)
 #   chromium   test/system/grade-browser.test.ts (the grading report rendered in a real browser)
 #   rsync      bench/ (linedrop measured side by side with an rsync daemon)
+#   strace     test/system/answer-order.test.ts (A's order against the storing of k.txt, seen in
+#              the server's system calls)
 #
 #   bash scripts/install-system-tools.sh            all of them
-#   bash scripts/install-system-tools.sh rsync      only the ones named (haproxy tshark chromium rsync)
+#   bash scripts/install-system-tools.sh rsync      only the ones named (haproxy tshark chromium rsync strace)
 #
 # The package services are not needed (the tests run the programs themselves, in the foreground),
 # so haproxy's is stopped where systemd runs. Needs root, or sudo.
 set -euo pipefail
 
-declare -A PACKAGE=([haproxy]=haproxy [tshark]=tshark [chromium]=chromium [rsync]=rsync)
-declare -A NEEDS=([haproxy]="haproxy" [tshark]="tshark text2pcap mergecap" [chromium]="chromium" [rsync]="rsync")
+declare -A PACKAGE=([haproxy]=haproxy [tshark]=tshark [chromium]=chromium [rsync]=rsync [strace]=strace)
+declare -A NEEDS=([haproxy]="haproxy" [tshark]="tshark text2pcap mergecap" [chromium]="chromium" [rsync]="rsync" [strace]="strace")
 wanted=("$@")
 [ ${#wanted[@]} -eq 0 ] && wanted=(haproxy tshark chromium rsync)
 
 missing=()
 for tool in "${wanted[@]}"; do
   if [ -z "${PACKAGE[$tool]:-}" ]; then
-    echo "install-system-tools: unknown tool '$tool' (known: haproxy tshark chromium rsync)" >&2
+    echo "install-system-tools: unknown tool '$tool' (known: haproxy tshark chromium rsync strace)" >&2
     exit 2
   fi
   for cmd in ${NEEDS[$tool]}; do

@@ -8,7 +8,7 @@
 #   bash scripts/test-system.sh crash      only the test files whose path contains "crash" (no Ceph)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-system-tools.sh haproxy tshark chromium
+bash scripts/install-system-tools.sh haproxy tshark chromium strace
 if [ $# -gt 0 ]; then
   exec node scripts/run-tests.mjs --system "$@"
 fi

@@ -12,6 +12,16 @@ export type Verdict = 'pass' | 'fail' | 'incomplete' | 'no-start' | 'timeout' | 
 
 export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'incomplete', 'no-start', 'timeout', 'error'];
 
+/** Each verdict as the reports and the command line show it. */
+export const VERDICT_LABEL: Record<Verdict, string> = {
+  pass: 'PASS',
+  fail: 'FAIL',
+  incomplete: 'INCOMPLETE',
+  'no-start': 'DID NOT START',
+  timeout: 'TIMED OUT',
+  error: 'NOT CHECKED',
+};
+
 /** How the submissions were kept apart. */
 export type Isolation = 'netns' | 'ports';
 

@@ -1,21 +1,14 @@
 // The grading report as HTML: the class at a glance (index.html: a row per submission, a column
 // per check) and a page per submission (every check with what was sent, expected and seen, and
 // its conversation as a timeline). Readable without JavaScript.
-import type { ClassReport, GradedSubmission, Verdict } from '../grade/types.js';
+import { VERDICT_LABEL, type ClassReport, type GradedSubmission, type Verdict } from '../grade/types.js';
 import type { CheckResult } from '../types.js';
 import { badge, page } from './html-layout.js';
 import { causeOf, failedChecks, firstFailure, isNotApplicable, tally } from './tally.js';
 import { timelineHtml } from './timeline.js';
 import { escapeXml as esc } from './xml.js';
 
-const VERDICT_TEXT: Record<Verdict, string> = {
-  pass: 'PASS',
-  fail: 'FAIL',
-  incomplete: 'INCOMPLETE',
-  'no-start': 'DID NOT START',
-  timeout: 'TIMED OUT',
-  error: 'NOT CHECKED',
-};
+const VERDICT_TEXT = VERDICT_LABEL;
 
 export function verdictBadge(v: Verdict): string {
   return badge(VERDICT_TEXT[v], v);
