@@ -8,7 +8,8 @@
 #   chromium   test/system/grade-browser.test.ts (the grading report rendered in a real browser)
 #   rsync      bench/ (linedrop measured side by side with an rsync daemon)
 #   bubblewrap test/system/sandbox.test.ts (grade's sandbox: the command bwrap)
-#   strace     the order of a server's system calls (strace -f)
+#   strace     test/system/answer-order.test.ts and grade (A's order against the storing of k.txt,
+#              seen in the server's system calls)
 #
 #   bash scripts/install-system-tools.sh            all of them
 #   bash scripts/install-system-tools.sh rsync      only the ones named (haproxy tshark chromium rsync bubblewrap strace)

@@ -55,6 +55,8 @@ export interface Outcome {
   causedBy?: string;
   /** The server crashed during the check (set by the engine after the check). */
   crash?: ServerCrash;
+  /** For a check that judges the order of events: whether it saw the order itself or only timing. */
+  evidence?: 'order' | 'timing';
 }
 
 export interface CheckDef {

@@ -83,6 +83,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       ms,
       conversation: talk?.events ?? [],
       ...(outcome.crash ? { crash: outcome.crash } : {}),
+      ...(outcome.evidence ? { evidence: outcome.evidence } : {}),
     };
     results.push(result);
     options.onResult?.(result);
@@ -226,8 +227,11 @@ function makeReport(
   const requiredFailed = count(true, 'fail');
   const reachable = run.connectedOnce || needRestart.length === 0;
   const interrupted = results.some((r) => r.skipReason === 'interrupted');
-  const requiredNotRun = results.some((r) => r.required && (r.skipReason === 'unreachable' || r.skipReason === 'interrupted'));
-  const exitCode: 0 | 1 | 3 = !reachable ? 3 : requiredFailed > 0 || requiredNotRun ? 1 : 0;
+  // Left out by the caller (`only`, no folder) is a choice; any other skip of a required check means it was not passed.
+  const requiredNotRun = results
+    .filter((r) => r.required && r.status === 'skip' && r.skipReason !== 'not-selected' && r.skipReason !== 'needs-dir')
+    .map((r) => r.name);
+  const exitCode: 0 | 1 | 3 = !reachable ? 3 : requiredFailed > 0 || requiredNotRun.length > 0 ? 1 : 0;
   const report: CheckReport = {
     target: { host: options.host, port: options.port },
     dir: options.dir ?? null,
@@ -244,6 +248,7 @@ function makeReport(
       restarts: run.proc?.starts ?? 0,
       reachable,
       interrupted,
+      requiredNotRun,
       exitCode,
     },
   };

@@ -66,6 +66,12 @@ export interface CheckResult {
   conversation: ConversationEvent[];
   /** The server (started by the checker) crashed while this check ran; `seen` says so too. */
   crash?: ServerCrash;
+  /**
+   * For a check that judges the order of the server's events (A after storing): `order` when it
+   * saw the order itself (the server's system calls), `timing` when it could only read the folder
+   * at the moment an answer arrived (a store microseconds after A can then pass).
+   */
+  evidence?: 'order' | 'timing';
 }
 
 /** A crash of the server during a check, in words: what the error was and where. */
@@ -144,7 +150,12 @@ export interface CheckSummary {
   reachable: boolean;
   /** The run was aborted before every check ran. */
   interrupted: boolean;
-  /** 0 every required check passed; 1 a required check failed or could not run; 3 cannot connect at all. */
+  /**
+   * Required checks that were skipped for a reason other than the caller's choice (`only`, no
+   * `dir`): not run, or run without judging. Such a run is never a pass.
+   */
+  requiredNotRun: string[];
+  /** 0 every required check passed; 1 a required check failed, could not run or could not judge; 3 cannot connect at all. */
   exitCode: 0 | 1 | 3;
 }
 
@@ -209,4 +220,35 @@ export interface CheckServerOptions {
   onResult?: (result: CheckResult) => void;
   /** Aborting it stops the run: the check under way is cut off, the rest are skipped, a started server is stopped. */
   signal?: AbortSignal;
+  /**
+   * Where the order of the server's own events can be seen (what it stored, when it answered):
+   * `stored-before-answer` then judges by order, not by timing. Without it, or where it cannot see
+   * a connection, that check reads the folder at the moment each A arrives, and says so.
+   */
+  order?: OrderSource;
+}
+
+/** How one A relates to the storing of its message, as an `OrderSource` saw it. */
+export interface AnswerOrder {
+  /**
+   * `stored-before`: the file was written (or renamed into place) before the A was sent, and not
+   * written after it; `written-after`: a write of the file came after the A was sent;
+   * `not-written`: no write of the file at all before the A.
+   */
+  order: 'stored-before' | 'written-after' | 'not-written';
+  /** In words: `1.txt written (2 bytes) after A was sent`. */
+  detail: string;
+}
+
+/** A source of the order of a server's events: A sent on a connection against its files written. */
+export interface OrderSource {
+  /** What it watches, for reports: `the server's system calls (strace)`. */
+  readonly describe: string;
+  /**
+   * For the connection whose local port on the checker's side is `port`: each A the server sent
+   * there, in order, against the storing of the file named in `files` at the same index (the
+   * file that held that message afterwards; null when none did). `{ unseen }` says why the order
+   * cannot be seen for this connection (then the caller falls back to timing).
+   */
+  answers(port: number, files: readonly (string | null)[]): Promise<{ answers: AnswerOrder[] } | { unseen: string }>;
 }

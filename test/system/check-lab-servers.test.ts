@@ -40,7 +40,27 @@ describe('linedrop check against flawed lab servers', () => {
   test('appending instead of overwriting fails overwrite, and only it', async () => {
     const lab = await checkLab('append');
     expectVerdicts(lab, { overwrite: 'fail' });
-    assert.match(lab.report.checks.find((c) => c.name === 'overwrite')!.seen, /appended/);
+    assert.match(
+      lab.report.checks.find((c) => c.name === 'overwrite')!.seen,
+      /the new message was appended to the earlier 1\.txt \(\d+ bytes\) instead of replacing it/,
+    );
+  });
+
+  test('the common flaws are named plainly in what the checks saw', async () => {
+    const cases: [flaw: string, check: string, words: RegExp][] = [
+      ['crlf', 'numbering', /1\.txt: not message 1 \(every \\n was saved as \\r\\n \(Windows line ends\)/],
+      ['from-zero', 'numbering', /message 1 saved as 0\.txt, not 1\.txt: the files are numbered from 0\.txt, the handout numbers them from 1\.txt/],
+      ['windows-path', 'numbering', /1\.txt not written: the server wrote "C:\\\\Users\\\\student\\\\1\.txt".*a file name with backslashes \(a Windows path\)/],
+      ['no-save', 'numbering', /1\.txt not written: nothing was saved: no k\.txt in the folder changed/],
+      ['early-a', 'byte-at-a-time', /^A sent before the lines were read: a status byte arrived when only \d+ of message 1's \d+ bytes had been sent/],
+    ];
+    for (const [flaw, name, words] of cases) {
+      const lab = await checkLab(flaw, { only: [name] });
+      const check = lab.report.checks.find((c) => c.name === name)!;
+      assert.equal(check.status, 'fail', `${flaw}: ${check.seen}`);
+      assert.match(check.seen, words, flaw);
+    }
+    assert.deepEqual(descendants(), []);
   });
 
   test('no Q: quit fails, and every failure that follows from it says so', async () => {

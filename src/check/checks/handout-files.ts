@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { encodeMessage } from '../../protocol/encoder.js';
 import { STATUS_ACCEPTED } from '../../protocol/status.js';
 import type { CheckDef, Outcome } from '../engine.js';
-import { firstDifference, messageText } from '../format.js';
+import { messageText } from '../format.js';
 import { changedFiles, filesText, snapshot, type Snapshot } from '../snapshot.js';
 import type { CheckStatus, SkipReason } from '../types.js';
-import { body, findHolder, oneMessageThenQuit, quit, savedBytes, seenText, Sent, settle } from './helpers.js';
+import { body, findHolder, misnumberedText, notSavedText, oneMessageThenQuit, quit, savedBytes, savedText, seenText, Sent, settle } from './helpers.js';
 
 /** Files read at the moment of an A are at most this big (the checker's messages are tiny). */
 const MAX_READ_AT_ANSWER = 1024 * 1024;
@@ -69,11 +69,18 @@ export const FILE_CHECKS: CheckDef[] = [
       for (const [i, name] of names.entries()) {
         const file = after.get(name);
         const wanted = bodies[i]!;
+        const elsewhere = findHolder(changed, wanted);
+        if (elsewhere && elsewhere.name !== name && file?.content?.includes(wanted) !== true) {
+          ok = false;
+          fault ??= 'numbering-continues';
+          parts.push(misnumberedText(i + 1, elsewhere.name));
+          continue;
+        }
         if (!file || !changed.includes(file)) {
           ok = false;
           const holder = findHolder(changed, wanted);
           fault ??= holder ? 'numbering-continues' : 'not-saved';
-          parts.push(holder ? `message ${i + 1} saved as ${holder.name}, not ${name}` : `${name} not written`);
+          parts.push(holder ? misnumberedText(i + 1, holder.name) : `${name} not written: ${notSavedText(scope.dir, changed)}`);
           continue;
         }
         const saved = savedBytes(file, before.get(name));
@@ -82,7 +89,7 @@ export const FILE_CHECKS: CheckDef[] = [
           parts.push(`${name}: message ${i + 1}, exactly (${wanted.length} bytes)`);
         } else {
           ok = false;
-          parts.push(`${name}: not message ${i + 1} (${firstDifference(wanted, saved.bytes)})`);
+          parts.push(`${name}: not message ${i + 1} (${savedText(wanted, saved.bytes)})`);
         }
       }
       return {
@@ -114,8 +121,10 @@ export const FILE_CHECKS: CheckDef[] = [
       }
       const holder = findHolder(changed, wanted);
       const seen = holder
-        ? `the message was saved as ${holder.name}, not 1.txt: numbering went on from the earlier connection`
-        : `the message is in no k.txt (files written: ${filesText(changed)})`;
+        ? holder.name === '0.txt'
+          ? misnumberedText(1, holder.name)
+          : `the message was saved as ${holder.name}, not 1.txt: numbering went on from the earlier connection`
+        : notSavedText(scope.dir, changed);
       return {
         status: 'fail',
         sent: sent.text(),
@@ -155,7 +164,10 @@ export const FILE_CHECKS: CheckDef[] = [
       const content = now?.content;
       if (content?.equals(wanted)) return result('pass', `1.txt holds exactly the new ${wanted.length} bytes`);
       if (old.content && content && content.equals(Buffer.concat([old.content, wanted]))) {
-        return result('fail', `1.txt holds the earlier ${old.size} bytes with the new message appended (${content.length} bytes)`);
+        return result(
+          'fail',
+          `the new message was appended to the earlier 1.txt (${old.size} bytes) instead of replacing it: 1.txt holds ${content.length} bytes; open it with "w", not "a"`,
+        );
       }
       if (content && content.length > wanted.length && content.subarray(0, wanted.length).equals(wanted)) {
         return result('fail', `1.txt holds the new message, then the rest of the earlier file (${content.length} bytes): written over without truncating`);
@@ -167,7 +179,7 @@ export const FILE_CHECKS: CheckDef[] = [
         }
         return result('fail', `1.txt was not written again and the message is in no k.txt (files written: ${filesText(changed)})`, undefined, 'not-saved');
       }
-      return result('fail', `1.txt: ${content ? firstDifference(wanted, content) : 'gone'}`);
+      return result('fail', `1.txt: ${content ? savedText(wanted, content) : 'gone'}`);
     },
   },
   {
@@ -180,6 +192,8 @@ export const FILE_CHECKS: CheckDef[] = [
       const bodies = msgs.map(body);
       const atAnswer: { holder?: string; named: string; at: number }[] = [];
       const wire = await scope.connect();
+      // The connection's port on this side: how the server's trace names it (read before it closes).
+      const localPort = wire.socket.localPort ?? 0;
       const started = Date.now();
       // Read the folder synchronously the very moment each A arrives, before anything else runs.
       wire.onBytes = (chunk) => {
@@ -209,6 +223,25 @@ export const FILE_CHECKS: CheckDef[] = [
       }
       // Where the messages are once the server had time: were they stored late, or never?
       const later = await settle(scope.dir, (snap) => bodies.every((b) => findHolder([...snap.values()], b)));
+      const holders = bodies.map((b) => findHolder([...later.values()], b)?.name ?? null);
+      const statuses = `statuses ${seenText(wire, scope.t)}`;
+      const order = scope.run.options.order;
+      const seenOrder = order ? await order.answers(localPort, holders) : { unseen: 'no source of the order of events was given' };
+      const fix = 'write and close the file (so its bytes are in it) before sending A';
+      if ('answers' in seenOrder) {
+        const ok = seenOrder.answers.every((a) => a.order === 'stored-before');
+        const late = seenOrder.answers.find((a) => a.order !== 'stored-before');
+        const seen = seenOrder.answers.map((a) => a.detail);
+        return {
+          status: ok ? 'pass' : 'fail',
+          evidence: 'order',
+          sent: sent.text(),
+          expected,
+          seen: `${seen.join('; ')} (seen in ${order!.describe}); ${statuses}`,
+          notes: [`judged by the order of ${order!.describe}, not by timing: the same verdict on every run`, ...(ok ? [] : [fix])],
+          ...(ok ? {} : { fault: late!.order === 'written-after' ? 'answer-before-store' : 'not-saved' }),
+        };
+      }
       const parts: string[] = [];
       let ok = true;
       let fault: string | undefined;
@@ -218,20 +251,23 @@ export const FILE_CHECKS: CheckDef[] = [
           continue;
         }
         ok = false;
-        const after = findHolder([...later.values()], bodies[i]!);
+        const after = holders[i];
         fault ??= after ? 'answer-before-store' : 'not-saved';
         parts.push(
           after
-            ? `A ${i + 1} arrived before the message was stored (${seen.named} then; ${after.name} held it only later)`
+            ? `A ${i + 1} arrived before the message was stored (${seen.named} then; ${after} held it only later)`
             : `A ${i + 1} arrived, but the message was never stored in a k.txt (${seen.named})`,
         );
       }
+      const timingOnly = `judged by timing only (the folder read the moment each A arrived): a file stored microseconds after its A can pass; the order of the server's events could not be seen: ${seenOrder.unseen}`;
       return {
         status: ok ? 'pass' : 'fail',
+        evidence: 'timing',
         sent: sent.text(),
         expected,
-        seen: `${parts.join('; ')}; statuses ${seenText(wire, scope.t)}`,
-        ...(ok ? {} : { fault: fault!, notes: ['write and close the file (so its bytes are in it) before sending A'] }),
+        seen: `${parts.join('; ')}; ${statuses}`,
+        notes: [timingOnly, ...(ok ? [] : [fix])],
+        ...(ok ? {} : { fault: fault! }),
       };
     },
   },

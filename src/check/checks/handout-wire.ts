@@ -2,10 +2,24 @@
 // split counts, messages in one write or one byte at a time, and line content.
 import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
 import type { CheckDef } from '../engine.js';
-import { firstDifference, messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
+import { messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
 import { changedFiles, snapshot, type FileState, type Snapshot } from '../snapshot.js';
 import { sleep } from '../../text.js';
-import { body, EXTRA_MS, faultFields, GRACE_MS, judge, judgeStatuses, oneMessageThenQuit, quit, savedBytes, seenText, Sent, settle } from './helpers.js';
+import {
+  body,
+  EXTRA_MS,
+  faultFields,
+  GRACE_MS,
+  judge,
+  judgeStatuses,
+  oneMessageThenQuit,
+  quit,
+  savedBytes,
+  savedText,
+  seenText,
+  Sent,
+  settle,
+} from './helpers.js';
 
 const Q = 0x51;
 
@@ -134,9 +148,18 @@ export const WIRE_CHECKS: CheckDef[] = [
     async run(scope) {
       const msgs = [scope.run.lines('byte by byte', 2), scope.run.lines('byte by byte', 1)];
       const bytes = Buffer.concat([...msgs.map((m) => encodeMessage(m)), QUIT_MESSAGE]);
+      // Where each message ends in the bytes: a status byte before then answered lines not yet read.
+      const ends = msgs.map((_, i) => Buffer.concat(msgs.slice(0, i + 1).map((m) => encodeMessage(m))).length);
+      let early: string | undefined;
       const wire = await scope.connect();
-      for (const byte of bytes) {
+      for (const [i, byte] of bytes.entries()) {
         if (wire.serverGone) break;
+        const whole = ends.filter((end) => end <= i).length;
+        const statuses = [...wire.data].filter((b) => b !== 0x0a && b !== 0x0d && b !== 0x20 && b !== 0x00).length;
+        if (early === undefined && whole < ends.length && statuses > whole) {
+          const start = whole === 0 ? 0 : ends[whole - 1]!;
+          early = `A sent before the lines were read: a status byte arrived when only ${i - start} of message ${whole + 1}'s ${ends[whole]! - start} bytes had been sent`;
+        }
         await wire.write(Buffer.from([byte]));
         await sleep(2);
       }
@@ -144,6 +167,16 @@ export const WIRE_CHECKS: CheckDef[] = [
       await wire.waitForStatuses(3, scope.t);
       await wire.linger(GRACE_MS);
       const j = judge(wire, 'AAQ');
+      if (early !== undefined) {
+        return {
+          status: 'fail',
+          sent,
+          expected: 'A A Q, each A once its message has arrived',
+          seen: `${early}; ${seenText(wire, scope.t)}`,
+          fault: 'answer-before-lines',
+          notes: ['read all N lines of a message before answering it'],
+        };
+      }
       return { status: j.ok ? 'pass' : 'fail', sent, expected: 'A A Q', seen: seenText(wire, scope.t), ...faultFields(j) };
     },
   },
@@ -182,7 +215,7 @@ export const WIRE_CHECKS: CheckDef[] = [
         const written = changedFiles(before, after).filter((f) => f.size > 0);
         const first = written[0];
         fileSeen = first
-          ? `${first.name} (${first.size} bytes) differs: ${firstDifference(wanted, savedBytes(first, before.get(first.name)).bytes)}`
+          ? `${first.name} (${first.size} bytes) differs: ${savedText(wanted, savedBytes(first, before.get(first.name)).bytes)}`
           : 'no k.txt was written';
       }
       // The file is this check's own business; a fault of the statuses alone is another check's.

@@ -1,8 +1,9 @@
 // What the checks share: the record of what was sent, judging status bytes, the quit, reading
 // the server's folder, and what a server must do after a client vanished.
+import { readdirSync } from 'node:fs';
 import { encodeMessage, QUIT_MESSAGE } from '../../protocol/encoder.js';
 import { ServerUnreachableError, type Scope } from '../engine.js';
-import { hex, messageText, statusesText, statusText, QUIT_TEXT } from '../format.js';
+import { firstDifference, hex, messageText, statusesText, statusText, QUIT_TEXT } from '../format.js';
 import { snapshot, changedFiles, type FileState, type Snapshot } from '../snapshot.js';
 import { formatDuration, sleep } from '../../text.js';
 import type { Wire } from '../wire.js';
@@ -144,6 +145,40 @@ export async function settle(dir: string, done: (snap: Snapshot) => boolean): Pr
     snap = await snapshot(dir);
   }
   return snap;
+}
+
+/** How the bytes saved for a message differ from it, naming the common flaws plainly. */
+export function savedText(wanted: Buffer, saved: Buffer): string {
+  if (saved.length === 0) return 'nothing was saved in it (the file is empty)';
+  const crlf = Buffer.from(wanted.toString('latin1').replaceAll('\n', '\r\n'), 'latin1');
+  if (saved.equals(crlf)) return 'every \\n was saved as \\r\\n (Windows line ends): save the bytes as they arrived';
+  return firstDifference(wanted, saved);
+}
+
+/** Files in the folder whose names hold a backslash: a Windows path (`C:\\Users\\x\\1.txt`) written as one file name. */
+export function windowsNames(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.includes('\\'));
+  } catch {
+    return [];
+  }
+}
+
+/** Why a message is in no k.txt, in words: a Windows path, or nothing saved at all. */
+export function notSavedText(dir: string, changed: readonly FileState[]): string {
+  const windows = windowsNames(dir);
+  if (windows.length > 0) {
+    return `the server wrote ${windows.map((n) => JSON.stringify(n)).join(', ')}: a file name with backslashes (a Windows path), which Linux keeps as one name; build the name with os.path.join or just "k.txt"`;
+  }
+  return changed.length === 0
+    ? 'nothing was saved: no k.txt in the folder changed'
+    : `the message is in no k.txt (files written: ${changed.map((f) => f.name).join(', ')})`;
+}
+
+/** `message 1 saved as 0.txt, not 1.txt`, with the flaw named when the numbering starts at 0. */
+export function misnumberedText(message: number, holder: string): string {
+  const zero = holder === `${message - 1}.txt`;
+  return `message ${message} saved as ${holder}, not ${message}.txt${zero ? ': the files are numbered from 0.txt, the handout numbers them from 1.txt' : ''}`;
 }
 
 /** Where a message's bytes went among the files that changed, if anywhere. */

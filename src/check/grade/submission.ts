@@ -148,7 +148,10 @@ function verdictOf(out: WorkerOutput): Verdict {
   const { summary } = out.report;
   if (!summary.reachable) return 'no-start';
   if (out.timedOut) return 'timeout';
-  return summary.exitCode === 0 ? 'pass' : 'fail';
+  if (summary.required.failed > 0) return 'fail';
+  // A required check that was skipped or could not run is never counted as passed.
+  if (summary.exitCode !== 0) return 'incomplete';
+  return 'pass';
 }
 
 /** Grades one submission and writes `<out>/<name>/`: report.txt, report.json, index.html, server.log. */
@@ -199,6 +202,7 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     ...(options.requirePort ? { requirePort: true } : {}),
     deadlineMs: options.timeLimitMs,
     ...(sandbox ? { sandbox } : {}),
+    trace: true,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.quick ? { quick: true } : {}),
   };
@@ -231,6 +235,8 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
   };
+  const answerOrder = answerOrderOf(parsed);
+  if (answerOrder) result.answerOrder = answerOrder;
   const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits, unstaged].filter(Boolean).join('; ');
   if (problem) result.problem = problem;
   await writeSubmissionFiles(folder, result);
@@ -251,9 +257,28 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
         : `the checker did not finish within the time limit (${limit}) and was stopped`;
     case 'error':
       return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
+    case 'incomplete':
+      return incompleteProblem(s);
     default:
       return s.report?.summary.interrupted ? 'interrupted before every check ran; the checks that ran are reported' : undefined;
   }
+}
+
+/** Which required checks did not run to a verdict, and why, in words. */
+function incompleteProblem(s: GradedSubmission): string {
+  const notRun = (s.report?.checks ?? []).filter((r) => r.required && r.status === 'skip' && r.skipReason !== 'not-selected' && r.skipReason !== 'needs-dir');
+  const why = notRun.map((r) => `${r.name} (${r.seen.split('; statuses ')[0]})`).join('; ');
+  const gone = s.report?.error ? `; ${s.report.error}` : '';
+  return `not a pass: ${notRun.length} required check${notRun.length === 1 ? '' : 's'} did not run to a verdict: ${why || 'see the report'}${gone}`;
+}
+
+/** How the check of A's meaning judged the order, in words (undefined when it did not judge it). */
+function answerOrderOf(parsed: WorkerOutput | undefined): string | undefined {
+  const check = parsed?.report.checks.find((r) => r.evidence !== undefined);
+  if (!check) return undefined;
+  if (check.evidence === 'order') return "A's order against the storing of k.txt was seen in the server's system calls (strace): the same verdict on every run";
+  const why = parsed?.traceProblem ?? check.notes.find((n) => n.startsWith('judged by timing only'))?.split('could not be seen: ')[1];
+  return `A's order against the storing of k.txt was judged by timing only (a file stored microseconds after its A can pass)${why ? `: ${why}` : ''}`;
 }
 
 /** report.txt: the checker's text report, after the submission's own lines. */
@@ -264,6 +289,7 @@ function submissionText(s: GradedSubmission): string {
   if (s.sandbox) out += `Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (the server ran unconfined, as the user running linedrop)'}\n`;
   if (s.limits?.length) out += `Limits reached: ${s.limits.join('; ')}\n`;
   if (s.problem) out += `${s.problem}\n`;
+  if (s.answerOrder) out += `${s.answerOrder}\n`;
   if (s.outputTail) out += `\nThe server's last lines of output:\n${s.outputTail.replace(/^/gm, '  | ')}\n`;
   if (s.report) out += `\n${serverReportText(s.report)}`;
   for (const r of s.report?.serverStarts ?? []) {

@@ -2,13 +2,25 @@
 import type { CheckReport } from '../types.js';
 
 /**
- * A submission's verdict: `pass` every required check passed; `fail` a required check failed or
- * could not run; `no-start` the server never accepted a connection; `timeout` the time limit
- * stopped the checks (those that ran are reported); `error` the checker itself could not run.
+ * A submission's verdict: `pass` every required check ran and passed; `fail` a required check
+ * failed; `incomplete` none failed, but a required check was skipped or could not run (`problem`
+ * says which and why): never a pass; `no-start` the server never accepted a connection; `timeout`
+ * the time limit stopped the checks (those that ran are reported); `error` the checker itself
+ * could not run.
  */
-export type Verdict = 'pass' | 'fail' | 'no-start' | 'timeout' | 'error';
+export type Verdict = 'pass' | 'fail' | 'incomplete' | 'no-start' | 'timeout' | 'error';
 
-export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'no-start', 'timeout', 'error'];
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'incomplete', 'no-start', 'timeout', 'error'];
+
+/** Each verdict as the reports and the command line show it. */
+export const VERDICT_LABEL: Record<Verdict, string> = {
+  pass: 'PASS',
+  fail: 'FAIL',
+  incomplete: 'INCOMPLETE',
+  'no-start': 'DID NOT START',
+  timeout: 'TIMED OUT',
+  error: 'NOT CHECKED',
+};
 
 /** How the submissions were kept apart. */
 export type Isolation = 'netns' | 'ports';
@@ -28,6 +40,11 @@ export interface GradedSubmission {
   problem?: string;
   /** The last lines the server printed (standard output and error). */
   outputTail: string;
+  /**
+   * How A's order against the storing of k.txt was judged, in words: seen in the server's system
+   * calls (the same verdict on every run), or by timing only, and why.
+   */
+  answerOrder?: string;
   /** The port the server was checked on. */
   port: number;
   /** The shell command that started it, with `{file}`, `{dir}` and `{port}` filled in. */

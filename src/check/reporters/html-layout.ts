@@ -13,7 +13,7 @@ th{background:#f6f8fa;font-weight:600}
 .badge{display:inline-block;padding:0 .5em;border-radius:.8em;font-weight:600;font-size:.9em;white-space:nowrap}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
 .skip{background:#fff8c5;color:#7d4e00}.na{background:#eaeef2;color:#57606a}
-.no-start,.error{background:#a40e26;color:#fff}.timeout{background:#bc4c00;color:#fff}
+.no-start,.error{background:#a40e26;color:#fff}.timeout,.incomplete{background:#bc4c00;color:#fff}
 td.cell{text-align:center;font-weight:700;padding:.25em .35em}
 th.rot{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:500;font-size:.85em;padding:.4em .2em}
 .counts span{margin-right:1em}

@@ -1,20 +1,14 @@
 // The grading report as HTML: the class at a glance (index.html: a row per submission, a column
 // per check) and a page per submission (every check with what was sent, expected and seen, and
 // its conversation as a timeline). Readable without JavaScript.
-import type { ClassReport, GradedSubmission, Verdict } from '../grade/types.js';
+import { VERDICT_LABEL, type ClassReport, type GradedSubmission, type Verdict } from '../grade/types.js';
 import type { CheckResult, ServerStartReport } from '../types.js';
 import { badge, page } from './html-layout.js';
 import { causeOf, failedChecks, firstFailure, isNotApplicable, tally } from './tally.js';
 import { timelineHtml } from './timeline.js';
 import { escapeXml as esc } from './xml.js';
 
-const VERDICT_TEXT: Record<Verdict, string> = {
-  pass: 'PASS',
-  fail: 'FAIL',
-  'no-start': 'DID NOT START',
-  timeout: 'TIMED OUT',
-  error: 'NOT CHECKED',
-};
+const VERDICT_TEXT = VERDICT_LABEL;
 
 export function verdictBadge(v: Verdict): string {
   return badge(VERDICT_TEXT[v], v);
@@ -149,6 +143,7 @@ export function submissionHtml(s: GradedSubmission): string {
   if (first)
     body += `<p>Fix first: <a href="#${esc(first.name)}">${esc(first.name)}</a>${failed.length > 1 ? ` (failed: ${failed.map(esc).join(', ')})` : ''}.</p>`;
   if (s.report?.error) body += `<p class="cause">${esc(s.report.error)}</p>`;
+  if (s.answerOrder) body += `<p class="meta">${esc(s.answerOrder)}</p>`;
   body += `<h2>The server's output</h2>\n${s.outputTail ? `<pre class="output">${esc(s.outputTail)}</pre>` : '<p class="none">It printed nothing.</p>'}`;
   const checks = s.report?.checks ?? [];
   const required = checks.filter((r) => r.required);

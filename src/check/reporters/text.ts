@@ -60,7 +60,11 @@ export function serverReportSummary(report: CheckReport, s: Style = plain): stri
           ? s.fail(`${plural(req.failed, 'required check')} failed.`)
           : summary.interrupted
             ? s.fail('Interrupted before every required check ran.')
-            : s.fail('Some required checks could not run (the server needs a restart).');
+            : summary.needRestart.length > 0
+              ? s.fail('Some required checks could not run (the server needs a restart).')
+              : s.fail(
+                  `Not a pass: ${plural(summary.requiredNotRun.length, 'required check')} did not run to a verdict (${summary.requiredNotRun.join(', ')}).`,
+                );
   return `${out}${verdict}\n`;
 }
 

@@ -97,6 +97,9 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option('--require-port', 'with --restart-cmd: a server found listening on another port than the one given fails the port check, now required'),
     )
+    .addOption(
+      new Option('--no-trace', "with --restart-cmd: do not run the server under strace (A's order against the storing of k.txt is then judged by timing only)"),
+    )
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
     .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
     .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'));
@@ -107,6 +110,7 @@ export function register(program: Command, context: CliContext): void {
       opts: SandboxFlags & {
         dir?: string;
         restartCmd?: string;
+        trace: boolean;
         timeout: number;
         quick?: boolean;
         only?: string[];
@@ -157,6 +161,14 @@ export function register(program: Command, context: CliContext): void {
       const interrupt = (): void => controller.abort();
       process.once('SIGINT', interrupt);
       process.once('SIGTERM', interrupt);
+      // A server the checker starts runs under strace (where it works): A's order is then seen, not timed.
+      // The tracer is the outer wrap, around the sandbox.
+      const { startTracer } = await import('../../check/trace/index.js');
+      const tracer = opts.restartCmd !== undefined && opts.trace !== false && opts.dir !== undefined ? await startTracer() : undefined;
+      if (tracer && 'problem' in tracer) io.stderr.write(`linedrop check: ${tracer.problem}; A's order is judged by timing only\n`);
+      const traced = tracer && 'tracer' in tracer ? tracer.tracer : undefined;
+      const sandboxed = wrapServer;
+      if (traced) wrapServer = (argv, start) => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start);
       const report = await checkServer({
         signal: controller.signal,
         host: target.host,
@@ -166,6 +178,7 @@ export function register(program: Command, context: CliContext): void {
         ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
         ...(opts.restartCmd !== undefined ? { restartCmd: opts.restartCmd } : {}),
         ...(wrapServer ? { wrapServer } : {}),
+        ...(traced ? { order: traced } : {}),
         ...(opts.only ? { only: opts.only } : {}),
         ...(opts.requirePort ? { requirePort: true } : {}),
         onProgress: (text) => io.stderr.write(`linedrop check: ${text}\n`),
@@ -178,6 +191,7 @@ export function register(program: Command, context: CliContext): void {
           io.stdout.write(checkText(r, s));
         },
       });
+      await traced?.close();
       process.off('SIGINT', interrupt);
       process.off('SIGTERM', interrupt);
       io.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : serverReportSummary(report, s));

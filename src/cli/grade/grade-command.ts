@@ -1,7 +1,7 @@
 // `linedrop grade <folder|files...> --cmd "..." --out DIR`: grade a whole class of lab servers.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { join } from 'node:path';
-import type { GradedSubmission, Verdict } from '../../check/grade/types.js';
+import { VERDICT_LABEL, type GradedSubmission, type Verdict } from '../../check/grade/types.js';
 import type { Style } from '../../check/reporters/colour.js';
 import type { firstFailure as FirstFailure } from '../../check/reporters/tally.js';
 import { DEFAULT_PORT } from '../../net-address.js';
@@ -16,7 +16,7 @@ function command(value: string): string {
   return value;
 }
 
-const LABEL: Record<Verdict, string> = { pass: 'PASS', fail: 'FAIL', 'no-start': 'DID NOT START', timeout: 'TIMED OUT', error: 'NOT CHECKED' };
+const LABEL = VERDICT_LABEL;
 
 function paint(v: Verdict, s: Style): string {
   const text = LABEL[v].padEnd(13);

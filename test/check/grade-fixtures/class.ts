@@ -18,6 +18,7 @@ const NO_START = join(ROOT, 'test/check/grade-fixtures/no_start.py');
 export type Member =
   | ''
   | 'late-write'
+  | 'write-after-a'
   | 'append'
   | 'no-q'
   | 'a-newline'

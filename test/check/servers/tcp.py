@@ -9,6 +9,7 @@ For the tests, the port can be given as the first argument or in LAB_PORT, and o
 students' servers have can be chosen with LAB_FLAW (or the second argument):
 
   late-write   answers A, then writes k.txt 0.3 s later
+  write-after-a answers A, then writes k.txt at once (microseconds later)
   append       appends to k.txt instead of replacing it
   no-q         closes after the zero-line message without answering Q
   a-newline    answers b'A\\n' instead of b'A'
@@ -18,6 +19,11 @@ students' servers have can be chosen with LAB_FLAW (or the second argument):
                        sending data"), holding its listening socket meanwhile
   sleep-late-write     both: A before the file is written (0.3 s later), and the 1 s sleep after Q
   bind-lan             binds the hard-coded LAN address 192.168.1.187, which is not on this machine
+  crlf         saves every \\n as \\r\\n (a Windows habit)
+  from-zero    numbers the files from 0.txt
+  windows-path saves k.txt under a Windows path (C:\\Users\\student\\k.txt: one file name on Linux)
+  no-save      answers A but saves nothing
+  early-a      answers A as soon as the count has arrived, before reading the lines
 """
 
 import os
@@ -62,7 +68,13 @@ def read_line(data_socket):
 
 
 def save(k, lines):
-    name = str(k) + '.txt'
+    name = str(k - 1 if FLAW == 'from-zero' else k) + '.txt'
+    if FLAW == 'no-save':
+        return
+    if FLAW == 'windows-path':
+        name = 'C:\\Users\\student\\' + name
+    if FLAW == 'crlf':
+        lines = [line.replace(b'\n', b'\r\n') for line in lines]
     with open(name, 'ab' if FLAW == 'append' else 'wb') as f:
         for line in lines:
             f.write(line)
@@ -90,6 +102,8 @@ def tcp_receive(listen_port):
             if FLAW in ('sleep-after-q', 'sleep-late-write'):
                 time.sleep(1)  # Make sure Socket doesn't close while sending data
             break
+        if FLAW == 'early-a':
+            data_socket.sendall(b'A')
         lines = []
         for _ in range(n):
             line = read_line(data_socket)
@@ -103,6 +117,11 @@ def tcp_receive(listen_port):
         if FLAW in ('late-write', 'sleep-late-write'):
             data_socket.sendall(b'A')
             time.sleep(0.3)
+            save(k, lines)
+        elif FLAW == 'write-after-a':
+            data_socket.sendall(b'A')
+            save(k, lines)
+        elif FLAW == 'early-a':
             save(k, lines)
         else:
             save(k, lines)
