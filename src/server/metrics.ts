@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ProtocolError } from '../protocol/errors.js';
 import type { ConnectionSummary, FileEvent, LinedropServer, RefusedEvent } from './server.js';
@@ -194,8 +194,10 @@ export interface MetricsServerOptions extends MetricsOptions {
   /** Address to listen on (default: all interfaces). Bind it to loopback or a private address: it is not for the public. */
   host?: string;
   /**
-   * Connections held at once (default 16); more are closed as soon as they connect, so the
-   * endpoint never takes the descriptors uploads need.
+   * Connections held at once (default 16), so the endpoint never takes the descriptors uploads
+   * need. At the cap, a new connection closes the oldest one that has no request in progress (it
+   * has sent none yet, or is idle between requests), so silent connections cannot keep a health
+   * check out; when all are in a request, the new one is closed.
    */
   maxConnections?: number;
   /** A connection silent this long (no request yet, or between requests) is closed (default 10 s). */
@@ -213,14 +215,53 @@ export class MetricsServer {
   readonly metrics: LinedropMetrics;
   private readonly http: Server;
 
+  /**
+   * Connections open now that are not in a request (none sent yet, or idle between requests),
+   * oldest first: when the cap is reached, the oldest of them makes room for a newcomer, so a
+   * flood of silent connections cannot keep a health check out.
+   */
+  private readonly waiting = new Set<Socket>();
+  /** Every connection open now. */
+  private readonly sockets = new Set<Socket>();
+
   private constructor(metrics: LinedropMetrics, options: MetricsServerOptions) {
     this.metrics = metrics;
     const idle = options.idleTimeoutMs ?? DEFAULT_METRICS_IDLE_TIMEOUT_MS;
-    this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => void this.handle(req, res));
-    this.http.maxConnections = options.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    const cap = options.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => {
+      const socket = req.socket;
+      this.waiting.delete(socket);
+      // Back at the end of the line once answered: waiting for its next request, on keep-alive.
+      res.once('finish', () => {
+        if (this.sockets.has(socket)) this.waiting.add(socket);
+      });
+      void this.handle(req, res);
+    });
+    this.http.on('connection', (socket: Socket) => this.admit(socket, cap));
     // With no 'timeout' listener, a socket silent this long is destroyed.
     this.http.timeout = idle;
     this.http.keepAliveTimeout = Math.min(5_000, idle);
+  }
+
+  /**
+   * A new connection takes a place under the cap: a free one, or that of the oldest connection
+   * not in a request, which is closed; when every place is in a request, the newcomer is closed.
+   */
+  private admit(socket: Socket, cap: number): void {
+    if (this.sockets.size >= cap) {
+      const oldest = this.waiting.values().next();
+      if (oldest.done) return void socket.destroy();
+      this.forget(oldest.value);
+      oldest.value.destroy();
+    }
+    this.sockets.add(socket);
+    this.waiting.add(socket);
+    socket.once('close', () => this.forget(socket));
+  }
+
+  private forget(socket: Socket): void {
+    this.sockets.delete(socket);
+    this.waiting.delete(socket);
   }
 
   /** Creates the metrics (unless given) and starts the HTTP endpoint. */

@@ -52,7 +52,17 @@ export interface RefusedEvent {
   reason: RefusalReason;
 }
 
+/**
+ * The server's events. `listening`, `error` and `close` are those of `net.Server`: `listening` once
+ * `listen()` has bound the port; `error` for a failure of the listening socket (`listen()` also
+ * rejects with it, and emits it only to a listener that is there; after listening, an `error` with
+ * no listener is thrown, as on `net.Server`); `close` once the server has stopped accepting and
+ * every connection has ended.
+ */
 export interface LinedropServerEvents {
+  listening: [];
+  error: [Error];
+  close: [];
   connectionOpened: [{ connection: number; remote: string }];
   connectionRefused: [RefusedEvent];
   file: [FileEvent];
@@ -79,6 +89,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   private readonly running = new Set<Promise<void>>();
   private connectionCount = 0;
   private closing = false;
+  /** A listen() awaits its 'listening' or 'error'. */
+  private listenPending = false;
   private initialised: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
@@ -96,8 +108,11 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     });
     if (options.tls) {
       const { cert, key, clientCa } = options.tls;
+      // Not half-open until the handshake is done: a peer that closes before it is ended and freed at
+      // once, rather than held until the handshake timeout. Once secured, a connection is half-open
+      // like a plain one (a client may send its last message and FIN, then read the answers).
       const tlsServer = createTlsServer(
-        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: true },
+        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: false },
         (socket: TLSSocket) => this.secured(socket),
       );
       // The raw TCP connection is admitted (or refused) before the handshake.
@@ -111,6 +126,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
         if (!handshake) return;
         clearTimeout(handshake.timer);
         this.handshakes.delete(key);
+        // The peer left before its handshake (a TCP health check, a port scan): nothing was refused.
+        if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
         this.logger.warn({ remote, error: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
       });
@@ -118,6 +135,12 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     } else {
       this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.arrive(socket));
     }
+    this.server.on('error', (err) => {
+      // A failed listen() rejects with the error; it goes to 'error' only if someone listens for it there.
+      if (!this.listenPending || this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    // The listening socket closes once it stops accepting and its sockets are gone; 'close' waits for the connections' ends too.
+    this.server.on('close', () => void this.idle().then(() => this.emit('close')));
   }
 
   /** Prepares storage and starts listening. Port 0 picks a free port; `address()` tells which. */
@@ -126,13 +149,19 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       if (removed > 0) this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} left by an earlier run`);
     });
     await this.initialised;
-    this.server.listen(port, host);
-    await once(this.server, 'listening');
+    this.listenPending = true;
+    try {
+      this.server.listen(port, host);
+      await once(this.server, 'listening');
+    } finally {
+      this.listenPending = false;
+    }
     const address = this.address();
     this.logger.info(
       { host: address.address, port: address.port, storage: this.storage.location, tls: this.options.tls !== undefined },
       `listening on ${formatAddress(address.address, address.port)}${this.options.tls ? ' (TLS)' : ''}, saving to ${this.storage.location}`,
     );
+    this.emit('listening');
     return address;
   }
 
@@ -243,6 +272,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
 
   /** A TLS handshake is done: the connection is served in the place it took on arrival. */
   private secured(socket: TLSSocket): void {
+    socket.allowHalfOpen = true;
     const key = socketKey(socket);
     const handshake = this.handshakes.get(key);
     // Its handshake timed out meanwhile.
