@@ -5,6 +5,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ProtocolError } from '../protocol/errors.js';
 import type { ConnectionSummary, FileEvent, LinedropServer, RefusedEvent } from './server.js';
 import { formatAddress, parseHostPort } from '../net-address.js';
+import { checkSetting } from '../setting-table.js';
+import { SERVER_SETTINGS } from './settings.js';
 
 /**
  * Prometheus metrics of a `LinedropServer`, built on its events (`connectionOpened`,
@@ -184,9 +186,9 @@ export function createMetrics(server: LinedropServer, options: MetricsOptions = 
 }
 
 /** Connections the metrics endpoint holds at once, by default: Prometheus and a load balancer's checks need a few. */
-export const DEFAULT_METRICS_MAX_CONNECTIONS = 16;
+export const DEFAULT_METRICS_MAX_CONNECTIONS = SERVER_SETTINGS.metricsMaxConnections.default;
 /** How long a metrics connection may stay silent (no request, or idle between requests), by default. */
-export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = 10_000;
+export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = SERVER_SETTINGS.metricsIdleTimeoutMs.default;
 
 export interface MetricsServerOptions extends MetricsOptions {
   /** Port of the HTTP endpoint (0: any free port). */
@@ -200,7 +202,7 @@ export interface MetricsServerOptions extends MetricsOptions {
    * check out; when all are in a request, the new one is closed.
    */
   maxConnections?: number;
-  /** A connection silent this long (no request yet, or between requests) is closed (default 10 s). */
+  /** A connection silent this long (no request yet, or between requests) is closed (default 10 s, at most a day). */
   idleTimeoutMs?: number;
   /** Metrics already created for the server (default: new ones). */
   metrics?: LinedropMetrics;
@@ -226,8 +228,8 @@ export class MetricsServer {
 
   private constructor(metrics: LinedropMetrics, options: MetricsServerOptions) {
     this.metrics = metrics;
-    const idle = options.idleTimeoutMs ?? DEFAULT_METRICS_IDLE_TIMEOUT_MS;
-    const cap = options.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    const idle = checkSetting(SERVER_SETTINGS.metricsIdleTimeoutMs, options.idleTimeoutMs, 'idleTimeoutMs');
+    const cap = checkSetting(SERVER_SETTINGS.metricsMaxConnections, options.maxConnections, 'maxConnections');
     this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => {
       const socket = req.socket;
       this.waiting.delete(socket);
@@ -267,7 +269,13 @@ export class MetricsServer {
   /** Creates the metrics (unless given) and starts the HTTP endpoint. */
   static async start(server: LinedropServer, options: MetricsServerOptions): Promise<MetricsServer> {
     const metrics = options.metrics ?? createMetrics(server, options);
-    const endpoint = new MetricsServer(metrics, options);
+    let endpoint: MetricsServer;
+    try {
+      endpoint = new MetricsServer(metrics, options);
+    } catch (err) {
+      if (!options.metrics) metrics.detach();
+      throw err;
+    }
     endpoint.http.listen(options.port, options.host);
     try {
       await once(endpoint.http, 'listening');

@@ -5,21 +5,10 @@ import { ProtocolError } from '../protocol/errors.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { formatBytes, formatDuration, plural } from '../text.js';
-import { AllowList } from './access.js';
 import { Admission, Place, type Refusal, type RefusalReason } from './admission.js';
 import { Connection, ConnectionError, describeReason, type CloseReason, type FileEvent } from './connection.js';
 import { errorFields, silentLogger, type Logger } from './logger.js';
-import {
-  checkServerOptions,
-  connectionOptions,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_PORT,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-  type ConnectionOptions,
-  type ServerOptions,
-} from './options.js';
+import { DEFAULT_PORT, DEFAULT_SHUTDOWN_DEADLINE_MS, serverSettings, type ServerOptions, type ServerSettings } from './options.js';
 import { formatAddress, formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export { ConnectionError, type CloseReason, type FileEvent } from './connection.js';
@@ -77,10 +66,9 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   readonly storage: Storage;
   readonly logger: Logger;
   private readonly options: ServerOptions;
-  private readonly connectionOptions: ConnectionOptions;
+  private readonly settings: ServerSettings;
   private readonly server: Server;
   private readonly admission: Admission;
-  private readonly handshakeTimeoutMs: number;
   /** Every socket accepted and not yet closed, whatever it waits for (TLS handshake, PROXY header, a message). */
   private readonly accepted = new Set<Socket>();
   /** TLS handshakes in progress, by the client's address and port. */
@@ -95,16 +83,14 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
 
   constructor(options: ServerOptions = {}) {
     super();
-    checkServerOptions(options);
+    const settings = (this.settings = serverSettings(options));
     this.options = options;
-    this.connectionOptions = connectionOptions(options);
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.logger = options.logger ?? silentLogger;
     this.storage = openStorage(options);
     this.admission = new Admission({
-      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-      allowList: options.allow ? new AllowList(options.allow) : undefined,
+      maxConnections: settings.maxConnections,
+      maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
+      allowList: settings.allowList,
     });
     if (options.tls) {
       const { cert, key, clientCa } = options.tls;
@@ -228,7 +214,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     socket.on('error', () => undefined);
     const peer = peerOf(socket);
     const remote = formatPeer(peer);
-    const proxied = this.options.proxyProtocol === true;
+    const proxied = this.settings.proxyProtocol;
     // Behind a proxy the client is known only from the header: until then only the total counts.
     const place = this.admission.enter(remote, proxied ? undefined : peer.address);
     if (!(place instanceof Place)) return this.refuse(socket, remote, place);
@@ -243,10 +229,10 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       const key = socketKey(socket);
       const timer = setTimeout(() => {
         this.handshakes.delete(key);
-        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.handshakeTimeoutMs} ms`);
+        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.settings.handshakeTimeoutMs} ms`);
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
         socket.destroy();
-      }, this.handshakeTimeoutMs);
+      }, this.settings.handshakeTimeoutMs);
       this.handshakes.set(key, { place, timer });
       socket.once('close', () => {
         clearTimeout(timer);
@@ -255,7 +241,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     } else if (!proxied) {
       this.accept(socket, peer, place);
     } else {
-      readProxyHeader(socket, this.handshakeTimeoutMs).then(
+      readProxyHeader(socket, this.settings.handshakeTimeoutMs).then(
         (client) => {
           const refusal = place.identify(formatPeer(client), client.address);
           if (refusal) this.refuse(socket, formatPeer(client), refusal);
@@ -312,7 +298,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     log.info({ connection: id, remote }, `connection ${id} from ${remote}`);
     this.emit('connectionOpened', { connection: id, remote });
 
-    const connection = new Connection(socket, id, store, this.connectionOptions, (event) => {
+    const connection = new Connection(socket, id, store, this.settings, (event) => {
       log.info(
         { connection: id, file: event.file.name, path: event.file.location, lines: event.lines, bytes: event.file.bytes, ms: event.ms },
         `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${formatBytes(event.file.bytes)}) in ${formatDuration(event.ms)}`,
