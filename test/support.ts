@@ -32,10 +32,12 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder; `close()` may be called more than once. */
+/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder (or `storage`, when given, in `dir`); `close()` may be called more than once. */
 export async function runServer(options: ServerOptions = {}): Promise<Running> {
   const dir = options.dir ?? (await tempDir());
-  const server = await startServer({ ...options, dir, port: 0, host: HOST });
+  // A storage of the test's own is where files go (`dir` names its folder for the test only).
+  const { dir: _folder, ...rest } = options;
+  const server = await startServer({ ...rest, ...(options.storage ? {} : { dir }), port: 0, host: HOST });
   let closing: Promise<void> | undefined;
   return {
     server,

@@ -4,6 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { EventEmitter } from 'node:events';
 import { DEFAULT_PORT, parseHostPort, type HostPort } from '../net-address.js';
+import { formatSetting, type NumberSetting } from '../setting-table.js';
 import { formatBytes, formatDuration } from '../text.js';
 
 /** A whole number from `min` to `max`. */
@@ -14,9 +15,6 @@ export function wholeNumber(min: number, max: number): (value: string) => number
     return n;
   };
 }
-
-/** The longest duration a flag takes: a day (timers overflow past about 24.8 days). */
-export const MAX_DURATION_MS = 24 * 3_600_000;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
@@ -100,6 +98,18 @@ export function lateDefault(command: Command, flag: string, value: unknown, text
   option.default(value, text);
   const key = option.attributeName();
   if (command.getOptionValueSource(key) === undefined) command.setOptionValueWithSource(key, value, 'default');
+}
+
+/**
+ * The flag of a numeric setting, made from its row of the settings table: its help, environment
+ * variable, default and range (a duration with units, a bare number in seconds; a size with
+ * suffixes; a whole number).
+ */
+export function settingOption(setting: NumberSetting): Option {
+  const parse =
+    setting.unit === 'ms' ? duration('s', setting.min, setting.max) : setting.unit === 'bytes' ? size(setting.max) : wholeNumber(setting.min, setting.max);
+  const shown = setting.unit === 'count' ? undefined : formatSetting(setting);
+  return new Option(setting.flag, setting.help).env(setting.env).default(setting.default, shown).argParser(parse);
 }
 
 /** `-p, --port`, from `LINEDROP_PORT` too. */

@@ -1,25 +1,26 @@
 // What a caller can set: for a connection (`ConnectOptions`) and for each message (`SendOptions`),
 // the defaults, and the check of a connection's settings before anything is opened.
-import { checkWholeNumber, outOfRange } from '../errors.js';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../net-address.js';
+import { checkSetting } from '../setting-table.js';
 import type { FileShape } from './measure.js';
+import { CLIENT_SETTINGS } from './settings.js';
 
 export { DEFAULT_HOST } from '../net-address.js';
 /** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = CLIENT_SETTINGS.connectTimeoutMs.default;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */
-export const DEFAULT_CLIENT_TIMEOUT_MS = 60_000;
+export const DEFAULT_CLIENT_TIMEOUT_MS = CLIENT_SETTINGS.timeoutMs.default;
 /**
  * `ConnectOptions.maxInFlight`: messages sent whose status has not come back yet. As many as
  * `linedrop receive` commits at once (its `--max-in-flight`), so that it can take them all into
  * one commit while the next ones wait in the socket.
  */
-export const DEFAULT_MAX_IN_FLIGHT = 64;
+export const DEFAULT_MAX_IN_FLIGHT = CLIENT_SETTINGS.maxInFlight.default;
 
 export interface ConnectOptions {
   host?: string;
   port?: number;
-  /** Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never). */
+  /** Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never; at most a day). */
   connectTimeoutMs?: number;
   /**
    * Close the connection when, while the client waits for the server (a status owed, or a write
@@ -29,7 +30,7 @@ export interface ConnectOptions {
    */
   timeoutMs?: number;
   /**
-   * Messages sent whose status has not come back yet (default 64; 1: wait for each status before
+   * Messages sent whose status has not come back yet (default 64, at most 1024; 1: wait for each status before
    * sending the next message, as the lab's client does).
    */
   maxInFlight?: number;
@@ -70,20 +71,16 @@ export interface ConnectSettings {
   tls: ClientTlsOptions | undefined;
 }
 
-/** Fills in the defaults. @throws RangeError (TypeError for what is not a number) for a timeout or window that cannot be. */
+/**
+ * Checks the options against `CLIENT_SETTINGS` and fills in the defaults.
+ * @throws TypeError for a value of the wrong type; RangeError for a timeout or window out of range.
+ */
 export function connectSettings(options: ConnectOptions): ConnectSettings {
   const host = options.host ?? DEFAULT_HOST;
   const port = options.port ?? DEFAULT_PORT;
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
-  const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-  for (const [name, value] of [
-    ['connectTimeoutMs', connectTimeoutMs],
-    ['timeoutMs', timeoutMs],
-  ] as const) {
-    if (!Number.isFinite(value) || value < 0) throw outOfRange(`${name}: expected a number of milliseconds >= 0 (0: no limit), not ${value}`);
-  }
-  checkWholeNumber('maxInFlight', maxInFlight, 1);
+  const connectTimeoutMs = checkSetting(CLIENT_SETTINGS.connectTimeoutMs, options.connectTimeoutMs);
+  const timeoutMs = checkSetting(CLIENT_SETTINGS.timeoutMs, options.timeoutMs);
+  const maxInFlight = checkSetting(CLIENT_SETTINGS.maxInFlight, options.maxInFlight);
   const tls = options.tls === true ? {} : options.tls || undefined;
   return { host, port, connectTimeoutMs, timeoutMs, maxInFlight, tls };
 }

@@ -1,12 +1,14 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { FileEvent } from './connection.js';
 import type { ConnectionSummary, LinedropServer, RefusedEvent } from './server.js';
 import { formatAddress, parseHostPort } from '../net-address.js';
+import { checkSetting } from '../setting-table.js';
+import { SERVER_SETTINGS } from './settings.js';
 
 /**
  * Prometheus metrics of a `LinedropServer`, built on its events (`connectionOpened`,
@@ -194,9 +196,9 @@ export function createMetrics(server: LinedropServer, options: MetricsOptions = 
 }
 
 /** Connections the metrics endpoint holds at once, by default: Prometheus and a load balancer's checks need a few. */
-export const DEFAULT_METRICS_MAX_CONNECTIONS = 16;
+export const DEFAULT_METRICS_MAX_CONNECTIONS = SERVER_SETTINGS.metricsMaxConnections.default;
 /** How long a metrics connection may stay silent (no request, or idle between requests), by default. */
-export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = 10_000;
+export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = SERVER_SETTINGS.metricsIdleTimeoutMs.default;
 
 export interface MetricsServerOptions extends MetricsOptions {
   /** Port of the HTTP endpoint (0: any free port). */
@@ -204,11 +206,13 @@ export interface MetricsServerOptions extends MetricsOptions {
   /** Address to listen on (default: all interfaces). Bind it to loopback or a private address: it is not for the public. */
   host?: string;
   /**
-   * Connections held at once (default 16); more are closed as soon as they connect, so the
-   * endpoint never takes the descriptors uploads need.
+   * Connections held at once (default 16), so the endpoint never takes the descriptors uploads
+   * need. At the cap, a new connection closes the oldest one that has no request in progress (it
+   * has sent none yet, or is idle between requests), so silent connections cannot keep a health
+   * check out; when all are in a request, the new one is closed.
    */
   maxConnections?: number;
-  /** A connection silent this long (no request yet, or between requests) is closed (default 10 s). */
+  /** A connection silent this long (no request yet, or between requests) is closed (default 10 s, at most a day). */
   idleTimeoutMs?: number;
   /** Metrics already created for the server (default: new ones). */
   metrics?: LinedropMetrics;
@@ -223,20 +227,65 @@ export class MetricsServer {
   readonly metrics: LinedropMetrics;
   private readonly http: Server;
 
+  /**
+   * Connections open now that are not in a request (none sent yet, or idle between requests),
+   * oldest first: when the cap is reached, the oldest of them makes room for a newcomer, so a
+   * flood of silent connections cannot keep a health check out.
+   */
+  private readonly waiting = new Set<Socket>();
+  /** Every connection open now. */
+  private readonly sockets = new Set<Socket>();
+
   private constructor(metrics: LinedropMetrics, options: MetricsServerOptions) {
     this.metrics = metrics;
-    const idle = options.idleTimeoutMs ?? DEFAULT_METRICS_IDLE_TIMEOUT_MS;
-    this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => void this.handle(req, res));
-    this.http.maxConnections = options.maxConnections ?? DEFAULT_METRICS_MAX_CONNECTIONS;
+    const idle = checkSetting(SERVER_SETTINGS.metricsIdleTimeoutMs, options.idleTimeoutMs, 'idleTimeoutMs');
+    const cap = checkSetting(SERVER_SETTINGS.metricsMaxConnections, options.maxConnections, 'maxConnections');
+    this.http = createServer({ requestTimeout: idle, headersTimeout: idle }, (req, res) => {
+      const socket = req.socket;
+      this.waiting.delete(socket);
+      // Back at the end of the line once answered: waiting for its next request, on keep-alive.
+      res.once('finish', () => {
+        if (this.sockets.has(socket)) this.waiting.add(socket);
+      });
+      void this.handle(req, res);
+    });
+    this.http.on('connection', (socket: Socket) => this.admit(socket, cap));
     // With no 'timeout' listener, a socket silent this long is destroyed.
     this.http.timeout = idle;
     this.http.keepAliveTimeout = Math.min(5_000, idle);
   }
 
+  /**
+   * A new connection takes a place under the cap: a free one, or that of the oldest connection
+   * not in a request, which is closed; when every place is in a request, the newcomer is closed.
+   */
+  private admit(socket: Socket, cap: number): void {
+    if (this.sockets.size >= cap) {
+      const oldest = this.waiting.values().next();
+      if (oldest.done) return void socket.destroy();
+      this.forget(oldest.value);
+      oldest.value.destroy();
+    }
+    this.sockets.add(socket);
+    this.waiting.add(socket);
+    socket.once('close', () => this.forget(socket));
+  }
+
+  private forget(socket: Socket): void {
+    this.sockets.delete(socket);
+    this.waiting.delete(socket);
+  }
+
   /** Creates the metrics (unless given) and starts the HTTP endpoint. */
   static async start(server: LinedropServer, options: MetricsServerOptions): Promise<MetricsServer> {
     const metrics = options.metrics ?? createMetrics(server, options);
-    const endpoint = new MetricsServer(metrics, options);
+    let endpoint: MetricsServer;
+    try {
+      endpoint = new MetricsServer(metrics, options);
+    } catch (err) {
+      if (!options.metrics) metrics.detach();
+      throw err;
+    }
     endpoint.http.listen(options.port, options.host);
     try {
       await once(endpoint.http, 'listening');

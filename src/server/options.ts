@@ -1,16 +1,17 @@
-import { checkWholeNumber } from '../errors.js';
-import { MAX_WIRE_COUNT, type Limits } from '../protocol/limits.js';
+import type { Limits } from '../protocol/limits.js';
 import type { StorageChoice } from '../storage/open.js';
 import { AllowList } from './access.js';
 import type { Logger } from './logger.js';
+import { checkSetting } from '../setting-table.js';
+import { SERVER_SETTINGS } from './settings.js';
 
-/** Defaults of the connection limits; see `ServerOptions`. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
-export const DEFAULT_MAX_CONNECTIONS = 1024;
-export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;
-export const DEFAULT_SHUTDOWN_DEADLINE_MS = 10_000;
-export const DEFAULT_SERVER_MAX_IN_FLIGHT = 64;
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Defaults of the connection limits; see `ServerOptions` and `SERVER_SETTINGS`. */
+export const DEFAULT_IDLE_TIMEOUT_MS = SERVER_SETTINGS.idleTimeoutMs.default;
+export const DEFAULT_MAX_CONNECTIONS = SERVER_SETTINGS.maxConnections.default;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = SERVER_SETTINGS.maxConnectionsPerAddress.default;
+export const DEFAULT_SHUTDOWN_DEADLINE_MS = SERVER_SETTINGS.shutdownDeadlineMs.default;
+export const DEFAULT_SERVER_MAX_IN_FLIGHT = SERVER_SETTINGS.maxInFlight.default;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = SERVER_SETTINGS.handshakeTimeoutMs.default;
 
 export interface TlsOptions {
   /** PEM certificate chain and private key of the server. */
@@ -25,11 +26,11 @@ export interface ServerOptions extends StorageChoice {
   saveEmpty?: boolean;
   limits?: Partial<Limits>;
   logger?: Logger;
-  /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never). */
+  /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never; at most a day). */
   idleTimeoutMs?: number;
   /**
    * Messages of one connection whose commit (data flush, rename, folder flush) may be in progress
-   * while the next ones are read and written (default 64; and while they hold at most 16 MiB, a
+   * while the next ones are read and written (default 64, at most 1024; and while they hold at most 16 MiB, a
    * larger message going alone). Answers still go out in order, each after its own file is
    * stored. 1: each message is stored and answered before the next is read.
    * Storage whose commits cannot overlap (object storage) always works one message at a time.
@@ -57,54 +58,42 @@ export interface ServerOptions extends StorageChoice {
   proxyProtocol?: boolean;
 }
 
-/** What one connection needs of the options: its limits, its idle timeout, and whether the quit message is saved. */
-export interface ConnectionOptions {
-  limits: Partial<Limits> | undefined;
-  idleTimeoutMs: number;
-  saveEmpty: boolean;
-  maxInFlight: number;
-}
+/** What one connection needs of the settings: its limits, its idle timeout, and whether the quit message is saved. */
+export type ConnectionOptions = Pick<ServerSettings, 'limits' | 'idleTimeoutMs' | 'saveEmpty' | 'maxInFlight'>;
 
-/** The ranges the options must be in: the same as the command line's flags. */
-const WHOLE_RANGES = {
-  'limits.maxLines': [0, MAX_WIRE_COUNT],
-  'limits.maxLineBytes': [0, Number.MAX_SAFE_INTEGER],
-  'limits.maxMessageBytes': [0, Number.MAX_SAFE_INTEGER],
-  maxConnections: [1, 1_000_000],
-  maxConnectionsPerAddress: [1, 1_000_000],
-} as const;
+/** `ServerOptions` checked, with every default filled in: what a server runs with. */
+export interface ServerSettings {
+  limits: Limits;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxInFlight: number;
+  saveEmpty: boolean;
+  allowList: AllowList | undefined;
+  proxyProtocol: boolean;
+}
 
 /** `--instance-id`: it goes into folder names. */
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/** Options that say where files go, which a given `storage` replaces. */
+const STORAGE_CHOICES = ['dir', 's3', 'layout', 'instanceId'] as const;
+
 /**
- * Checks the options a server is made with, once, with the command line's wording, so a mistake
- * stops `new LinedropServer()` instead of a connection later.
- * @throws TypeError or RangeError naming the option and what it expects.
+ * Checks the options a server is made with against `SERVER_SETTINGS`, once, with the command
+ * line's wording, and fills in the defaults, so a mistake stops `new LinedropServer()` instead of a
+ * connection later.
+ * @throws TypeError for a value of the wrong type or options that cannot be combined; RangeError
+ *   for a number out of range.
  */
-export function checkServerOptions(options: ServerOptions): void {
-  const values: Record<keyof typeof WHOLE_RANGES, unknown> = {
-    'limits.maxLines': options.limits?.maxLines,
-    'limits.maxLineBytes': options.limits?.maxLineBytes,
-    'limits.maxMessageBytes': options.limits?.maxMessageBytes,
-    maxConnections: options.maxConnections,
-    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+export function serverSettings(options: ServerOptions): ServerSettings {
+  const s = SERVER_SETTINGS;
+  const limits: Limits = {
+    maxLines: checkSetting(s.maxLines, options.limits?.maxLines),
+    maxLineBytes: checkSetting(s.maxLineBytes, options.limits?.maxLineBytes),
+    maxMessageBytes: checkSetting(s.maxMessageBytes, options.limits?.maxMessageBytes),
   };
-  for (const [name, [min, max]] of Object.entries(WHOLE_RANGES) as [keyof typeof WHOLE_RANGES, readonly [number, number]][]) {
-    const value = values[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new RangeError(`${name}: expected a whole number from ${min} to ${max}, not ${String(value)}`);
-    }
-  }
-  for (const name of ['idleTimeoutMs', 'handshakeTimeoutMs'] as const) {
-    const value: unknown = options[name];
-    if (value === undefined) continue;
-    const least = name === 'handshakeTimeoutMs' ? 1 : 0;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
-      throw new RangeError(`${name}: expected a number of milliseconds ${least === 0 ? '>= 0 (0: never)' : '> 0'}, not ${String(value)}`);
-    }
-  }
   if (options.layout !== undefined && options.layout !== 'flat' && options.layout !== 'session') {
     throw new TypeError(`layout: expected "flat" or "session", not ${JSON.stringify(options.layout)}`);
   }
@@ -113,20 +102,29 @@ export function checkServerOptions(options: ServerOptions): void {
       `instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit, not ${JSON.stringify(options.instanceId)}`,
     );
   }
-  if (options.allow !== undefined) new AllowList(options.allow); // throws naming the entry that is not an address or range
+  if (options.storage !== undefined) {
+    const also = STORAGE_CHOICES.find((name) => options[name] !== undefined);
+    if (also !== undefined) {
+      throw new TypeError(`storage and ${also} cannot be combined: storage is where files go; give ${also} to the storage you make, or drop storage`);
+    }
+  }
+  if (options.s3 !== undefined && options.dir !== undefined) {
+    throw new TypeError('s3 and dir cannot be combined: files go to the bucket or to the folder; drop one');
+  }
   if (options.tls && (!options.tls.cert || !options.tls.key)) throw new TypeError('tls: needs both cert and key');
   if (options.tls && options.proxyProtocol) {
     throw new TypeError('the PROXY protocol and TLS cannot be combined: terminate TLS at the proxy');
   }
-  if (options.maxInFlight !== undefined) checkWholeNumber('maxInFlight', options.maxInFlight, 1);
-}
-
-/** The part of the options a connection gets. */
-export function connectionOptions(options: ServerOptions): ConnectionOptions {
   return {
-    limits: options.limits,
-    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    limits,
+    idleTimeoutMs: checkSetting(s.idleTimeoutMs, options.idleTimeoutMs),
+    handshakeTimeoutMs: checkSetting(s.handshakeTimeoutMs, options.handshakeTimeoutMs),
+    maxConnections: checkSetting(s.maxConnections, options.maxConnections),
+    maxConnectionsPerAddress: checkSetting(s.maxConnectionsPerAddress, options.maxConnectionsPerAddress),
+    maxInFlight: checkSetting(s.maxInFlight, options.maxInFlight),
     saveEmpty: options.saveEmpty === true,
-    maxInFlight: options.maxInFlight ?? DEFAULT_SERVER_MAX_IN_FLIGHT,
+    // Throws naming the entry that is not an address or range.
+    allowList: options.allow !== undefined ? new AllowList(options.allow) : undefined,
+    proxyProtocol: options.proxyProtocol === true,
   };
 }

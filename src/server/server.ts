@@ -6,20 +6,10 @@ import { ProtocolError } from '../protocol/errors.js';
 import { openStorage } from '../storage/open.js';
 import type { Storage } from '../storage/types.js';
 import { formatBytes, formatDuration, plural } from '../text.js';
-import { AllowList } from './access.js';
 import { Admission, Place, type Refusal, type RefusalReason } from './admission.js';
 import { Connection, ConnectionError, describeReason, type CloseReason, type FileEvent } from './connection.js';
 import { errorFields, silentLogger, type Logger } from './logger.js';
-import {
-  checkServerOptions,
-  connectionOptions,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-  type ConnectionOptions,
-  type ServerOptions,
-} from './options.js';
+import { DEFAULT_SHUTDOWN_DEADLINE_MS, serverSettings, type ServerOptions, type ServerSettings } from './options.js';
 import { formatPeer, peerOf, readProxyHeader, type Peer } from './peer.js';
 
 export interface ConnectionSummary {
@@ -38,7 +28,17 @@ export interface RefusedEvent {
   reason: RefusalReason;
 }
 
+/**
+ * The server's events. `listening`, `error` and `close` are those of `net.Server`: `listening` once
+ * `listen()` has bound the port; `error` for a failure of the listening socket (`listen()` also
+ * rejects with it, and emits it only to a listener that is there; after listening, an `error` with
+ * no listener is thrown, as on `net.Server`); `close` once the server has stopped accepting and
+ * every connection has ended.
+ */
 export interface LinedropServerEvents {
+  listening: [];
+  error: [Error];
+  close: [];
   connectionOpened: [{ connection: number; remote: string }];
   connectionRefused: [RefusedEvent];
   file: [FileEvent];
@@ -53,10 +53,9 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   readonly storage: Storage;
   readonly logger: Logger;
   private readonly options: ServerOptions;
-  private readonly connectionOptions: ConnectionOptions;
+  private readonly settings: ServerSettings;
   private readonly server: Server;
   private readonly admission: Admission;
-  private readonly handshakeTimeoutMs: number;
   /** Every socket accepted and not yet closed, whatever it waits for (TLS handshake, PROXY header, a message). */
   private readonly accepted = new Set<Socket>();
   /** TLS handshakes in progress, by the client's address and port. */
@@ -65,25 +64,28 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   private readonly running = new Set<Promise<void>>();
   private connectionCount = 0;
   private closing = false;
+  /** A listen() awaits its 'listening' or 'error'. */
+  private listenPending = false;
   private initialised: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
-    checkServerOptions(options);
+    const settings = (this.settings = serverSettings(options));
     this.options = options;
-    this.connectionOptions = connectionOptions(options);
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.logger = options.logger ?? silentLogger;
     this.storage = openStorage(options);
     this.admission = new Admission({
-      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-      maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-      allowList: options.allow ? new AllowList(options.allow) : undefined,
+      maxConnections: settings.maxConnections,
+      maxConnectionsPerAddress: settings.maxConnectionsPerAddress,
+      allowList: settings.allowList,
     });
     if (options.tls) {
       const { cert, key, clientCa } = options.tls;
+      // Not half-open until the handshake is done: a peer that closes before it is ended and freed at
+      // once, rather than held until the handshake timeout. Once secured, a connection is half-open
+      // like a plain one (a client may send its last message and FIN, then read the answers).
       const tlsServer = createTlsServer(
-        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: true },
+        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: false },
         (socket: TLSSocket) => this.secured(socket),
       );
       // The raw TCP connection is admitted (or refused) before the handshake.
@@ -97,6 +99,8 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
         if (!handshake) return;
         clearTimeout(handshake.timer);
         this.handshakes.delete(key);
+        // The peer left before its handshake (a TCP health check, a port scan): nothing was refused.
+        if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
         this.logger.warn({ remote, error: errorFields(err) }, `TLS handshake with ${remote} failed: ${err.message}`);
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
       });
@@ -104,6 +108,12 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     } else {
       this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.arrive(socket));
     }
+    this.server.on('error', (err) => {
+      // A failed listen() rejects with the error; it goes to 'error' only if someone listens for it there.
+      if (!this.listenPending || this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    // The listening socket closes once it stops accepting and its sockets are gone; 'close' waits for the connections' ends too.
+    this.server.on('close', () => void this.idle().then(() => this.emit('close')));
   }
 
   /** Prepares storage and starts listening. Port 0 picks a free port; `address()` tells which. */
@@ -112,13 +122,19 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       if (removed > 0) this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} left by an earlier run`);
     });
     await this.initialised;
-    this.server.listen(port, host);
-    await once(this.server, 'listening');
+    this.listenPending = true;
+    try {
+      this.server.listen(port, host);
+      await once(this.server, 'listening');
+    } finally {
+      this.listenPending = false;
+    }
     const address = this.address();
     this.logger.info(
       { host: address.address, port: address.port, storage: this.storage.location, tls: this.options.tls !== undefined },
       `listening on ${formatAddress(address.address, address.port)}${this.options.tls ? ' (TLS)' : ''}, saving to ${this.storage.location}`,
     );
+    this.emit('listening');
     return address;
   }
 
@@ -185,7 +201,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     socket.on('error', () => undefined);
     const peer = peerOf(socket);
     const remote = formatPeer(peer);
-    const proxied = this.options.proxyProtocol === true;
+    const proxied = this.settings.proxyProtocol;
     // Behind a proxy the client is known only from the header: until then only the total counts.
     const place = this.admission.enter(remote, proxied ? undefined : peer.address);
     if (!(place instanceof Place)) return this.refuse(socket, remote, place);
@@ -200,10 +216,10 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       const key = socketKey(socket);
       const timer = setTimeout(() => {
         this.handshakes.delete(key);
-        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.handshakeTimeoutMs} ms`);
+        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.settings.handshakeTimeoutMs} ms`);
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
         socket.destroy();
-      }, this.handshakeTimeoutMs);
+      }, this.settings.handshakeTimeoutMs);
       this.handshakes.set(key, { place, timer });
       socket.once('close', () => {
         clearTimeout(timer);
@@ -212,7 +228,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     } else if (!proxied) {
       this.accept(socket, peer, place);
     } else {
-      readProxyHeader(socket, this.handshakeTimeoutMs).then(
+      readProxyHeader(socket, this.settings.handshakeTimeoutMs).then(
         (client) => {
           const refusal = place.identify(formatPeer(client), client.address);
           if (refusal) this.refuse(socket, formatPeer(client), refusal);
@@ -229,6 +245,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
 
   /** A TLS handshake is done: the connection is served in the place it took on arrival. */
   private secured(socket: TLSSocket): void {
+    socket.allowHalfOpen = true;
     const key = socketKey(socket);
     const handshake = this.handshakes.get(key);
     // Its handshake timed out meanwhile.
@@ -268,7 +285,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     log.info({ connection: id, remote }, `connection ${id} from ${remote}`);
     this.emit('connectionOpened', { connection: id, remote });
 
-    const connection = new Connection(socket, id, store, this.connectionOptions, (event) => {
+    const connection = new Connection(socket, id, store, this.settings, (event) => {
       log.info(
         { connection: id, file: event.file.name, path: event.file.location, lines: event.lines, bytes: event.file.bytes, ms: event.ms },
         `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${formatBytes(event.file.bytes)}) in ${formatDuration(event.ms)}`,

@@ -62,6 +62,11 @@ export interface Storage {
 
 export type Layout = 'flat' | 'session';
 
+/** The folder uploads go to unless told otherwise. */
+export const DEFAULT_DIR = 'received';
+/** How uploads are laid out unless told otherwise. */
+export const DEFAULT_LAYOUT: Layout = 'flat';
+
 /** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter. Session names sort by time and never repeat within an instance. */
 export function sessionName(instanceId: string, counter: number, now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:.]/g, '');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
@@ -479,6 +480,74 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       t.diagnostic(`descriptors: ${before} before, ${peak} just after 100 bad TLS connections, ${await descriptors()} once they are closed`);
       assert.equal(s.server.acceptedSockets, 0);
     } finally {
+      await s.close();
+    }
+  });
+
+  test('TLS: a peer that connects then closes before its handshake frees its socket at once, not at the handshake timeout', {
+    timeout: 30_000,
+  }, async () => {
+    // A handshake timeout far beyond the wait below: only the peer's close can free the socket in time.
+    const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! }, handshakeTimeoutMs: 120_000, maxConnectionsPerAddress: 200 });
+    const { refused } = record(s);
+    try {
+      const before = await descriptors();
+      for (let i = 0; i < 20; i++) {
+        const closer = connect({ host: HOST, port: s.port });
+        closer.on('error', () => undefined);
+        await once(closer, 'connect');
+        closer.destroy();
+        await once(closer, 'close');
+      }
+      assert.ok(await until(() => s.server.acceptedSockets === 0, 8_000), `${s.server.acceptedSockets} sockets still held after their peers closed`);
+      assert.ok(await until(async () => (await descriptors()) <= before, 8_000), `${(await descriptors()) - before} descriptors still open`);
+      assert.deepEqual(refused, [], 'a peer that leaves before its handshake is not refused');
+      // Half-closing after the handshake still gets its answers: the quit's Q comes back after the client's FIN.
+      const client = await LinedropClient.connect({ host: HOST, port: s.port, tls: { ca: pem.cert! } });
+      assert.equal(await client.sendLines(['still served']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'still served\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('TLS: a client that sends its whole upload and half-closes before reading gets every answer', { timeout: 30_000 }, async () => {
+    const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! } });
+    try {
+      const socket = tlsConnect({ host: HOST, port: s.port, ca: pem.cert! });
+      socket.on('error', () => undefined);
+      await once(socket, 'secureConnect');
+      const received: Buffer[] = [];
+      socket.on('data', (b: Buffer) => received.push(b));
+      socket.end(Buffer.concat([frame(['one']), frame(['two']), QUIT]));
+      await once(socket, 'close');
+      assert.equal(Buffer.concat(received).toString('latin1'), 'AAQ');
+      assert.equal(await readFile(join(s.dir, '2.txt'), 'utf8'), 'two\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('the metrics endpoint answers /healthz and /metrics during a flood of 400 silent connections', { timeout: 60_000 }, async (t) => {
+    const s = await runServer();
+    // An idle timeout far beyond the waits below: only closing silent connections early makes room.
+    const metrics = await MetricsServer.start(s.server, { port: 0, host: HOST, idleTimeoutMs: 120_000 });
+    const peers: { socket: Socket; closed: () => boolean }[] = [];
+    try {
+      for (let i = 0; i < 400; i++) peers.push(await silent(metrics.address().port));
+      const health = await fetch(`${metrics.url}/healthz`, { signal: AbortSignal.timeout(20_000) });
+      assert.equal(health.status, 200);
+      assert.equal(await health.text(), 'ok\n');
+      const scrape = await fetch(`${metrics.url}/metrics`, { signal: AbortSignal.timeout(20_000) });
+      assert.equal(scrape.status, 200);
+      assert.match(await scrape.text(), /^linedrop_listening 1$/m);
+      const held = peers.filter((p) => !p.closed()).length;
+      assert.ok(await until(() => peers.filter((p) => !p.closed()).length <= 16), `${peers.filter((p) => !p.closed()).length} silent connections held`);
+      t.diagnostic(`400 silent connections: ${held} still open when /healthz and /metrics had answered`);
+    } finally {
+      for (const p of peers) p.socket.destroy();
+      await metrics.close();
       await s.close();
     }
   });

@@ -1,23 +1,15 @@
 // `linedrop receive`: run the server.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_LIMITS } from '../../protocol/limits.js';
-import {
-  DEFAULT_IDLE_TIMEOUT_MS,
-  DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-  DEFAULT_SERVER_MAX_IN_FLIGHT,
-  DEFAULT_SHUTDOWN_DEADLINE_MS,
-} from '../../server/options.js';
-import { formatBytes, formatDuration } from '../../text.js';
+import { SERVER_SETTINGS, STORAGE_DEFAULTS } from '../../server/settings.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, listenAddress, MAX_DURATION_MS, portOption, size, wholeNumber } from '../flags.js';
+import { listenAddress, portOption, settingOption } from '../flags.js';
 import type { LogFormat } from './log.js';
 import type { ServerTuning } from './receive.js';
 import type { S3Flags } from './s3-flags.js';
 
 /** Where `receive` saves files unless told otherwise. */
-export const DEFAULT_DIR = 'received';
+export const DEFAULT_DIR = STORAGE_DEFAULTS.dir;
 
 interface ReceiveFlags extends S3Flags {
   port: number;
@@ -34,7 +26,10 @@ interface ReceiveFlags extends S3Flags {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxInFlight: number;
+  handshakeTimeout: number;
   shutdownDeadline: number;
+  metricsMaxConnections: number;
+  metricsIdleTimeout: number;
   allow?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -61,6 +56,7 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
     maxConnections: opts.maxConnections,
     maxConnectionsPerAddress: opts.maxConnectionsPerAddress,
     maxInFlight: opts.maxInFlight,
+    handshakeTimeoutMs: opts.handshakeTimeout,
     shutdownDeadlineMs: opts.shutdownDeadline,
   };
   if (opts.allow !== undefined) {
@@ -120,67 +116,19 @@ export function register(program: Command, ctx: CliContext): void {
       )
         .choices(['flat', 'session'])
         .env('LINEDROP_LAYOUT')
-        .default('flat'),
+        .default(STORAGE_DEFAULTS.layout),
     )
     .addOption(new Option('--once', "exit after the first connection ends (the lab's behaviour)").env('LINEDROP_ONCE'))
     .addOption(new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'))
-    .addOption(
-      new Option('--max-lines <n>', 'most lines in one message')
-        .env('LINEDROP_MAX_LINES')
-        .default(DEFAULT_LIMITS.maxLines)
-        .argParser(wholeNumber(0, 0xffff_ffff)),
-    )
-    .addOption(
-      new Option('--max-line-bytes <size>', 'most bytes in one line, without its \\n (512k, 1M, ...)')
-        .env('LINEDROP_MAX_LINE_BYTES')
-        .default(DEFAULT_LIMITS.maxLineBytes, formatBytes(DEFAULT_LIMITS.maxLineBytes))
-        .argParser(size(Number.MAX_SAFE_INTEGER)),
-    )
-    .addOption(
-      new Option('--max-message-bytes <size>', 'most bytes in one message (100M, 4GiB, ...)')
-        .env('LINEDROP_MAX_MESSAGE_BYTES')
-        .default(DEFAULT_LIMITS.maxMessageBytes, formatBytes(DEFAULT_LIMITS.maxMessageBytes))
-        .argParser(size(Number.MAX_SAFE_INTEGER)),
-    )
-    .addOption(
-      new Option(
-        '--idle-timeout <duration>',
-        'close a connection that sends nothing for this long while a count or message is awaited (30s, 5m, ...; a bare number is in seconds; 0: never)',
-      )
-        .env('LINEDROP_IDLE_TIMEOUT')
-        .default(DEFAULT_IDLE_TIMEOUT_MS, formatDuration(DEFAULT_IDLE_TIMEOUT_MS))
-        .argParser(duration('s', 0, MAX_DURATION_MS)),
-    )
-    .addOption(
-      new Option('--max-connections <n>', 'connections open at once; more are closed on connect')
-        .env('LINEDROP_MAX_CONNECTIONS')
-        .default(DEFAULT_MAX_CONNECTIONS)
-        .argParser(wholeNumber(1, 1_000_000)),
-    )
-    .addOption(
-      new Option('--max-connections-per-address <n>', 'connections open at once from one client address')
-        .env('LINEDROP_MAX_CONNECTIONS_PER_ADDRESS')
-        .default(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)
-        .argParser(wholeNumber(1, 1_000_000)),
-    )
-    .addOption(
-      new Option(
-        '--max-in-flight <n>',
-        'messages of one connection being stored at once while the next are read, at most 16 MiB of them (answers stay in order; 1: one at a time)',
-      )
-        .env('LINEDROP_MAX_IN_FLIGHT')
-        .default(DEFAULT_SERVER_MAX_IN_FLIGHT)
-        .argParser(wholeNumber(1, 1024)),
-    )
-    .addOption(
-      new Option(
-        '--shutdown-deadline <duration>',
-        'on SIGINT/SIGTERM/SIGHUP, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)',
-      )
-        .env('LINEDROP_SHUTDOWN_DEADLINE')
-        .default(DEFAULT_SHUTDOWN_DEADLINE_MS, formatDuration(DEFAULT_SHUTDOWN_DEADLINE_MS))
-        .argParser(duration('s', 0, MAX_DURATION_MS)),
-    )
+    .addOption(settingOption(SERVER_SETTINGS.maxLines))
+    .addOption(settingOption(SERVER_SETTINGS.maxLineBytes))
+    .addOption(settingOption(SERVER_SETTINGS.maxMessageBytes))
+    .addOption(settingOption(SERVER_SETTINGS.idleTimeoutMs))
+    .addOption(settingOption(SERVER_SETTINGS.handshakeTimeoutMs))
+    .addOption(settingOption(SERVER_SETTINGS.maxConnections))
+    .addOption(settingOption(SERVER_SETTINGS.maxConnectionsPerAddress))
+    .addOption(settingOption(SERVER_SETTINGS.maxInFlight))
+    .addOption(settingOption(SERVER_SETTINGS.shutdownDeadlineMs))
     .addOption(
       new Option('--allow <cidrs>', 'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)').env('LINEDROP_ALLOW'),
     )
@@ -206,6 +154,8 @@ export function register(program: Command, ctx: CliContext): void {
         .env('LINEDROP_METRICS')
         .argParser(listenAddress),
     )
+    .addOption(settingOption(SERVER_SETTINGS.metricsMaxConnections))
+    .addOption(settingOption(SERVER_SETTINGS.metricsIdleTimeoutMs))
     .addOption(new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env('LINEDROP_TLS_CLIENT_CA'))
@@ -249,7 +199,7 @@ export function register(program: Command, ctx: CliContext): void {
           err: io.stderr,
           ...(opts.json ? { events: io.stdout } : {}),
           quiet: opts.quiet === true,
-          ...(opts.metrics ? { metrics: opts.metrics } : {}),
+          ...(opts.metrics ? { metrics: { ...opts.metrics, maxConnections: opts.metricsMaxConnections, idleTimeoutMs: opts.metricsIdleTimeout } } : {}),
         }),
       );
     });

@@ -15,7 +15,7 @@ import { createLogger, type LogFormat } from './log.js';
 /** The server's connection limits, access control and shutdown deadline. */
 export type ServerTuning = Pick<
   ServerOptions,
-  'idleTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'
+  'idleTimeoutMs' | 'handshakeTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'
 > & {
   shutdownDeadlineMs?: number;
 };
@@ -38,7 +38,7 @@ export interface ReceiveCommandOptions {
   /** Log warnings and errors only. */
   quiet?: boolean;
   /** Serve Prometheus metrics (`/metrics`) and a health check (`/healthz`) over HTTP here. */
-  metrics?: { host?: string; port: number };
+  metrics?: { host?: string; port: number; maxConnections?: number; idleTimeoutMs?: number };
 }
 
 /**
@@ -47,11 +47,12 @@ export interface ReceiveCommandOptions {
  */
 export async function receive(options: ReceiveCommandOptions): Promise<ExitCode> {
   const logger = createLogger(options.logFormat, options.quiet ? 'warn' : 'info');
-  const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, ...tuning } = options.server ?? {};
+  // The storage is made here (and checked before listening), so the server gets it instead of its choice.
+  const { shutdownDeadlineMs = DEFAULT_SHUTDOWN_DEADLINE_MS, instanceId, ...tuning } = options.server ?? {};
   const storage = openStorage({
     dir: options.dir,
     layout: options.layout,
-    ...(tuning.instanceId !== undefined ? { instanceId: tuning.instanceId } : {}),
+    ...(instanceId !== undefined ? { instanceId } : {}),
     ...(options.s3 ? { s3: options.s3 } : {}),
   });
   // The folder or bucket is checked before listening: one the server cannot use is an error now, not at the first upload.

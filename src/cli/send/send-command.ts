@@ -6,7 +6,8 @@ import { DEFAULT_HOST, DEFAULT_PORT } from '../../net-address.js';
 import { formatDuration } from '../../text.js';
 import type { CliContext } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
-import { duration, lateDefault, MAX_DURATION_MS, target, wholeNumber } from '../flags.js';
+import { CLIENT_SETTINGS } from '../../client/settings.js';
+import { duration, lateDefault, settingOption, target, wholeNumber } from '../flags.js';
 
 interface TlsFlags {
   tls?: boolean;
@@ -81,27 +82,9 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
-    .addOption(
-      new Option(
-        '--connect-timeout <duration>',
-        'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a bare number is in seconds); exit 3',
-      )
-        .env('LINEDROP_CONNECT_TIMEOUT')
-        .argParser(duration('s', 0, MAX_DURATION_MS)),
-    )
-    .addOption(
-      new Option(
-        '--timeout <duration>',
-        'give up when the server neither reads nor answers for this long (0: wait forever; 30s, 2m, ...; a bare number is in seconds); exit 4',
-      )
-        .env('LINEDROP_TIMEOUT')
-        .argParser(duration('s', 0, MAX_DURATION_MS)),
-    )
-    .addOption(
-      new Option('--max-in-flight <n>', "files sent ahead of their answers (1: wait for each answer, as the lab's client does)")
-        .env('LINEDROP_MAX_IN_FLIGHT')
-        .argParser(wholeNumber(1, 1024)),
-    )
+    .addOption(settingOption(CLIENT_SETTINGS.connectTimeoutMs))
+    .addOption(settingOption(CLIENT_SETTINGS.timeoutMs))
+    .addOption(settingOption(CLIENT_SETTINGS.maxInFlight))
     .addOption(new Option('--binary', 'send files with NUL bytes too (refused otherwise: they look binary)'))
     .addOption(new Option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)'))
     .addOption(
@@ -201,14 +184,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   // The defaults live with the client; they load when send runs or shows its help.
   ctx.whenUsed(command, async () => {
-    const client = await import('../../client/options.js');
     const { DEFAULT_RETRY_DELAY_MS } = await import('./send.js');
-    const defaults: [string, number, string][] = [
-      ['--connect-timeout', client.DEFAULT_CONNECT_TIMEOUT_MS, formatDuration(client.DEFAULT_CONNECT_TIMEOUT_MS)],
-      ['--timeout', client.DEFAULT_CLIENT_TIMEOUT_MS, formatDuration(client.DEFAULT_CLIENT_TIMEOUT_MS)],
-      ['--max-in-flight', client.DEFAULT_MAX_IN_FLIGHT, String(client.DEFAULT_MAX_IN_FLIGHT)],
-      ['--retry-delay', DEFAULT_RETRY_DELAY_MS, formatDuration(DEFAULT_RETRY_DELAY_MS)],
-    ];
-    for (const [flag, value, text] of defaults) lateDefault(command, flag, value, text);
+    lateDefault(command, '--retry-delay', DEFAULT_RETRY_DELAY_MS, formatDuration(DEFAULT_RETRY_DELAY_MS));
   });
 }
