@@ -351,7 +351,9 @@ export class LinedropClient {
       const waiter = this.waiters[0];
       if (waiter === undefined) {
         const quoted = chunk.subarray(i, i + QUOTE_BYTES);
-        this.fail(new ClientError('LINEDROP_ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`));
+        this.fail(
+          new ClientError('LINEDROP_ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`),
+        );
         return;
       }
       if (byte === STATUS_ACCEPTED && !waiter.sent) {

@@ -101,7 +101,13 @@ export async function findPython(hidden: readonly string[] = []): Promise<string
   const inHidden = (path: string): boolean => hidden.some((h) => path === h || path.startsWith(`${h}/`));
   // `python3` as the PATH finds it, then every other python3 on the PATH: the first whose
   // interpreter the sandbox does not hide (pyenv's lives in the home, which a sandbox hides).
-  const candidates = ['python3', ...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d.startsWith('/') && !inHidden(d)).map((d) => join(d, 'python3'))];
+  const candidates = [
+    'python3',
+    ...(process.env['PATH'] ?? '')
+      .split(delimiter)
+      .filter((d) => d.startsWith('/') && !inHidden(d))
+      .map((d) => join(d, 'python3')),
+  ];
   let first: string | undefined;
   let why = '';
   for (const candidate of [...new Set(candidates)]) {

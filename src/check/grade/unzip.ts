@@ -71,7 +71,9 @@ function counter(state: { bytes: number }, limits: UnzipLimits, zip: string): Tr
     transform(chunk: Buffer, _encoding, done) {
       state.bytes += chunk.length;
       if (state.bytes > limits.maxBytes) {
-        done(new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`));
+        done(
+          new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`),
+        );
       } else done(null, chunk);
     },
   });
@@ -115,12 +117,15 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       const isDir = name.endsWith('/');
       if (type === S_IFLNK)
         throw new BadZipError(`${zip}: the entry "${name}" is a symbolic link: the zip is refused (a link could point anywhere on this machine)`);
-      if (type !== 0 && type !== (isDir ? S_IFDIR : S_IFREG)) throw new BadZipError(`${zip}: the entry "${name}" is not a plain file or folder: the zip is refused`);
+      if (type !== 0 && type !== (isDir ? S_IFDIR : S_IFREG))
+        throw new BadZipError(`${zip}: the entry "${name}" is not a plain file or folder: the zip is refused`);
       if (inside(into, name) === null)
         throw new BadZipError(`${zip}: the entry "${name}" would be written outside the folder it is unpacked into: the zip is refused`);
       declared += entry.uncompressedSize;
       if (declared > limits.maxBytes) {
-        throw new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`);
+        throw new BadZipError(
+          `${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`,
+        );
       }
     }
     // The whole class in one folder (class/alice.py, class/bob/...): look through it.

@@ -39,9 +39,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   // The tracer is the outermost wrap (around the sandbox): the server cannot reach its trace files.
-  const wrapServer = traced
-    ? (argv: string[], start: number): string[] => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start)
-    : sandboxed;
+  const wrapServer = traced ? (argv: string[], start: number): string[] => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start) : sandboxed;
   const report = await checkServer({
     ...checkOptions,
     ...(wrapServer ? { wrapServer } : {}),
