@@ -1,3 +1,4 @@
+// The server the checker (re)starts itself (`--restart-cmd`): started, followed through its process tree, stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { hasProc, ProcessTree } from './process-tree.js';

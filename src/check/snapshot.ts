@@ -1,3 +1,4 @@
+// The `k.txt` files of a server's folder at one moment, and what changed between two moments.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 

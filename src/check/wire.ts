@@ -1,3 +1,4 @@
+// The checker's side of a connection: connect, write, read status bytes, wait with time limits, record the conversation.
 import { LinedropError } from '../errors.js';
 import { connect, type Socket } from 'node:net';
 import type { Conversation } from './conversation.js';

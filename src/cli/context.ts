@@ -1,3 +1,4 @@
+// What every command module gets: the streams it reads and writes, the shared line reader, its exit status.
 import type { Command } from 'commander';
 import type { Readable, Writable } from 'node:stream';
 import type { LineInput } from './line-input.js';

@@ -1,3 +1,4 @@
+// The exit statuses of every linedrop command (the README's table lists them).
 /** Exit statuses of every linedrop command. */
 export enum ExitCode {
   /** Everything asked for was done: every file accepted, the server ended cleanly. */

@@ -1,3 +1,4 @@
+// Standard input one line at a time, split on `\n` only, shared by the lab's prompts and the lines they ask for.
 import type { Readable } from 'node:stream';
 
 /**

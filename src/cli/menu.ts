@@ -1,3 +1,4 @@
+// The lab program's menu: which operation to run, asked in the template's words.
 import type { Writable } from 'node:stream';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../net-address.js';
 import type { CliContext } from './context.js';

@@ -1,3 +1,4 @@
+// The package's version, for `--version`: written into the bundle, or read from package.json.
 import { readFileSync } from 'node:fs';
 
 /** package.json's version, written in by the bundler (scripts/bundle.mjs); undefined in tsc's output. */

@@ -1,3 +1,5 @@
+// The incremental decoder: chunks of any size in; start, data (views of the chunk), end and error
+// events out; every limit checked as soon as the bytes that can break it arrive.
 import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 import { resolveLimits, type Limits } from './limits.js';
 import { LF, LineScanner } from './line-scanner.js';

@@ -1,3 +1,4 @@
+// Messages to bytes: the 4-byte big-endian count and the lines, each with its `\n`.
 import { invalidArgument, outOfRange } from '../errors.js';
 import { MAX_WIRE_COUNT } from './limits.js';
 import { LF } from './line-scanner.js';

@@ -1,3 +1,4 @@
+// The limits the decoder enforces on what a peer may send, and their defaults.
 /**
  * Limits the decoder enforces on what a peer may send. Every limit is checked as soon as the
  * bytes that can break it arrive: the line count at the 4-byte header, a line's length before

@@ -1,3 +1,4 @@
+// Finding the `\n`s of a chunk: `indexOf` while lines are long, a word at a time once they are short.
 /** The byte that ends a line: `\n`. */
 export const LF = 0x0a;
 

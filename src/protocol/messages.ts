@@ -1,3 +1,4 @@
+// `MessageReader`: whole messages (their lines) out of a byte stream, for peers that want lines.
 import { Decoder, type DecoderEvent } from './decoder.js';
 import type { ProtocolError } from './errors.js';
 import type { Limits } from './limits.js';

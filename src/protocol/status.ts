@@ -1,3 +1,4 @@
+// The status bytes a server answers with: A (accepted), Q (quitting), R (rejected).
 /** The one-byte answers a server sends after each message. */
 export const STATUS_ACCEPTED = 0x41; // 'A': the file is stored
 export const STATUS_QUIT = 0x51; // 'Q': zero-line message; the server closes the connection

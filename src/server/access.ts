@@ -1,3 +1,4 @@
+// `--allow`: which client addresses may connect (CIDR ranges or single addresses).
 import { BlockList, isIP } from 'node:net';
 
 /** `::ffff:10.0.0.7` (an IPv4 client on a dual-stack socket) becomes `10.0.0.7`; other addresses stay. */

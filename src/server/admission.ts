@@ -1,3 +1,4 @@
+// Admitting a new socket: the allow list, the connection caps (in all and per address), why one was refused.
 import type { AllowList } from './access.js';
 
 /** Why a connection was closed as soon as it arrived. */

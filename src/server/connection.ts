@@ -1,3 +1,4 @@
+// One connection of the server: read, decode, store, answer A/Q/R in order, with commits pipelined.
 import { LinedropError } from '../errors.js';
 import type { Socket } from 'node:net';
 import { Decoder } from '../protocol/decoder.js';

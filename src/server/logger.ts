@@ -1,3 +1,4 @@
+// The logger the server writes to: pino's method shape, so a pino logger or a test's recorder fits.
 /**
  * What the server needs of a logger: the shape of pino's methods (`logger.info(fields, text)`),
  * so a pino logger fits as is and tests can pass a plain recorder.

@@ -1,3 +1,4 @@
+// Prometheus metrics of a server, built on its events, and the small HTTP server for /metrics and /healthz.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';

@@ -1,3 +1,4 @@
+// The server's options: their types, defaults and validation.
 import type { Limits } from '../protocol/limits.js';
 import type { StorageChoice } from '../storage/open.js';
 import { AllowList } from './access.js';

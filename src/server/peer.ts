@@ -1,3 +1,4 @@
+// The client at the far end of a connection: the socket's peer, or the one a PROXY header names.
 import type { Socket } from 'node:net';
 import { formatAddress } from '../net-address.js';
 import { normalizeAddress } from './access.js';

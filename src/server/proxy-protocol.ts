@@ -1,3 +1,4 @@
+// The PROXY protocol (v1 and v2) header a load balancer puts before a connection: a pure parser.
 /**
  * The PROXY protocol (versions 1 and 2), as HAProxy and other TCP load balancers send it: a
  * header at the very start of a connection that names the real client. A pure parser: bytes in,

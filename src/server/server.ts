@@ -1,3 +1,4 @@
+// `LinedropServer`: listen, admit, accept, hand each socket to a `Connection`, shut down; its events.
 import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';

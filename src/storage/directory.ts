@@ -1,3 +1,4 @@
+// `DirectoryStorage`: uploads saved in a folder (flat or session layout), temporary files cleaned at start.
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

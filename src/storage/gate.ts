@@ -1,3 +1,4 @@
+// The back-pressure gate a file sink shares with the disk and S3 sinks: bytes in, bytes taken, drained.
 /**
  * The back-pressure of one file sink, shared by the disk and S3 sinks so `write` and `drained`
  * mean the same for both. Bytes are counted in when written and out once storage has taken

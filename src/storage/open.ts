@@ -1,3 +1,4 @@
+// `openStorage`: the storage the options choose (a folder, a bucket, or one of your own).
 import { DirectoryStorage } from './directory.js';
 import { S3Storage } from './s3.js';
 import type { S3StorageOptions } from './s3-client.js';

@@ -1,3 +1,4 @@
+// The order of one connection's files while their commits overlap: renamed in order, a failure carries forward.
 /**
  * The order of one connection's files, for commits that overlap (pipelining): a file is renamed
  * into place only after the file before it was, and counts as stored only if the file before it

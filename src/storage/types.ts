@@ -1,3 +1,4 @@
+// The `Storage` interface the server writes through, and what it is told and tells back.
 /** Who is uploading: what a storage needs to name a connection's files. */
 export interface ConnectionInfo {
   /** Server-wide connection number, from 1. */

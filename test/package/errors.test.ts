@@ -64,7 +64,7 @@ test('the same bad maxInFlight is the same error in the client and the server, i
     [1.5, 'RangeError', 'LINEDROP_ERR_OUT_OF_RANGE'],
     ['8', 'TypeError', 'LINEDROP_ERR_INVALID_ARG_TYPE'],
   ] as const) {
-    const expected = { name, code, message: `maxInFlight: expected a whole number of at least 1, not ${typeof value === 'string' ? `"${value}"` : value}` };
+    const expected = { name, code, message: `maxInFlight: expected a whole number from 1 to 1024, not ${typeof value === 'string' ? `"${value}"` : value}` };
     assert.throws(() => new LinedropServer({ maxInFlight: value as number }), expected);
     await assert.rejects(LinedropClient.connect({ port: 1, maxInFlight: value as number }), expected);
   }

@@ -1,3 +1,4 @@
+// `linedrop receive`'s log: pino, readable lines on a terminal and JSON lines otherwise.
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import type { Logger } from '../../server/logger.js';

@@ -1,3 +1,4 @@
+// `linedrop receive` running: the server started from the flags, its log, its signals and its last words.
 import type { Writable } from 'node:stream';
 import type { Limits } from '../../protocol/limits.js';
 import { formatAddress } from '../../net-address.js';

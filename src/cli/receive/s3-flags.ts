@@ -1,3 +1,4 @@
+// The `receive` flags that choose object storage (`--store s3://...`), checked and turned into S3 options.
 import { parseS3Url, type S3StorageOptions } from '../../storage/s3-client.js';
 
 /** The `receive` flags that choose object storage. */

@@ -1,3 +1,4 @@
+// The lab's interactive client: the template's prompts, word for word, over one connection.
 import type { Writable } from 'node:stream';
 import { LinedropClient } from '../../client/client.js';
 import { ClientError } from '../../client/errors.js';

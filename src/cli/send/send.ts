@@ -1,3 +1,4 @@
+// `linedrop send` running: the files sent over one connection in order, with retries, reported as they are answered.
 import type { Readable, Writable } from 'node:stream';
 import { LinedropClient } from '../../client/client.js';
 import { ClientError } from '../../client/errors.js';
