@@ -16,7 +16,7 @@ export { CheckCancelledError, DEFAULT_CHECK_TIMEOUT_MS, ServerUnreachableError }
 export { DEFAULT_TIME_LIMIT_MS, gradeClass, NoNamespacesError, OutNotOursError, writeClassFiles, type GradeOptions } from './grade/grade.js';
 export { findSubmissions, NoSubmissionsError, type Submission } from './grade/submissions.js';
 export type { Namespaces } from './grade/isolation.js';
-export type { ClassReport, GradedSubmission, Isolation, Verdict } from './grade/types.js';
+export type { ClassReport, GradedSubmission, Isolation, SandboxKind, Verdict } from './grade/types.js';
 export { checksCsv, gradesCsv } from './reporters/csv.js';
 export { gradescopeJson, gradescopeResults, type GradescopeOptions, type GradescopeResults, type GradescopeTest } from './reporters/gradescope.js';
 export { classIndexHtml, submissionHtml } from './reporters/html.js';
@@ -26,14 +26,23 @@ export type { Style } from './reporters/colour.js';
 export { clientReportText, serverReportText } from './reporters/text.js';
 export { checkServer, SERVER_CHECKS, skipText } from './server-checks.js';
 export type {
+  AnswerOrder,
+  BindFailureReport,
   CheckReport,
   CheckResult,
   CheckServerOptions,
   CheckStatus,
   CheckSummary,
+  ConversationEvent,
+  ListenReport,
+  OrderSource,
   ServerCrash,
   ServerStartReport,
-  ConversationEvent,
   SkipReason,
   StatusCounts,
 } from './types.js';
+export type { SandboxMode } from './sandbox/detect.js';
+export type { SandboxLimits } from './sandbox/limits.js';
+export type { Points } from './score.js';
+export type { GradeSandbox } from './grade/submission.js';
+export type { UnzipLimits } from './grade/unzip.js';
