@@ -10,8 +10,6 @@ import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, ServerC
 import { sleep } from '../text.js';
 import { formatAddress } from '../net-address.js';
 
-export { DEFAULT_CHECK_TIMEOUT_MS } from './engine.js';
-
 /** The checks `checkServer` runs, in order. */
 export const SERVER_CHECKS: readonly { name: string; title: string; required: boolean; needsDir: boolean }[] = CHECKS.map((c) => ({
   name: c.name,

@@ -261,9 +261,6 @@ function outcome(partSent: boolean): string {
   return partSent ? 'part of it was sent, so the connection was closed' : 'nothing of it was sent; the connection is still open';
 }
 
-/** Thrown when a chunk comes back shorter than the shape says: the file shrank. */
-class Shrank extends Error {}
-
 /**
  * Streams a file whose shape is known as one message, checking it against the bytes as they go.
  * The count goes out with the first chunk, once that chunk is read (and, when it completes the
@@ -286,7 +283,8 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
   // so a file of any size is sent through a few buffers (no garbage for the collector to catch up with).
   const spare: Buffer[] = [];
   let position = 0;
-  const readChunk = async (): Promise<Buffer> => {
+  // A chunk of the file, or null when it comes back shorter than the shape says (the file shrank).
+  const readChunk = async (): Promise<Buffer | null> => {
     const want = Math.min(size, shape.bytes - position);
     if (want <= 0) return EMPTY;
     const buf = spare.pop() ?? Buffer.allocUnsafe(size);
@@ -299,10 +297,11 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
       if (bytesRead === 0 || got === want) break;
     }
     position += got;
-    if (got < want) throw new Shrank();
-    return buf.subarray(0, got);
+    return got < want ? null : buf.subarray(0, got);
   };
-  let next: Promise<Buffer> = Promise.resolve(EMPTY);
+  let next: Promise<Buffer | null> = Promise.resolve(EMPTY);
+  /** The file no longer matches its shape (it shrank, grew or its lines moved). */
+  let differs = false;
   /** The count is out: from then on a failure cuts the message short. */
   let started = false;
   let failure: unknown;
@@ -315,20 +314,24 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
     const newlines = shape.lines - (shape.addsNewline ? 1 : 0);
     // A file that no longer matches its count must never make a complete message: it is checked
     // before the byte that would complete one goes out, so the server sees a message cut short.
-    const unchanged = async (): Promise<void> => {
+    const unchanged = async (): Promise<boolean> => {
       // (A file that grew has changed too, though its first `shape.bytes` bytes may still match.)
       const { bytesRead: beyond } = await handle.read(Buffer.alloc(1), 0, 1, shape.bytes);
-      if (beyond > 0 || !sameShape(tally.shape, shape)) throw new Shrank();
+      return beyond === 0 && sameShape(tally.shape, shape);
     };
     for (;;) {
       const chunk = await next;
-      if (chunk.length === 0) break;
+      if (chunk === null) differs = true;
+      if (chunk === null || chunk.length === 0) break;
       // Read the next chunk while this one goes out.
       next = readChunk();
       next.catch(ignore);
       tally.add(chunk);
       const completes = !shape.addsNewline && tally.newlines >= newlines;
-      if (tally.newlines > newlines || completes) await unchanged();
+      if ((tally.newlines > newlines || completes) && !(await unchanged())) {
+        differs = true;
+        break;
+      }
       if (!started) {
         started = true;
         await sink.write(encodeCount(shape.lines));
@@ -338,17 +341,19 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
       if (completes) sent();
       options.onProgress?.(tally.bytes);
     }
-    await unchanged();
-    if (shape.addsNewline) {
-      await sink.write(NEWLINE);
-      sent();
+    if (!differs && !(await unchanged())) differs = true;
+    if (!differs) {
+      if (shape.addsNewline) {
+        await sink.write(NEWLINE);
+        sent();
+      }
+      options.onSent?.();
     }
-    options.onSent?.();
   } catch (err) {
     failure = err;
   }
   await next.catch(ignore);
-  if (failure instanceof Shrank) failure = await changed(path, shape, started, handle);
+  if (failure === undefined && differs) failure = await changed(path, shape, started, handle);
   await handle.close().catch(ignore);
   if (failure !== undefined) throw unreadable(path, failure, started);
 }

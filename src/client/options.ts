@@ -5,7 +5,6 @@ import { checkSetting } from '../setting-table.js';
 import type { FileShape } from './measure.js';
 import { CLIENT_SETTINGS } from './settings.js';
 
-export { DEFAULT_HOST } from '../net-address.js';
 /** `ConnectOptions.connectTimeoutMs`: how long connecting (and the TLS handshake) may take. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = CLIENT_SETTINGS.connectTimeoutMs.default;
 /** `ConnectOptions.timeoutMs`: how long the server may stay silent while the client waits for it. */

@@ -212,7 +212,8 @@ export function register(program: Command, context: CliContext): void {
 
   context.whenUsed(command, async () => {
     checkers = await import('../../check/server-checks.js');
-    const { DEFAULT_CHECK_TIMEOUT_MS, SERVER_CHECKS } = checkers;
+    const { SERVER_CHECKS } = checkers;
+    const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/engine.js');
     lateDefault(command, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
     await sandboxDefaults(command);
     command.addHelpText(

@@ -210,7 +210,7 @@ export function register(program: Command, context: CliContext): void {
   // The defaults live with the grader and the checkers; they load when grade runs or shows its help.
   context.whenUsed(grade, async () => {
     const { DEFAULT_TIME_LIMIT_MS } = await import('../../check/grade/grade.js');
-    const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/server-checks.js');
+    const { DEFAULT_CHECK_TIMEOUT_MS } = await import('../../check/engine.js');
     lateDefault(grade, '--time-limit', DEFAULT_TIME_LIMIT_MS, formatDuration(DEFAULT_TIME_LIMIT_MS));
     lateDefault(grade, '--timeout', DEFAULT_CHECK_TIMEOUT_MS, formatDuration(DEFAULT_CHECK_TIMEOUT_MS));
     await sandboxDefaults(grade);
