@@ -15,7 +15,11 @@ export const LINEDROP = join(ROOT, 'bin', 'linedrop.js');
  * Runs a command to its end; rejects, with what it printed on standard error, unless it exits 0.
  * `name` is how errors call it (default: the command and its first arguments).
  */
-export async function timeCommand(cmd: string, args: string[], name = [cmd, ...args.slice(0, 3)].join(' ')): Promise<Timed> {
+export async function timeCommand(
+  cmd: string,
+  args: string[],
+  name = [cmd, ...args.slice(0, 3)].join(' '),
+): Promise<Timed> {
   const t0 = performance.now();
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -69,7 +73,12 @@ export async function startDaemon(cmd: string, args: string[], port: number, nam
 /** `linedrop receive` on 127.0.0.1, saving into `dir`. */
 export async function startLinedropReceive(dir: string): Promise<Daemon> {
   const port = await freePort();
-  return startDaemon(process.execPath, [LINEDROP, 'receive', '--host', HOST, '--port', String(port), '--dir', dir, '--quiet'], port, 'linedrop receive');
+  return startDaemon(
+    process.execPath,
+    [LINEDROP, 'receive', '--host', HOST, '--port', String(port), '--dir', dir, '--quiet'],
+    port,
+    'linedrop receive',
+  );
 }
 
 /** Writes every dirty page out (between timed runs, so one run's leftovers do not land on the next). */

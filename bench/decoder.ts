@@ -13,7 +13,8 @@ function decodeRate(lineLen: number, chunkSize: number, total: number): { rate: 
   const stream = Buffer.allocUnsafe(copies * message.length);
   for (let i = 0; i < copies; i++) message.copy(stream, i * message.length);
   const chunks: Buffer[] = [];
-  for (let p = 0; p < stream.length; p += chunkSize) chunks.push(stream.subarray(p, Math.min(p + chunkSize, stream.length)));
+  for (let p = 0; p < stream.length; p += chunkSize)
+    chunks.push(stream.subarray(p, Math.min(p + chunkSize, stream.length)));
   const passes = Math.max(1, Math.round(total / stream.length));
   const decoder = new Decoder();
   collectGarbage();

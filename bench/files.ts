@@ -14,11 +14,23 @@ async function smallFiles(
   groupCommit: boolean,
   fsync = true,
 ): Promise<{ files: number; seconds: number }> {
-  const child = await startChild(['linedrop', '--dir', dir, '--layout', o.layout, '--group-commit', groupCommit ? '1' : '0', '--fsync', fsync ? '1' : '0']);
+  const child = await startChild([
+    'linedrop',
+    '--dir',
+    dir,
+    '--layout',
+    o.layout,
+    '--group-commit',
+    groupCommit ? '1' : '0',
+    '--fsync',
+    fsync ? '1' : '0',
+  ]);
   try {
     const lineLen = 64;
     const body = makeLines(lineLen, o.fileSize, 7);
-    const clients = await Promise.all(Array.from({ length: connections }, () => LinedropClient.connect({ host: HOST, port: child.port })));
+    const clients = await Promise.all(
+      Array.from({ length: connections }, () => LinedropClient.connect({ host: HOST, port: child.port })),
+    );
     const share = (i: number): number => Math.floor(files / connections) + (i < files % connections ? 1 : 0);
     const t0 = performance.now();
     await Promise.all(
@@ -49,7 +61,9 @@ async function smallFiles(
 
 export async function sectionFiles(o: Options, tmp: string): Promise<void> {
   for (const connections of [1, o.connections]) {
-    const what = `${fmtInt(o.files)} files of ${fmtBytes(o.fileSize)}, ${connections} connection${connections === 1 ? '' : 's'}, A after fsync`;
+    const what =
+      `${fmtInt(o.files)} files of ${fmtBytes(o.fileSize)}, ${connections} ` +
+      `connection${connections === 1 ? '' : 's'}, A after fsync`;
     log(`3. ${what}`);
     // Three servers: group commit, one folder flush per file, and (the ceiling) the same server with
     // every flush skipped: not durable, only what file creation, writes, renames and the protocol
@@ -69,7 +83,11 @@ export async function sectionFiles(o: Options, tmp: string): Promise<void> {
         mode.seconds += run.seconds;
       }
     }
-    const [group, single, ceiling] = modes.map((m) => ({ rate: m.files / m.seconds })) as [{ rate: number }, { rate: number }, { rate: number }];
+    const [group, single, ceiling] = modes.map((m) => ({ rate: m.files / m.seconds })) as [
+      { rate: number },
+      { rate: number },
+      { rate: number },
+    ];
     const ratio = group.rate / single.rate;
     // The target is set against the ceiling: what the file operations allow here whatever the
     // commit strategy (over one connection, with commits pipelined).

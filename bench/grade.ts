@@ -29,7 +29,17 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/linedrop.js');
 const GOAL_S = 180;
 /** What every third submission has, in turn; the rest are correct. */
-const FLAWS: Member[] = ['late-write', 'sleep-after-q', 'append', 'no-start', 'no-q', 'other-port', 'a-newline', 'spin', 'crash-utf8'];
+const FLAWS: Member[] = [
+  'late-write',
+  'sleep-after-q',
+  'append',
+  'no-start',
+  'no-q',
+  'other-port',
+  'a-newline',
+  'spin',
+  'crash-utf8',
+];
 /**
  * The verdicts each may get (the first is the right one). A server that spins after a client
  * vanished fails only a check beyond the handout, and one that sleeps after Q is correct: both
@@ -66,7 +76,10 @@ function parse(argv: string[]): Options {
     else if (flag === '--jobs') o.jobs = Number(value);
     else if (flag === '--isolation') o.isolation = value;
     else if (flag === '--keep') o.keep = resolve(value);
-    else throw new Error(`unknown argument ${flag} (--count N, --jobs N, --isolation auto|netns|none, --quick, --keep DIR)`);
+    else
+      throw new Error(
+        `unknown argument ${flag} (--count N, --jobs N, --isolation ` + `auto|netns|none, --quick, --keep DIR)`,
+      );
   }
   if (!Number.isInteger(o.count) || o.count < 1) throw new Error('--count: a whole number >= 1');
   return o;
@@ -107,7 +120,9 @@ const load = (): string =>
 
 async function graded(out: string): Promise<GradedSubmission[]> {
   const subs: GradedSubmission[] = [];
-  for (const entry of (await readdir(out, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'))) {
+  for (const entry of (await readdir(out, { withFileTypes: true })).filter(
+    (e) => e.isDirectory() && !e.name.startsWith('.'),
+  )) {
     subs.push(JSON.parse(await readFile(join(out, entry.name, 'report.json'), 'utf8')) as GradedSubmission);
   }
   return subs.sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -150,10 +165,13 @@ async function main(): Promise<void> {
     const jobs = /(\d+) at a time/.exec(stderr)?.[1] ?? (/one after another/.test(stderr) ? '1' : '?');
     const met = seconds < GOAL_S;
     console.log(
-      `\n${o.count} lab servers graded in ${seconds.toFixed(1)} s with ${jobs} job${jobs === '1' ? '' : 's'}: goal under ${GOAL_S} s ${met ? 'met' : 'MISSED'}`,
+      `\n${o.count} lab servers graded in ${seconds.toFixed(1)} s with ${jobs} ` +
+        `job${jobs === '1' ? '' : 's'}: goal under ${GOAL_S} s ${met ? 'met' : 'MISSED'}`,
     );
     console.log(`  load average (1, 5, 15 min) before ${loadBefore}, after ${loadAfter}; ${cpus().length} cores`);
-    console.log(`  node bin/linedrop.js ${args.map((a) => (/^[\w./{}-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`);
+    console.log(
+      `  node bin/linedrop.js ${args.map((a) => (/^[\w./{}-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ')}`,
+    );
 
     console.log('\nEach submission (slowest first):');
     for (const s of [...subs].sort((a, b) => b.ms - a.ms)) {
@@ -176,15 +194,19 @@ async function main(): Promise<void> {
       }
     }
     console.log(
-      `\nWhere the time goes (summed over the class: ${(total / 1000).toFixed(1)} s of grading, ${(total / 1000 / seconds).toFixed(1)} at a time on average):`,
+      `\nWhere the time goes (summed over the class: ${(total / 1000).toFixed(1)} s of grading, ` +
+        `${(total / 1000 / seconds).toFixed(1)} at a time on average):`,
     );
     for (const [name, ms] of [...perCheck].sort((a, b) => b[1] - a[1])) {
       console.log(
-        `  ${name.padEnd(22)} ${(ms / 1000).toFixed(1).padStart(7)} s  ${((100 * ms) / total).toFixed(0).padStart(3)} %  (${(ms / subs.length / 1000).toFixed(2)} s a submission)`,
+        `  ${name.padEnd(22)} ${(ms / 1000).toFixed(1).padStart(7)} s  ` +
+          `${((100 * ms) / total).toFixed(0).padStart(3)} %  (${(ms / subs.length / 1000).toFixed(2)} s a submission)`,
       );
     }
     console.log(
-      `  ${'outside the checks'.padEnd(22)} ${((total - inChecks) / 1000).toFixed(1).padStart(7)} s  ${((100 * (total - inChecks)) / total).toFixed(0).padStart(3)} %  (the checker's start, the servers' first start and the stop)`,
+      `  ${'outside the checks'.padEnd(22)} ${((total - inChecks) / 1000).toFixed(1).padStart(7)} ` +
+        `s  ${((100 * (total - inChecks)) / total).toFixed(0).padStart(3)} %  (the checker's start, ` +
+        `the servers' first start and the stop)`,
     );
 
     const wrong = subs
@@ -194,7 +216,8 @@ async function main(): Promise<void> {
     const other = subs.filter((s) => s.name.endsWith('-other-port')).map((s) => s.verdict);
     console.log(
       wrong.length === 0
-        ? `\nEvery verdict as expected (${right} of ${subs.length} the right one${other.includes('no-start') ? '; the server on port 12222 was not found: DID NOT START' : ''})`
+        ? `\nEvery verdict as expected (${right} of ${subs.length} the right ` +
+            `one${other.includes('no-start') ? '; the server on port 12222 was not found: DID NOT START' : ''})`
         : `\nUnexpected verdicts:\n  ${wrong.join('\n  ')}`,
     );
     if (subs.length !== o.count) console.log(`Only ${subs.length} of ${o.count} submissions were reported`);

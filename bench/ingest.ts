@@ -7,13 +7,32 @@ import { join } from 'node:path';
 import { encodeCount, QUIT_MESSAGE } from '../src/protocol/index.js';
 import type { Options } from './options.js';
 import { fmtBytes, fmtMB, rows } from './report.js';
-import { bestOf, connectTo, freePort, HOST, makeLines, MiB, nextByte, startChild, which, writeRepeated, type Timed, log } from './support.js';
+import {
+  bestOf,
+  connectTo,
+  freePort,
+  HOST,
+  makeLines,
+  MiB,
+  nextByte,
+  startChild,
+  which,
+  writeRepeated,
+  type Timed,
+  log,
+} from './support.js';
 
 /**
  * Connects to `port`, sends a count and `lines` lines taken from `block` (then ends the stream,
  * if `end`), and times it from the count to the one-byte answer.
  */
-async function upload(port: number, block: Buffer, lines: number, lineLen: number, end: boolean): Promise<{ socket: Socket; status: number; seconds: number }> {
+async function upload(
+  port: number,
+  block: Buffer,
+  lines: number,
+  lineLen: number,
+  end: boolean,
+): Promise<{ socket: Socket; status: number; seconds: number }> {
   const socket = await connectTo(port);
   const answer = nextByte(socket);
   const t0 = performance.now();
@@ -123,9 +142,19 @@ export async function sectionIngest(o: Options, tmp: string): Promise<void> {
     extra: { seconds: ours!.seconds, rawSeconds: raw!.seconds },
   });
   if (!nc) {
-    rows.push({ section: 1, measure: '', reference: '`nc -l > file`: skipped, nc is not installed', note: 'nc not installed' });
+    rows.push({
+      section: 1,
+      measure: '',
+      reference: '`nc -l > file`: skipped, nc is ' + 'not installed',
+      note: 'nc not installed',
+    });
   } else if (ncError || !ncRun || !Number.isFinite(ncRun.seconds)) {
-    rows.push({ section: 1, measure: '', reference: `\`nc -l > file\`: failed (${ncError?.message ?? '?'})`, note: 'nc failed' });
+    rows.push({
+      section: 1,
+      measure: '',
+      reference: `\`nc -l > file\`: failed ` + `(${ncError?.message ?? '?'})`,
+      note: 'nc failed',
+    });
   } else {
     const ncRate = (bytes + 4) / ncRun.seconds;
     rows.push({

@@ -21,7 +21,9 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
   let note: string | undefined;
   if (idle + 200 > limit) {
     idle = Math.max(0, limit - 200);
-    note = `the file-descriptor limit here is ${limit}: measured ${fmtInt(idle)} connections instead of ${fmtInt(o.idle)}`;
+    note =
+      `the file-descriptor limit here is ${limit}: measured ${fmtInt(idle)} connections ` +
+      `instead of ${fmtInt(o.idle)}`;
   }
   log(`4. server RSS with ${fmtInt(idle)} idle connections (ulimit -n here: ${limit})`);
   const dir = join(tmp, 'memory');
@@ -41,7 +43,8 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
       await sleep(100);
       after = await stats(child);
     }
-    if (after.connections !== idle) throw new Error(`the server holds ${after.connections} connections, expected ${idle}`);
+    if (after.connections !== idle)
+      throw new Error(`the server holds ${after.connections} ` + `connections, expected ${idle}`);
     await child.command('gc');
     after = await stats(child);
     rows.push({
@@ -93,7 +96,9 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
     const max = Math.max(...samples);
     rows.push({
       section: 4,
-      measure: `server RSS during a ${fmtBytes(o.upload)} upload (${samples.length} samples, ${fmtMB((lines * lineLen) / seconds)})`,
+      measure:
+        `server RSS during a ${fmtBytes(o.upload)} upload (${samples.length} samples, ` +
+        `${fmtMB((lines * lineLen) / seconds)})`,
       value: Number(((max - min) / 1e6).toFixed(1)),
       unit: 'MB',
       shown: `min ${fmtRss(min)}, max ${fmtRss(max)}, delta ${fmtRss(max - min)}`,

@@ -184,7 +184,8 @@ export function parseOptions(argv: string[]): Options {
         break;
       default:
         if (arg.startsWith('-')) throw new Error(`unknown flag ${arg} (see --help)`);
-        if (!SECTIONS.includes(arg as Section)) throw new Error(`unknown section ${arg} (sections: ${SECTIONS.join(' ')})`);
+        if (!SECTIONS.includes(arg as Section))
+          throw new Error(`unknown section ${arg} (sections: ` + `${SECTIONS.join(' ')})`);
         named.push(arg as Section);
     }
   }

@@ -22,7 +22,11 @@ function findRsync(): { rsync?: string; why?: string } {
   const r = spawnSync('bash', [INSTALL, 'rsync'], { stdio: ['ignore', 2, 2] });
   const after = which('rsync');
   if (after) return { rsync: after };
-  return { why: `rsync is not installed and scripts/install-system-tools.sh rsync failed (exit ${r.status ?? r.signal}; it needs root or sudo and apt-get)` };
+  return {
+    why:
+      `rsync is not installed and scripts/install-system-tools.sh rsync failed (exit ` +
+      `${r.status ?? r.signal}; it needs root or sudo and apt-get)`,
+  };
 }
 
 /** An rsync daemon on 127.0.0.1 with one writable module, `drop`, at `<dir>/drop`. */
@@ -46,7 +50,12 @@ async function startRsyncDaemon(rsync: string, dir: string): Promise<Daemon & { 
     ].join('\n'),
   );
   const port = await freePort();
-  const daemon = await startDaemon(rsync, ['--daemon', '--no-detach', `--config=${config}`, `--address=${HOST}`, `--port=${port}`], port, 'rsync --daemon');
+  const daemon = await startDaemon(
+    rsync,
+    ['--daemon', '--no-detach', `--config=${config}`, `--address=${HOST}`, `--port=${port}`],
+    port,
+    'rsync --daemon',
+  );
   return { ...daemon, dest };
 }
 
@@ -66,7 +75,10 @@ async function listing(dir: string): Promise<{ files: number; bytes: number }> {
 async function check(dir: string, expect: { files: number; bytes: number }, name: string): Promise<void> {
   const got = await listing(dir);
   if (got.files !== expect.files || got.bytes !== expect.bytes) {
-    throw new Error(`${name}: ${got.files} files of ${got.bytes} bytes arrived in ${dir}, expected ${expect.files} of ${expect.bytes}`);
+    throw new Error(
+      `${name}: ${got.files} files of ${got.bytes} bytes arrived in ${dir}, expected ` +
+        `${expect.files} of ${expect.bytes}`,
+    );
   }
 }
 
@@ -88,7 +100,17 @@ async function linedropRound(base: string, expect: { files: number; bytes: numbe
   const receive = await startLinedropReceive(dir);
   try {
     syncAll();
-    const send = [LINEDROP, 'send', '--host', HOST, '--port', String(receive.port), '--quiet', '--no-progress', ...files];
+    const send = [
+      LINEDROP,
+      'send',
+      '--host',
+      HOST,
+      '--port',
+      String(receive.port),
+      '--quiet',
+      '--no-progress',
+      ...files,
+    ];
     const run = await timeCommand(process.execPath, send, 'linedrop send');
     await check(dir, expect, 'linedrop send');
     return run;
@@ -98,7 +120,12 @@ async function linedropRound(base: string, expect: { files: number; bytes: numbe
 }
 
 /** `rsync --fsync ARGS rsync://.../drop/<fresh folder>/`. */
-async function rsyncRound(rsync: string, daemon: Daemon & { dest: string }, expect: { files: number; bytes: number }, args: string[]): Promise<Timed> {
+async function rsyncRound(
+  rsync: string,
+  daemon: Daemon & { dest: string },
+  expect: { files: number; bytes: number },
+  args: string[],
+): Promise<Timed> {
   const dir = await freshFolder(daemon.dest);
   syncAll();
   const run = await timeCommand(rsync, [...args, `rsync://${HOST}:${daemon.port}/drop/${basename(dir)}/`], 'rsync');
@@ -139,7 +166,10 @@ export async function sectionRsync(o: Options, tmp: string): Promise<void> {
     log(`   ${smallWhat}`);
     const [ldSmall, rsSmall] = await bestOf(
       o.repeat,
-      [() => linedropRound(ldDir, small, names), () => rsyncRound(rsync, daemon, small, ['-r', '--fsync', `${smallDir}/`])],
+      [
+        () => linedropRound(ldDir, small, names),
+        () => rsyncRound(rsync, daemon, small, ['-r', '--fsync', `${smallDir}/`]),
+      ],
       ['linedrop send', 'rsync -r --fsync'],
     );
     const ldRate = o.rsyncFiles / ldSmall!.seconds;

@@ -78,7 +78,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--endpoint') options.endpoint = value();
     else if (flag === '--json') options.json = true;
     else if (flag === '--help' || flag === '-h') {
-      process.stdout.write('usage: npm run bench:s3 -- [--size 256MiB] [--repeat 3] [--part-size 8MiB] [--queue 4] [--endpoint URL] [--json]\n');
+      process.stdout.write(
+        'usage: npm run bench:s3 -- [--size 256MiB] [--repeat 3] [--part-size ' +
+          '8MiB] [--queue 4] [--endpoint URL] [--json]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown flag ${flag} (--help lists them)`);
   }
@@ -207,7 +210,14 @@ async function sendThroughLinedrop(port: number, size: number): Promise<number> 
   return seconds;
 }
 
-async function sdkMultipart(client: S3Client, bucket: string, key: string, size: number, partSize: number, queue: number): Promise<number> {
+async function sdkMultipart(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  size: number,
+  partSize: number,
+  queue: number,
+): Promise<number> {
   const started = performance.now();
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
   const parts: CompletedPart[] = [];
@@ -217,7 +227,16 @@ async function sdkMultipart(client: S3Client, bucket: string, key: string, size:
     for (const body of bodyParts(size, partSize)) {
       const partNumber = ++number;
       const task: Promise<void> = client
-        .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }))
+        .send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        )
         .then((out) => void parts.push({ PartNumber: partNumber, ETag: out.ETag! }))
         .finally(() => inFlight.delete(task));
       inFlight.add(task);
@@ -225,7 +244,9 @@ async function sdkMultipart(client: S3Client, bucket: string, key: string, size:
     }
     await Promise.all(inFlight);
     parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
   } catch (err) {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
     throw err;
@@ -233,7 +254,14 @@ async function sdkMultipart(client: S3Client, bucket: string, key: string, size:
   return (performance.now() - started) / 1000;
 }
 
-async function sdkLibStorage(client: S3Client, bucket: string, key: string, size: number, partSize: number, queue: number): Promise<number> {
+async function sdkLibStorage(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  size: number,
+  partSize: number,
+  queue: number,
+): Promise<number> {
   const started = performance.now();
   const body = new PassThrough({ highWaterMark: MiB });
   const upload = new Upload({ client, params: { Bucket: bucket, Key: key, Body: body }, partSize, queueSize: queue });
@@ -282,7 +310,8 @@ async function emptyAndDelete(client: S3Client, bucket: string): Promise<void> {
   const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
   for (const o of listed.Contents ?? []) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
   const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
+  for (const u of uploads.Uploads ?? [])
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }));
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
   collectGarbage();
 }
@@ -320,7 +349,8 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   if (!options.endpoint) {
     process.stderr.write(
-      'bench:s3: no S3 gateway. Set LINEDROP_S3_ENDPOINT (and the AWS_* credentials), or start a local Ceph gateway around the benchmark:\n' +
+      'bench:s3: no S3 gateway. Set LINEDROP_S3_ENDPOINT (and the AWS_* credentials), or start a ' +
+        'local Ceph gateway around the benchmark:\n' +
         '  bash scripts/ceph-test.sh npm run bench:s3\n',
     );
     process.exitCode = 2;
@@ -332,14 +362,19 @@ async function main(): Promise<void> {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const log = (text: string): void => void process.stderr.write(`${text}\n`);
   log(
-    `bench:s3: ${(size / MiB).toFixed(0)} MiB of ${LINE}-byte lines to ${endpoint} (bucket ${bucket}), parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat}`,
+    `bench:s3: ${(size / MiB).toFixed(0)} MiB of ${LINE}-byte lines to ${endpoint} (bucket ` +
+      `${bucket}), parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat}`,
   );
 
   const rows: Row[] = [];
   let serverPeak: number | undefined;
   try {
     // A fresh gateway is slow at first (new pools, new bucket index): warm it up, untimed.
-    await remove(client, bucket, await sdkMultipart(client, bucket, 'warm-up', Math.min(size, 64 * MiB), partSize, queue).then(() => 'warm-up'));
+    await remove(
+      client,
+      bucket,
+      await sdkMultipart(client, bucket, 'warm-up', Math.min(size, 64 * MiB), partSize, queue).then(() => 'warm-up'),
+    );
     // linedrop: its own server process, so its memory is its own.
     const linedrop = await startLinedrop(bucket, endpoint, 'linedrop');
     const idle = rss(linedrop.pid, 'VmRSS');
@@ -375,7 +410,9 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await emptyAndDelete(client, bucket).catch((err: Error) => log(`bench:s3: could not remove bucket ${bucket}: ${err.message}`));
+    await emptyAndDelete(client, bucket).catch((err: Error) =>
+      log(`bench:s3: could not remove ` + `bucket ${bucket}: ${err.message}`),
+    );
   }
 
   const reference = Math.min(...rows[1]!.seconds);
@@ -390,10 +427,18 @@ async function main(): Promise<void> {
     const sorted = [...r.seconds].sort((a, b) => a - b);
     const best = sorted[0]!;
     const median = sorted[Math.floor(sorted.length / 2)]!;
-    return [r.name, mbps(size, best), mbps(size, median), best.toFixed(2), `${((reference / best) * 100).toFixed(0)}%`, r.note ?? ''];
+    return [
+      r.name,
+      mbps(size, best),
+      mbps(size, median),
+      best.toFixed(2),
+      `${((reference / best) * 100).toFixed(0)}%`,
+      r.note ?? '',
+    ];
   });
   process.stdout.write(
-    `\n${(size / MiB).toFixed(0)} MiB, parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in flight, best of ${repeat} (MB/s = 10^6 bytes/s)\n\n${table([header, ...body])}\n`,
+    `\n${(size / MiB).toFixed(0)} MiB, parts of ${(partSize / MiB).toFixed(0)} MiB, ${queue} in ` +
+      `flight, best of ${repeat} (MB/s = 10^6 bytes/s)\n\n${table([header, ...body])}\n`,
   );
 }
 

@@ -93,7 +93,9 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-export async function stats(child: Child): Promise<{ connections: number; rss: number; heapUsed: number; external: number; arrayBuffers: number }> {
+export async function stats(
+  child: Child,
+): Promise<{ connections: number; rss: number; heapUsed: number; external: number; arrayBuffers: number }> {
   const m = await child.command('stats');
   return m.stats as { connections: number; rss: number; heapUsed: number; external: number; arrayBuffers: number };
 }
@@ -179,7 +181,11 @@ export function which(cmd: string): string | undefined {
  * Runs every contestant `n` times, taking turns (A B C A B C ...), so that a burst of load from
  * elsewhere on the machine hits them alike, and keeps each one's fastest run.
  */
-export async function bestOf<T extends { seconds: number }>(n: number, runs: (() => Promise<T>)[], names: string[] = []): Promise<T[]> {
+export async function bestOf<T extends { seconds: number }>(
+  n: number,
+  runs: (() => Promise<T>)[],
+  names: string[] = [],
+): Promise<T[]> {
   const winners: (T | undefined)[] = runs.map(() => undefined);
   for (let i = 0; i < n; i++) {
     for (const [j, run] of runs.entries()) {

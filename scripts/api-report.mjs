@@ -1,7 +1,8 @@
 // The public API of each entry point, recorded by API Extractor in etc/<entry>.api.md.
 //
-//   node scripts/api-report.mjs           checks: fails when an entry point's API differs from its committed report (npm run api:check)
-//   node scripts/api-report.mjs --update  writes the reports anew (npm run api:update), to commit with the change
+// node scripts/api-report.mjs           checks: fails when an entry point's API differs from its committed report (npm
+// run api:check) node scripts/api-report.mjs --update  writes the reports anew (npm run api:update), to commit with the
+// change
 //
 // Reads the declarations tsc wrote (dist/src/**/index.d.ts): run `npm run build` first.
 import { spawnSync } from 'node:child_process';
@@ -51,7 +52,12 @@ for (const [name, entry] of ENTRIES) {
           files: [join(root, entry)],
         },
       },
-      apiReport: { enabled: true, reportFileName: name, reportFolder: join(root, 'etc'), reportTempFolder: join(root, 'dist/api') },
+      apiReport: {
+        enabled: true,
+        reportFileName: name,
+        reportFolder: join(root, 'etc'),
+        reportTempFolder: join(root, 'dist/api'),
+      },
       docModel: { enabled: false },
       dtsRollup: { enabled: false },
       tsdocMetadata: { enabled: false },
@@ -75,7 +81,8 @@ for (const [name, entry] of ENTRIES) {
     const report = `etc/${name}.api.md`;
     console.error(
       result.apiReportChanged
-        ? `${report}: the public API of ${name.replace('-', '/')} changed. If that is meant, run npm run api:update and commit ${report} with the change.`
+        ? `${report}: the public API of ${name.replace('-', '/')} changed. If that is meant, run ` +
+            `npm run api:update and commit ${report} with the change.`
         : `${name}: API Extractor failed (${result.errorCount} errors, ${result.warningCount} warnings)`,
     );
   }
@@ -124,7 +131,10 @@ for (const [module, moduleResolution] of [
   );
   if (tsc.status !== 0) {
     failed++;
-    console.error(`a program that resolves modules as ${moduleResolution} does not get the package's types:\n${tsc.stdout}${tsc.stderr}`);
+    console.error(
+      `a program that resolves modules as ${moduleResolution} does not get the ` +
+        `package's types:\n${tsc.stdout}${tsc.stderr}`,
+    );
   }
 }
 

@@ -13,7 +13,15 @@ import { bundle, ENTRY } from './bundle.mjs';
 import { buildWasm } from './build-wasm.mjs';
 
 const STAMP = 'dist/.build-stamp';
-const SOURCES = ['src', 'test', 'bench', 'tsconfig.json', 'package.json', 'scripts/bundle.mjs', 'scripts/build-wasm.mjs'];
+const SOURCES = [
+  'src',
+  'test',
+  'bench',
+  'tsconfig.json',
+  'package.json',
+  'scripts/bundle.mjs',
+  'scripts/build-wasm.mjs',
+];
 
 function newest(path) {
   if (!existsSync(path)) return 0;
@@ -32,7 +40,9 @@ if (process.argv.includes('--always') || SOURCES.some((p) => newest(p) > built))
     console.error(`build failed: ${e.message}`);
     process.exit(1);
   }
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
+    stdio: 'inherit',
+  });
   if (tsc.status !== 0) {
     console.error('build failed: fix the TypeScript errors above, then run the command again');
     process.exit(tsc.status ?? 1);

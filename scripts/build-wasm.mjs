@@ -19,7 +19,9 @@ export async function assemble(wat) {
     ({ default: wabtInit } = await import('wabt'));
   } catch (e) {
     if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    throw new Error(`wabt is not installed, so ${WAT} cannot be assembled: run \`npm install\` (with devDependencies) first`);
+    throw new Error(
+      `wabt is not installed, so ${WAT} cannot be assembled: run \`npm install\` ` + `(with devDependencies) first`,
+    );
   }
   const wabt = await wabtInit();
   const module = wabt.parseWat(WAT, wat, { simd: true });
@@ -34,7 +36,8 @@ export async function assemble(wat) {
 /** The text of newlines-wasm.ts for these bytes. */
 export function moduleSource(bytes) {
   const rows = [];
-  for (let i = 0; i < bytes.length; i += 16) rows.push(`  ${[...bytes.subarray(i, i + 16)].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')},`);
+  for (let i = 0; i < bytes.length; i += 16)
+    rows.push(`  ${[...bytes.subarray(i, i + 16)].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(', ')},`);
   return [
     `// The WebAssembly module of newlines.ts, ${bytes.length} bytes assembled from newlines.wat by`,
     '// scripts/build-wasm.mjs (`npm run build`): generated, do not edit; edit newlines.wat instead.',

@@ -32,7 +32,11 @@ const licenseNotices = {
       const folder = dirname(args.path);
       const { name, version } = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'));
       const license = readFileSync(join(folder, 'LICENSE'), 'utf8').trim().replaceAll('*/', '* /');
-      return { contents: `/*! ${name} ${version}, bundled into linedrop\n\n${license}\n*/\n${readFileSync(args.path, 'utf8')}`, loader: 'js' };
+      return {
+        contents:
+          `/*! ${name} ${version}, bundled into ` + `linedrop\n\n${license}\n*/\n${readFileSync(args.path, 'utf8')}`,
+        loader: 'js',
+      };
     });
   },
 };
@@ -58,9 +62,14 @@ function splitParts(crossings) {
     name: 'split-parts',
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, async (args) => {
-        if (args.kind === 'entry-point' || args.namespace !== 'file' || args.pluginData === 'resolving') return undefined;
+        if (args.kind === 'entry-point' || args.namespace !== 'file' || args.pluginData === 'resolving')
+          return undefined;
         const from = relative(process.cwd(), args.importer);
-        const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'resolving' });
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          pluginData: 'resolving',
+        });
         if (resolved.errors.length > 0) return undefined;
         const path = relative(process.cwd(), resolved.path);
         const part = PARTS.find((p) => p.holds(path) && !p.holds(from));
@@ -80,7 +89,12 @@ function splitParts(crossings) {
 /** A part's entry: every module imported across its border, by its path. */
 function partEntry(name, paths) {
   const lines = [...paths].sort().map((path) => `  ${JSON.stringify(path)}: require(${JSON.stringify(`./${path}`)}),`);
-  return { contents: `module.exports = {\n${lines.join('\n')}\n};\n`, resolveDir: process.cwd(), sourcefile: `${name} (part)`, loader: 'js' };
+  return {
+    contents: `module.exports = {\n${lines.join('\n')}\n};\n`,
+    resolveDir: process.cwd(),
+    sourcefile: `${name} (part)`,
+    loader: 'js',
+  };
 }
 
 export async function bundle() {
@@ -89,7 +103,10 @@ export async function bundle() {
     ({ build } = await import('esbuild'));
   } catch (e) {
     if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    throw new Error('esbuild is not installed, so the command line cannot be bundled: run `npm install` (with devDependencies) first');
+    throw new Error(
+      'esbuild is not installed, so the command line cannot be bundled: run `npm ' +
+        'install` (with devDependencies) first',
+    );
   }
   const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
   const options = {
@@ -129,8 +146,14 @@ export async function bundle() {
   });
   for (const { name } of PARTS) {
     const paths = crossings.get(name);
-    if (paths.size === 0) throw new Error(`scripts/bundle.mjs: nothing imports the part "${name}" any more: remove it from PARTS`);
-    await build({ ...options, stdin: partEntry(name, paths), outfile: join(OUT_DIR, `${name}.js`), plugins: [licenseNotices] });
+    if (paths.size === 0)
+      throw new Error(`scripts/bundle.mjs: nothing imports the part "${name}" ` + `any more: remove it from PARTS`);
+    await build({
+      ...options,
+      stdin: partEntry(name, paths),
+      outfile: join(OUT_DIR, `${name}.js`),
+      plugins: [licenseNotices],
+    });
   }
   // The package is "type": "module"; these files are CommonJS.
   writeFileSync(join(OUT_DIR, 'package.json'), '{\n  "type": "commonjs"\n}\n');

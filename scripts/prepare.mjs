@@ -12,9 +12,11 @@ if (!existsSync('node_modules/typescript/bin/tsc')) {
   const global = process.env.npm_config_global === 'true';
   console.error(
     global
-      ? 'linedrop: this npm cannot install a package from git globally when it must be built (npm/cli#8440; npm 12 can).\n' +
+      ? 'linedrop: this npm cannot install a package from git globally when it must be built ' +
+          '(npm/cli#8440; npm 12 can).\n' +
           'Instead, in a clone: npm install && npm pack && npm install -g ./linedrop-*.tgz'
-      : 'linedrop: TypeScript is not installed, so the build cannot run: run `npm install` (with devDependencies) first',
+      : 'linedrop: TypeScript is not installed, so the build cannot run: run `npm install` (with ' +
+          'devDependencies) first',
   );
   process.exit(1);
 }

@@ -19,18 +19,33 @@ export class LinedropError<Code extends string = string> extends Error {
 }
 
 /** The codes a caller's `TypeError` carries, as Node.js gives its own (`ERR_INVALID_ARG_TYPE`). */
-export type TypeErrorCode = 'LINEDROP_ERR_INVALID_ARG_TYPE' | 'LINEDROP_ERR_INVALID_ARG_VALUE' | 'LINEDROP_ERR_INVALID_LINE';
+export type TypeErrorCode =
+  | 'LINEDROP_ERR_INVALID_ARG_TYPE'
+  | 'LINEDROP_ERR_INVALID_ARG_VALUE'
+  | 'LINEDROP_ERR_INVALID_LINE';
 
 /** The codes a caller's `RangeError` carries. */
-export type RangeErrorCode = 'LINEDROP_ERR_OUT_OF_RANGE' | 'LINEDROP_ERR_COUNT_OUT_OF_RANGE' | 'LINEDROP_ERR_EMPTY_MESSAGE';
+export type RangeErrorCode =
+  | 'LINEDROP_ERR_OUT_OF_RANGE'
+  | 'LINEDROP_ERR_COUNT_OUT_OF_RANGE'
+  | 'LINEDROP_ERR_EMPTY_MESSAGE';
 
-/** A caller's argument of the wrong type or shape, worded as the command line words it: `layout: expected "flat" or "session", not "x"`. */
-export function invalidArgument(message: string, code: TypeErrorCode = 'LINEDROP_ERR_INVALID_ARG_VALUE'): TypeError & { code: TypeErrorCode } {
+/**
+ * A caller's argument of the wrong type or shape, worded as the command line words it: `layout: expected "flat" or
+ * "session", not "x"`.
+ */
+export function invalidArgument(
+  message: string,
+  code: TypeErrorCode = 'LINEDROP_ERR_INVALID_ARG_VALUE',
+): TypeError & { code: TypeErrorCode } {
   return Object.assign(new TypeError(message), { code });
 }
 
 /** A caller's number outside what it may be: `maxInFlight: expected a whole number from 1 to 1024, not 0`. */
-export function outOfRange(message: string, code: RangeErrorCode = 'LINEDROP_ERR_OUT_OF_RANGE'): RangeError & { code: RangeErrorCode } {
+export function outOfRange(
+  message: string,
+  code: RangeErrorCode = 'LINEDROP_ERR_OUT_OF_RANGE',
+): RangeError & { code: RangeErrorCode } {
   return Object.assign(new RangeError(message), { code });
 }
 
@@ -40,8 +55,13 @@ export function outOfRange(message: string, code: RangeErrorCode = 'LINEDROP_ERR
  */
 export function checkWholeNumber(name: string, value: unknown, min: number, max?: number): void {
   const expected = max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`;
-  if (typeof value !== 'number') throw invalidArgument(`${name}: expected ${expected}, not ${describe(value)}`, 'LINEDROP_ERR_INVALID_ARG_TYPE');
-  if (!Number.isSafeInteger(value) || value < min || (max !== undefined && value > max)) throw outOfRange(`${name}: expected ${expected}, not ${value}`);
+  if (typeof value !== 'number')
+    throw invalidArgument(
+      `${name}: expected ${expected}, not ` + `${describe(value)}`,
+      'LINEDROP_ERR_INVALID_ARG_TYPE',
+    );
+  if (!Number.isSafeInteger(value) || value < min || (max !== undefined && value > max))
+    throw outOfRange(`${name}: expected ${expected}, ` + `not ${value}`);
 }
 
 function describe(value: unknown): string {

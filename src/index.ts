@@ -22,7 +22,13 @@ export {
 export { ConnectionError, type CloseReason, type FileEvent } from './server/connection.js';
 export type { Logger } from './server/logger.js';
 export type { RefusalReason } from './server/admission.js';
-export { LinedropMetrics, MetricsServer, startMetricsServer, type MetricsOptions, type MetricsServerOptions } from './server/metrics.js';
+export {
+  LinedropMetrics,
+  MetricsServer,
+  startMetricsServer,
+  type MetricsOptions,
+  type MetricsServerOptions,
+} from './server/metrics.js';
 export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -34,7 +40,13 @@ export {
   type TlsOptions,
 } from './server/options.js';
 export { ProxyProtocolError } from './server/proxy-protocol.js';
-export { LinedropServer, startServer, type ConnectionSummary, type LinedropServerEvents, type RefusedEvent } from './server/server.js';
+export {
+  LinedropServer,
+  startServer,
+  type ConnectionSummary,
+  type LinedropServerEvents,
+  type RefusedEvent,
+} from './server/server.js';
 export { DirectoryStorage, type DirectoryStorageOptions } from './storage/directory.js';
 export type { StorageChoice } from './storage/open.js';
 export { S3StorageError, type S3StorageOptions } from './storage/s3-client.js';

@@ -61,9 +61,14 @@ function expected(setting: NumberSetting): string {
  */
 export function checkSetting(setting: NumberSetting, value: unknown, name: string = setting.option): number {
   if (value === undefined) return setting.default;
-  if (typeof value !== 'number') throw invalidArgument(`${name}: expected ${expected(setting)}, not ${describe(value)}`, 'LINEDROP_ERR_INVALID_ARG_TYPE');
+  if (typeof value !== 'number')
+    throw invalidArgument(
+      `${name}: expected ${expected(setting)}, not ` + `${describe(value)}`,
+      'LINEDROP_ERR_INVALID_ARG_TYPE',
+    );
   const whole = setting.unit === 'ms' ? Number.isFinite(value) : Number.isSafeInteger(value);
-  if (!whole || value < setting.min || value > setting.max) throw outOfRange(`${name}: expected ${expected(setting)}, not ${String(value)}`);
+  if (!whole || value < setting.min || value > setting.max)
+    throw outOfRange(`${name}: expected ${expected(setting)}, ` + `not ${String(value)}`);
   return value;
 }
 

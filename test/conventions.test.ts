@@ -9,7 +9,9 @@ import { ROOT } from './support.js';
 
 /** The files git tracks under `dir` (the tree as committed or staged, not the build's output). */
 function tracked(...patterns: string[]): string[] {
-  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...patterns], { cwd: ROOT });
+  const out = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ...patterns], {
+    cwd: ROOT,
+  });
   return out
     .toString('utf8')
     .split('\0')
@@ -23,7 +25,11 @@ test('every source file starts with a // comment saying what it owns', () => {
     const first = readFileSync(join(ROOT, f), 'utf8').split('\n', 1)[0] ?? '';
     return !/^\/\/ \S/.test(first);
   });
-  assert.deepEqual(missing, [], `these files do not start with a "// what this file owns" comment: ${missing.join(', ')}`);
+  assert.deepEqual(
+    missing,
+    [],
+    `these files do not start with a "// what this file owns" comment: ` + `${missing.join(', ')}`,
+  );
 });
 
 /** The backquoted names in a piece of Markdown that look like a file or a folder of the repository. */
@@ -32,7 +38,10 @@ function namedPaths(text: string): string[] {
   for (const m of text.matchAll(/`([^`\s]+)`/g)) {
     const name = m[1]!;
     if (/^\.\w+$/.test(name)) continue; // an extension alone (`.wat`), not a file
-    if (/^[\w.-]+(\/[\w.-]+)*\/?$/.test(name) && (/\.(ts|mjs|cjs|js|py|json|jsonc|md|sh|lua|wat)$/.test(name) || name.endsWith('/'))) {
+    if (
+      /^[\w.-]+(\/[\w.-]+)*\/?$/.test(name) &&
+      (/\.(ts|mjs|cjs|js|py|json|jsonc|md|sh|lua|wat)$/.test(name) || name.endsWith('/'))
+    ) {
       names.push(name);
     }
   }
@@ -57,7 +66,8 @@ test("every file and folder named in CONTRIBUTING.md's map of the code exists", 
       const atRoot = existsSync(join(ROOT, bare));
       const inRoom = rooms.some((room) => existsSync(join(ROOT, room, bare)));
       // A bare file name in a room's row may sit in one of the room's folders (`checks/helpers.ts`).
-      const below = !bare.includes('/') && rooms.some((room) => all.some((f) => f.startsWith(`${room}/`) && basename(f) === bare));
+      const below =
+        !bare.includes('/') && rooms.some((room) => all.some((f) => f.startsWith(`${room}/`) && basename(f) === bare));
       if (!atRoot && !inRoom && !below) problems.push(`${name} (row of ${rooms.join(', ') || 'no room'})`);
     }
   }

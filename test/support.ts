@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer, type ConnectionSummary, type LinedropServer, type RefusedEvent, type ServerOptions } from '../src/index.js';
+import {
+  startServer,
+  type ConnectionSummary,
+  type LinedropServer,
+  type RefusedEvent,
+  type ServerOptions,
+} from '../src/index.js';
 import { isTempName } from '../src/storage/file-sink.js';
 import { sleep } from '../src/text.js';
 
@@ -32,7 +38,10 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** A server on 127.0.0.1, port 0, saving into a fresh temporary folder (or `storage`, when given, in `dir`); `close()` may be called more than once. */
+/**
+ * A server on 127.0.0.1, port 0, saving into a fresh temporary folder (or `storage`, when given, in `dir`); `close()`
+ * may be called more than once.
+ */
 export async function runServer(options: ServerOptions = {}): Promise<Running> {
   const dir = options.dir ?? (await tempDir());
   // A storage of the test's own is where files go (`dir` names its folder for the test only).
@@ -204,9 +213,27 @@ export class ServerProcess {
    * wherever that lies (a user such as nobody may not be able to enter it). `linedrop`: the command
    * to run (by default this checkout's).
    */
-  static async start(dir: string, extra: string[] = [], withoutPrivileges = false, linedrop = LINEDROP): Promise<ServerProcess> {
-    const command = [...linedrop, 'receive', '--port', '0', '--host', HOST, '--dir', dir, '--log-format', 'json', ...extra];
-    if (withoutPrivileges && process.getuid?.() === 0) command.unshift('setpriv', '--bounding-set=-all', '--inh-caps=-all', '--');
+  static async start(
+    dir: string,
+    extra: string[] = [],
+    withoutPrivileges = false,
+    linedrop = LINEDROP,
+  ): Promise<ServerProcess> {
+    const command = [
+      ...linedrop,
+      'receive',
+      '--port',
+      '0',
+      '--host',
+      HOST,
+      '--dir',
+      dir,
+      '--log-format',
+      'json',
+      ...extra,
+    ];
+    if (withoutPrivileges && process.getuid?.() === 0)
+      command.unshift('setpriv', '--bounding-set=-all', '--inh-caps=-all', '--');
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const server = new ServerProcess(child);
     try {
@@ -253,7 +280,12 @@ export class ServerProcess {
 
   private listeningPort(): number | undefined {
     for (const entry of this.logs()) {
-      if (typeof entry['msg'] === 'string' && entry['msg'].startsWith('listening on') && typeof entry['port'] === 'number') return entry['port'];
+      if (
+        typeof entry['msg'] === 'string' &&
+        entry['msg'].startsWith('listening on') &&
+        typeof entry['port'] === 'number'
+      )
+        return entry['port'];
     }
     return undefined;
   }

@@ -13,7 +13,10 @@ export interface BindFailure {
   /** The address it asked for, when known (`0.0.0.0` for Python's `''`). */
   address?: string;
   port?: number;
-  /** In words, with the fix: `the server could not bind 192.168.1.187:12100: that address is not on this machine (EADDRNOTAVAIL); bind '' or 0.0.0.0`. */
+  /**
+   * In words, with the fix: `the server could not bind 192.168.1.187:12100: that address is not on this machine
+   * (EADDRNOTAVAIL); bind '' or 0.0.0.0`.
+   */
   text: string;
 }
 
@@ -32,7 +35,10 @@ function constantIn(source: string, name: string): string | undefined {
 }
 
 /** The address and port of a Python `bind((HOST, PORT))` from its traceback: literals, or constants of its file. */
-function pythonBindTarget(output: string, readSource: (file: string) => string | undefined): { address?: string; port?: number } {
+function pythonBindTarget(
+  output: string,
+  readSource: (file: string) => string | undefined,
+): { address?: string; port?: number } {
   const tb = pythonTraceback(output);
   const frames = tb?.frames ?? [];
   const frame = frames[lastIndex(frames, (f) => f.source !== undefined && /\.bind\s*\(/.test(f.source))];
@@ -73,11 +79,20 @@ export function bindFailureText(code: BindErrorCode, address: string | undefined
         : 'its listening socket';
   switch (code) {
     case 'EADDRNOTAVAIL':
-      return `the server could not bind ${what}: that address is not on this machine (EADDRNOTAVAIL); bind '' or 0.0.0.0 (every address of the machine) instead of a fixed address`;
+      return (
+        `the server could not bind ${what}: that address is not on this machine ` +
+        `(EADDRNOTAVAIL); bind '' or 0.0.0.0 (every address of the machine) instead of a fixed address`
+      );
     case 'EADDRINUSE':
-      return `the server could not bind ${what}: the port is already in use (EADDRINUSE), by another program or by connections of an earlier run waiting in TIME_WAIT; set SO_REUSEADDR before bind()`;
+      return (
+        `the server could not bind ${what}: the port is already in use (EADDRINUSE), by ` +
+        `another program or by connections of an earlier run waiting in TIME_WAIT; set SO_REUSEADDR before bind()`
+      );
     case 'EACCES':
-      return `the server could not bind ${what}: permission denied (EACCES); ports below 1024 need privileges: use a port above 1023, such as 12100`;
+      return (
+        `the server could not bind ${what}: permission denied (EACCES); ports below 1024 need ` +
+        `privileges: use a port above 1023, such as 12100`
+      );
   }
 }
 
@@ -85,7 +100,10 @@ export function bindFailureText(code: BindErrorCode, address: string | undefined
  * The failed bind in a server's output, if it printed one. `readSource` reads a source file a
  * Python traceback names (to resolve `HOST`/`PORT`); by default from disk.
  */
-export function findBindFailure(output: string, readSource: (file: string) => string | undefined = readText): BindFailure | undefined {
+export function findBindFailure(
+  output: string,
+  readSource: (file: string) => string | undefined = readText,
+): BindFailure | undefined {
   const lines = output.split(/\r?\n/).filter((l) => l.trim() !== '');
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
@@ -103,7 +121,12 @@ export function findBindFailure(output: string, readSource: (file: string) => st
     } else {
       ({ address, port } = pythonBindTarget(output, readSource));
     }
-    return { code, ...(address !== undefined ? { address } : {}), ...(port !== undefined ? { port } : {}), text: bindFailureText(code, address, port) };
+    return {
+      code,
+      ...(address !== undefined ? { address } : {}),
+      ...(port !== undefined ? { port } : {}),
+      text: bindFailureText(code, address, port),
+    };
   }
   return undefined;
 }

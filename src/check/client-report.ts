@@ -13,7 +13,14 @@
  * - `no-quit`: the connection closed between messages without the zero-line message;
  * - `protocol-error`: anything else the decoder refused.
  */
-export type DeviationKind = 'count-mismatch' | 'missing-newline' | 'partial-count' | 'implausible-count' | 'bytes-after-quit' | 'no-quit' | 'protocol-error';
+export type DeviationKind =
+  | 'count-mismatch'
+  | 'missing-newline'
+  | 'partial-count'
+  | 'implausible-count'
+  | 'bytes-after-quit'
+  | 'no-quit'
+  | 'protocol-error';
 
 export interface Deviation {
   kind: DeviationKind;
@@ -22,7 +29,10 @@ export interface Deviation {
   message: string;
 }
 
-/** One read from the socket: where it starts in the stream, how long it is, when it came (ms after the connection opened). */
+/**
+ * One read from the socket: where it starts in the stream, how long it is, when it came (ms after the connection
+ * opened).
+ */
 export interface ChunkRecord {
   offset: number;
   length: number;
@@ -70,7 +80,9 @@ export interface ClientConnectionReport {
   /** The zero-line message, if it came. */
   quit: { offset: number; status: 'Q' } | null;
   bytesAfterQuit: number;
-  /** Who ended the connection: the client, the checker (after Q and a grace period, or after a deviation), or an error. */
+  /**
+   * Who ended the connection: the client, the checker (after Q and a grace period, or after a deviation), or an error.
+   */
   closedBy: 'client' | 'checker' | 'error';
   end: string;
   deviations: Deviation[];
@@ -82,7 +94,10 @@ export interface ClientConnectionReport {
 export interface ClientCheckerOptions {
   /** Folder to save each message in, as k.txt (later connections overwrite, as the lab server does). */
   dir?: string;
-  /** Silence in the middle of a message (or a count) that counts as the client having stopped, at a program's pace (default 2000 ms). */
+  /**
+   * Silence in the middle of a message (or a count) that counts as the client having stopped, at a program's pace
+   * (default 2000 ms).
+   */
   quietMs?: number;
   /**
    * Silence allowed in a message whose lines come at a person's pace (typed by hand into the

@@ -9,8 +9,21 @@ import { Decoder } from '../protocol/decoder.js';
 import { MAX_WIRE_COUNT } from '../protocol/limits.js';
 import { LF } from '../protocol/line-scanner.js';
 import { STATUS_ACCEPTED, STATUS_QUIT } from '../protocol/status.js';
-import { bytesAfterQuit, IMPLAUSIBLE_COUNT, implausibleCount, noQuit, partialCount, stoppedInMessage } from './client-deviations.js';
-import type { ChunkRecord, ClientCheckerOptions, ClientConnectionReport, Deviation, MessageRecord } from './client-report.js';
+import {
+  bytesAfterQuit,
+  IMPLAUSIBLE_COUNT,
+  implausibleCount,
+  noQuit,
+  partialCount,
+  stoppedInMessage,
+} from './client-deviations.js';
+import type {
+  ChunkRecord,
+  ClientCheckerOptions,
+  ClientConnectionReport,
+  Deviation,
+  MessageRecord,
+} from './client-report.js';
 import { hex } from './format.js';
 
 export const DEFAULT_QUIET_MS = 2000;
@@ -32,7 +45,11 @@ export class Session {
   private resolveDone!: (report: ClientConnectionReport) => void;
   private readonly started = performance.now();
   private readonly startedAt = new Date().toISOString();
-  private readonly decoder = new Decoder({ maxLines: MAX_WIRE_COUNT, maxLineBytes: Number.MAX_SAFE_INTEGER, maxMessageBytes: Number.MAX_SAFE_INTEGER });
+  private readonly decoder = new Decoder({
+    maxLines: MAX_WIRE_COUNT,
+    maxLineBytes: Number.MAX_SAFE_INTEGER,
+    maxMessageBytes: Number.MAX_SAFE_INTEGER,
+  });
   private readonly quietMs: number;
   private readonly typingMs: number;
   private readonly graceMs: number;
@@ -91,7 +108,9 @@ export class Session {
       });
     });
     socket.on('end', () => this.queue(() => this.onClientEnd('client', 'the client closed the connection')));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.queue(() => this.onClientEnd('error', `the connection broke (${err.code ?? err.message})`)));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      this.queue(() => this.onClientEnd('error', `the connection broke ` + `(${err.code ?? err.message})`)),
+    );
     socket.on('close', () => this.queue(() => this.onClientEnd('client', 'the connection closed')));
     this.armQuiet();
   }
@@ -131,7 +150,9 @@ export class Session {
       this.waitTimer = setTimeout(() => {
         const why = this.handPaced ? 'its lines come at the pace of typing' : 'no line of it yet';
         this.onWaiting(
-          `waiting for line ${open.linesReceived + 1} of ${open.count} of message ${open.index}: no byte for ${this.quietMs / 1000} s (${why}; the checker waits up to ${Math.round(ms / 1000)} s before it reports count-mismatch)`,
+          `waiting for line ${open.linesReceived + 1} of ${open.count} of message ${open.index}: no ` +
+            `byte for ${this.quietMs / 1000} s (${why}; the checker waits up to ` +
+            `${Math.round(ms / 1000)} s before it reports count-mismatch)`,
         );
       }, this.quietMs);
     }
@@ -153,7 +174,9 @@ export class Session {
             break;
           }
           if (event.lines >= IMPLAUSIBLE_COUNT) {
-            this.deviations.push(implausibleCount(event.lines, countBytes, this.messageOffset, this.messages[this.messages.length - 1]));
+            this.deviations.push(
+              implausibleCount(event.lines, countBytes, this.messageOffset, this.messages[this.messages.length - 1]),
+            );
             this.finish('checker', 'the checker closed the connection after the implausible count');
             return;
           }
@@ -187,7 +210,10 @@ export class Session {
             clearTimeout(this.quietTimer);
             this.socket.end(Buffer.from([STATUS_QUIT]));
             this.graceTimer = setTimeout(
-              () => this.queue(() => this.finish('checker', `the checker closed the connection ${this.graceMs} ms after Q`)),
+              () =>
+                this.queue(() =>
+                  this.finish('checker', `the checker closed the connection ` + `${this.graceMs} ms after Q`),
+                ),
               this.graceMs,
             );
             return;
@@ -220,7 +246,11 @@ export class Session {
         if (record.lines.length < MAX_LISTED) {
           const line = Buffer.concat(this.partial);
           const text = line[line.length - 1] === LF ? line.subarray(0, line.length - 1) : line;
-          record.lines.push({ offset: this.partialStart, length: this.partialLength, text: cut(text.toString('utf8'), 200) });
+          record.lines.push({
+            offset: this.partialStart,
+            length: this.partialLength,
+            text: cut(text.toString('utf8'), 200),
+          });
         }
         this.partial = [];
         this.partialLength = 0;
@@ -289,7 +319,8 @@ export class Session {
     clearTimeout(this.graceTimer);
     this.closedBy = by;
     this.endText = text;
-    if (this.afterQuitLength > 0) this.deviations.push(bytesAfterQuit(this.afterQuitLength, Buffer.concat(this.afterQuit), (this.quitAt ?? 0) + 4));
+    if (this.afterQuitLength > 0)
+      this.deviations.push(bytesAfterQuit(this.afterQuitLength, Buffer.concat(this.afterQuit), (this.quitAt ?? 0) + 4));
     this.deviations.sort((a, b) => a.offset - b.offset);
     if (!this.socket.destroyed) {
       this.socket.end();

@@ -5,7 +5,9 @@ import { constants } from 'node:os';
 import { basename } from 'node:path';
 
 export interface Crash {
-  /** The error as the program named it: `UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3`, `killed by SIGSEGV`. */
+  /**
+   * The error as the program named it: `UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3`, `killed by SIGSEGV`.
+   */
   error: string;
   /** Where, when the output says: `tcp.py line 143, in read_line`, `Server.java line 20, in Server.main`. */
   where?: string;
@@ -65,7 +67,10 @@ export function pythonTraceback(output: string): PythonTraceback | undefined {
   return { frames, exception };
 }
 
-/** `UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 0: ordinal not in range(128)` -> the part a person needs. */
+/**
+ * `UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 0: ordinal not in range(128)` -> the part a
+ * person needs.
+ */
 function pythonError(exception: string): string {
   const unicode = /^(Unicode(?:De|En)codeError: .*?) in position \d+/.exec(exception);
   return shorten(unicode ? unicode[1]! : exception);
@@ -82,8 +87,12 @@ function javaException(lines: string[]): Crash | undefined {
     if (!m) break;
     frames.push({ method: m[1]!, file: m[2]!, line: m[3] });
   }
-  const own = frames.find((f) => !/^(java|javax|jdk|sun|com\.sun)\./.test(f.method) && f.line !== undefined) ?? frames[0];
-  return { error: shorten(error), ...(own ? { where: `${own.file}${own.line ? ` line ${own.line}` : ''}, in ${own.method}` } : {}) };
+  const own =
+    frames.find((f) => !/^(java|javax|jdk|sun|com\.sun)\./.test(f.method) && f.line !== undefined) ?? frames[0];
+  return {
+    error: shorten(error),
+    ...(own ? { where: `${own.file}${own.line ? ` line ${own.line}` : ''}, in ${own.method}` } : {}),
+  };
 }
 
 /** Node.js's report of an uncaught exception: `TypeError: msg` followed by `    at f (/path/file.js:12:5)` lines. */
@@ -92,7 +101,11 @@ function nodeException(lines: string[]): Crash | undefined {
   if (at < 0) return undefined;
   for (let i = at + 1; i < lines.length && /^\s+at /.test(lines[i]!); i++) {
     const m = /^\s+at (?:(.*?) \()?(?!node:)([^()]+?):(\d+):\d+\)?$/.exec(lines[i]!);
-    if (m) return { error: shorten(lines[at]!.trim()), where: `${basename(m[2]!)} line ${m[3]}${m[1] ? `, in ${m[1]}` : ''}` };
+    if (m)
+      return {
+        error: shorten(lines[at]!.trim()),
+        where: `${basename(m[2]!)} line ${m[3]}${m[1] ? `, in ${m[1]}` : ''}`,
+      };
   }
   return { error: shorten(lines[at]!.trim()) };
 }
@@ -138,7 +151,9 @@ export function findCrash(output: string, exit: string | undefined): Crash | und
   if (signal) {
     const words = SIGNAL_WORDS[signal];
     const last = lines.at(-1)?.trim();
-    return { error: `killed by ${signal}${words ? ` (${words})` : ''}${last ? `; its last line: ${shorten(last)}` : ''}` };
+    return {
+      error: `killed by ${signal}${words ? ` (${words})` : ''}${last ? `; its last line: ${shorten(last)}` : ''}`,
+    };
   }
   const last = lines.at(-1)?.trim();
   return { error: last ? `${exit}; its last line: ${shorten(last)}` : `${exit}, printing nothing` };

@@ -99,7 +99,9 @@ export class Run {
   lastConnectError: string | undefined;
   /** Where the checks connect: the host and port given, or where the server was found listening. */
   readonly target: { host: string; port: number };
-  /** The listening sockets of the server, when the checker had to look for them (nothing accepted on the port given). */
+  /**
+   * The listening sockets of the server, when the checker had to look for them (nothing accepted on the port given).
+   */
   listening: string[] | undefined;
   /** The server could not bind its listening socket (from what it printed). */
   bindFailure: BindFailure | undefined;
@@ -109,7 +111,9 @@ export class Run {
     this.pauseMs = options.pauseMs ?? (options.quick ? QUICK_PAUSE_MS : 1000);
     this.startupMs = options.startupMs ?? 10_000;
     this.addrInUseMs = options.addrInUseMs ?? DEFAULT_ADDR_IN_USE_MS;
-    this.proc = options.restartCmd ? new ServerProcess(options.restartCmd, options.wrapServer ? { wrap: options.wrapServer } : {}) : undefined;
+    this.proc = options.restartCmd
+      ? new ServerProcess(options.restartCmd, options.wrapServer ? { wrap: options.wrapServer } : {})
+      : undefined;
     if (this.proc && options.serverLog !== undefined) this.proc.logFile = options.serverLog;
     this.target = { host: options.host, port: options.port };
   }
@@ -139,7 +143,8 @@ export class Run {
     } catch (e) {
       if (!(e instanceof ConnectFailedError)) throw e;
       this.lastConnectError = `${e.reason}: ${e.message}`;
-      if (!allowRestart || !this.proc) throw new ServerUnreachableError(`cannot connect to ${formatAddress(host, port)} (${e.reason})`);
+      if (!allowRestart || !this.proc)
+        throw new ServerUnreachableError(`cannot connect to ${formatAddress(host, port)} ` + `(${e.reason})`);
     }
     if (this.connectedOnce) this.knownSingle = true;
     return this.restart(this.proc, talk, check);
@@ -158,7 +163,8 @@ export class Run {
     if (host === this.target.host && best.port === this.target.port) return false;
     this.listening = [...new Set(found.map(listenerText))];
     talk.note(
-      `nothing accepted on ${formatAddress(this.target.host, this.target.port)}; the server listens on ${this.listening.join(', ')}: the checks connect to ${formatAddress(host, best.port)}`,
+      `nothing accepted on ${formatAddress(this.target.host, this.target.port)}; the server listens ` +
+        `on ${this.listening.join(', ')}: the checks connect to ${formatAddress(host, best.port)}`,
     );
     this.target.host = host;
     this.target.port = best.port;
@@ -169,7 +175,8 @@ export class Run {
   private async waitOldServer(proc: ServerProcess, talk: Conversation): Promise<void> {
     if (!proc.running) return;
     const t0 = Date.now();
-    if (await proc.waitGone(this.settleMs)) talk.note(`the server's earlier processes exited ${Date.now() - t0} ms later`);
+    if (await proc.waitGone(this.settleMs))
+      talk.note(`the server's earlier processes exited ` + `${Date.now() - t0} ms later`);
     else talk.note(`the server's earlier processes still ran after ${this.settleMs} ms: the checker stopped them`);
   }
 
@@ -191,10 +198,17 @@ export class Run {
     while (true) {
       try {
         // Attempts refused while the server starts are not the conversation: only the one that succeeds.
-        const wire = await Wire.connect(this.target.host, this.target.port, Math.min(this.timeoutMs, 1000), talk, false);
+        const wire = await Wire.connect(
+          this.target.host,
+          this.target.port,
+          Math.min(this.timeoutMs, 1000),
+          talk,
+          false,
+        );
         talk.note(`the server accepted this connection ${Date.now() - startedAt} ms after it was started`);
         this.connectedOnce = true;
-        if (inUseSince !== undefined) talk.note(`the port was free again after ${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
+        if (inUseSince !== undefined)
+          talk.note(`the port was free again after ` + `${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
         return wire;
       } catch (e) {
         if (!(e instanceof ConnectFailedError)) throw e;
@@ -213,8 +227,10 @@ export class Run {
         const inUseUntil = inUseSince + this.addrInUseMs;
         if (Date.now() >= inUseUntil) {
           throw new ServerUnreachableError(
-            `the server could not listen on port ${port}: "address already in use" for ${Math.round((Date.now() - inUseSince) / 1000)} s ` +
-              '(most likely connections of an earlier run waiting in TIME_WAIT). Fix: set SO_REUSEADDR on the listening socket before bind() ' +
+            `the server could not listen on port ${port}: "address already in use" for ` +
+              `${Math.round((Date.now() - inUseSince) / 1000)} s ` +
+              '(most likely connections of an earlier run waiting in TIME_WAIT). Fix: set ' +
+              'SO_REUSEADDR on the listening socket before bind() ' +
               '(Python: s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)); it printed: ' +
               proc.lastLines(3),
           );
@@ -223,7 +239,8 @@ export class Run {
           lastProgress = Date.now();
           const left = Math.ceil((inUseUntil - Date.now()) / 1000);
           this.progress(
-            `the server's port ${port} is still in use ("address already in use"); starting it again every ${ADDR_IN_USE_RETRY_MS} ms for up to ${left} s more`,
+            `the server's port ${port} is still in use ("address already in use"); starting it ` +
+              `again every ${ADDR_IN_USE_RETRY_MS} ms for up to ${left} s more`,
           );
           talk.note(`the server could not listen: "address already in use"; trying again`);
         }
@@ -234,7 +251,11 @@ export class Run {
         continue;
       }
       if (exited || Date.now() >= deadline) {
-        const why = bind ? bind.text : exited ? `the command ${proc.lastExit ?? 'exited'}` : `it did not accept connections within ${this.startupMs} ms`;
+        const why = bind
+          ? bind.text
+          : exited
+            ? `the command ${proc.lastExit ?? 'exited'}`
+            : `it did not accept connections ` + `within ${this.startupMs} ms`;
         const output = proc.output.trim();
         throw new ServerUnreachableError(
           `started the server with ${JSON.stringify(proc.command)} but ${why}${output ? `; it printed: ${output.slice(-500)}` : ''}`,
@@ -290,7 +311,10 @@ export class Run {
           state === 'not-listening'
             ? 'had closed its listening socket'
             : 'no longer waited for connections (it held its listening socket without accepting: asleep or busy)';
-        return `the server still ran ${Date.now() - started} ms after the check's connections ended and ${doing}: the checker stopped it and restarts it for the next check`;
+        return (
+          `the server still ran ${Date.now() - started} ms after the check's connections ended ` +
+          `and ${doing}: the checker stopped it and restarts it for the next check`
+        );
       }
     }
   }
@@ -307,7 +331,11 @@ export class Run {
       return undefined;
     }
     await proc.stop();
-    return `the server was still running ${wait} ms after the check's connections ended (a lab server exits after its connection): it looks stuck or still busy; the checker stopped it and restarts it for the next check`;
+    return (
+      `the server was still running ${wait} ms after the check's connections ended (a lab ` +
+      `server exits after its connection): it looks stuck or still busy; the checker stopped it and ` +
+      `restarts it for the next check`
+    );
   }
 }
 

@@ -8,7 +8,8 @@ export function hex(bytes: Uint8Array, max = 64): string {
 
 /** A line's bytes as a JSON string (`\r`, `\t` and `\n` visible), cut after `max` characters. */
 export function quote(bytes: Uint8Array | string, max = 80): string {
-  let text = typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let text =
+    typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   let cut = '';
   if (text.length > max) {
     cut = `… (${Buffer.byteLength(text)} bytes)`;
@@ -43,11 +44,17 @@ export function firstDifference(expected: Uint8Array, seen: Uint8Array): string 
   const n = Math.min(expected.length, seen.length);
   for (let i = 0; i < n; i++) {
     if (expected[i] !== seen[i]) {
-      return `first difference at byte ${i}: expected ${hex(expected.subarray(i, i + 8))}, found ${hex(seen.subarray(i, i + 8))}`;
+      return (
+        `first difference at byte ${i}: expected ${hex(expected.subarray(i, i + 8))}, found ` +
+        `${hex(seen.subarray(i, i + 8))}`
+      );
     }
   }
   if (seen.length > expected.length)
-    return `the expected ${expected.length} bytes, then ${seen.length - expected.length} more: ${quote(seen.subarray(expected.length), 40)}`;
+    return (
+      `the expected ${expected.length} bytes, then ${seen.length - expected.length} more: ` +
+      `${quote(seen.subarray(expected.length), 40)}`
+    );
   if (seen.length < expected.length) return `only the first ${seen.length} of the ${expected.length} expected bytes`;
   return 'identical';
 }

@@ -13,12 +13,25 @@ export type {
 } from './client-report.js';
 export { DEFAULT_QUIET_MS, DEFAULT_TYPING_MS } from './client-session.js';
 export { CheckCancelledError, DEFAULT_CHECK_TIMEOUT_MS, ServerUnreachableError } from './engine.js';
-export { DEFAULT_TIME_LIMIT_MS, gradeClass, NoNamespacesError, OutNotOursError, writeClassFiles, type GradeOptions } from './grade/grade.js';
+export {
+  DEFAULT_TIME_LIMIT_MS,
+  gradeClass,
+  NoNamespacesError,
+  OutNotOursError,
+  writeClassFiles,
+  type GradeOptions,
+} from './grade/grade.js';
 export { findSubmissions, NoSubmissionsError, type Submission } from './grade/submissions.js';
 export type { Namespaces } from './grade/isolation.js';
 export type { ClassReport, GradedSubmission, Isolation, SandboxKind, Verdict } from './grade/types.js';
 export { checksCsv, gradesCsv } from './reporters/csv.js';
-export { gradescopeJson, gradescopeResults, type GradescopeOptions, type GradescopeResults, type GradescopeTest } from './reporters/gradescope.js';
+export {
+  gradescopeJson,
+  gradescopeResults,
+  type GradescopeOptions,
+  type GradescopeResults,
+  type GradescopeTest,
+} from './reporters/gradescope.js';
 export { classIndexHtml, submissionHtml } from './reporters/html.js';
 export { reportJson, submissionJson } from './reporters/json.js';
 export { junitXml, type JunitSuite } from './reporters/junit.js';

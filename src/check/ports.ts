@@ -34,7 +34,8 @@ function ipv6(hex: string): string {
     const word = hex.slice(w * 8, w * 8 + 8);
     for (let b = 3; b >= 0; b--) bytes.push(Number.parseInt(word.slice(b * 2, b * 2 + 2), 16));
   }
-  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff)
+    return `::ffff:${bytes.slice(12).join('.')}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
   // The longest run of zero groups (two or more) becomes `::`.
@@ -66,7 +67,12 @@ export function parseProcNetTcp(text: string, family: 4 | 6): Listener[] {
     if (f.length < 10 || f[3] !== LISTEN) continue;
     const [addr, port] = f[1]!.split(':');
     if (addr === undefined || port === undefined) continue;
-    out.push({ address: family === 4 ? ipv4(addr) : ipv6(addr), port: Number.parseInt(port, 16), family, inode: f[9]! });
+    out.push({
+      address: family === 4 ? ipv4(addr) : ipv6(addr),
+      port: Number.parseInt(port, 16),
+      family,
+      inode: f[9]!,
+    });
   }
   return out;
 }
@@ -136,7 +142,10 @@ export function findListeners({ pids, ownNetwork }: FindListeners): Listener[] {
   return mine.sort((a, b) => a.port - b.port || a.family - b.family);
 }
 
-/** The address the checker connects to for a listener: any-address and loopback ones on the loopback, others as they are. */
+/**
+ * The address the checker connects to for a listener: any-address and loopback ones on the loopback, others as they
+ * are.
+ */
 export function connectHost(l: Listener, preferred: string): string {
   if (l.family === 4) {
     if (l.address === '0.0.0.0') return isIPv4(preferred) ? preferred : '127.0.0.1';

@@ -113,7 +113,9 @@ export class ServerProcess {
     return child.pid !== undefined && child.exitCode === null && child.signalCode === null ? [child.pid] : [];
   }
 
-  /** Stops the previous server (if it still runs) and starts the command again, for `check` (the check that needs it). */
+  /**
+   * Stops the previous server (if it still runs) and starts the command again, for `check` (the check that needs it).
+   */
   async start(check?: string): Promise<void> {
     await this.stop();
     this.tail = '';
@@ -121,7 +123,13 @@ export class ServerProcess {
     const argv = this.wrap(['sh', '-c', this.command], this.starts + 1);
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.starts++;
-    const run: ServerStart = { start: this.starts, checks: check !== undefined ? [check] : [], output: '', bytes: 0, stopped: false };
+    const run: ServerStart = {
+      start: this.starts,
+      checks: check !== undefined ? [check] : [],
+      output: '',
+      bytes: 0,
+      stopped: false,
+    };
     this.runs.push(run);
     this.log(
       `${this.starts > 1 ? '\n' : ''}===== start ${this.starts}${check !== undefined ? `, for the check ${check}` : ''} (${new Date().toISOString()}) =====\n`,
@@ -138,7 +146,8 @@ export class ServerProcess {
       this.tail = (this.tail + text).slice(-TAIL_BYTES);
       run.output = this.tail;
       if (run.bytes < LOG_BYTES_PER_START) this.log(chunk.subarray(0, LOG_BYTES_PER_START - run.bytes));
-      if (run.bytes < LOG_BYTES_PER_START && run.bytes + chunk.length >= LOG_BYTES_PER_START) this.log(`\n[the rest of this start's output is left out]\n`);
+      if (run.bytes < LOG_BYTES_PER_START && run.bytes + chunk.length >= LOG_BYTES_PER_START)
+        this.log(`\n[the rest of this ` + `start's output is left out]\n`);
       run.bytes += chunk.length;
     };
     child.stdout?.on('data', keep);

@@ -42,7 +42,11 @@ function round(n: number): number {
  * A report's score. Without a report (the checker could not run), every check of `all` that is
  * worth something counts for the maximum and nothing is scored.
  */
-export function scoreOf(report: CheckReport | null, points: Points, all: readonly { name: string; required: boolean }[]): Score {
+export function scoreOf(
+  report: CheckReport | null,
+  points: Points,
+  all: readonly { name: string; required: boolean }[],
+): Score {
   if (!report) return { score: 0, maxScore: round(all.reduce((sum, c) => sum + pointsFor(c, points), 0)) };
   let score = 0;
   let maxScore = 0;

@@ -4,19 +4,37 @@ import { mkdir } from 'node:fs/promises';
 import { CHECKS } from './checks/index.js';
 import { Conversation } from './conversation.js';
 import { crashText, findCrash } from './crash.js';
-import { CheckCancelledError, isRequired, Run, Scope, ServerUnreachableError, type CheckDef, type Outcome } from './engine.js';
+import {
+  CheckCancelledError,
+  isRequired,
+  Run,
+  Scope,
+  ServerUnreachableError,
+  type CheckDef,
+  type Outcome,
+} from './engine.js';
 import type { ServerStart } from './restart.js';
-import type { CheckReport, CheckResult, CheckServerOptions, CheckStatus, ServerCrash, ServerStartReport, SkipReason, StatusCounts } from './types.js';
+import type {
+  CheckReport,
+  CheckResult,
+  CheckServerOptions,
+  CheckStatus,
+  ServerCrash,
+  ServerStartReport,
+  SkipReason,
+  StatusCounts,
+} from './types.js';
 import { sleep } from '../text.js';
 import { formatAddress } from '../net-address.js';
 
 /** The checks `checkServer` runs, in order. */
-export const SERVER_CHECKS: readonly { name: string; title: string; required: boolean; needsDir: boolean }[] = CHECKS.map((c) => ({
-  name: c.name,
-  title: c.title,
-  required: c.required,
-  needsDir: c.needsDir === true,
-}));
+export const SERVER_CHECKS: readonly { name: string; title: string; required: boolean; needsDir: boolean }[] =
+  CHECKS.map((c) => ({
+    name: c.name,
+    title: c.title,
+    required: c.required,
+    needsDir: c.needsDir === true,
+  }));
 
 const SKIP_TEXT: Record<SkipReason, string> = {
   'needs-dir': 'not run: needs the server folder (--dir)',
@@ -47,7 +65,10 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
   const only = options.only ? new Set(options.only) : undefined;
   if (only) {
     const unknown = [...only].filter((n) => !CHECKS.some((c) => c.name === n));
-    if (unknown.length > 0) throw new RangeError(`unknown check(s): ${unknown.join(', ')}; the checks are ${CHECKS.map((c) => c.name).join(', ')}`);
+    if (unknown.length > 0)
+      throw new RangeError(
+        `unknown check(s): ${unknown.join(', ')}; the ` + `checks are ${CHECKS.map((c) => c.name).join(', ')}`,
+      );
   }
   // The server writes into the folder: it may not exist yet.
   if (options.dir !== undefined) await mkdir(options.dir, { recursive: true });
@@ -76,7 +97,10 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       sent: outcome.sent,
       expected: outcome.expected,
       seen: outcome.seen,
-      notes: [...(causedBy !== undefined ? [`this follows from the failure of ${causedBy}: fix that first`] : []), ...(outcome.notes ?? [])],
+      notes: [
+        ...(causedBy !== undefined ? [`this follows from the failure of ${causedBy}: fix ` + `that first`] : []),
+        ...(outcome.notes ?? []),
+      ],
       connections,
       ms,
       conversation: talk?.events ?? [],
@@ -111,7 +135,8 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
         let connections = 0;
         const talk = new Conversation();
         for (let attempt = 0; attempt < 2; attempt++) {
-          if (attempt > 0) talk.note('the first connection was closed before the server sent a byte: the check runs once more');
+          if (attempt > 0)
+            talk.note('the first connection was closed before the server sent a ' + 'byte: the check runs once more');
           const scope = new Scope(run, talk, def.name);
           current = scope;
           try {
@@ -129,7 +154,12 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
             } else if (e instanceof CheckCancelledError || options.signal?.aborted) {
               outcome = options.signal?.aborted
                 ? undefined
-                : { status: 'fail', sent: 'see the check', expected: 'the check to finish', seen: `the check did not finish within ${hardLimit(run)} ms` };
+                : {
+                    status: 'fail',
+                    sent: 'see the check',
+                    expected: 'the check to finish',
+                    seen: `the check did not finish ` + `within ${hardLimit(run)} ms`,
+                  };
             } else {
               throw e;
             }
@@ -142,7 +172,13 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
           // on its way out after the previous check (a one-connection server still finishing).
           // Try once more, on a new connection (restarting the server if it is gone and can be).
           // A crash explains the silence: the check is not run again.
-          if (outcome?.status === 'fail' && scope.silentlyClosed && attempt === 0 && outcome.fault !== 'stuck' && !outcome.crash) {
+          if (
+            outcome?.status === 'fail' &&
+            scope.silentlyClosed &&
+            attempt === 0 &&
+            outcome.fault !== 'stuck' &&
+            !outcome.crash
+          ) {
             await sleep(200);
             continue;
           }
@@ -191,7 +227,13 @@ async function afterCheck(run: Run, outcome: Outcome, talk: Conversation): Promi
   const found = findCrash(start.output, exit);
   if (!found) return;
   crashReported.add(start);
-  const crash: ServerCrash = { text: crashText(found), error: found.error, ...(found.where ? { where: found.where } : {}), exit, start: start.start };
+  const crash: ServerCrash = {
+    text: crashText(found),
+    error: found.error,
+    ...(found.where ? { where: found.where } : {}),
+    exit,
+    start: start.start,
+  };
   talk.note(`${crash.text} (its command ${exit})`);
   outcome.crash = crash;
   if (outcome.status === 'fail') {
@@ -212,7 +254,8 @@ function makeReport(
   started: number,
   end: { serverGoneAfter: string | null; error: string | undefined },
 ): CheckReport {
-  const count = (required: boolean, status: CheckStatus): number => results.filter((r) => r.required === required && r.status === status).length;
+  const count = (required: boolean, status: CheckStatus): number =>
+    results.filter((r) => r.required === required && r.status === status).length;
   const counts = (required: boolean): StatusCounts => ({
     passed: count(required, 'pass'),
     failed: count(required, 'fail'),
@@ -233,7 +276,12 @@ function makeReport(
   const report: CheckReport = {
     target: { host: options.host, port: options.port },
     dir: options.dir ?? null,
-    options: { timeoutMs: run.timeoutMs, pauseMs: run.pauseMs, quick: options.quick === true, restartCmd: options.restartCmd ?? null },
+    options: {
+      timeoutMs: run.timeoutMs,
+      pauseMs: run.pauseMs,
+      quick: options.quick === true,
+      restartCmd: options.restartCmd ?? null,
+    },
     startedAt: new Date(started).toISOString(),
     ms: Date.now() - started,
     checks: results,
@@ -251,10 +299,17 @@ function makeReport(
     },
   };
   if (end.error !== undefined) report.error = end.error;
-  if (run.listening) report.listen = { expectedPort: options.port, host: run.target.host, port: run.target.port, sockets: run.listening };
+  if (run.listening)
+    report.listen = {
+      expectedPort: options.port,
+      host: run.target.host,
+      port: run.target.port,
+      sockets: run.listening,
+    };
   if (run.bindFailure) report.bindFailure = { ...run.bindFailure };
   if (run.proc) report.serverStarts = run.proc.runs.map((r) => startReport(r));
-  else if (!reachable && run.lastConnectError) report.error = `cannot connect to ${formatAddress(options.host, options.port)} (${run.lastConnectError})`;
+  else if (!reachable && run.lastConnectError)
+    report.error = `cannot connect to ${formatAddress(options.host, options.port)} ` + `(${run.lastConnectError})`;
   return report;
 }
 
@@ -271,7 +326,12 @@ function startReport(r: ServerStart): ServerStartReport {
   };
 }
 
-async function capped(work: Promise<Outcome>, ms: number, scope: Scope, signal: AbortSignal | undefined): Promise<Outcome> {
+async function capped(
+  work: Promise<Outcome>,
+  ms: number,
+  scope: Scope,
+  signal: AbortSignal | undefined,
+): Promise<Outcome> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const limit = new Promise<never>((_, reject) => {

@@ -22,7 +22,10 @@ const CALLS: Partial<Record<string, { accept: number[]; epoll: number[]; poll: n
   arm64: { accept: [202, 242], epoll: [22, 441], poll: [73], select: [72] },
 };
 
-/** Kernel functions a thread sleeps in (/proc/<pid>/task/<tid>/wchan) while it waits for a connection or any of several fds. */
+/**
+ * Kernel functions a thread sleeps in (/proc/<pid>/task/<tid>/wchan) while it waits for a connection or any of several
+ * fds.
+ */
 const WCHAN_ACCEPT = /^inet_csk_accept$/;
 const WCHAN_WAIT_ANY = /^(do_epoll_wait|ep_poll|do_sys_poll|do_select|core_sys_select)$/;
 

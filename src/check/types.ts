@@ -155,7 +155,10 @@ export interface CheckSummary {
    * `dir`): not run, or run without judging. Such a run is never a pass.
    */
   requiredNotRun: string[];
-  /** 0 every required check passed; 1 a required check failed, could not run or could not judge; 3 cannot connect at all. */
+  /**
+   * 0 every required check passed; 1 a required check failed, could not run or could not judge; 3 cannot connect at
+   * all.
+   */
   exitCode: 0 | 1 | 3;
 }
 

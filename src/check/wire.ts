@@ -1,4 +1,5 @@
-// The checker's side of a connection: connect, write, read status bytes, wait with time limits, record the conversation.
+// The checker's side of a connection: connect, write, read status bytes, wait with time limits, record the
+// conversation.
 import { LinedropError } from '../errors.js';
 import { connect, type Socket } from 'node:net';
 import type { Conversation } from './conversation.js';
@@ -64,14 +65,21 @@ export class Wire {
       this.ended = true;
       // Answer the server's close with a reset: its side then leaves no TIME_WAIT behind.
       if (!socket.destroyed) {
-        talk.add(conn, 'closed', { text: "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)" });
+        talk.add(conn, 'closed', {
+          text: "the checker closed its side with a reset (the server's " + 'port is left free, not in TIME_WAIT)',
+        });
         socket.resetAndDestroy();
       }
       this.wake();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.error)
-        talk.add(conn, 'reset', { text: err.code === 'ECONNRESET' ? 'the server reset the connection' : `the connection broke: ${err.code ?? err.message}` });
+        talk.add(conn, 'reset', {
+          text:
+            err.code === 'ECONNRESET'
+              ? 'the server reset the connection'
+              : `the connection broke: ` + `${err.code ?? err.message}`,
+        });
       this.error ??= err;
       this.wake();
     });
@@ -81,12 +89,24 @@ export class Wire {
     });
   }
 
-  /** Connects, giving up after `timeoutMs`; records the attempt in `talk` (a failed one only with `recordFailure`). @throws ConnectFailedError */
-  static connect(host: string, port: number, timeoutMs: number, talk: Conversation, recordFailure = true): Promise<Wire> {
+  /**
+   * Connects, giving up after `timeoutMs`; records the attempt in `talk` (a failed one only with `recordFailure`).
+   * @throws ConnectFailedError
+   */
+  static connect(
+    host: string,
+    port: number,
+    timeoutMs: number,
+    talk: Conversation,
+    recordFailure = true,
+  ): Promise<Wire> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host, port, allowHalfOpen: true });
       const fail = (code: string, message: string): void => {
-        if (recordFailure) talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', { text: `connecting to ${host}:${port}: ${message}` });
+        if (recordFailure)
+          talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', {
+            text: `connecting to ${host}:${port}: ` + `${message}`,
+          });
         reject(new ConnectFailedError(code, message));
       };
       const timer = setTimeout(() => {
@@ -140,7 +160,10 @@ export class Wire {
     });
   }
 
-  /** Waits until at least `n` bytes have arrived in all, or the server is gone, or `ms` passed. Returns whether they arrived. */
+  /**
+   * Waits until at least `n` bytes have arrived in all, or the server is gone, or `ms` passed. Returns whether they
+   * arrived.
+   */
   async waitForBytes(n: number, ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
     while (this.length < n && !this.serverGone && Date.now() < deadline) await this.next(deadline - Date.now());

@@ -80,7 +80,11 @@ function bash(commands: CommandInfo[], top: OptionInfo[]): string {
   const cases = commands.map((c) => {
     const choices = c.options
       .filter((o) => o.choices)
-      .map((o) => `        ${flagsOf(o).join('|')}) COMPREPLY=($(compgen -W "${o.choices!.join(' ')}" -- "$cur")); return ;;`);
+      .map(
+        (o) =>
+          `        ${flagsOf(o).join('|')}) COMPREPLY=($(compgen -W ` +
+          `"${o.choices!.join(' ')}" -- "$cur")); return ;;`,
+      );
     const values = c.options.filter((o) => o.value && !o.choices).flatMap(flagsOf);
     return [
       `    ${c.name})`,
@@ -196,7 +200,9 @@ function fish(commands: CommandInfo[], top: OptionInfo[]): string {
     '# (or save it as ~/.config/fish/completions/linedrop.fish).',
     'complete -c linedrop -f',
     ...top.map((o) => fishOption('__fish_use_subcommand', o)),
-    ...commands.map((c) => `complete -c linedrop -n '__fish_use_subcommand' -a ${c.name} -d ${fishText(c.description)}`),
+    ...commands.map(
+      (c) => `complete -c linedrop -n '__fish_use_subcommand' -a ${c.name} -d ` + `${fishText(c.description)}`,
+    ),
   ];
   for (const c of commands) {
     const when = `__fish_seen_subcommand_from ${c.name}`;

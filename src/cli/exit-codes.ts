@@ -3,7 +3,10 @@
 export enum ExitCode {
   /** Everything asked for was done: every file accepted, the server ended cleanly. */
   Ok = 0,
-  /** Some file was not accepted (rejected, an unexpected status, not sent after a rejection, or unreadable when its turn came). */
+  /**
+   * Some file was not accepted (rejected, an unexpected status, not sent after a rejection, or unreadable when its turn
+   * came).
+   */
   SomeRejected = 1,
   /** Bad command line or input: nothing was sent. */
   Usage = 2,

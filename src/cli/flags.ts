@@ -11,7 +11,8 @@ import { formatBytes, formatDuration } from '../text.js';
 export function wholeNumber(min: number, max: number): (value: string) => number {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
     return n;
   };
 }
@@ -24,7 +25,9 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, sec: 1000, m: 6
  */
 export function duration(unit: 'ms' | 's', minMs: number, maxMs: number): (value: string) => number {
   const bare = unit === 's' ? 'seconds' : 'milliseconds';
-  const accepted = `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} such as 500ms, 30s or 2m (a bare number is in ${bare})`;
+  const accepted =
+    `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)} ` +
+    `such as 500ms, 30s or 2m (a bare number is in ${bare})`;
   return (value: string): number => {
     const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|sec|m|min|h)?$/i.exec(value.trim());
     if (!m) throw new InvalidArgumentError(accepted);
@@ -56,13 +59,16 @@ const SIZE_UNITS: Record<string, number> = {
  * KB, MB, GB, TB powers of 1000), at most `max`.
  */
 export function size(max: number): (value: string) => number {
-  const accepted = `expected a size up to ${formatBytes(max)} such as 512, 512k, 100M or 4GiB (K, M, G: powers of 1024; KB, MB, GB: of 1000)`;
+  const accepted =
+    `expected a size up to ${formatBytes(max)} such as 512, 512k, 100M or 4GiB (K, ` +
+    `M, G: powers of 1024; KB, MB, GB: of 1000)`;
   return (value: string): number => {
     const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
     const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
     if (!m || unit === undefined) throw new InvalidArgumentError(accepted);
     const n = Number(m[1]) * unit;
-    if (!Number.isInteger(n) || n > max) throw new InvalidArgumentError(n > max ? accepted : `not a whole number of bytes; ${accepted}`);
+    if (!Number.isInteger(n) || n > max)
+      throw new InvalidArgumentError(n > max ? accepted : `not a whole number of ` + `bytes; ${accepted}`);
     return n;
   };
 }
@@ -107,13 +113,21 @@ export function lateDefault(command: Command, flag: string, value: unknown, text
  */
 export function settingOption(setting: NumberSetting): Option {
   const parse =
-    setting.unit === 'ms' ? duration('s', setting.min, setting.max) : setting.unit === 'bytes' ? size(setting.max) : wholeNumber(setting.min, setting.max);
+    setting.unit === 'ms'
+      ? duration('s', setting.min, setting.max)
+      : setting.unit === 'bytes'
+        ? size(setting.max)
+        : wholeNumber(setting.min, setting.max);
   const shown = setting.unit === 'count' ? undefined : formatSetting(setting);
   return new Option(setting.flag, setting.help).env(setting.env).default(setting.default, shown).argParser(parse);
 }
 
 /** `-p, --port`, from `LINEDROP_PORT` too. */
-export const portOption = (): Option => new Option('-p, --port <port>', 'TCP port').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(0, 65535));
+export const portOption = (): Option =>
+  new Option('-p, --port <port>', 'TCP port')
+    .env('LINEDROP_PORT')
+    .default(DEFAULT_PORT)
+    .argParser(wholeNumber(0, 65535));
 
 const TRUE = ['1', 'true', 'yes', 'on'];
 const FALSE = ['0', 'false', 'no', 'off'];
@@ -147,7 +161,8 @@ export function strictBooleanEnv(command: Command): void {
       const on = parseBoolean(text);
       if (on === undefined) {
         command.error(
-          `error: environment variable ${envVar}=${JSON.stringify(text)} (${option.long ?? option.flags}) is invalid: expected 1, true, yes or on, or 0, false, no or off`,
+          `error: environment variable ${envVar}=${JSON.stringify(text)} ` +
+            `(${option.long ?? option.flags}) is invalid: expected 1, true, yes or on, or 0, false, no or off`,
           { code: 'linedrop.invalidEnv', exitCode: 2 },
         );
       }

@@ -10,7 +10,10 @@ export function unknownCommand(program: Command, word: string): never {
     word,
     program.commands.map((c) => c.name()),
   );
-  program.error(`error: unknown command '${word}'${guess ? `, did you mean '${guess}'?` : ''}`, { code: 'commander.unknownCommand', exitCode: ExitCode.Usage });
+  program.error(`error: unknown command '${word}'${guess ? `, did you mean '${guess}'?` : ''}`, {
+    code: 'commander.unknownCommand',
+    exitCode: ExitCode.Usage,
+  });
 }
 
 export function register(program: Command, ctx: CliContext): void {

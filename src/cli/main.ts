@@ -63,7 +63,8 @@ export async function main(argv: string[], io: CliIO = PROCESS_IO): Promise<numb
 
   const program = new Command('linedrop')
     .description(
-      "Send and receive text files over TCP with the networking lab's line-count protocol.\nWith no command: the lab program's menu (send or receive).",
+      "Send and receive text files over TCP with the networking lab's line-count protocol.\nWith no " +
+        "command: the lab program's menu (send or receive).",
     )
     .version(version(), '-V, --version', 'print the version and exit')
     .exitOverride()

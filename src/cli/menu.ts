@@ -31,7 +31,10 @@ export async function askOperation(input: LineInput, out: Writable): Promise<'se
     const answer = line.toString('utf8').trim();
     const choice = parseChoice(answer);
     if (choice) return choice;
-    out.write(`Unknown operation ${JSON.stringify(answer)}: enter 1, TS or tcpsend to send, 2, TR or tcpreceive to receive.\n`);
+    out.write(
+      `Unknown operation ${JSON.stringify(answer)}: enter 1, TS or tcpsend to send, 2, TR ` +
+        `or tcpreceive to receive.\n`,
+    );
   }
 }
 

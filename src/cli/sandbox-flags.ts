@@ -19,16 +19,25 @@ export function addSandboxOptions(command: Command, mode: 'auto' | 'none', what:
     .addOption(
       new Option(
         '--sandbox <how>',
-        `${what} in a sandbox: auto or bwrap: bubblewrap (the system read-only, the home and other folders hidden, limits), refused where it cannot be made; none: unconfined`,
+        `${what} in a sandbox: auto or bwrap: bubblewrap (the system read-only, the home and other ` +
+          `folders hidden, limits), refused where it cannot be made; none: unconfined`,
       )
         .choices(['auto', 'bwrap', 'none'])
         .default(mode),
     )
     .addOption(new Option('--memory <size>', 'sandbox: memory per process (e.g. 512M, 1G)').argParser(size(1024 ** 4)))
     .addOption(new Option('--pids <n>', 'sandbox: processes and threads at once').argParser(wholeNumber(4, 100_000)))
-    .addOption(new Option('--file-size <size>', 'sandbox: largest file a server may write (e.g. 64M)').argParser(size(1024 ** 4)))
+    .addOption(
+      new Option('--file-size <size>', 'sandbox: largest file a server may write ' + '(e.g. 64M)').argParser(
+        size(1024 ** 4),
+      ),
+    )
     .addOption(new Option('--open-files <n>', 'sandbox: open files per process').argParser(wholeNumber(16, 1_000_000)))
-    .addOption(new Option('--cpu-time <duration>', 'sandbox: CPU time per process (e.g. 60s, 5m)').argParser(duration('s', 1000, 24 * 3_600_000)));
+    .addOption(
+      new Option('--cpu-time <duration>', 'sandbox: CPU time per process ' + '(e.g. 60s, 5m)').argParser(
+        duration('s', 1000, 24 * 3_600_000),
+      ),
+    );
 }
 
 /** Sets the limit flags' defaults (shown in the help); call when the command is used. */
@@ -42,7 +51,13 @@ export async function sandboxDefaults(command: Command): Promise<void> {
 }
 
 /** The limits the flags give. */
-export function limitsOf(flags: SandboxFlags): { memoryBytes: number; pids: number; fileSizeBytes: number; openFiles: number; cpuSeconds: number } {
+export function limitsOf(flags: SandboxFlags): {
+  memoryBytes: number;
+  pids: number;
+  fileSizeBytes: number;
+  openFiles: number;
+  cpuSeconds: number;
+} {
   return {
     memoryBytes: flags.memory,
     pids: flags.pids,

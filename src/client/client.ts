@@ -13,7 +13,17 @@ import { formatDuration, ignore } from '../text.js';
 import { openSocket } from './connect.js';
 import { ClientError, quote } from './errors.js';
 import { streamLines } from './line-stream.js';
-import { checkShape, emptyMessage, readOrMeasure, shapeOf, streamFile, unreadable, writeBody, type FileShape, type MessageSink } from './measure.js';
+import {
+  checkShape,
+  emptyMessage,
+  readOrMeasure,
+  shapeOf,
+  streamFile,
+  unreadable,
+  writeBody,
+  type FileShape,
+  type MessageSink,
+} from './measure.js';
 import { connectSettings, type ConnectOptions, type SendOptions } from './options.js';
 
 /** At most this many bytes of an unsolicited answer are quoted in the error. */
@@ -73,7 +83,9 @@ export class LinedropClient {
     socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('timeout', () => this.timedOut());
     socket.on('error', (err) => {
-      this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, { cause: err });
+      this.closedError ??= new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${err.message}`, {
+        cause: err,
+      });
     });
     // The server closed its side: no status can come any more, so nothing is left to send.
     socket.on('end', () => {
@@ -88,7 +100,10 @@ export class LinedropClient {
     });
   }
 
-  /** Connects to a server. @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no answer in time. */
+  /**
+   * Connects to a server. @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot, `LINEDROP_ERR_CONNECT_TIMEOUT`
+   * when it gets no answer in time.
+   */
   static async connect(options: ConnectOptions = {}): Promise<LinedropClient> {
     const settings = connectSettings(options);
     return new LinedropClient(await openSocket(settings), settings.timeoutMs, settings.maxInFlight);
@@ -99,14 +114,18 @@ export class LinedropClient {
     return formatAddress(String(this.socket.remoteAddress), this.socket.remotePort ?? 0);
   }
 
-  /** This end of the connection (`address:port`, `[::1]:port`): what the server logs as the client, directly or through a PROXY header. */
+  /**
+   * This end of the connection (`address:port`, `[::1]:port`): what the server logs as the client, directly or through
+   * a PROXY header.
+   */
   get local(): string {
     return formatAddress(String(this.socket.localAddress), this.socket.localPort ?? 0);
   }
 
   /**
    * Sends one message made of these lines (without their `\n`).
-   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no lines (that would be the quit message); TypeError `LINEDROP_ERR_INVALID_LINE`.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no lines (that would be the quit message); TypeError
+   * `LINEDROP_ERR_INVALID_LINE`.
    */
   sendLines(lines: readonly Line[], options: SendOptions = {}): Promise<Status> {
     if (lines.length === 0) return Promise.reject(emptyMessage('the message'));
@@ -126,7 +145,8 @@ export class LinedropClient {
 
   /**
    * Sends bytes as one file: split on `\n`, a missing final `\n` added.
-   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no bytes; ClientError `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines.
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for no bytes; ClientError `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1
+   * lines.
    */
   sendBuffer(body: Uint8Array, options: SendOptions = {}): Promise<Status> {
     const shape = shapeOf(body);
@@ -150,13 +170,15 @@ export class LinedropClient {
    * it go out and are answered as if it had never been asked for (the server numbers only the
    * messages it receives). Once part of it is out, the client closes the connection: the later
    * messages fail with `LINEDROP_ERR_CONNECTION_CLOSED`. Each error says which of the two happened.
-   * @throws ClientError `LINEDROP_ERR_EMPTY_FILE` for an empty file, `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines, ClientError `LINEDROP_ERR_FILE_UNREADABLE` when
-   * it cannot be opened or read (the system's error, `ENOENT`, `EACCES`, `EISDIR`..., as its `cause`),
+   * @throws ClientError `LINEDROP_ERR_EMPTY_FILE` for an empty file, `LINEDROP_ERR_FILE_TOO_LONG` past 2^32-1 lines,
+   * ClientError `LINEDROP_ERR_FILE_UNREADABLE` when it cannot be opened or read (the system's error, `ENOENT`,
+   * `EACCES`, `EISDIR`..., as its `cause`),
    * `LINEDROP_ERR_FILE_CHANGED` if it changed since it was measured.
    */
   sendFile(path: string, options: SendOptions = {}): Promise<Status> {
     // Read (a small file) or measured now, while the messages before it go out; sent in call order.
-    const ready = options.shape !== undefined ? Promise.resolve({ shape: options.shape, body: undefined }) : readOrMeasure(path);
+    const ready =
+      options.shape !== undefined ? Promise.resolve({ shape: options.shape, body: undefined }) : readOrMeasure(path);
     ready.catch(ignore);
     return this.enqueue(async (out, sent) => {
       let file: { shape: FileShape; body: Buffer | undefined };
@@ -174,7 +196,8 @@ export class LinedropClient {
   /**
    * Sends one message whose lines come one by one (as a person types them): the count goes out
    * at once, each line as soon as it arrives.
-   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a count of 0; TypeError `LINEDROP_ERR_INVALID_LINE`; ClientError
+   * @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a count of 0; TypeError `LINEDROP_ERR_INVALID_LINE`;
+   * ClientError
    * `LINEDROP_ERR_FILE_CHANGED` if `source` ends before `count` lines (the connection is then closed).
    */
   sendLineStream(count: number, source: AsyncIterable<Line>, options: SendOptions = {}): Promise<Status> {
@@ -291,9 +314,13 @@ export class LinedropClient {
     if (at >= 0) this.waiters.splice(at, 1);
     const why = err instanceof Error ? err.message : String(err);
     this.fail(
-      new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`, {
-        cause: err,
-      }),
+      new ClientError(
+        'LINEDROP_ERR_CONNECTION_CLOSED',
+        `the connection was closed because message ` + `${waiter.index} failed after part of it was sent: ${why}`,
+        {
+          cause: err,
+        },
+      ),
     );
   }
 
@@ -307,7 +334,8 @@ export class LinedropClient {
     if (this.closedError) throw this.closedError;
     batchWrites(this.socket);
     let written = true;
-    if (data instanceof Uint8Array) written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
+    if (data instanceof Uint8Array)
+      written = flushed ? this.socket.write(data, (err) => err || flushed()) : this.socket.write(data);
     else for (const part of data) written = this.socket.write(part);
     if (written) return;
     this.draining = true;
@@ -316,7 +344,10 @@ export class LinedropClient {
       await Promise.race([once(this.socket, 'drain'), this.closed.then(() => Promise.reject(this.closedError))]);
     } catch (err) {
       // EPIPE, ECONNRESET and the like: the connection is gone, whatever the socket called it.
-      throw this.closedError ?? new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err });
+      throw (
+        this.closedError ??
+        new ClientError('LINEDROP_ERR_CONNECTION_CLOSED', `connection lost: ${(err as Error).message}`, { cause: err })
+      );
     } finally {
       this.draining = false;
       this.updateTimer();
@@ -336,7 +367,12 @@ export class LinedropClient {
   }
 
   /** A message's first byte goes out: it takes the next number on the wire and waits for its answer. */
-  private openWaiter(order: number, quit: boolean, resolve: (status: Status) => void, reject: (err: Error) => void): Waiter {
+  private openWaiter(
+    order: number,
+    quit: boolean,
+    resolve: (status: Status) => void,
+    reject: (err: Error) => void,
+  ): Waiter {
     const waiter: Waiter = { index: ++this.started, order, sent: false, quit, resolve, reject };
     this.waiters.push(waiter);
     this.updateTimer();
@@ -352,7 +388,10 @@ export class LinedropClient {
       if (waiter === undefined) {
         const quoted = chunk.subarray(i, i + QUOTE_BYTES);
         this.fail(
-          new ClientError('LINEDROP_ERR_UNSOLICITED', `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`),
+          new ClientError(
+            'LINEDROP_ERR_UNSOLICITED',
+            `the server sent ${quote(quoted, chunk.length - i)} ` + `that no file asked for; the connection was closed`,
+          ),
         );
         return;
       }
@@ -360,7 +399,8 @@ export class LinedropClient {
         this.fail(
           new ClientError(
             'LINEDROP_ERR_UNSOLICITED',
-            `the server answered "A" to message ${waiter.index} before the client had sent all of it; the connection was closed`,
+            `the server answered "A" to message ${waiter.index} before the client had sent all of ` +
+              `it; the connection was closed`,
           ),
         );
         return;
@@ -372,7 +412,10 @@ export class LinedropClient {
       if (byte !== STATUS_ACCEPTED && !waiter.quit) {
         // After R (or an answer this protocol does not have) the server ends the connection:
         // nothing later is stored, so nothing more is sent.
-        const why = status === 'R' ? `the server rejected message ${waiter.index}` : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
+        const why =
+          status === 'R'
+            ? `the server rejected message ` + `${waiter.index}`
+            : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
         const stop = new ClientError('LINEDROP_ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
         // With nothing else on the way the server is left to close; otherwise the client stops at once.
         if (waiter.order < this.queued) this.fail(stop);
@@ -402,7 +445,8 @@ export class LinedropClient {
 
   /** The silence timer runs only while the client waits for the server: a status owed, or a write it does not take. */
   private updateTimer(): void {
-    const armed = this.timeoutMs > 0 && !this.closedError && !this.waitingForCaller && (this.draining || this.waiters.length > 0);
+    const armed =
+      this.timeoutMs > 0 && !this.closedError && !this.waitingForCaller && (this.draining || this.waiters.length > 0);
     if (armed === this.timerArmed) return;
     this.timerArmed = armed;
     this.socket.setTimeout(armed ? this.timeoutMs : 0);

@@ -10,11 +10,14 @@ import type { ClientTlsOptions, ConnectSettings } from './options.js';
 
 /**
  * A connected socket (TLS handshake done), half-open allowed, with no timeout left on it.
- * @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot connect, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no answer in time.
+ * @throws ClientError `LINEDROP_ERR_CONNECT` when it cannot connect, `LINEDROP_ERR_CONNECT_TIMEOUT` when it gets no
+ * answer in time.
  */
 export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectSettings): Promise<Socket> {
   // node:tls (and with it node:crypto) loads only for a TLS connection.
-  const socket = tls ? (await import('node:tls')).connect(tlsOptions(host, port, tls)) : connect({ host, port, allowHalfOpen: true });
+  const socket = tls
+    ? (await import('node:tls')).connect(tlsOptions(host, port, tls))
+    : connect({ host, port, allowHalfOpen: true });
   const where = formatAddress(host, port);
   let timedOut = false;
   const onTimeout = (): void => {
@@ -27,9 +30,15 @@ export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectS
   } catch (err) {
     socket.destroy();
     if (timedOut) {
-      throw new ClientError('LINEDROP_ERR_CONNECT_TIMEOUT', `cannot connect to ${where}: no answer within ${formatDuration(connectTimeoutMs)}`, { cause: err });
+      throw new ClientError(
+        'LINEDROP_ERR_CONNECT_TIMEOUT',
+        `cannot connect to ${where}: no answer ` + `within ${formatDuration(connectTimeoutMs)}`,
+        { cause: err },
+      );
     }
-    throw new ClientError('LINEDROP_ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+    throw new ClientError('LINEDROP_ERR_CONNECT', `cannot connect to ${where}: ` + `${(err as Error).message}`, {
+      cause: err,
+    });
   }
   socket.setTimeout(0);
   socket.off('timeout', onTimeout);

@@ -16,7 +16,8 @@ export type ClientErrorCode =
 /**
  * A failure of the connection, of the server's side of the protocol, or of a local file, as
  * opposed to a status the server sent:
- * - `LINEDROP_ERR_CONNECT`, `LINEDROP_ERR_CONNECT_TIMEOUT`: no connection was made (refused, unreachable, no answer in time);
+ * - `LINEDROP_ERR_CONNECT`, `LINEDROP_ERR_CONNECT_TIMEOUT`: no connection was made (refused, unreachable, no answer in
+ *   time);
  * - `LINEDROP_ERR_CONNECTION_CLOSED`: the connection broke or the server closed it before this message's status;
  * - `LINEDROP_ERR_TIMEOUT`: the server neither read nor answered for `timeoutMs`; the client closed the connection;
  * - `LINEDROP_ERR_UNSOLICITED`: the server sent bytes no message asked for (or `A` for a message not yet

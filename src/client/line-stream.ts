@@ -13,7 +13,13 @@ import type { SendOptions } from './options.js';
  * @throws TypeError `LINEDROP_ERR_INVALID_LINE`; ClientError `LINEDROP_ERR_FILE_CHANGED` if `source` ends before
  * `count` lines (the count is out, so the client closes the connection either way).
  */
-export async function streamLines(count: number, source: AsyncIterable<Line>, sink: MessageSink, options: SendOptions, done: () => void): Promise<void> {
+export async function streamLines(
+  count: number,
+  source: AsyncIterable<Line>,
+  sink: MessageSink,
+  options: SendOptions,
+  done: () => void,
+): Promise<void> {
   let sent = 0;
   const lines = source[Symbol.asyncIterator]();
   for (;;) {
@@ -28,7 +34,10 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
     if (next.done) break;
     const line = next.value;
     if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
-      throw invalidArgument(`line ${sent + 1} contains a newline; a line cannot hold "\\n"`, 'LINEDROP_ERR_INVALID_LINE');
+      throw invalidArgument(
+        `line ${sent + 1} contains a newline; a line cannot ` + `hold "\\n"`,
+        'LINEDROP_ERR_INVALID_LINE',
+      );
     }
     await sink.write(typeof line === 'string' ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]));
     if (++sent === count) {
@@ -37,5 +46,8 @@ export async function streamLines(count: number, source: AsyncIterable<Line>, si
       return;
     }
   }
-  throw new ClientError('LINEDROP_ERR_FILE_CHANGED', `the lines ran out after ${sent} of ${count}; the message cannot be completed`);
+  throw new ClientError(
+    'LINEDROP_ERR_FILE_CHANGED',
+    `the lines ran out after ${sent} of ${count}; ` + `the message cannot be completed`,
+  );
 }

@@ -116,7 +116,10 @@ export function sameShape(a: FileShape, b: FileShape): boolean {
 }
 
 /** Reads a file once to count its lines; `onProgress` gets the bytes counted so far. */
-export async function measureFile(path: string, options: { onProgress?: (bytes: number) => void } = {}): Promise<FileShape> {
+export async function measureFile(
+  path: string,
+  options: { onProgress?: (bytes: number) => void } = {},
+): Promise<FileShape> {
   const handle = await open(path, 'r');
   const buffers = Array.from({ length: MEASURE_READS }, () => spareBuffers.pop() ?? Buffer.allocUnsafe(MEASURE_CHUNK));
   const blocks: Block[] = [];
@@ -182,21 +185,33 @@ export function readSmallFile(path: string, limit: number): { body: Buffer; shap
   }
 }
 
-/** @throws ClientError `LINEDROP_ERR_EMPTY_FILE` or `LINEDROP_ERR_FILE_TOO_LONG` for a file that cannot be sent as one message. */
+/**
+ * @throws ClientError `LINEDROP_ERR_EMPTY_FILE` or `LINEDROP_ERR_FILE_TOO_LONG` for a file that cannot be sent as one
+ * message.
+ */
 export function checkShape(shape: FileShape, what: string): void {
   if (shape.lines === 0) throw emptyFile(what);
   if (shape.lines > MAX_WIRE_COUNT) {
-    throw new ClientError('LINEDROP_ERR_FILE_TOO_LONG', `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}, so split it`);
+    throw new ClientError(
+      'LINEDROP_ERR_FILE_TOO_LONG',
+      `${what} has ${shape.lines} lines; the wire ` + `carries at most ${MAX_WIRE_COUNT}, so split it`,
+    );
   }
 }
 
 export function emptyFile(what: string): ClientError {
-  return new ClientError('LINEDROP_ERR_EMPTY_FILE', `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`);
+  return new ClientError(
+    'LINEDROP_ERR_EMPTY_FILE',
+    `${what} has no lines; a zero-line message ` + `means "quit" on this protocol, so an empty file cannot be sent`,
+  );
 }
 
 /** @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a message of no lines (that would be the quit message). */
 export function emptyMessage(what: string): RangeError {
-  return outOfRange(`${what} has no lines; a zero-line message means "quit" on this protocol: call quit() to end the connection`, 'LINEDROP_ERR_EMPTY_MESSAGE');
+  return outOfRange(
+    `${what} has no lines; a zero-line message means "quit" on this protocol: call ` + `quit() to end the connection`,
+    'LINEDROP_ERR_EMPTY_MESSAGE',
+  );
 }
 
 /** What a send reports as it goes (`SendOptions`' callbacks). */
@@ -207,7 +222,10 @@ export interface SendHooks {
   onSent?: () => void;
 }
 
-/** The connection as a message streamed onto it sees it (a file from disk here, or lines from the caller: line-stream.ts). */
+/**
+ * The connection as a message streamed onto it sees it (a file from disk here, or lines from the caller:
+ * line-stream.ts).
+ */
 export interface MessageSink {
   /**
    * Writes after what was written before (several buffers in order, when given an array); `flushed`
@@ -217,7 +235,9 @@ export interface MessageSink {
    * its last byte, has its connection closed for it by the client.
    */
   write(data: Uint8Array | readonly Uint8Array[], flushed?: () => void): Promise<void>;
-  /** Set while the stream waits for its caller (the next line), not for the server: that is not the server's silence. */
+  /**
+   * Set while the stream waits for its caller (the next line), not for the server: that is not the server's silence.
+   */
   waitingForCaller(waiting: boolean): void;
 }
 
@@ -228,7 +248,13 @@ export async function readOrMeasure(path: string): Promise<{ shape: FileShape; b
 }
 
 /** Bytes held in memory as one message: the count, the bytes, and the final `\n` they may lack. */
-export async function writeBody(out: MessageSink, body: Uint8Array, shape: FileShape, options: SendHooks, sent: () => void): Promise<void> {
+export async function writeBody(
+  out: MessageSink,
+  body: Uint8Array,
+  shape: FileShape,
+  options: SendHooks,
+  sent: () => void,
+): Promise<void> {
   await out.write(shape.addsNewline ? [encodeCount(shape.lines), body, NEWLINE] : [encodeCount(shape.lines), body]);
   sent();
   options.onProgress?.(body.length);
@@ -253,12 +279,16 @@ export function unreadable(path: string, err: unknown, partSent: boolean): unkno
           : sys.code === 'ENOTDIR'
             ? 'a part of its path is not a folder'
             : sys.message;
-  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, { cause: err });
+  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ` + `${outcome(partSent)}`, {
+    cause: err,
+  });
 }
 
 /** What became of a message whose file failed, and of the connection. */
 function outcome(partSent: boolean): string {
-  return partSent ? 'part of it was sent, so the connection was closed' : 'nothing of it was sent; the connection is still open';
+  return partSent
+    ? 'part of it was sent, so the connection ' + 'was closed'
+    : 'nothing of it was sent; the connection is still open';
 }
 
 /**
@@ -271,7 +301,13 @@ function outcome(partSent: boolean): string {
  * error as its cause), `LINEDROP_ERR_FILE_CHANGED` when it no longer matches `shape`; each says whether part
  * of the message was sent (then the connection is closed by the client).
  */
-export async function streamFile(path: string, shape: FileShape, sink: MessageSink, options: SendHooks, sent: () => void): Promise<void> {
+export async function streamFile(
+  path: string,
+  shape: FileShape,
+  sink: MessageSink,
+  options: SendHooks,
+  sent: () => void,
+): Promise<void> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -360,11 +396,21 @@ export async function streamFile(path: string, shape: FileShape, sink: MessageSi
 
 /** `LINEDROP_ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
 async function changed(path: string, shape: FileShape, started: boolean, handle: FileHandle): Promise<ClientError> {
-  if (started) return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
+  if (started)
+    return new ClientError(
+      'LINEDROP_ERR_FILE_CHANGED',
+      `${path} changed while it was ` + `being sent; ${outcome(true)}`,
+    );
   const now = await handle.stat().then(
     (info) => info.size,
     () => undefined,
   );
-  const sizes = now !== undefined && now !== shape.bytes ? `${shape.bytes} bytes when measured, ${now} now` : 'its lines are not the ones measured';
-  return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed before it was sent (${sizes}); ${outcome(false)}`);
+  const sizes =
+    now !== undefined && now !== shape.bytes
+      ? `${shape.bytes} bytes when measured, ` + `${now} now`
+      : 'its lines are not the ones measured';
+  return new ClientError(
+    'LINEDROP_ERR_FILE_CHANGED',
+    `${path} changed before it was sent ` + `(${sizes}); ${outcome(false)}`,
+  );
 }

@@ -19,7 +19,9 @@ export const DEFAULT_MAX_IN_FLIGHT = CLIENT_SETTINGS.maxInFlight.default;
 export interface ConnectOptions {
   host?: string;
   port?: number;
-  /** Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never; at most a day). */
+  /**
+   * Give up connecting (TLS handshake included) after this many milliseconds (default 10 s; 0: never; at most a day).
+   */
   connectTimeoutMs?: number;
   /**
    * Close the connection when, while the client waits for the server (a status owed, or a write

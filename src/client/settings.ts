@@ -13,7 +13,9 @@ export const CLIENT_SETTINGS = {
     min: 0,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: 'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a bare number is in seconds); exit 3',
+    help:
+      'give up a connection attempt with no answer after this long (0: never; 10s, 1m, ...; a ' +
+      'bare number is in seconds); exit 3',
   },
   timeoutMs: {
     option: 'timeoutMs',
@@ -23,7 +25,9 @@ export const CLIENT_SETTINGS = {
     min: 0,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: 'give up when the server neither reads nor answers for this long (0: wait forever; 30s, 2m, ...; a bare number is in seconds); exit 4',
+    help:
+      'give up when the server neither reads nor answers for this long (0: wait forever; 30s, ' +
+      '2m, ...; a bare number is in seconds); exit 4',
   },
   maxInFlight: {
     ...IN_FLIGHT,

@@ -145,7 +145,10 @@ export class Decoder {
     if (count > this.limits.maxLines) {
       events.push({
         type: 'error',
-        error: this.fail('LINEDROP_ERR_TOO_MANY_LINES', `message announces ${count} lines; the limit is ${this.limits.maxLines}`),
+        error: this.fail(
+          'LINEDROP_ERR_TOO_MANY_LINES',
+          `message announces ${count} lines; the ` + `limit is ${this.limits.maxLines}`,
+        ),
       });
       return pos;
     }
@@ -209,7 +212,8 @@ export class Decoder {
         // Report the limit the stream crossed first, so the error does not depend on how the
         // stream was cut into chunks (the line limit wins a tie).
         const lineOver = this.lineBytes + content > maxLineBytes ? maxLineBytes - this.lineBytes + 1 : Infinity;
-        const messageOver = this.messageBytes + taken > maxMessageBytes ? maxMessageBytes - this.messageBytes + 1 : Infinity;
+        const messageOver =
+          this.messageBytes + taken > maxMessageBytes ? maxMessageBytes - this.messageBytes + 1 : Infinity;
         if (lineOver <= messageOver) return this.failLineTooLong(nl === -1 ? end : nl, events);
         return this.failTooLarge(nl === -1 ? end : nl + 1, this.messageBytes + taken, events);
       }
@@ -234,13 +238,19 @@ export class Decoder {
 
   private failLineTooLong(at: number, events: DecoderEvent[]): number {
     const lineNo = this.linesTotal - this.linesLeft + 1;
-    const error = this.fail('LINEDROP_ERR_LINE_TOO_LONG', `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`);
+    const error = this.fail(
+      'LINEDROP_ERR_LINE_TOO_LONG',
+      `line ${lineNo} of ${this.linesTotal} is ` + `longer than ${this.limits.maxLineBytes} bytes`,
+    );
     events.push({ type: 'error', error });
     return at;
   }
 
   private failTooLarge(at: number, size: number, events: DecoderEvent[]): number {
-    const error = this.fail('LINEDROP_ERR_MESSAGE_TOO_LARGE', `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`);
+    const error = this.fail(
+      'LINEDROP_ERR_MESSAGE_TOO_LARGE',
+      `message body reached ${size} bytes; ` + `the limit is ${this.limits.maxMessageBytes}`,
+    );
     events.push({ type: 'error', error });
     return at;
   }

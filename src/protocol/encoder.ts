@@ -14,7 +14,10 @@ export const QUIT_MESSAGE: Readonly<Buffer> = Buffer.alloc(4);
  */
 export function encodeCount(count: number): Buffer {
   if (!Number.isInteger(count) || count < 0 || count > MAX_WIRE_COUNT) {
-    throw outOfRange(`count: expected a whole number from 0 to ${MAX_WIRE_COUNT}, not ${count}`, 'LINEDROP_ERR_COUNT_OUT_OF_RANGE');
+    throw outOfRange(
+      `count: expected a whole number from 0 to ${MAX_WIRE_COUNT}, ` + `not ${count}`,
+      'LINEDROP_ERR_COUNT_OUT_OF_RANGE',
+    );
   }
   const header = Buffer.allocUnsafe(4);
   header.writeUInt32BE(count, 0);
@@ -24,7 +27,8 @@ export function encodeCount(count: number): Buffer {
 /**
  * One whole message: the count, then each line followed by `\n`, in one exact allocation. Lines
  * are given without their `\n`; strings are sent as UTF-8. No lines gives the quit message.
- * @throws TypeError `LINEDROP_ERR_INVALID_LINE` if a line holds a `\n`; RangeError `LINEDROP_ERR_COUNT_OUT_OF_RANGE` past 2^32-1 lines.
+ * @throws TypeError `LINEDROP_ERR_INVALID_LINE` if a line holds a `\n`; RangeError `LINEDROP_ERR_COUNT_OUT_OF_RANGE`
+ * past 2^32-1 lines.
  */
 export function encodeMessage(lines: readonly Line[]): Buffer {
   const header = encodeCount(lines.length);

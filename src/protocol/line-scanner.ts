@@ -42,7 +42,8 @@ export class LineScanner {
       pos = nl + 1;
       if (++count === lines) return pos;
       if (count % PROBE_LINES === 0) {
-        if (pos - probeFrom <= PROBE_LINES * DENSE_LINE_BYTES) return this.findDense(buf, pos, lines - count, count, last);
+        if (pos - probeFrom <= PROBE_LINES * DENSE_LINE_BYTES)
+          return this.findDense(buf, pos, lines - count, count, last);
         probeFrom = pos;
       }
     }

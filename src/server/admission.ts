@@ -2,7 +2,12 @@
 import type { AllowList } from './access.js';
 
 /** Why a connection was closed as soon as it arrived. */
-export type RefusalReason = 'not-allowed' | 'too-many-connections' | 'too-many-from-address' | 'proxy-header' | 'tls-handshake';
+export type RefusalReason =
+  | 'not-allowed'
+  | 'too-many-connections'
+  | 'too-many-from-address'
+  | 'proxy-header'
+  | 'tls-handshake';
 
 export interface Refusal {
   reason: RefusalReason;
@@ -38,7 +43,10 @@ export class Admission {
    */
   enter(remote: string, address: string | undefined): Place | Refusal {
     if (this.total >= this.limits.maxConnections) {
-      return { reason: 'too-many-connections', text: `refused ${remote}: ${this.limits.maxConnections} connections are open, the limit` };
+      return {
+        reason: 'too-many-connections',
+        text: `refused ${remote}: ${this.limits.maxConnections} ` + `connections are open, the limit`,
+      };
     }
     const place = new Place(this);
     this.total++;
@@ -53,11 +61,17 @@ export class Admission {
   claim(remote: string, address: string): Refusal | undefined {
     const { allowList, maxConnectionsPerAddress } = this.limits;
     if (allowList && !allowList.allows(address)) {
-      return { reason: 'not-allowed', text: `refused ${remote}: not in the allowlist (${allowList.ranges.join(', ')})` };
+      return {
+        reason: 'not-allowed',
+        text: `refused ${remote}: not in the allowlist ` + `(${allowList.ranges.join(', ')})`,
+      };
     }
     const perAddress = this.byAddress.get(address) ?? 0;
     if (perAddress >= maxConnectionsPerAddress) {
-      return { reason: 'too-many-from-address', text: `refused ${remote}: ${perAddress} connections from ${address} are open, the limit per address` };
+      return {
+        reason: 'too-many-from-address',
+        text: `refused ${remote}: ${perAddress} connections ` + `from ${address} are open, the limit per address`,
+      };
     }
     this.byAddress.set(address, perAddress + 1);
     return undefined;

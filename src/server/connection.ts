@@ -28,7 +28,14 @@ export class ConnectionError extends LinedropError<'LINEDROP_ERR_IDLE_TIMEOUT'> 
 }
 
 /** How a connection ended. */
-export type CloseReason = 'quit' | 'rejected' | 'truncated' | 'client-closed' | 'idle-timeout' | 'socket-error' | 'server-closed';
+export type CloseReason =
+  | 'quit'
+  | 'rejected'
+  | 'truncated'
+  | 'client-closed'
+  | 'idle-timeout'
+  | 'socket-error'
+  | 'server-closed';
 
 export interface FileEvent {
   connection: number;
@@ -107,7 +114,9 @@ export class Connection {
     const socket = this.socket;
     // Pull one chunk at a time: while a file's writes or the commits in flight are at their
     // limit nothing more is read, so a fast client is held back by TCP rather than by memory.
-    const chunks = (socket.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>)[Symbol.asyncIterator]();
+    const chunks = (socket.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Buffer>)[
+      Symbol.asyncIterator
+    ]();
     try {
       for (;;) {
         if (this.stopping && this.decoder.idle) {
@@ -192,7 +201,9 @@ export class Connection {
         return;
       }
       const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
-      this.socket.destroy(new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`));
+      this.socket.destroy(
+        new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', `no byte for ${idle} ms ` + `while waiting for ${what}`),
+      );
     }, ms);
     // The socket keeps the process alive while the connection lasts; a timer left set after it ends does not.
     timer.unref();
@@ -218,7 +229,10 @@ export class Connection {
           if (sink) this.startCommit(sink, event.lines, event.bytes);
           if (event.lines === 0) return 'quit';
           // At a limit, wait for the oldest commit to be answered before reading on.
-          while (this.inFlight.length >= this.maxInFlight || (this.inFlight.length > 1 && this.bytesInFlight > MAX_BYTES_IN_FLIGHT)) {
+          while (
+            this.inFlight.length >= this.maxInFlight ||
+            (this.inFlight.length > 1 && this.bytesInFlight > MAX_BYTES_IN_FLIGHT)
+          ) {
             await this.wait(this.inFlight[0]!);
           }
           // Shutting down: stop after this message; what else the chunk held is not answered.
@@ -248,7 +262,13 @@ export class Connection {
         const now = performance.now();
         this.files++;
         this.bytes += file.bytes;
-        this.onFile({ connection: this.id, file, lines, ms: Math.round(now - started), commitMs: Math.round((now - committing) * 1000) / 1000 });
+        this.onFile({
+          connection: this.id,
+          file,
+          lines,
+          ms: Math.round(now - started),
+          commitMs: Math.round((now - committing) * 1000) / 1000,
+        });
         // The quit message (saved with saveEmpty) is answered Q when the connection ends.
         if (lines > 0) this.answer(ACCEPTED);
       } catch (err) {

@@ -31,5 +31,18 @@ export {
   type ServerOptions,
   type TlsOptions,
 } from './options.js';
-export { parseProxyHeader, ProxyProtocolError, proxyHeaderV1, proxyHeaderV2, type ProxyHeader, type ProxyParse } from './proxy-protocol.js';
-export { LinedropServer, startServer, type ConnectionSummary, type LinedropServerEvents, type RefusedEvent } from './server.js';
+export {
+  parseProxyHeader,
+  ProxyProtocolError,
+  proxyHeaderV1,
+  proxyHeaderV2,
+  type ProxyHeader,
+  type ProxyParse,
+} from './proxy-protocol.js';
+export {
+  LinedropServer,
+  startServer,
+  type ConnectionSummary,
+  type LinedropServerEvents,
+  type RefusedEvent,
+} from './server.js';

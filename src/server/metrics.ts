@@ -23,7 +23,8 @@ import { SERVER_SETTINGS } from './settings.js';
  * | `linedrop_connections_closed_total` | counter | `reason` (quit, rejected, truncated, client-closed, idle-timeout, socket-error, server-closed) |
  * | `linedrop_connections_refused_total` | counter | `reason` (not-allowed, too-many-connections, too-many-from-address, proxy-header, tls-handshake) |
  * | `linedrop_files_accepted_total` | counter | files stored and answered `A` |
- * | `linedrop_files_rejected_total` | counter | `reason` (rejected: answered `R`; truncated: the client vanished mid-message), `code` (`ERR_*`, or a storage error's code) |
+ * | `linedrop_files_rejected_total` | counter | `reason` (rejected: answered `R`; truncated: the client vanished mid-message), `code` (`LINEDROP_ERR_*`,
+ *   or a storage error's code) |
  * | `linedrop_received_bytes_total` | counter | bytes of the files stored |
  * | `linedrop_limits_hit_total` | counter | `limit` (max-lines, max-line-bytes, max-message-bytes, idle-timeout, max-connections, max-connections-per-address) |
  * | `linedrop_message_duration_seconds` | histogram | from a message's count to its `A` |
@@ -32,7 +33,9 @@ import { SERVER_SETTINGS } from './settings.js';
 export interface MetricsOptions {
   /** Registry to register in (default: a new one, so several servers in one process never collide). */
   registry?: Registry;
-  /** Also the process metrics of prom-client (CPU, memory, open file descriptors, event loop lag, ...); default true. */
+  /**
+   * Also the process metrics of prom-client (CPU, memory, open file descriptors, event loop lag, ...); default true.
+   */
   processMetrics?: boolean;
 }
 
@@ -47,9 +50,30 @@ const LIMIT_OF_REFUSAL: Partial<Record<RefusedEvent['reason'], string>> = {
   'too-many-connections': 'max-connections',
   'too-many-from-address': 'max-connections-per-address',
 };
-const CLOSE_REASONS: ConnectionSummary['reason'][] = ['quit', 'rejected', 'truncated', 'client-closed', 'idle-timeout', 'socket-error', 'server-closed'];
-const REFUSALS: RefusedEvent['reason'][] = ['not-allowed', 'too-many-connections', 'too-many-from-address', 'proxy-header', 'tls-handshake'];
-const LIMITS = ['max-lines', 'max-line-bytes', 'max-message-bytes', 'idle-timeout', 'max-connections', 'max-connections-per-address'];
+const CLOSE_REASONS: ConnectionSummary['reason'][] = [
+  'quit',
+  'rejected',
+  'truncated',
+  'client-closed',
+  'idle-timeout',
+  'socket-error',
+  'server-closed',
+];
+const REFUSALS: RefusedEvent['reason'][] = [
+  'not-allowed',
+  'too-many-connections',
+  'too-many-from-address',
+  'proxy-header',
+  'tls-handshake',
+];
+const LIMITS = [
+  'max-lines',
+  'max-line-bytes',
+  'max-message-bytes',
+  'idle-timeout',
+  'max-connections',
+  'max-connections-per-address',
+];
 
 const MESSAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const COMMIT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
@@ -109,17 +133,25 @@ export class LinedropMetrics {
       labelNames: ['reason'] as const,
       registers,
     });
-    const accepted = new Counter({ name: 'linedrop_files_accepted_total', help: 'Files stored and answered A', registers });
+    const accepted = new Counter({
+      name: 'linedrop_files_accepted_total',
+      help: 'Files stored and answered A',
+      registers,
+    });
     const rejected = new Counter({
       name: 'linedrop_files_rejected_total',
-      help: 'Messages not stored: answered R (reason="rejected") or cut off by the client mid-message (reason="truncated"), by error code',
+      help:
+        'Messages not stored: answered R (reason="rejected") or cut off by the client ' +
+        'mid-message (reason="truncated"), by error code',
       labelNames: ['reason', 'code'] as const,
       registers,
     });
     const bytes = new Counter({ name: 'linedrop_received_bytes_total', help: 'Bytes of the files stored', registers });
     const limits = new Counter({
       name: 'linedrop_limits_hit_total',
-      help: 'Limits hit: messages answered R for a size limit, idle connections closed, connections refused for a connection limit',
+      help:
+        'Limits hit: messages answered R for a size limit, idle connections closed, connections ' +
+        'refused for a connection limit',
       labelNames: ['limit'] as const,
       registers,
     });
@@ -159,7 +191,8 @@ export class LinedropMetrics {
     this.listen('connectionClosed', (summary: ConnectionSummary) => {
       closed.inc({ reason: summary.reason });
       const code = codeOf(summary.error);
-      if (summary.reason === 'rejected' || summary.reason === 'truncated') rejected.inc({ reason: summary.reason, code });
+      if (summary.reason === 'rejected' || summary.reason === 'truncated')
+        rejected.inc({ reason: summary.reason, code });
       const limit = LIMIT_OF_CODE[code];
       if (limit !== undefined) limits.inc({ limit });
     });
@@ -184,8 +217,14 @@ export class LinedropMetrics {
     for (const undo of this.detachers.splice(0)) undo();
   }
 
-  private listen<E extends 'connectionOpened' | 'connectionRefused' | 'file' | 'connectionClosed'>(event: E, handler: (arg: never) => void): void {
-    const server = this.server as unknown as { on(e: string, h: (arg: never) => void): void; off(e: string, h: (arg: never) => void): void };
+  private listen<E extends 'connectionOpened' | 'connectionRefused' | 'file' | 'connectionClosed'>(
+    event: E,
+    handler: (arg: never) => void,
+  ): void {
+    const server = this.server as unknown as {
+      on(e: string, h: (arg: never) => void): void;
+      off(e: string, h: (arg: never) => void): void;
+    };
     server.on(event, handler);
     this.detachers.push(() => server.off(event, handler));
   }
@@ -204,7 +243,9 @@ export const DEFAULT_METRICS_IDLE_TIMEOUT_MS = SERVER_SETTINGS.metricsIdleTimeou
 export interface MetricsServerOptions extends MetricsOptions {
   /** Port of the HTTP endpoint (0: any free port). */
   port: number;
-  /** Address to listen on (default: all interfaces). Bind it to loopback or a private address: it is not for the public. */
+  /**
+   * Address to listen on (default: all interfaces). Bind it to loopback or a private address: it is not for the public.
+   */
   host?: string;
   /**
    * Connections held at once (default 16), so the endpoint never takes the descriptors uploads
@@ -322,7 +363,9 @@ export class MetricsServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      res
+        .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+        .end('method not allowed\n');
       return;
     }
     if (path === '/healthz') {
@@ -335,7 +378,9 @@ export class MetricsServer {
     if (path === '/metrics') {
       try {
         const text = await this.metrics.text();
-        res.writeHead(200, { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : text);
+        res
+          .writeHead(200, { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' })
+          .end(req.method === 'HEAD' ? undefined : text);
       } catch (err) {
         res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${(err as Error).message}\n`);
       }

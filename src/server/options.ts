@@ -27,7 +27,10 @@ export interface ServerOptions extends StorageChoice {
   saveEmpty?: boolean;
   limits?: Partial<Limits>;
   logger?: Logger;
-  /** Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never; at most a day). */
+  /**
+   * Close a connection that sends no byte for this long while a count or a message is awaited (default 300 s; 0: never;
+   * at most a day).
+   */
   idleTimeoutMs?: number;
   /**
    * Messages of one connection whose commit (data flush, rename, folder flush) may be in progress
@@ -47,7 +50,10 @@ export interface ServerOptions extends StorageChoice {
   maxConnectionsPerAddress?: number;
   /** Only these client addresses or CIDR ranges may connect; others are closed at once. */
   allow?: readonly string[];
-  /** How long a new connection may take to finish its TLS handshake or send its PROXY header (default 10 s); then it is closed. */
+  /**
+   * How long a new connection may take to finish its TLS handshake or send its PROXY header (default 10 s); then it is
+   * closed.
+   */
   handshakeTimeoutMs?: number;
   /** Serve TLS instead of plain TCP. */
   tls?: TlsOptions;
@@ -98,15 +104,22 @@ export function serverSettings(options: ServerOptions): ServerSettings {
   if (options.layout !== undefined && options.layout !== 'flat' && options.layout !== 'session') {
     throw new TypeError(`layout: expected "flat" or "session", not ${JSON.stringify(options.layout)}`);
   }
-  if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || !INSTANCE_ID.test(options.instanceId))) {
+  if (
+    options.instanceId !== undefined &&
+    (typeof options.instanceId !== 'string' || !INSTANCE_ID.test(options.instanceId))
+  ) {
     throw new TypeError(
-      `instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit, not ${JSON.stringify(options.instanceId)}`,
+      `instanceId: expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or ` +
+        `digit, not ${JSON.stringify(options.instanceId)}`,
     );
   }
   if (options.storage !== undefined) {
     const also = STORAGE_CHOICES.find((name) => options[name] !== undefined);
     if (also !== undefined) {
-      throw new TypeError(`storage and ${also} cannot be combined: storage is where files go; give ${also} to the storage you make, or drop storage`);
+      throw new TypeError(
+        `storage and ${also} cannot be combined: storage is where files go; give ` +
+          `${also} to the storage you make, or drop storage`,
+      );
     }
   }
   if (options.s3 !== undefined && options.dir !== undefined) {

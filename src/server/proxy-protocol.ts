@@ -61,18 +61,26 @@ function parseV1(buf: Buffer): ProxyParse {
   const [, family, src = '', dst = '', sport = '', dport = ''] = fields;
   const version = family === 'TCP4' ? 4 : 6;
   for (const address of [src, dst]) {
-    if (isIP(address) !== version) throw new ProxyProtocolError(`bad PROXY v1 header: ${JSON.stringify(address)} is not an IPv${version} address`);
+    if (isIP(address) !== version)
+      throw new ProxyProtocolError(
+        `bad PROXY v1 header: ` + `${JSON.stringify(address)} is not an IPv${version} address`,
+      );
   }
   return {
     done: true,
-    header: { version: 1, source: { address: src, port: port(sport) }, destination: { address: dst, port: port(dport) } },
+    header: {
+      version: 1,
+      source: { address: src, port: port(sport) },
+      destination: { address: dst, port: port(dport) },
+    },
     length,
   };
 }
 
 function port(text: string): number {
   const n = Number(text);
-  if (!/^\d{1,5}$/.test(text) || n > 65535) throw new ProxyProtocolError(`bad port in PROXY header: ${JSON.stringify(text)}`);
+  if (!/^\d{1,5}$/.test(text) || n > 65535)
+    throw new ProxyProtocolError(`bad port in PROXY header: ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -83,7 +91,8 @@ function parseV2(buf: Buffer): ProxyParse {
   }
   if (buf.length < 16) return { done: false };
   const versionCommand = buf[12]!;
-  if (versionCommand >> 4 !== 2) throw new ProxyProtocolError(`unsupported PROXY protocol version ${versionCommand >> 4}`);
+  if (versionCommand >> 4 !== 2)
+    throw new ProxyProtocolError(`unsupported PROXY protocol version ` + `${versionCommand >> 4}`);
   const command = versionCommand & 0x0f;
   if (command > 1) throw new ProxyProtocolError(`unknown PROXY v2 command ${command}`);
   const family = buf[13]! >> 4;
@@ -144,13 +153,22 @@ function ipv6(bytes: Buffer): string {
 }
 
 /** Builds a v1 header (for clients, tests and tools). */
-export function proxyHeaderV1(source: { address: string; port: number }, destination: { address: string; port: number }): Buffer {
+export function proxyHeaderV1(
+  source: { address: string; port: number },
+  destination: { address: string; port: number },
+): Buffer {
   const family = source.address.includes(':') ? 'TCP6' : 'TCP4';
-  return Buffer.from(`PROXY ${family} ${source.address} ${destination.address} ${source.port} ${destination.port}\r\n`, 'latin1');
+  return Buffer.from(
+    `PROXY ${family} ${source.address} ${destination.address} ${source.port} ` + `${destination.port}\r\n`,
+    'latin1',
+  );
 }
 
 /** Builds a v2 header for IPv4 endpoints (for tests and tools). */
-export function proxyHeaderV2(source: { address: string; port: number }, destination: { address: string; port: number }): Buffer {
+export function proxyHeaderV2(
+  source: { address: string; port: number },
+  destination: { address: string; port: number },
+): Buffer {
   const head = Buffer.alloc(16 + 12);
   V2_SIGNATURE.copy(head, 0);
   head[12] = 0x21; // version 2, PROXY

@@ -86,7 +86,12 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       // once, rather than held until the handshake timeout. Once secured, a connection is half-open
       // like a plain one (a client may send its last message and FIN, then read the answers).
       const tlsServer = createTlsServer(
-        { cert, key, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}), allowHalfOpen: false },
+        {
+          cert,
+          key,
+          ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+          allowHalfOpen: false,
+        },
         (socket: TLSSocket) => this.secured(socket),
       );
       // The raw TCP connection is admitted (or refused) before the handshake.
@@ -113,14 +118,16 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       // A failed listen() rejects with the error; it goes to 'error' only if someone listens for it there.
       if (!this.listenPending || this.listenerCount('error') > 0) this.emit('error', err);
     });
-    // The listening socket closes once it stops accepting and its sockets are gone; 'close' waits for the connections' ends too.
+    // The listening socket closes once it stops accepting and its sockets are gone; 'close' waits for the connections'
+    // ends too.
     this.server.on('close', () => void this.idle().then(() => this.emit('close')));
   }
 
   /** Prepares storage and starts listening. Port 0 picks a free port; `address()` tells which. */
   async listen(port: number = DEFAULT_PORT, host?: string): Promise<AddressInfo> {
     this.initialised ??= this.storage.init().then((removed) => {
-      if (removed > 0) this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} left by an earlier run`);
+      if (removed > 0)
+        this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} ` + `left by an earlier run`);
     });
     await this.initialised;
     this.listenPending = true;
@@ -132,8 +139,14 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     }
     const address = this.address();
     this.logger.info(
-      { host: address.address, port: address.port, storage: this.storage.location, tls: this.options.tls !== undefined },
-      `listening on ${formatAddress(address.address, address.port)}${this.options.tls ? ' (TLS)' : ''}, saving to ${this.storage.location}`,
+      {
+        host: address.address,
+        port: address.port,
+        storage: this.storage.location,
+        tls: this.options.tls !== undefined,
+      },
+      `listening on ${formatAddress(address.address, address.port)}${this.options.tls ? ' (TLS)' : ''}, ` +
+        `saving to ${this.storage.location}`,
     );
     this.emit('listening');
     return address;
@@ -217,7 +230,10 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
       const key = socketKey(socket);
       const timer = setTimeout(() => {
         this.handshakes.delete(key);
-        this.logger.warn({ remote }, `closed ${remote}: no TLS handshake within ${this.settings.handshakeTimeoutMs} ms`);
+        this.logger.warn(
+          { remote },
+          `closed ${remote}: no TLS handshake within ` + `${this.settings.handshakeTimeoutMs} ms`,
+        );
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
         socket.destroy();
       }, this.settings.handshakeTimeoutMs);
@@ -288,8 +304,16 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
 
     const connection = new Connection(socket, id, store, this.settings, (event) => {
       log.info(
-        { connection: id, file: event.file.name, path: event.file.location, lines: event.lines, bytes: event.file.bytes, ms: event.ms },
-        `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ${formatBytes(event.file.bytes)}) in ${formatDuration(event.ms)}`,
+        {
+          connection: id,
+          file: event.file.name,
+          path: event.file.location,
+          lines: event.lines,
+          bytes: event.file.bytes,
+          ms: event.ms,
+        },
+        `connection ${id}: saved ${event.file.name} (${plural(event.lines, 'line')}, ` +
+          `${formatBytes(event.file.bytes)}) in ${formatDuration(event.ms)}`,
       );
       this.emit('file', event);
     });
@@ -300,12 +324,30 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
     const error = result.error;
     const reason = this.closing && result.reason === 'socket-error' ? 'server-closed' : result.reason;
     const ms = Math.round(performance.now() - started);
-    const summary: ConnectionSummary = { connection: id, remote, files: connection.files, bytes: connection.bytes, reason, ms };
+    const summary: ConnectionSummary = {
+      connection: id,
+      remote,
+      files: connection.files,
+      bytes: connection.bytes,
+      reason,
+      ms,
+    };
     if (error) summary.error = error;
-    const text = `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ${plural(connection.files, 'file')}, ${formatBytes(connection.bytes)}, ${formatDuration(ms)}`;
-    const fields = { connection: id, remote, reason, files: connection.files, bytes: connection.bytes, ms, ...(error ? { error: errorFields(error) } : {}) };
+    const text =
+      `connection ${id} from ${remote} closed (${describeReason(reason, error)}): ` +
+      `${plural(connection.files, 'file')}, ${formatBytes(connection.bytes)}, ${formatDuration(ms)}`;
+    const fields = {
+      connection: id,
+      remote,
+      reason,
+      files: connection.files,
+      bytes: connection.bytes,
+      ms,
+      ...(error ? { error: errorFields(error) } : {}),
+    };
     if (reason === 'quit' || reason === 'server-closed') log.info(fields, text);
-    else if (error && !(error instanceof ProtocolError) && !(error instanceof ConnectionError) && reason === 'rejected') log.error(fields, text);
+    else if (error && !(error instanceof ProtocolError) && !(error instanceof ConnectionError) && reason === 'rejected')
+      log.error(fields, text);
     else log.warn(fields, text);
     this.emit('connectionClosed', summary);
   }
@@ -317,7 +359,9 @@ function socketKey(socket: Socket): string {
 }
 
 /** Creates a server and starts it listening. */
-export async function startServer(options: ServerOptions & { port?: number; host?: string } = {}): Promise<LinedropServer> {
+export async function startServer(
+  options: ServerOptions & { port?: number; host?: string } = {},
+): Promise<LinedropServer> {
   const server = new LinedropServer(options);
   await server.listen(options.port ?? DEFAULT_PORT, options.host);
   return server;

@@ -53,7 +53,9 @@ export const SERVER_SETTINGS = {
     min: 0,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: 'close a connection that sends nothing for this long while a count or message is awaited (30s, 5m, ...; a bare number is in seconds; 0: never)',
+    help:
+      'close a connection that sends nothing for this long while a count or message is awaited ' +
+      '(30s, 5m, ...; a bare number is in seconds; 0: never)',
   },
   handshakeTimeoutMs: {
     option: 'handshakeTimeoutMs',
@@ -63,7 +65,9 @@ export const SERVER_SETTINGS = {
     min: 1,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: `close a new connection that has not finished its TLS handshake or sent its PROXY header after this long (${DURATION()})`,
+    help:
+      `close a new connection that has not finished its TLS handshake or sent its PROXY header ` +
+      `after this long (${DURATION()})`,
   },
   maxConnections: {
     option: 'maxConnections',
@@ -87,7 +91,9 @@ export const SERVER_SETTINGS = {
   },
   maxInFlight: {
     ...IN_FLIGHT,
-    help: 'messages of one connection being stored at once while the next are read, at most 16 MiB of them (answers stay in order; 1: one at a time)',
+    help:
+      'messages of one connection being stored at once while the next are read, at most 16 MiB ' +
+      'of them (answers stay in order; 1: one at a time)',
   },
   shutdownDeadlineMs: {
     option: 'shutdown(deadlineMs)',
@@ -97,7 +103,9 @@ export const SERVER_SETTINGS = {
     min: 0,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: 'on SIGINT/SIGTERM/SIGHUP, how long messages in progress may take to finish (10s, 1m, ...; a bare number is in seconds)',
+    help:
+      'on SIGINT/SIGTERM/SIGHUP, how long messages in progress may take to finish (10s, 1m, ' +
+      '...; a bare number is in seconds)',
   },
   metricsMaxConnections: {
     option: 'startMetricsServer: maxConnections',
@@ -107,7 +115,9 @@ export const SERVER_SETTINGS = {
     min: 1,
     max: 1_000_000,
     unit: 'count',
-    help: 'with --metrics: connections the endpoint holds at once; a new one closes the oldest that has sent no request',
+    help:
+      'with --metrics: connections the endpoint holds at once; a new one closes the oldest that ' +
+      'has sent no request',
   },
   metricsIdleTimeoutMs: {
     option: 'startMetricsServer: idleTimeoutMs',
@@ -117,7 +127,9 @@ export const SERVER_SETTINGS = {
     min: 1,
     max: MAX_DURATION_MS,
     unit: 'ms',
-    help: `with --metrics: close an endpoint connection silent this long, before its request or between requests (${DURATION()})`,
+    help:
+      `with --metrics: close an endpoint connection silent this long, before its request or ` +
+      `between requests (${DURATION()})`,
   },
 } as const satisfies Record<string, NumberSetting>;
 

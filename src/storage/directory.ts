@@ -6,7 +6,14 @@ import { FileOrder } from './order.js';
 import { type Committer, GroupCommitter, SingleCommitter, syncDir } from './commit.js';
 import { createFile } from './disk-calls.js';
 import { DiskFileSink, isTempName, TEMP_PREFIX, TEMP_SUFFIX } from './file-sink.js';
-import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage } from './types.js';
+import {
+  sessionName,
+  type ConnectionInfo,
+  type ConnectionStore,
+  type FileSink,
+  type Layout,
+  type Storage,
+} from './types.js';
 import { ignore } from '../text.js';
 
 /** Temporary names differ by a counter within a process; the random part tells processes apart across restarts. */
@@ -111,7 +118,16 @@ class FolderStore implements ConnectionStore {
       const name = `${index}.txt`;
       const temp = join(this.location, `${TEMP_PREFIX}${name}.${TEMP_TAG}.${++tempCounter}${TEMP_SUFFIX}`);
       const opening = this.createTemp(temp);
-      return new DiskFileSink(opening, temp, join(this.location, name), name, this.location, this.committer, turn, previous);
+      return new DiskFileSink(
+        opening,
+        temp,
+        join(this.location, name),
+        name,
+        this.location,
+        this.committer,
+        turn,
+        previous,
+      );
     } catch (err) {
       turn.fail(err);
       throw err;
@@ -167,8 +183,16 @@ async function prepareFolder(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw folderError(`the upload folder ${dir} is a file, not a folder: name a folder (it is created if missing)`, err);
-    if (code === 'ENOTDIR') throw folderError(`cannot create the upload folder ${dir}: a part of that path is a file, not a folder`, err);
+    if (code === 'EEXIST')
+      throw folderError(
+        `the upload folder ${dir} is a file, not a folder: ` + `name a folder (it is created if missing)`,
+        err,
+      );
+    if (code === 'ENOTDIR')
+      throw folderError(
+        `cannot create the upload folder ${dir}: a part of ` + `that path is a file, not a folder`,
+        err,
+      );
     throw folderError(`cannot create the upload folder ${dir}: ${(err as Error).message}`, err);
   }
   const probe = join(dir, `${TEMP_PREFIX}probe.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
@@ -211,9 +235,15 @@ async function makeSessionFolder(path: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw Object.assign(new Error(`the session folder ${path} exists already: do two servers sharing ${parent} have the same instance id?`, { cause: err }), {
-        code,
-      });
+      throw Object.assign(
+        new Error(
+          `the session folder ${path} exists already: do two servers ` + `sharing ${parent} have the same instance id?`,
+          { cause: err },
+        ),
+        {
+          code,
+        },
+      );
     }
     if (code !== 'ENOENT') throw err;
     // The upload folder itself was removed: make it again.

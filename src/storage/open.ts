@@ -10,7 +10,10 @@ export interface StorageChoice {
   dir?: string;
   /** `flat` (default): `k.txt` per connection, later connections overwrite. `session`: a sub-folder per connection. */
   layout?: Layout;
-  /** Names this server in session folder names (default: random), so servers sharing a folder never collide; not with `storage`. */
+  /**
+   * Names this server in session folder names (default: random), so servers sharing a folder never collide; not with
+   * `storage`.
+   */
   instanceId?: string;
   /** Keep uploads in this S3 bucket and prefix instead of a folder; `layout` and `instanceId` apply. */
   s3?: Omit<S3StorageOptions, 'layout' | 'instanceId'>;

@@ -31,7 +31,10 @@ export interface S3StorageOptions {
   layout?: Layout;
   /** Names this server in session names, so servers sharing a prefix never collide (default: random). */
   instanceId?: string;
-  /** A client of your own; `endpoint`, `region`, `forcePathStyle`, `credentials`, `maxAttempts` and `socketTimeoutMs` are then ignored. */
+  /**
+   * A client of your own; `endpoint`, `region`, `forcePathStyle`, `credentials`, `maxAttempts` and `socketTimeoutMs`
+   * are then ignored.
+   */
   client?: S3Client;
   /** Endpoint of an S3-compatible gateway (`http://127.0.0.1:7480`); default: AWS. */
   endpoint?: string;
@@ -39,7 +42,10 @@ export interface S3StorageOptions {
   region?: string;
   /** Bucket in the path (`endpoint/BUCKET/key`). Default: on for a non-AWS endpoint, off for AWS. */
   forcePathStyle?: boolean;
-  /** Default: the SDK's chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, shared files, SSO, instance roles). */
+  /**
+   * Default: the SDK's chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE`, shared files, SSO, instance
+   * roles).
+   */
   credentials?: S3ClientConfig['credentials'];
   /** Tries per request, the first included (default: the SDK's, 3, or `AWS_MAX_ATTEMPTS`). */
   maxAttempts?: number;
@@ -49,7 +55,10 @@ export interface S3StorageOptions {
   partSize?: number;
   /** Parts of one file uploaded at once (default 4). */
   queueSize?: number;
-  /** Bytes one file may hold in memory before `write` asks the server to wait (default `(queueSize + 1) * partSize`; at least `partSize`). */
+  /**
+   * Bytes one file may hold in memory before `write` asks the server to wait (default `(queueSize + 1) * partSize`; at
+   * least `partSize`).
+   */
   highWaterMark?: number;
   /** `init()` aborts unfinished multipart uploads under the prefix older than this (default one day; 0: never). */
   staleUploadMs?: number;
@@ -81,7 +90,10 @@ function isAwsEndpoint(endpoint: string): boolean {
 
 /** The S3 client `S3Storage` makes when it is not handed one. */
 export function createS3Client(
-  options: Pick<S3StorageOptions, 'endpoint' | 'region' | 'forcePathStyle' | 'credentials' | 'maxAttempts' | 'socketTimeoutMs'>,
+  options: Pick<
+    S3StorageOptions,
+    'endpoint' | 'region' | 'forcePathStyle' | 'credentials' | 'maxAttempts' | 'socketTimeoutMs'
+  >,
 ): S3Client {
   const { endpoint } = options;
   const aws = endpoint === undefined || isAwsEndpoint(endpoint);

@@ -80,14 +80,29 @@ export class S3FileSink implements FileSink {
       if (this.partNumber === 0) {
         // Small enough for one request.
         const body = this.takePart();
-        await client.send(new (sdk().PutObjectCommand)({ Bucket: bucket, Key: this.key, Body: body, ContentLength: body.length, ContentType: CONTENT_TYPE }));
+        await client.send(
+          new (sdk().PutObjectCommand)({
+            Bucket: bucket,
+            Key: this.key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: CONTENT_TYPE,
+          }),
+        );
       } else {
         if (this.chunkBytes > 0) this.sendPart();
         while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
         if (this.gate.hasFailed) throw this.gate.error;
         const uploadId = await this.uploadId!;
         const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
-        await client.send(new (sdk().CompleteMultipartUploadCommand)({ Bucket: bucket, Key: this.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+        await client.send(
+          new (sdk().CompleteMultipartUploadCommand)({
+            Bucket: bucket,
+            Key: this.key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts },
+          }),
+        );
         this.uploadId = undefined;
       }
       return { name: this.name, location: this.storage.url(this.key), bytes: this.bytes };
@@ -131,7 +146,8 @@ export class S3FileSink implements FileSink {
     if (number > S3_MAX_PARTS) {
       this.fail(
         new S3StorageError(
-          `cannot store ${this.storage.url(this.key)}: larger than ${S3_MAX_PARTS} parts of ${this.storage.partSize} bytes, the most one upload can hold`,
+          `cannot store ${this.storage.url(this.key)}: larger than ${S3_MAX_PARTS} parts of ` +
+            `${this.storage.partSize} bytes, the most one upload can hold`,
         ),
       );
       return;
@@ -152,10 +168,18 @@ export class S3FileSink implements FileSink {
       const uploadId = await this.startUpload();
       this.cancel.signal.throwIfAborted();
       const out = await client.send(
-        new (sdk().UploadPartCommand)({ Bucket: bucket, Key: this.key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length }),
+        new (sdk().UploadPartCommand)({
+          Bucket: bucket,
+          Key: this.key,
+          UploadId: uploadId,
+          PartNumber: number,
+          Body: body,
+          ContentLength: body.length,
+        }),
         { abortSignal: this.cancel.signal },
       );
-      if (!out.ETag) throw new S3StorageError(`part ${number} of ${this.storage.url(this.key)} was stored without an ETag`);
+      if (!out.ETag)
+        throw new S3StorageError(`part ${number} of ${this.storage.url(this.key)} was ` + `stored without an ETag`);
       this.parts.push({ PartNumber: number, ETag: out.ETag });
     } finally {
       this.releaseSlot();
@@ -165,7 +189,13 @@ export class S3FileSink implements FileSink {
   /** Creates the multipart upload, once. Not cancellable: an upload the gateway made must be known, to be aborted. */
   private startUpload(): Promise<string> {
     this.uploadId ??= this.storage.client
-      .send(new (sdk().CreateMultipartUploadCommand)({ Bucket: this.storage.bucket, Key: this.key, ContentType: CONTENT_TYPE }))
+      .send(
+        new (sdk().CreateMultipartUploadCommand)({
+          Bucket: this.storage.bucket,
+          Key: this.key,
+          ContentType: CONTENT_TYPE,
+        }),
+      )
       .then((out) => {
         if (!out.UploadId) throw new S3StorageError(`no upload id for ${this.storage.url(this.key)}`);
         return out.UploadId;

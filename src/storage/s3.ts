@@ -16,7 +16,14 @@ import {
   sdk,
 } from './s3-client.js';
 import { S3FileSink } from './s3-upload.js';
-import { sessionName, type ConnectionInfo, type ConnectionStore, type FileSink, type Layout, type Storage } from './types.js';
+import {
+  sessionName,
+  type ConnectionInfo,
+  type ConnectionStore,
+  type FileSink,
+  type Layout,
+  type Storage,
+} from './types.js';
 
 function isNoSuchUpload(err: unknown): boolean {
   return err instanceof Error && (err.name === 'NoSuchUpload' || (err as { Code?: unknown }).Code === 'NoSuchUpload');
@@ -55,7 +62,8 @@ export class S3Storage implements Storage {
   private retrying: Promise<void> | undefined;
 
   constructor(options: S3StorageOptions) {
-    if (!options.bucket || options.bucket.includes('/')) throw new TypeError(`not a bucket name: ${JSON.stringify(options.bucket)}`);
+    if (!options.bucket || options.bucket.includes('/'))
+      throw new TypeError(`not a bucket name: ${JSON.stringify(options.bucket)}`);
     this.bucket = options.bucket;
     this.prefix = normalizePrefix(options.prefix ?? '');
     this.layout = options.layout ?? 'flat';
@@ -67,7 +75,8 @@ export class S3Storage implements Storage {
     this.staleUploadMs = options.staleUploadMs ?? DEFAULT_S3_STALE_UPLOAD_MS;
     if (!Number.isSafeInteger(this.partSize) || this.partSize < S3_MIN_PART_SIZE)
       throw new RangeError(`partSize must be at least ${S3_MIN_PART_SIZE} bytes (S3's smallest part)`);
-    if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 1) throw new RangeError('queueSize must be at least 1');
+    if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 1)
+      throw new RangeError('queueSize must be at least 1');
     // Below one part, a part being filled could hold the caller back with nothing in flight to free it.
     if (!(this.highWaterMark >= this.partSize)) throw new RangeError('highWaterMark must be at least partSize');
     this.location = `s3://${this.bucket}/${this.prefix === '' ? '' : `${this.prefix}/`}`;
@@ -87,7 +96,10 @@ export class S3Storage implements Storage {
   }
 
   openConnection(_info: ConnectionInfo): ConnectionStore {
-    const folder = this.layout === 'flat' ? this.prefix : [this.prefix, sessionName(this.instanceId, ++this.sessions)].filter((p) => p !== '').join('/');
+    const folder =
+      this.layout === 'flat'
+        ? this.prefix
+        : [this.prefix, sessionName(this.instanceId, ++this.sessions)].filter((p) => p !== '').join('/');
     return new KeyStore(this, folder);
   }
 
@@ -104,7 +116,9 @@ export class S3Storage implements Storage {
   /** Aborts a multipart upload; never rejects. One that cannot be aborted now is tried again later. */
   async abortUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new (sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.client.send(
+        new (sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      );
       this.unaborted.delete(uploadId);
     } catch (err) {
       if (isNoSuchUpload(err)) this.unaborted.delete(uploadId);
@@ -130,7 +144,8 @@ export class S3Storage implements Storage {
         status === 404
           ? 'no such bucket (HTTP 404)'
           : status === 403
-            ? "access denied (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket's policy"
+            ? 'access denied (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and ' +
+              "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and the bucket's policy"
             : status === 301
               ? 'the bucket is in another region (HTTP 301): give its region'
               : describeS3Error(err);
@@ -156,12 +171,21 @@ export class S3Storage implements Storage {
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || upload.Initiated === undefined) continue;
         if (upload.Initiated.getTime() >= before) continue;
-        await this.client.send(new (sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId })).then(
-          () => aborted++,
-          () => undefined,
-        );
+        await this.client
+          .send(
+            new (sdk().AbortMultipartUploadCommand)({
+              Bucket: this.bucket,
+              Key: upload.Key,
+              UploadId: upload.UploadId,
+            }),
+          )
+          .then(
+            () => aborted++,
+            () => undefined,
+          );
       }
-      if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) return aborted;
+      if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined))
+        return aborted;
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;
     }

@@ -54,7 +54,9 @@ export interface ConnectionStore {
 
 /** A place to keep uploads: a folder on disk, object storage, or a test double. */
 export interface Storage {
-  /** Prepares storage (creates the folder, removes what a crash left behind). Returns how many left-overs it removed. */
+  /**
+   * Prepares storage (creates the folder, removes what a crash left behind). Returns how many left-overs it removed.
+   */
   init(): Promise<number>;
   openConnection(info: ConnectionInfo): ConnectionStore;
   /** Where uploads go, for logs. */
@@ -68,7 +70,10 @@ export const DEFAULT_DIR = 'received';
 /** How uploads are laid out unless told otherwise. */
 export const DEFAULT_LAYOUT: Layout = 'flat';
 
-/** `20261124T161530123Z-a1b2c3-000001`: time, instance, counter. Session names sort by time and never repeat within an instance. */
+/**
+ * `20261124T161530123Z-a1b2c3-000001`: time, instance, counter. Session names sort by time and never repeat within an
+ * instance.
+ */
 export function sessionName(instanceId: string, counter: number, now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:.]/g, '');
   return `${stamp}-${instanceId}-${String(counter).padStart(6, '0')}`;

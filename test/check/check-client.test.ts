@@ -16,7 +16,10 @@ import { HOST, QUIT, RawPeer, ROOT, frame, removeDir, sleep, tempDir } from '../
 const PEER = join(ROOT, 'test/interop/lab_peer.py');
 
 /** A checker on 127.0.0.1, port 0; `use` drives a client against it; resolves to the first connection's report. */
-async function withChecker(options: ClientCheckerOptions, use: (port: number) => Promise<void>): Promise<ClientConnectionReport> {
+async function withChecker(
+  options: ClientCheckerOptions,
+  use: (port: number) => Promise<void>,
+): Promise<ClientConnectionReport> {
   const checker = new ClientChecker(options);
   const { port } = await checker.listen(0, HOST, { once: true });
   try {
@@ -75,7 +78,9 @@ describe('ClientChecker', () => {
 
   test('the template client (count as 00 00, 1 s pause, 00 NN): no deviation, the split reads recorded', async () => {
     const report = await withChecker({}, async (port) => {
-      const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '1'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stdin.end('2\nhello\nwörld\n0\n');
@@ -99,20 +104,23 @@ describe('ClientChecker', () => {
     );
   });
 
-  test('a count that says 3 followed by 2 lines, then waiting: count-mismatch (found by the quiet period)', async () => {
-    let closedWithoutStatus = false;
-    const report = await withChecker({ quietMs: 300 }, async (port) => {
-      const peer = await RawPeer.connect(port);
-      await peer.write(frame(['one', 'two'], 3));
-      closedWithoutStatus = (await peer.waitClosed(5000)) && peer.received.length === 0;
-    });
-    assert.deepEqual(kinds(report), ['count-mismatch']);
-    assert.equal(report.deviations[0]!.offset, 0);
-    assert.match(report.deviations[0]!.message, /says 3 lines but 2 arrived; the client went silent for 300 ms/);
-    assert.equal(report.closedBy, 'checker');
-    assert.equal(report.messages[0]!.complete, false);
-    assert.equal(closedWithoutStatus, true, 'no status byte for an incomplete message; the checker closes');
-  });
+  test(
+    'a count that says 3 followed by 2 lines, then waiting: count-mismatch (found by the ' + 'quiet period)',
+    async () => {
+      let closedWithoutStatus = false;
+      const report = await withChecker({ quietMs: 300 }, async (port) => {
+        const peer = await RawPeer.connect(port);
+        await peer.write(frame(['one', 'two'], 3));
+        closedWithoutStatus = (await peer.waitClosed(5000)) && peer.received.length === 0;
+      });
+      assert.deepEqual(kinds(report), ['count-mismatch']);
+      assert.equal(report.deviations[0]!.offset, 0);
+      assert.match(report.deviations[0]!.message, /says 3 lines but 2 arrived; the client went silent for 300 ms/);
+      assert.equal(report.closedBy, 'checker');
+      assert.equal(report.messages[0]!.complete, false);
+      assert.equal(closedWithoutStatus, true, 'no status byte for an incomplete message; the checker closes');
+    },
+  );
 
   test('lines typed by hand into the template client, seconds apart: no deviation with the defaults', async () => {
     const checker = new ClientChecker({});
@@ -121,7 +129,9 @@ describe('ClientChecker', () => {
     checker.on('waiting', ({ text }) => waiting.push(text));
     try {
       const report = checker.nextReport();
-      const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '0.2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(port), '--pause', '0.2'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       // A person: the count, then each line after a pause longer than the 2 s quiet period.
@@ -146,7 +156,9 @@ describe('ClientChecker', () => {
         waiting.join(' / '),
       );
       assert.ok(
-        waiting.some((w) => /^waiting for line 3 of 3 of message 1: no byte for 2 s \(its lines come at the pace of typing;/.test(w)),
+        waiting.some((w) =>
+          /^waiting for line 3 of 3 of message 1: no byte for 2 s \(its lines come at the pace of typing;/.test(w),
+        ),
         waiting.join(' / '),
       );
     } finally {
@@ -174,7 +186,10 @@ describe('ClientChecker', () => {
     });
     assert.deepEqual(kinds(simple), ['missing-newline']);
     assert.equal(simple.deviations[0]!.offset, 10);
-    assert.match(simple.deviations[0]!.message, /line 2 of 2 of message 1 \(offset 10: "no newline"\) is not ended by \\n/);
+    assert.match(
+      simple.deviations[0]!.message,
+      /line 2 of 2 of message 1 \(offset 10: "no newline"\) is not ended by \\n/,
+    );
   });
 
   test('a line without its \\n, then the quit: missing-newline, with the quit spotted inside the line', async () => {
@@ -201,7 +216,10 @@ describe('ClientChecker', () => {
     assert.deepEqual(kinds(report), ['bytes-after-quit']);
     assert.equal(report.deviations[0]!.offset, 10);
     assert.equal(report.bytesAfterQuit, 5);
-    assert.match(report.deviations[0]!.message, /5 bytes after the quit message \(from offset 10\): \[65 78 74 72 61\] "extra"/);
+    assert.match(
+      report.deviations[0]!.message,
+      /5 bytes after the quit message \(from offset 10\): \[65 78 74 72 61\] "extra"/,
+    );
   });
 
   test('closing without the quit: no-quit', async () => {
@@ -230,7 +248,11 @@ describe('ClientChecker', () => {
 });
 
 describe('linedrop check-client on the command line', () => {
-  function streams(): { io: { stdin: Readable; stdout: PassThrough; stderr: PassThrough }; lines: () => string[]; firstLine: Promise<string> } {
+  function streams(): {
+    io: { stdin: Readable; stdout: PassThrough; stderr: PassThrough };
+    lines: () => string[];
+    firstLine: Promise<string>;
+  } {
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     stderr.resume();
@@ -242,26 +264,33 @@ describe('linedrop check-client on the command line', () => {
       const nl = out.indexOf('\n');
       if (nl !== -1) resolveFirst(out.slice(0, nl));
     });
-    return { io: { stdin: Readable.from([]), stdout, stderr }, lines: () => out.split('\n').filter(Boolean), firstLine };
+    return {
+      io: { stdin: Readable.from([]), stdout, stderr },
+      lines: () => out.split('\n').filter(Boolean),
+      firstLine,
+    };
   }
 
-  test('--once --json: a listening line with the port, one connection object; exit status 0 for a good client', async () => {
-    const t = streams();
-    const done = main(['check-client', '--host', HOST, '--port', '0', '--once', '--json'], t.io);
-    const listening = JSON.parse(await t.firstLine) as { type: string; port: number };
-    assert.equal(listening.type, 'listening');
-    const client = await LinedropClient.connect({ host: HOST, port: listening.port });
-    assert.equal(await client.sendLines(['hello']), 'A');
-    assert.equal(await client.quit(), 'Q');
-    assert.equal(await done, 0);
-    const lines = t.lines();
-    assert.equal(lines.length, 2);
-    const report = JSON.parse(lines[1]!) as ClientConnectionReport & { type: string };
-    assert.equal(report.type, 'connection');
-    assert.equal(report.ok, true);
-    assert.deepEqual(report.deviations, []);
-    assert.equal(report.messages[0]!.lines[0]!.text, 'hello');
-  });
+  test(
+    '--once --json: a listening line with the port, one connection object; exit status 0 for a ' + 'good client',
+    async () => {
+      const t = streams();
+      const done = main(['check-client', '--host', HOST, '--port', '0', '--once', '--json'], t.io);
+      const listening = JSON.parse(await t.firstLine) as { type: string; port: number };
+      assert.equal(listening.type, 'listening');
+      const client = await LinedropClient.connect({ host: HOST, port: listening.port });
+      assert.equal(await client.sendLines(['hello']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      assert.equal(await done, 0);
+      const lines = t.lines();
+      assert.equal(lines.length, 2);
+      const report = JSON.parse(lines[1]!) as ClientConnectionReport & { type: string };
+      assert.equal(report.type, 'connection');
+      assert.equal(report.ok, true);
+      assert.deepEqual(report.deviations, []);
+      assert.equal(report.messages[0]!.lines[0]!.text, 'hello');
+    },
+  );
 
   test('--once, text report: "listening on 127.0.0.1:PORT" first; a deviation gives exit status 1', async () => {
     const t = streams();

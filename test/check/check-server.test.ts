@@ -25,7 +25,12 @@ function statusOf(report: CheckReport, name: string): string {
 }
 
 /** Asserts each named check's status; `rest` is the status every other check run must have. */
-function expectStatuses(report: CheckReport, want: Record<string, string>, rest: string, names: readonly string[]): void {
+function expectStatuses(
+  report: CheckReport,
+  want: Record<string, string>,
+  rest: string,
+  names: readonly string[],
+): void {
   const seen: Record<string, string> = {};
   const expected: Record<string, string> = {};
   for (const name of names) {
@@ -94,7 +99,8 @@ async function brokenServer(dir: string, faults: Faults): Promise<{ port: number
     const handle = async (input: Buffer): Promise<void> => {
       if (done) return;
       let chunk = input;
-      if (faults.firstChunkCount && buf.length === 0 && chunk.length < 4) chunk = Buffer.concat([Buffer.alloc(4 - chunk.length), chunk]);
+      if (faults.firstChunkCount && buf.length === 0 && chunk.length < 4)
+        chunk = Buffer.concat([Buffer.alloc(4 - chunk.length), chunk]);
       buf = Buffer.concat([buf, chunk]);
       while (buf.length >= 4) {
         const n = buf.readUInt32BE(0);
@@ -157,7 +163,12 @@ describe('checkServer against linedrop and broken servers', () => {
     const server = await startServer({ port: 0, host: HOST, dir });
     try {
       const seen: string[] = [];
-      const report = await checkServer({ host: HOST, port: server.address().port, dir, onResult: (r) => seen.push(r.name) });
+      const report = await checkServer({
+        host: HOST,
+        port: server.address().port,
+        dir,
+        onResult: (r) => seen.push(r.name),
+      });
       expectStatuses(report, {}, 'pass', [...REQUIRED, ...OPTIONAL]);
       assert.deepEqual(
         seen,
@@ -181,7 +192,13 @@ describe('checkServer against linedrop and broken servers', () => {
     const dir = await tempDir();
     const server = await startServer({ port: 0, host: HOST, dir });
     try {
-      const report = await checkServer({ host: HOST, port: server.address().port, dir, only: ['accept', 'template-timing'], pauseMs: 150 });
+      const report = await checkServer({
+        host: HOST,
+        port: server.address().port,
+        dir,
+        only: ['accept', 'template-timing'],
+        pauseMs: 150,
+      });
       const accept = report.checks.find((c) => c.name === 'accept')!;
       assert.deepEqual(
         accept.conversation.map((e) => e.kind),
@@ -190,7 +207,10 @@ describe('checkServer against linedrop and broken servers', () => {
       );
       assert.deepEqual(
         accept.conversation.slice(-2).map((e) => e.text),
-        ['the server closed the connection', "the checker closed its side with a reset (the server's port is left free, not in TIME_WAIT)"],
+        [
+          'the server closed the connection',
+          'the checker closed its side with a reset (the ' + "server's port is left free, not in TIME_WAIT)",
+        ],
       );
       const [, message, a, quitSent, q] = accept.conversation;
       assert.match(message!.hex!, /^00000002/);
@@ -241,33 +261,49 @@ describe('checkServer against linedrop and broken servers', () => {
     }
   });
 
-  test('the plain test server without faults passes every required check (the baseline of the broken ones)', async () => {
-    const report = await checkBroken({});
-    expectStatuses(report, {}, 'pass', REQUIRED);
-  });
+  test(
+    'the plain test server without faults passes every required check (the baseline of the ' + 'broken ones)',
+    async () => {
+      const report = await checkBroken({});
+      expectStatuses(report, {}, 'pass', REQUIRED);
+    },
+  );
 
-  test('a wrong status byte fails accept (and every check that waits for A), not the quit or folder checks', async () => {
-    const report = await checkBroken({ status: 'a' });
-    expectStatuses(
-      report,
-      { accept: 'fail', 'template-timing': 'fail', 'one-write': 'fail', 'byte-at-a-time': 'fail', content: 'fail', 'stored-before-answer': 'skip' },
-      'pass',
-      REQUIRED,
-    );
-    const accept = report.checks.find((c) => c.name === 'accept')!;
-    assert.match(accept.seen, /^a after the message/);
-    assert.equal(accept.causedBy, undefined, 'accept is the failure to fix');
-    for (const name of ['template-timing', 'one-write', 'byte-at-a-time', 'content']) {
-      assert.equal(report.checks.find((c) => c.name === name)!.causedBy, 'accept', `${name} follows from accept`);
-    }
-    assert.equal(report.summary.firstFailure, 'accept');
-    assert.equal(report.summary.exitCode, 1);
-  });
+  test(
+    'a wrong status byte fails accept (and every check that waits for A), not the quit or ' + 'folder checks',
+    async () => {
+      const report = await checkBroken({ status: 'a' });
+      expectStatuses(
+        report,
+        {
+          accept: 'fail',
+          'template-timing': 'fail',
+          'one-write': 'fail',
+          'byte-at-a-time': 'fail',
+          content: 'fail',
+          'stored-before-answer': 'skip',
+        },
+        'pass',
+        REQUIRED,
+      );
+      const accept = report.checks.find((c) => c.name === 'accept')!;
+      assert.match(accept.seen, /^a after the message/);
+      assert.equal(accept.causedBy, undefined, 'accept is the failure to fix');
+      for (const name of ['template-timing', 'one-write', 'byte-at-a-time', 'content']) {
+        assert.equal(report.checks.find((c) => c.name === name)!.causedBy, 'accept', `${name} follows from accept`);
+      }
+      assert.equal(report.summary.firstFailure, 'accept');
+      assert.equal(report.summary.exitCode, 1);
+    },
+  );
 
   test('no close after Q fails exactly close-after-quit', async () => {
     const report = await checkBroken({ noClose: true });
     expectStatuses(report, { 'close-after-quit': 'fail' }, 'pass', REQUIRED);
-    assert.match(report.checks.find((c) => c.name === 'close-after-quit')!.seen, /^Q, the connection still open after 800 ms/);
+    assert.match(
+      report.checks.find((c) => c.name === 'close-after-quit')!.seen,
+      /^Q, the connection still open after 800 ms/,
+    );
   });
 
   test('appending instead of overwriting fails exactly overwrite', async () => {
@@ -276,23 +312,35 @@ describe('checkServer against linedrop and broken servers', () => {
     assert.match(report.checks.find((c) => c.name === 'overwrite')!.seen, /appended/);
   });
 
-  test('a count read from the first chunk alone fails the split-count checks (template timing, byte at a time)', async () => {
-    const report = await checkBroken({ firstChunkCount: true });
-    expectStatuses(report, { 'template-timing': 'fail', 'byte-at-a-time': 'fail' }, 'pass', REQUIRED);
-    assert.match(report.checks.find((c) => c.name === 'template-timing')!.seen, /^Q, then the server closed the connection/);
-  });
+  test(
+    'a count read from the first chunk alone fails the split-count checks (template timing, byte ' + 'at a time)',
+    async () => {
+      const report = await checkBroken({ firstChunkCount: true });
+      expectStatuses(report, { 'template-timing': 'fail', 'byte-at-a-time': 'fail' }, 'pass', REQUIRED);
+      assert.match(
+        report.checks.find((c) => c.name === 'template-timing')!.seen,
+        /^Q, then the server closed the connection/,
+      );
+    },
+  );
 
-  test('numbering that does not restart per connection fails exactly numbering-restarts (overwrite is not judged)', async () => {
-    const report = await checkBroken({ globalNumbering: true });
-    expectStatuses(report, { 'numbering-restarts': 'fail', overwrite: 'skip' }, 'pass', REQUIRED);
-    assert.match(report.checks.find((c) => c.name === 'numbering-restarts')!.seen, /saved as 4\.txt, not 1\.txt/);
-    assert.equal(report.checks.find((c) => c.name === 'overwrite')!.skipReason, 'not-judged');
-  });
+  test(
+    'numbering that does not restart per connection fails exactly numbering-restarts (overwrite ' + 'is not judged)',
+    async () => {
+      const report = await checkBroken({ globalNumbering: true });
+      expectStatuses(report, { 'numbering-restarts': 'fail', overwrite: 'skip' }, 'pass', REQUIRED);
+      assert.match(report.checks.find((c) => c.name === 'numbering-restarts')!.seen, /saved as 4\.txt, not 1\.txt/);
+      assert.equal(report.checks.find((c) => c.name === 'overwrite')!.skipReason, 'not-judged');
+    },
+  );
 
   test('changing \\r\\n to \\n fails exactly content', async () => {
     const report = await checkBroken({ crlf: true });
     expectStatuses(report, { content: 'fail' }, 'pass', REQUIRED);
-    assert.match(report.checks.find((c) => c.name === 'content')!.seen, /differs: first difference at byte \d+: expected 0d/);
+    assert.match(
+      report.checks.find((c) => c.name === 'content')!.seen,
+      /differs: first difference at byte \d+: expected 0d/,
+    );
   });
 
   test('a server that never answers: every wire check fails within its timeout, nothing hangs', async () => {
@@ -306,7 +354,12 @@ describe('checkServer against linedrop and broken servers', () => {
     await once(server, 'listening');
     try {
       const started = Date.now();
-      const report = await checkServer({ host: HOST, port: (server.address() as AddressInfo).port, quick: true, timeoutMs: 300 });
+      const report = await checkServer({
+        host: HOST,
+        port: (server.address() as AddressInfo).port,
+        quick: true,
+        timeoutMs: 300,
+      });
       const wire = REQUIRED.filter((n) => !SERVER_CHECKS.find((c) => c.name === n)!.needsDir);
       expectStatuses(report, {}, 'fail', wire);
       assert.match(report.checks.find((c) => c.name === 'quit')!.seen, /^no byte within 300 ms/);
@@ -332,7 +385,9 @@ describe('checkServer against linedrop and broken servers', () => {
 describe('checkServer against the one-connection lab server (Python)', () => {
   test('without --restart-cmd: the first check passes, the report says which checks need a restart', async () => {
     const dir = await tempDir();
-    const child = spawn('python3', [PEER, 'server', '--host', HOST, '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', [PEER, 'server', '--host', HOST, '--port', '0', '--dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       const port = await listeningPort(child.stdout);
       assert.ok(port > 0);
@@ -342,27 +397,35 @@ describe('checkServer against the one-connection lab server (Python)', () => {
       assert.deepEqual(report.summary.needRestart, rest);
       assert.equal(report.summary.serverGoneAfter, 'numbering');
       assert.equal(report.summary.exitCode, 1);
-      for (const name of rest) assert.equal(report.checks.find((c) => c.name === name)!.seen, 'not run (server not reachable; needs a restart)');
+      for (const name of rest)
+        assert.equal(
+          report.checks.find((c) => c.name === name)!.seen,
+          'not run (server not ' + 'reachable; needs a restart)',
+        );
     } finally {
       child.kill();
       await removeDir(dir);
     }
   });
 
-  test('with --restart-cmd: every required check passes (the real 1 s template timing), and the server is stopped at the end', async () => {
-    const dir = await tempDir();
-    const port = await freePort();
-    try {
-      const restartCmd = `exec python3 '${PEER}' server --host ${HOST} --port ${port} --dir '${dir}'`;
-      const report = await checkServer({ host: HOST, port, dir, restartCmd, only: REQUIRED, timeoutMs: 2000 });
-      expectStatuses(report, {}, 'pass', REQUIRED);
-      assert.equal(report.summary.exitCode, 0);
-      assert.ok(report.summary.restarts >= REQUIRED.length, `restarted for each check (${report.summary.restarts})`);
-      assert.equal(await refused(port), true, 'the restarted server was stopped at the end');
-    } finally {
-      await removeDir(dir);
-    }
-  });
+  test(
+    'with --restart-cmd: every required check passes (the real 1 s template timing), and the ' +
+      'server is stopped at the end',
+    async () => {
+      const dir = await tempDir();
+      const port = await freePort();
+      try {
+        const restartCmd = `exec python3 '${PEER}' server --host ${HOST} --port ${port} --dir '${dir}'`;
+        const report = await checkServer({ host: HOST, port, dir, restartCmd, only: REQUIRED, timeoutMs: 2000 });
+        expectStatuses(report, {}, 'pass', REQUIRED);
+        assert.equal(report.summary.exitCode, 0);
+        assert.ok(report.summary.restarts >= REQUIRED.length, `restarted for each check (${report.summary.restarts})`);
+        assert.equal(await refused(port), true, 'the restarted server was stopped at the end');
+      } finally {
+        await removeDir(dir);
+      }
+    },
+  );
 });
 
 describe('linedrop check on the command line', () => {
@@ -389,7 +452,11 @@ describe('linedrop check on the command line', () => {
         SERVER_CHECKS.map((c) => c.name),
       );
       for (const c of report.checks) {
-        assert.deepEqual(Object.keys(c).filter((k) => ['name', 'title', 'required', 'status', 'sent', 'expected', 'seen'].includes(k)).length, 7);
+        assert.deepEqual(
+          Object.keys(c).filter((k) => ['name', 'title', 'required', 'status', 'sent', 'expected', 'seen'].includes(k))
+            .length,
+          7,
+        );
         assert.ok(['pass', 'fail', 'skip'].includes(c.status));
       }
       assert.equal(report.checks.filter((c) => c.required && c.status === 'pass').length, REQUIRED.length);
@@ -406,7 +473,10 @@ describe('linedrop check on the command line', () => {
     const broken = await brokenServer(dir, { noClose: true });
     try {
       const t = io();
-      const code = await main(['check', `${HOST}:${broken.port}`, '--quick', '--timeout', '500', '--only', 'quit,close-after-quit'], t.io);
+      const code = await main(
+        ['check', `${HOST}:${broken.port}`, '--quick', '--timeout', '500', '--only', 'quit,close-after-quit'],
+        t.io,
+      );
       assert.equal(code, 1);
       assert.match(t.out(), /PASS {2}quit/);
       assert.match(t.out(), /FAIL {2}close-after-quit/);

@@ -158,7 +158,11 @@ describe('a client session, fed the same bytes in reads of every size', () => {
       for (const cuts of [...positions.map((at) => [at]), positions]) {
         const outcome = await feed(stream.bytes, cuts);
         const where = `cut at ${cuts.length === 1 ? cuts[0] : 'every byte'}`;
-        for (const at of cuts) assert.ok(outcome.readsAt.includes(at), `${where}: a read starts at ${at} (reads at ${outcome.readsAt.join(', ')})`);
+        for (const at of cuts)
+          assert.ok(
+            outcome.readsAt.includes(at),
+            `${where}: a read starts at ` + `${at} (reads at ${outcome.readsAt.join(', ')})`,
+          );
         assert.deepEqual(outcome.report, whole.report, where);
         assert.equal(outcome.statuses, whole.statuses, where);
         assert.deepEqual(outcome.files, whole.files, where);

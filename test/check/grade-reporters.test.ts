@@ -123,31 +123,47 @@ describe('reporters', () => {
   });
   after(async () => removeDir(dir));
 
-  test('colours: FORCE_COLOR forces them (0 or false turns them off), NO_COLOR turns them off, else only on a terminal', () => {
-    const tty = { isTTY: true };
-    const pipe = {};
-    assert.equal(wantsColour(tty, {}), true);
-    assert.equal(wantsColour(pipe, {}), false);
-    assert.equal(wantsColour(tty, { NO_COLOR: '1' }), false);
-    assert.equal(wantsColour(tty, { NO_COLOR: '' }), true);
-    assert.equal(wantsColour(tty, { TERM: 'dumb' }), false);
-    assert.equal(wantsColour(pipe, { FORCE_COLOR: '1' }), true);
-    assert.equal(wantsColour(pipe, { FORCE_COLOR: '' }), true);
-    assert.equal(wantsColour(tty, { FORCE_COLOR: '0' }), false);
-    assert.equal(wantsColour(tty, { FORCE_COLOR: 'false' }), false);
-  });
+  test(
+    'colours: FORCE_COLOR forces them (0 or false turns them off), NO_COLOR turns them off, else ' +
+      'only on a terminal',
+    () => {
+      const tty = { isTTY: true };
+      const pipe = {};
+      assert.equal(wantsColour(tty, {}), true);
+      assert.equal(wantsColour(pipe, {}), false);
+      assert.equal(wantsColour(tty, { NO_COLOR: '1' }), false);
+      assert.equal(wantsColour(tty, { NO_COLOR: '' }), true);
+      assert.equal(wantsColour(tty, { TERM: 'dumb' }), false);
+      assert.equal(wantsColour(pipe, { FORCE_COLOR: '1' }), true);
+      assert.equal(wantsColour(pipe, { FORCE_COLOR: '' }), true);
+      assert.equal(wantsColour(tty, { FORCE_COLOR: '0' }), false);
+      assert.equal(wantsColour(tty, { FORCE_COLOR: 'false' }), false);
+    },
+  );
 
   test("grades.csv: a row per submission, read back by Python's csv module", async () => {
     const subs = [
       graded('alice', good),
       graded('bob, "the builder"', flawed),
-      { ...graded('carol', good), verdict: 'no-start' as const, report: null, problem: 'the server never accepted a connection on port 12100' },
+      {
+        ...graded('carol', good),
+        verdict: 'no-start' as const,
+        report: null,
+        problem: 'the server never accepted ' + 'a connection on port 12100',
+      },
     ];
     const file = join(dir, 'grades.csv');
     await writeFile(file, gradesCsv(subs));
     const rows = parse<string[][]>('csv', file);
     const head = rows[0]!;
-    assert.deepEqual(head.slice(0, 6), ['submission', 'verdict', 'required_passed', 'required_failed', 'required_skipped', 'required_not_applicable']);
+    assert.deepEqual(head.slice(0, 6), [
+      'submission',
+      'verdict',
+      'required_passed',
+      'required_failed',
+      'required_skipped',
+      'required_not_applicable',
+    ]);
     const col = (row: string[], name: string): string => row[head.indexOf(name)]!;
     assert.equal(rows.length, 4);
     const [alice, bob, carol] = [rows[1]!, rows[2]!, rows[3]!];
@@ -168,44 +184,61 @@ describe('reporters', () => {
     assert.deepEqual(head.slice(-2), ['score', 'max_score']);
     const required = SERVER_CHECKS.filter((c) => c.required).length;
     assert.deepEqual([col(alice, 'score'), col(alice, 'max_score')], [String(required), String(required)]);
-    assert.deepEqual([col(bob, 'score'), col(bob, 'max_score')], [String(flawed.summary.required.passed), String(required)]);
+    assert.deepEqual(
+      [col(bob, 'score'), col(bob, 'max_score')],
+      [String(flawed.summary.required.passed), String(required)],
+    );
     assert.ok(flawed.summary.required.passed < required);
   });
 
-  test('score: a point per required check by default; --points sets them check by check; skipped and failed checks score 0', () => {
-    const required = SERVER_CHECKS.filter((c) => c.required);
-    assert.deepEqual(scoreOf(good, {}, SERVER_CHECKS), { score: required.length, maxScore: required.length });
-    const failed = flawed.checks.filter((c) => c.required && c.status === 'fail').map((c) => c.name);
-    assert.ok(failed.length > 0);
-    // content worth 3, quit 0 (not graded), concurrent-clients (beyond the handout) 0.5.
-    const points = parsePoints('{"content": 3, "quit": 0, "concurrent-clients": 0.5}', 'points.json', SERVER_CHECKS);
-    const worth = (name: string): number =>
-      name === 'content' ? 3 : name === 'quit' ? 0 : name === 'concurrent-clients' ? 0.5 : SERVER_CHECKS.find((c) => c.name === name)!.required ? 1 : 0;
-    const expect = (report: CheckReport): { score: number; maxScore: number } => {
-      let score = 0;
-      let maxScore = 0;
-      for (const c of report.checks) {
-        if (worth(c.name) === 0 || (c.status === 'skip' && c.skipReason === 'quick')) continue;
-        maxScore += worth(c.name);
-        if (c.status === 'pass' || c.status === 'not-applicable') score += worth(c.name);
-      }
-      return { score, maxScore };
-    };
-    assert.deepEqual(scoreOf(flawed, points, SERVER_CHECKS), expect(flawed));
-    assert.ok(scoreOf(flawed, points, SERVER_CHECKS).score < scoreOf(good, points, SERVER_CHECKS).score);
-    // A required check that did not run (the server was gone) scores 0 but counts: the same maximum as a good run.
-    const gone: CheckReport = {
-      ...good,
-      checks: good.checks.map((c) => (c.name === 'content' ? { ...c, status: 'skip' as const, skipReason: 'unreachable' as const } : c)),
-    };
-    assert.deepEqual(scoreOf(gone, points, SERVER_CHECKS), {
-      score: scoreOf(good, points, SERVER_CHECKS).score - 3,
-      maxScore: scoreOf(good, points, SERVER_CHECKS).maxScore,
-    });
-    // No report at all (the checker could not run): nothing scored, every check worth something counts.
-    assert.deepEqual(scoreOf(null, {}, SERVER_CHECKS), { score: 0, maxScore: required.length });
-    assert.deepEqual(scoreOf(null, points, SERVER_CHECKS), { score: 0, maxScore: required.length - 1 + 2 + 0.5 });
-  });
+  test(
+    'score: a point per required check by default; --points sets them check by check; skipped ' +
+      'and failed checks score 0',
+    () => {
+      const required = SERVER_CHECKS.filter((c) => c.required);
+      assert.deepEqual(scoreOf(good, {}, SERVER_CHECKS), { score: required.length, maxScore: required.length });
+      const failed = flawed.checks.filter((c) => c.required && c.status === 'fail').map((c) => c.name);
+      assert.ok(failed.length > 0);
+      // content worth 3, quit 0 (not graded), concurrent-clients (beyond the handout) 0.5.
+      const points = parsePoints('{"content": 3, "quit": 0, "concurrent-clients": 0.5}', 'points.json', SERVER_CHECKS);
+      const worth = (name: string): number =>
+        name === 'content'
+          ? 3
+          : name === 'quit'
+            ? 0
+            : name === 'concurrent-clients'
+              ? 0.5
+              : SERVER_CHECKS.find((c) => c.name === name)!.required
+                ? 1
+                : 0;
+      const expect = (report: CheckReport): { score: number; maxScore: number } => {
+        let score = 0;
+        let maxScore = 0;
+        for (const c of report.checks) {
+          if (worth(c.name) === 0 || (c.status === 'skip' && c.skipReason === 'quick')) continue;
+          maxScore += worth(c.name);
+          if (c.status === 'pass' || c.status === 'not-applicable') score += worth(c.name);
+        }
+        return { score, maxScore };
+      };
+      assert.deepEqual(scoreOf(flawed, points, SERVER_CHECKS), expect(flawed));
+      assert.ok(scoreOf(flawed, points, SERVER_CHECKS).score < scoreOf(good, points, SERVER_CHECKS).score);
+      // A required check that did not run (the server was gone) scores 0 but counts: the same maximum as a good run.
+      const gone: CheckReport = {
+        ...good,
+        checks: good.checks.map((c) =>
+          c.name === 'content' ? { ...c, status: 'skip' as const, skipReason: 'unreachable' as const } : c,
+        ),
+      };
+      assert.deepEqual(scoreOf(gone, points, SERVER_CHECKS), {
+        score: scoreOf(good, points, SERVER_CHECKS).score - 3,
+        maxScore: scoreOf(good, points, SERVER_CHECKS).maxScore,
+      });
+      // No report at all (the checker could not run): nothing scored, every check worth something counts.
+      assert.deepEqual(scoreOf(null, {}, SERVER_CHECKS), { score: 0, maxScore: required.length });
+      assert.deepEqual(scoreOf(null, points, SERVER_CHECKS), { score: 0, maxScore: required.length - 1 + 2 + 0.5 });
+    },
+  );
 
   test('--points files: a check not named, a bad value, not JSON, not an object: each a clear error', () => {
     const bad = (text: string, message: RegExp): void =>
@@ -213,7 +246,10 @@ describe('reporters', () => {
         () => parsePoints(text, 'points.json', SERVER_CHECKS),
         (e: unknown) => e instanceof BadPointsError && message.test(e.message),
       );
-    bad('{"contnet": 3}', /points\.json: "contnet" is not a check \(did you mean "content"\?\); the checks are: .*content/);
+    bad(
+      '{"contnet": 3}',
+      /points\.json: "contnet" is not a check \(did you mean "content"\?\); the checks are: .*content/,
+    );
     bad('{"xyzzy": 3}', /"xyzzy" is not a check; the checks are: /);
     bad('{"content": -1}', /the points of "content" must be a number of 0 or more, not -1/);
     bad('{"content": "3"}', /the points of "content" must be a number of 0 or more, not "3"/);
@@ -233,7 +269,10 @@ describe('reporters', () => {
     await writeFile(file, junitXml(subs));
     const x = parse<ParsedJunit>('junit', file);
     assert.equal(x.tag, 'testsuites');
-    assert.deepEqual([x.suites[1]!.properties['score'], x.suites[1]!.properties['max_score']], [String(subs[1]!.score), String(subs[1]!.maxScore)]);
+    assert.deepEqual(
+      [x.suites[1]!.properties['score'], x.suites[1]!.properties['max_score']],
+      [String(subs[1]!.score), String(subs[1]!.maxScore)],
+    );
     assert.deepEqual(
       x.suites.map((s) => s.name),
       ['alice', 'bob', 'carol'],
@@ -264,7 +303,13 @@ describe('reporters', () => {
       bob.cases.filter((c) => c.outcome === 'failure').map((c) => c.name),
       bobFailed,
     );
-    assert.ok(bob.cases.every((c) => c.classname === (flawed.checks.find((r) => r.name === c.name)!.required ? 'bob.required' : 'bob.beyond-handout')));
+    assert.ok(
+      bob.cases.every(
+        (c) =>
+          c.classname ===
+          (flawed.checks.find((r) => r.name === c.name)!.required ? 'bob.required' : 'bob.beyond-handout'),
+      ),
+    );
     assert.deepEqual(
       carol.cases.map((c) => [c.name, c.outcome, c.message]),
       [['start', 'error', 'the checker could not run']],
@@ -303,40 +348,71 @@ describe('reporters', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(all)), all);
   });
 
-  test('check --gradescope FILE writes results.json: a test per check with score, max_score, status and output', async () => {
-    const linedrop = await runServer();
-    const file = join(dir, 'autograder', 'results', 'results.json');
-    const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
-    io.stdout.resume();
-    const code = await main(['check', `${HOST}:${linedrop.port}`, '--dir', linedrop.dir, '--quick', '--gradescope', file], io);
-    await linedrop.close();
-    assert.equal(code, 0);
-    const results = JSON.parse(await readFile(file, 'utf8')) as { score: number; execution_time: number; output: string; tests: Record<string, unknown>[] };
-    assert.equal(typeof results.execution_time, 'number');
-    assert.match(results.output, /Every required check that ran passed/);
-    assert.equal(results.tests.length, SERVER_CHECKS.length);
-    for (const [i, t] of results.tests.entries()) {
-      assert.deepEqual(Object.keys(t).sort(), ['max_score', 'name', 'number', 'output', 'output_format', 'score', 'status', 'tags']);
-      assert.ok(String(t['name']).startsWith(`${SERVER_CHECKS[i]!.name}: `));
-      assert.equal(t['max_score'], SERVER_CHECKS[i]!.required ? 1 : 0);
-    }
-    const required = results.tests.filter((t) => t['max_score'] === 1);
-    assert.ok(required.length > 0 && required.every((t) => t['score'] === 1 && t['status'] === 'passed'));
-    assert.equal(results.score, required.length);
+  test(
+    'check --gradescope FILE writes results.json: a test per check with score, max_score, status ' + 'and output',
+    async () => {
+      const linedrop = await runServer();
+      const file = join(dir, 'autograder', 'results', 'results.json');
+      const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
+      io.stdout.resume();
+      const code = await main(
+        ['check', `${HOST}:${linedrop.port}`, '--dir', linedrop.dir, '--quick', '--gradescope', file],
+        io,
+      );
+      await linedrop.close();
+      assert.equal(code, 0);
+      const results = JSON.parse(await readFile(file, 'utf8')) as {
+        score: number;
+        execution_time: number;
+        output: string;
+        tests: Record<string, unknown>[];
+      };
+      assert.equal(typeof results.execution_time, 'number');
+      assert.match(results.output, /Every required check that ran passed/);
+      assert.equal(results.tests.length, SERVER_CHECKS.length);
+      for (const [i, t] of results.tests.entries()) {
+        assert.deepEqual(Object.keys(t).sort(), [
+          'max_score',
+          'name',
+          'number',
+          'output',
+          'output_format',
+          'score',
+          'status',
+          'tags',
+        ]);
+        assert.ok(String(t['name']).startsWith(`${SERVER_CHECKS[i]!.name}: `));
+        assert.equal(t['max_score'], SERVER_CHECKS[i]!.required ? 1 : 0);
+      }
+      const required = results.tests.filter((t) => t['max_score'] === 1);
+      assert.ok(required.length > 0 && required.every((t) => t['score'] === 1 && t['status'] === 'passed'));
+      assert.equal(results.score, required.length);
 
-    // A file that cannot be written: said, exit status 2.
-    const stderr = new PassThrough();
-    let text = '';
-    stderr.on('data', (c: Buffer) => (text += c.toString()));
-    const again = await runServer();
-    const bad = await main(['check', `${HOST}:${again.port}`, '--quick', '--only', 'quit', '--gradescope', join(file, 'inside-a-file.json')], {
-      ...io,
-      stderr,
-    });
-    await again.close();
-    assert.equal(bad, 2);
-    assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
-  });
+      // A file that cannot be written: said, exit status 2.
+      const stderr = new PassThrough();
+      let text = '';
+      stderr.on('data', (c: Buffer) => (text += c.toString()));
+      const again = await runServer();
+      const bad = await main(
+        [
+          'check',
+          `${HOST}:${again.port}`,
+          '--quick',
+          '--only',
+          'quit',
+          '--gradescope',
+          join(file, 'inside-a-file.json'),
+        ],
+        {
+          ...io,
+          stderr,
+        },
+      );
+      await again.close();
+      assert.equal(bad, 2);
+      assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
+    },
+  );
 
   test("HTML: each check shows its conversation as a timeline, the template's 1 s pause in the count visible", () => {
     const page = submissionHtml(graded('alice', good));
@@ -346,11 +422,16 @@ describe('reporters', () => {
     assert.ok(timing.conversation.length > 0);
     // The two halves of the count, a second apart, with the pause between them on a row of its own.
     const rows = timeline.split('\n').filter((row) => row.startsWith('<tr'));
-    const firstHalf = rows.findIndex((row) => row.includes('class="ev sent"') && row.includes('<code class="hex">00 00</code>'));
+    const firstHalf = rows.findIndex(
+      (row) => row.includes('class="ev sent"') && row.includes('<code class="hex">00 00</code>'),
+    );
     assert.ok(firstHalf >= 0, timeline);
     assert.match(rows[firstHalf + 1]!, /class="pause".*… 1\.\d\d s with nothing on the wire …/);
     assert.match(rows[firstHalf + 2]!, /class="ev sent".*<code class="hex">00 02<\/code>/);
-    assert.match(timeline, /class="ev received".*server → checker.*<code class="hex">41<\/code> <code class="txt">A<\/code>/);
+    assert.match(
+      timeline,
+      /class="ev received".*server → checker.*<code class="hex">41<\/code> <code class="txt">A<\/code>/,
+    );
     assert.match(timeline, /class="ev connect"/);
   });
 

@@ -41,7 +41,9 @@ export function descendants(): string[] {
       }
     }
   }
-  return procs.filter((p) => p.pid !== process.pid && mine.has(p.pid) && p.state !== 'Z').map((p) => `${p.pid} ${p.cmd}`);
+  return procs
+    .filter((p) => p.pid !== process.pid && mine.has(p.pid) && p.state !== 'Z')
+    .map((p) => `${p.pid} ${p.cmd}`);
 }
 
 /** Every lab-server python process still running (a survivor may have been re-parented away from us). */
@@ -51,7 +53,8 @@ export function labServersRunning(port: number): string[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
-      if (cmd.some((a) => a.endsWith('servers/tcp.py')) && cmd.includes(String(port))) out.push(`${name} ${cmd.join(' ')}`);
+      if (cmd.some((a) => a.endsWith('servers/tcp.py')) && cmd.includes(String(port)))
+        out.push(`${name} ${cmd.join(' ')}`);
     } catch {
       // Gone meanwhile.
     }
@@ -89,7 +92,15 @@ export async function checkLab(flaw: string, options: Partial<CheckServerOptions
   const dir = await tempDir();
   const port = options.port ?? (await freePort());
   try {
-    const report = await checkServer({ host: HOST, port, dir, restartCmd: restartCmd(dir, port, flaw, wrap), timeoutMs: 1500, pauseMs: 150, ...options });
+    const report = await checkServer({
+      host: HOST,
+      port,
+      dir,
+      restartCmd: restartCmd(dir, port, flaw, wrap),
+      timeoutMs: 1500,
+      pauseMs: 150,
+      ...options,
+    });
     return { report, dir, port };
   } finally {
     await removeDir(dir);
@@ -100,13 +111,17 @@ export async function checkLab(flaw: string, options: Partial<CheckServerOptions
 export function expectVerdicts(lab: Lab, want: Record<string, string>, causes: Record<string, string> = {}): void {
   const { report } = lab;
   const seen = Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
-  const expected = Object.fromEntries(ALL.map((n) => [n, want[n] ?? (n === 'concurrent-clients' ? 'not-applicable' : 'pass')]));
+  const expected = Object.fromEntries(
+    ALL.map((n) => [n, want[n] ?? (n === 'concurrent-clients' ? 'not-applicable' : 'pass')]),
+  );
   const details = report.checks
     .filter((c) => c.status !== expected[c.name])
     .map((c) => `${c.name}: ${c.status}: ${c.seen} ${c.notes.join(' / ')}`)
     .join('\n');
   assert.deepEqual(seen, expected, `${details}\n${report.error ?? ''}`);
-  const seenCauses = Object.fromEntries(report.checks.filter((c) => c.causedBy !== undefined).map((c) => [c.name, c.causedBy]));
+  const seenCauses = Object.fromEntries(
+    report.checks.filter((c) => c.causedBy !== undefined).map((c) => [c.name, c.causedBy]),
+  );
   assert.deepEqual(seenCauses, causes, 'the failures that follow from another');
   assert.equal(report.checks.filter((c) => c.status === 'skip').length, 0, 'no check skipped');
   assert.deepEqual(report.summary.needRestart, []);

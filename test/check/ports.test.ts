@@ -42,33 +42,36 @@ describe('port discovery from /proc', () => {
     assert.equal(connectHost(l('::1', 6), '127.0.0.1'), '::1');
   });
 
-  test("a server's listening socket is found through its process, and whether it waits for a connection or sleeps", async (t) => {
-    const script = [
-      'import socket, sys, time',
-      "s = socket.socket(); s.bind(('', 0)); s.listen(1)",
-      'print(s.getsockname()[1], flush=True)',
-      'sys.stdin.readline()',
-      'time.sleep(30) if sys.argv[1] == "sleep" else s.accept()',
-    ].join('\n');
-    for (const mode of ['accept', 'sleep']) {
-      const child = spawn('python3', ['-c', script, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
-      t.after(() => child.kill('SIGKILL'));
-      const [line] = (await once(child.stdout, 'data')) as [Buffer];
-      const port = Number(line.toString().trim());
-      const pids = [child.pid!];
-      const found = findListeners({ pids });
-      assert.deepEqual(
-        found.map((l) => [l.address, l.port]),
-        [['0.0.0.0', port]],
-      );
-      child.stdin.write('\n');
-      const want = mode === 'accept' ? 'accepting' : 'idle';
-      assert.ok(await until(() => servingState(pids) === want, 5000), `${mode}: ${servingState(pids)}`);
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-      assert.equal(servingState([]), 'gone');
-    }
-  });
+  test(
+    "a server's listening socket is found through its process, and whether it waits for a " + 'connection or sleeps',
+    async (t) => {
+      const script = [
+        'import socket, sys, time',
+        "s = socket.socket(); s.bind(('', 0)); s.listen(1)",
+        'print(s.getsockname()[1], flush=True)',
+        'sys.stdin.readline()',
+        'time.sleep(30) if sys.argv[1] == "sleep" else s.accept()',
+      ].join('\n');
+      for (const mode of ['accept', 'sleep']) {
+        const child = spawn('python3', ['-c', script, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+        t.after(() => child.kill('SIGKILL'));
+        const [line] = (await once(child.stdout, 'data')) as [Buffer];
+        const port = Number(line.toString().trim());
+        const pids = [child.pid!];
+        const found = findListeners({ pids });
+        assert.deepEqual(
+          found.map((l) => [l.address, l.port]),
+          [['0.0.0.0', port]],
+        );
+        child.stdin.write('\n');
+        const want = mode === 'accept' ? 'accepting' : 'idle';
+        assert.ok(await until(() => servingState(pids) === want, 5000), `${mode}: ${servingState(pids)}`);
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+        assert.equal(servingState([]), 'gone');
+      }
+    },
+  );
 });
 
 describe('a crash in words', () => {
@@ -83,7 +86,11 @@ Traceback (most recent call last):
 UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 0: ordinal not in range(128)
 `;
     const crash = findCrash(out, 'exited with status 1')!;
-    assert.equal(crashText(crash), "the server crashed: UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 (tcp.py line 143, in read_line)");
+    assert.equal(
+      crashText(crash),
+      "the server crashed: UnicodeDecodeError: 'ascii' codec can't " +
+        'decode byte 0xc3 (tcp.py line 143, in read_line)',
+    );
   });
 
   test('Java: the exception and the first frame in the program', () => {
@@ -95,7 +102,8 @@ UnicodeDecodeError: 'ascii' codec can't decode byte 0xc3 in position 0: ordinal 
 `;
     assert.equal(
       crashText(findCrash(out, 'exited with status 1')!),
-      'the server crashed: java.lang.NumberFormatException: For input string: "x" (Server.java line 41, in Server.readCount)',
+      'the server crashed: java.lang.NumberFormatException: For input string: "x" (Server.java line ' +
+        '41, in Server.readCount)',
     );
   });
 
@@ -111,8 +119,14 @@ TypeError: bad count
 
 Node.js v20.11.0
 `;
-    assert.equal(crashText(findCrash(node, 'exited with status 1')!), 'the server crashed: TypeError: bad count (server.js line 12, in readCount)');
-    assert.match(crashText(findCrash('listening\n', 'killed by SIGSEGV')!), /^the server crashed: killed by SIGSEGV \(a segmentation fault/);
+    assert.equal(
+      crashText(findCrash(node, 'exited with status 1')!),
+      'the server crashed: ' + 'TypeError: bad count (server.js line 12, in readCount)',
+    );
+    assert.match(
+      crashText(findCrash('listening\n', 'killed by SIGSEGV')!),
+      /^the server crashed: killed by SIGSEGV \(a segmentation fault/,
+    );
     assert.match(crashText(findCrash('', 'exited with status 139')!), /killed by SIGSEGV/);
     assert.equal(
       crashText(findCrash('oops: bad thing\n', 'exited with status 2')!),
@@ -133,22 +147,30 @@ OSError: [Errno 99] Cannot assign requested address
     assert.equal(f.code, 'EADDRNOTAVAIL');
     assert.equal(
       f.text,
-      "the server could not bind 192.168.1.187:12100: that address is not on this machine (EADDRNOTAVAIL); bind '' or 0.0.0.0 (every address of the machine) instead of a fixed address",
+      'the server could not bind 192.168.1.187:12100: that address is not on this machine ' +
+        "(EADDRNOTAVAIL); bind '' or 0.0.0.0 (every address of the machine) instead of a fixed address",
     );
     const named = literal.replace("s.bind(('192.168.1.187', 12100))", 's.bind((HOST, PORT))');
     const source = "HOST = '192.168.1.187'  # my laptop\nPORT = 12222\n";
     const g = findBindFailure(named, (file) => (file === '/s/a.py' ? source : undefined))!;
     assert.deepEqual([g.address, g.port], ['192.168.1.187', 12222]);
-    assert.match(findBindFailure(named, () => undefined)!.text, /^the server could not bind its listening socket: that address is not on this machine/);
+    assert.match(
+      findBindFailure(named, () => undefined)!.text,
+      /^the server could not bind its listening socket: that address is not on this machine/,
+    );
   });
 
   test('Node.js and Go name the address; C and Java name the error; permission only where binding is spoken of', () => {
     assert.deepEqual(
-      (({ code, address, port }) => [code, address, port])(findBindFailure('Error: listen EADDRNOTAVAIL: address not available 192.168.1.187:12100\n')!),
+      (({ code, address, port }) => [code, address, port])(
+        findBindFailure('Error: listen EADDRNOTAVAIL: ' + 'address not available 192.168.1.187:12100\n')!,
+      ),
       ['EADDRNOTAVAIL', '192.168.1.187', 12100],
     );
     assert.equal(
-      findBindFailure('listen tcp 0.0.0.0:80: bind: permission denied\n')!.text.startsWith('the server could not bind 0.0.0.0:80: permission denied (EACCES)'),
+      findBindFailure('listen tcp 0.0.0.0:80: bind: ' + 'permission denied\n')!.text.startsWith(
+        'the server could not bind 0.0.0.0:80: permission denied (EACCES)',
+      ),
       true,
     );
     assert.equal(findBindFailure('bind failed: Address already in use\n')!.code, 'EADDRINUSE');

@@ -9,12 +9,25 @@ import { describe, test } from 'node:test';
 import { ServerProcess } from '../../src/check/restart.js';
 import { main } from '../../src/cli/main.js';
 import { freePort, removeDir, tempDir } from '../support.js';
-import { DEFAULT_LIMITS, KILLED_NOTE, limitsReached, mayHide, sandboxArgv, type SandboxSpec } from '../../src/check/sandbox/index.js';
+import {
+  DEFAULT_LIMITS,
+  KILLED_NOTE,
+  limitsReached,
+  mayHide,
+  sandboxArgv,
+  type SandboxSpec,
+} from '../../src/check/sandbox/index.js';
 
 describe('the words for a limit reached', () => {
   const cases: [string, string[]][] = [
-    ['Traceback (most recent call last):\n  File "s.py", line 3, in <module>\nMemoryError\n', ['stopped at the 512 MiB memory limit']],
-    ["fork failed after 61 children: BlockingIOError(11, 'Resource temporarily unavailable')\n", ['could not start a process: limit 64']],
+    [
+      'Traceback (most recent call last):\n  File "s.py", line 3, in ' + '<module>\nMemoryError\n',
+      ['stopped at the 512 MiB memory limit'],
+    ],
+    [
+      "fork failed after 61 children: BlockingIOError(11, 'Resource temporarily " + "unavailable')\n",
+      ['could not start a process: limit 64'],
+    ],
     ['BlockingIOError: [Errno 11] Resource temporarily unavailable\n', ['could not start a process: limit 64']],
     [
       'Exception in thread "main" java.lang.OutOfMemoryError: unable to create native thread\n',
@@ -25,7 +38,11 @@ describe('the words for a limit reached', () => {
     [`${KILLED_NOTE} SIGXCPU\n`, ['stopped at the 60 s CPU time limit']],
     ["OSError: [Errno 24] Too many open files: 'k.txt'\n", ['could not open a file: limit 256 open files']],
     ["terminate called after throwing an instance of 'std::bad_alloc'\n", ['stopped at the 512 MiB memory limit']],
-    ['Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":Listening on port 12100\nConnection from (\'127.0.0.1\', 40000)\n', []],
+    [
+      'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":Listening on port 12100\nConnection from ' +
+        "('127.0.0.1', 40000)\n",
+      [],
+    ],
   ];
   for (const [output, words] of cases) {
     test(JSON.stringify(output.slice(0, 60)), () => assert.deepEqual(limitsReached(output, DEFAULT_LIMITS), words));
@@ -57,26 +74,44 @@ describe('the bwrap command line', () => {
 
   test('its own namespaces but the network, no capabilities, no further user namespaces, dies with the checker', () => {
     assert.equal(argv[0], '/usr/bin/bwrap');
-    for (const flag of ['--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session']) {
+    for (const flag of [
+      '--unshare-user',
+      '--disable-userns',
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--die-with-parent',
+      '--new-session',
+    ]) {
       assert.ok(argv.includes(flag), flag);
     }
     assert.ok(at('--cap-drop', 'ALL') > 0);
-    assert.ok(!argv.includes('--unshare-net'), "the network namespace is grade's (its loopback), so the checker reaches the server");
+    assert.ok(
+      !argv.includes('--unshare-net'),
+      "the network namespace is grade's (its loopback), so " + 'the checker reaches the server',
+    );
   });
 
-  test('the system read-only, /home and /root hidden read-only after the binds, /tmp private, the working folder and log writable', () => {
-    const ro = at('--ro-bind', '/', '/');
-    const tmp = at('--tmpfs', '/tmp');
-    const home = at('--tmpfs', '/home');
-    const bind = at('--bind', '/tmp/out/alice/work', '/tmp/out/alice/work');
-    const log = at('--bind', '/tmp/out/alice/server.log', '/tmp/out/alice/server.log');
-    const remount = at('--remount-ro', '/home');
-    assert.ok(ro > 0 && tmp > ro && home > tmp && bind > home && log > bind && remount > log, argv.join(' '));
-    assert.equal(argv[tmp - 2], '--size');
-    assert.ok(at('--tmpfs', '/proc') < 0, '/proc is mounted, never hidden: a hidden folder that holds the system is left out');
-    assert.ok(at('--remount-ro', '/tmp') < 0, 'the private /tmp stays writable');
-    assert.ok(at('--chdir', '/tmp/out/alice/work') > 0);
-  });
+  test(
+    'the system read-only, /home and /root hidden read-only after the binds, /tmp private, the ' +
+      'working folder and log writable',
+    () => {
+      const ro = at('--ro-bind', '/', '/');
+      const tmp = at('--tmpfs', '/tmp');
+      const home = at('--tmpfs', '/home');
+      const bind = at('--bind', '/tmp/out/alice/work', '/tmp/out/alice/work');
+      const log = at('--bind', '/tmp/out/alice/server.log', '/tmp/out/alice/server.log');
+      const remount = at('--remount-ro', '/home');
+      assert.ok(ro > 0 && tmp > ro && home > tmp && bind > home && log > bind && remount > log, argv.join(' '));
+      assert.equal(argv[tmp - 2], '--size');
+      assert.ok(
+        at('--tmpfs', '/proc') < 0,
+        '/proc is mounted, never hidden: a hidden folder that ' + 'holds the system is left out',
+      );
+      assert.ok(at('--remount-ro', '/tmp') < 0, 'the private /tmp stays writable');
+      assert.ok(at('--chdir', '/tmp/out/alice/work') > 0);
+    },
+  );
 
   test('the limits set inside the sandbox, then the server under a shell that notes its death by a signal', () => {
     const p = argv.indexOf('prlimit');
@@ -95,48 +130,63 @@ describe('the bwrap command line', () => {
   });
 
   test('what may be hidden: never the system, a folder that holds it, nor anything in /proc, /dev, /sys', () => {
-    for (const p of ['/', '/usr', '/var', '/etc', '/proc/self', '/dev/shm', '/sys/fs']) assert.equal(mayHide(p), false, p);
-    for (const p of ['/home', '/root', '/var/grades', '/usr/lib/node_modules/linedrop', '/srv/class', '/data']) assert.equal(mayHide(p), true, p);
+    for (const p of ['/', '/usr', '/var', '/etc', '/proc/self', '/dev/shm', '/sys/fs'])
+      assert.equal(mayHide(p), false, p);
+    for (const p of ['/home', '/root', '/var/grades', '/usr/lib/node_modules/linedrop', '/srv/class', '/data'])
+      assert.equal(mayHide(p), true, p);
   });
 
   test('as root, the sandbox runs as nobody', () => {
     const root = sandboxArgv({ ...spec, user: { uid: 65534, gid: 65534 } }, ['true']);
-    assert.deepEqual(root.slice(0, 6), ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', '/usr/bin/bwrap']);
+    assert.deepEqual(root.slice(0, 6), [
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--',
+      '/usr/bin/bwrap',
+    ]);
   });
 });
 
 describe("ServerProcess's wrap", () => {
-  test('every start is spawned through wrap(argv, start), starts counted from 1; without wrap the argv as it is', async () => {
-    const seen: [string[], number][] = [];
-    const proc = new ServerProcess('echo "start $START"', {
-      wrap: (argv, start) => {
-        seen.push([argv, start]);
-        return ['env', `START=${start}`, ...argv];
-      },
-    });
-    for (const n of [1, 2]) {
-      await proc.start();
-      assert.ok(await proc.waitGone(5000));
-      await proc.exitText(2000);
-      assert.equal(proc.lastLines(1), `start ${n}`);
-    }
-    await proc.stop();
-    assert.deepEqual(seen, [
-      [['sh', '-c', 'echo "start $START"'], 1],
-      [['sh', '-c', 'echo "start $START"'], 2],
-    ]);
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
-    const plain = new ServerProcess('echo "plain ${START:-none}"');
-    await plain.start();
-    assert.ok(await plain.waitGone(5000));
-    await plain.exitText(2000);
-    assert.equal(plain.lastLines(1), 'plain none');
-    await plain.stop();
-  });
+  test(
+    'every start is spawned through wrap(argv, start), starts counted from 1; without wrap the ' + 'argv as it is',
+    async () => {
+      const seen: [string[], number][] = [];
+      const proc = new ServerProcess('echo "start $START"', {
+        wrap: (argv, start) => {
+          seen.push([argv, start]);
+          return ['env', `START=${start}`, ...argv];
+        },
+      });
+      for (const n of [1, 2]) {
+        await proc.start();
+        assert.ok(await proc.waitGone(5000));
+        await proc.exitText(2000);
+        assert.equal(proc.lastLines(1), `start ${n}`);
+      }
+      await proc.stop();
+      assert.deepEqual(seen, [
+        [['sh', '-c', 'echo "start $START"'], 1],
+        [['sh', '-c', 'echo "start $START"'], 2],
+      ]);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
+      const plain = new ServerProcess('echo "plain ${START:-none}"');
+      await plain.start();
+      assert.ok(await plain.waitGone(5000));
+      await plain.exitText(2000);
+      assert.equal(plain.lastLines(1), 'plain none');
+      await plain.stop();
+    },
+  );
 });
 
 describe('no sandbox can be made', () => {
-  /** Runs the command line with a PATH that has no bwrap (nor anything else); resolves with the exit status and standard error. */
+  /**
+   * Runs the command line with a PATH that has no bwrap (nor anything else); resolves with the exit status and standard
+   * error.
+   */
   async function withoutBwrap(args: string[]): Promise<{ code: number; stderr: string }> {
     const empty = await tempDir('linedrop-no-bwrap-');
     const path = process.env['PATH'];
@@ -153,7 +203,9 @@ describe('no sandbox can be made', () => {
     }
   }
 
-  test('grade refuses with the reason and the fix (exit 3), and writes nothing', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+  test('grade refuses with the reason and the fix (exit 3), and ' + 'writes nothing', {
+    skip: process.platform !== 'linux' && 'Linux only',
+  }, async () => {
     const cls = await tempDir('linedrop-class-');
     try {
       await writeFile(join(cls, 'alice.py'), 'print("never run")\n');
@@ -175,7 +227,15 @@ describe('no sandbox can be made', () => {
     skip: process.platform !== 'linux' && 'Linux only',
   }, async () => {
     const port = await freePort();
-    const refused = await withoutBwrap(['check', `127.0.0.1:${port}`, '--restart-cmd', 'true', '--sandbox', 'bwrap', '--quick']);
+    const refused = await withoutBwrap([
+      'check',
+      `127.0.0.1:${port}`,
+      '--restart-cmd',
+      'true',
+      '--sandbox',
+      'bwrap',
+      '--quick',
+    ]);
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /^linedrop check: no sandbox can be made: bubblewrap \(bwrap\) is not installed/);
   });

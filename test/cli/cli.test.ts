@@ -5,7 +5,19 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { linedrop } from './run.js';
 import { writeClass } from '../check/grade-fixtures/class.js';
-import { HOST, QUIT, RawPeer, frame, freePort, listDir, removeDir, runServer, tempDir, until, withTempDir } from '../support.js';
+import {
+  HOST,
+  QUIT,
+  RawPeer,
+  frame,
+  freePort,
+  listDir,
+  removeDir,
+  runServer,
+  tempDir,
+  until,
+  withTempDir,
+} from '../support.js';
 
 const PROMPT = 'Enter the number of lines you want to send (0 to exit):';
 const MENU = 'Select "(1-TS) tcpsend", or "(2-TR) tcpreceive":';
@@ -15,12 +27,16 @@ describe('linedrop command line', () => {
     test(`the menu: "${choice}" runs the interactive client`, async () => {
       const s = await runServer();
       try {
-        const { done } = linedrop([], `${choice}\n2\nline one\nline two\n0\n`, { LINEDROP_PORT: String(s.port), LINEDROP_HOST: HOST });
+        const { done } = linedrop([], `${choice}\n2\nline one\nline two\n0\n`, {
+          LINEDROP_PORT: String(s.port),
+          LINEDROP_HOST: HOST,
+        });
         const result = await done;
         assert.equal(result.code, 0, result.stderr);
         assert.equal(
           result.stdout,
-          `${MENU}${PROMPT}Now enter all the lines of your message\nDone sending. Awaiting reply.\nFile accepted.\n${PROMPT}Server closing connection, as expected.\n`,
+          `${MENU}${PROMPT}Now enter all the lines of your message\nDone sending. Awaiting ` +
+            `reply.\nFile accepted.\n${PROMPT}Server closing connection, as expected.\n`,
         );
         assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'line one\nline two\n');
       } finally {
@@ -34,7 +50,12 @@ describe('linedrop command line', () => {
       const dir = await tempDir();
       try {
         const port = await freePort();
-        const run = linedrop([], `${choice}\n`, { LINEDROP_PORT: String(port), LINEDROP_DIR: 'saved', LINEDROP_LOG_FORMAT: 'json' }, dir);
+        const run = linedrop(
+          [],
+          `${choice}\n`,
+          { LINEDROP_PORT: String(port), LINEDROP_DIR: 'saved', LINEDROP_LOG_FORMAT: 'json' },
+          dir,
+        );
         assert.equal(await until(() => run.stderrText().includes('listening')), true, 'the server starts');
         const peer = await RawPeer.connect(port);
         await peer.write(Buffer.concat([frame(['via the menu']), QUIT]));
@@ -87,7 +108,10 @@ describe('linedrop command line', () => {
     const files = await tempDir();
     try {
       await writeFile(join(files, 'a.txt'), 'a1\na2\n');
-      const result = await linedrop(['send', '--host', HOST, '--port', String(s.port), join(files, 'a.txt'), '-'], 'from stdin').done;
+      const result = await linedrop(
+        ['send', '--host', HOST, '--port', String(s.port), join(files, 'a.txt'), '-'],
+        'from stdin',
+      ).done;
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /a\.txt: accepted as 1\.txt \(2 lines/);
       assert.match(result.stdout, /standard input: accepted as 2\.txt \(1 line/);
@@ -107,7 +131,15 @@ describe('linedrop command line', () => {
     try {
       await writeFile(join(files, 'good.txt'), 'good\n');
       await writeFile(join(files, 'empty.txt'), '');
-      const empty = await linedrop(['send', '--host', HOST, '--port', String(s.port), join(files, 'good.txt'), join(files, 'empty.txt')]).done;
+      const empty = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(s.port),
+        join(files, 'good.txt'),
+        join(files, 'empty.txt'),
+      ]).done;
       assert.equal(empty.code, 2);
       assert.match(empty.stderr, /empty\.txt: has no lines; zero lines means "quit"/);
       const missing = await linedrop(['send', '--host', HOST, '--port', String(s.port), join(files, 'nope.txt')]).done;
@@ -128,7 +160,14 @@ describe('linedrop command line', () => {
       await writeFile(join(files, 'one.txt'), 'x\n');
       await writeFile(join(files, 'two.txt'), 'x\ny\n');
       await writeFile(join(files, 'three.txt'), 'z\n');
-      const result = await linedrop(['send', '--host', HOST, '--port', String(s.port), ...['one', 'two', 'three'].map((n) => join(files, `${n}.txt`))]).done;
+      const result = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(s.port),
+        ...['one', 'two', 'three'].map((n) => join(files, `${n}.txt`)),
+      ]).done;
       assert.equal(result.code, 1);
       assert.match(result.stdout, /one\.txt: accepted/);
       assert.match(result.stdout, /two\.txt: rejected by the server/);
@@ -156,7 +195,20 @@ describe('linedrop command line', () => {
     const dir = await tempDir();
     try {
       const port = await freePort();
-      const run = linedrop(['receive', '--port', String(port), '--host', HOST, '--dir', dir, '--once', '--layout', 'session', '--log-format', 'json']);
+      const run = linedrop([
+        'receive',
+        '--port',
+        String(port),
+        '--host',
+        HOST,
+        '--dir',
+        dir,
+        '--once',
+        '--layout',
+        'session',
+        '--log-format',
+        'json',
+      ]);
       assert.equal(await until(() => run.stderrText().includes('listening')), true);
       const peer = await RawPeer.connect(port);
       await peer.write(Buffer.concat([frame(['once']), QUIT]));
@@ -183,61 +235,92 @@ describe('linedrop command line', () => {
     }
   });
 
-  test('send --json: one object per file and a summary; --quiet prints nothing; no progress bar off a terminal', async () => {
-    const s = await runServer({ limits: { maxLines: 2 } });
-    const files = await tempDir();
-    try {
-      await writeFile(join(files, 'a.txt'), 'a\n');
-      // Large enough that a progress bar would show on a terminal.
-      await writeFile(join(files, 'big.txt'), 'x'.repeat(100).concat('\n').repeat(60_000).slice(0, -1));
-      await writeFile(join(files, 'three.txt'), '1\n2\n3\n');
-      const args = ['send', '--host', HOST, '--port', String(s.port)];
-      const json = await linedrop([...args, '--json', join(files, 'a.txt'), join(files, 'three.txt'), join(files, 'a.txt')]).done;
-      assert.equal(json.code, 1);
-      const events = json.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      assert.deepEqual(
-        events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
-        [
-          ['file', 'accepted', 'A'],
-          ['file', 'rejected', 'R'],
-          ['file', 'not-sent', null],
-          ['summary', null, null],
-        ],
-      );
-      assert.deepEqual(
-        { ...events[3], error: undefined, bytes: undefined, ms: undefined },
-        { event: 'summary', files: 3, accepted: 1, rejected: 1, notSent: 1, exitCode: 1, error: undefined, bytes: undefined, ms: undefined },
-      );
-      assert.equal(events[0]!['lines'], 1);
-      assert.equal(events[0]!['bytes'], 2);
-
-      const quiet = await linedrop([...args, '--quiet', join(files, 'a.txt')]).done;
-      assert.equal(quiet.code, 0);
-      assert.equal(quiet.stdout, '');
-
-      const s2 = await runServer();
+  test(
+    'send --json: one object per file and a summary; --quiet prints nothing; no progress bar off ' + 'a terminal',
+    async () => {
+      const s = await runServer({ limits: { maxLines: 2 } });
+      const files = await tempDir();
       try {
-        const plain = await linedrop(['send', '--host', HOST, '--port', String(s2.port), join(files, 'big.txt')]).done;
-        assert.equal(plain.code, 0, plain.stderr);
-        assert.equal(plain.stderr, '', 'no progress bar when standard error is not a terminal');
-        assert.doesNotMatch(plain.stdout, /\x1b\[/);
+        await writeFile(join(files, 'a.txt'), 'a\n');
+        // Large enough that a progress bar would show on a terminal.
+        await writeFile(join(files, 'big.txt'), 'x'.repeat(100).concat('\n').repeat(60_000).slice(0, -1));
+        await writeFile(join(files, 'three.txt'), '1\n2\n3\n');
+        const args = ['send', '--host', HOST, '--port', String(s.port)];
+        const json = await linedrop([
+          ...args,
+          '--json',
+          join(files, 'a.txt'),
+          join(files, 'three.txt'),
+          join(files, 'a.txt'),
+        ]).done;
+        assert.equal(json.code, 1);
+        const events = json.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        assert.deepEqual(
+          events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
+          [
+            ['file', 'accepted', 'A'],
+            ['file', 'rejected', 'R'],
+            ['file', 'not-sent', null],
+            ['summary', null, null],
+          ],
+        );
+        assert.deepEqual(
+          { ...events[3], error: undefined, bytes: undefined, ms: undefined },
+          {
+            event: 'summary',
+            files: 3,
+            accepted: 1,
+            rejected: 1,
+            notSent: 1,
+            exitCode: 1,
+            error: undefined,
+            bytes: undefined,
+            ms: undefined,
+          },
+        );
+        assert.equal(events[0]!['lines'], 1);
+        assert.equal(events[0]!['bytes'], 2);
+
+        const quiet = await linedrop([...args, '--quiet', join(files, 'a.txt')]).done;
+        assert.equal(quiet.code, 0);
+        assert.equal(quiet.stdout, '');
+
+        const s2 = await runServer();
+        try {
+          const plain = await linedrop(['send', '--host', HOST, '--port', String(s2.port), join(files, 'big.txt')])
+            .done;
+          assert.equal(plain.code, 0, plain.stderr);
+          assert.equal(plain.stderr, '', 'no progress bar when standard error is not a terminal');
+          assert.doesNotMatch(plain.stdout, /\x1b\[/);
+        } finally {
+          await s2.close();
+        }
       } finally {
-        await s2.close();
+        await s.close();
+        await removeDir(files);
       }
-    } finally {
-      await s.close();
-      await removeDir(files);
-    }
-  });
+    },
+  );
 
   test('receive --json: events on standard output, a summary at shutdown', async () => {
     const dir = await tempDir();
     try {
       const port = await freePort();
-      const run = linedrop(['receive', '--port', String(port), '--host', HOST, '--dir', dir, '--json', '--log-format', 'json']);
+      const run = linedrop([
+        'receive',
+        '--port',
+        String(port),
+        '--host',
+        HOST,
+        '--dir',
+        dir,
+        '--json',
+        '--log-format',
+        'json',
+      ]);
       assert.equal(await until(() => run.stdoutText().includes('"listening"')), true);
       const peer = await RawPeer.connect(port);
       await peer.write(Buffer.concat([frame(['one', 'two']), QUIT]));
@@ -280,15 +363,30 @@ describe('linedrop command line', () => {
     assert.equal(bad.code, 2);
   });
 
-  test('grade: the checker runs as a process of its own beside the command; the time limit it states is the default', async (t) => {
-    const cls = await withTempDir(t, 'linedrop-class-');
-    const out = await withTempDir(t, 'linedrop-grades-');
-    await writeClass(cls, { alice: '' });
-    const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
-    const result = await linedrop(['grade', cls, '--cmd', cmd, '--out', out, '--isolation', 'none', '--sandbox', 'none', '--quick']).done;
-    assert.match(result.stderr, /; time limit 2 min each\.\n/);
-    assert.match(result.stderr, /\[1\/1\] alice PASS/);
-    assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);
-    assert.equal(result.code, 0, result.stderr);
-  });
+  test(
+    'grade: the checker runs as a process of its own beside the command; the time limit it ' + 'states is the default',
+    async (t) => {
+      const cls = await withTempDir(t, 'linedrop-class-');
+      const out = await withTempDir(t, 'linedrop-grades-');
+      await writeClass(cls, { alice: '' });
+      const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
+      const result = await linedrop([
+        'grade',
+        cls,
+        '--cmd',
+        cmd,
+        '--out',
+        out,
+        '--isolation',
+        'none',
+        '--sandbox',
+        'none',
+        '--quick',
+      ]).done;
+      assert.match(result.stderr, /; time limit 2 min each\.\n/);
+      assert.match(result.stderr, /\[1\/1\] alice PASS/);
+      assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);
+      assert.equal(result.code, 0, result.stderr);
+    },
+  );
 });

@@ -34,7 +34,11 @@ describe('option parsers', () => {
     assert.equal(millis('250'), 250);
     assert.equal(millis('2s'), 2000);
     for (const bad of ['', 'soon', '5x', '-1s', '1 2', 's']) {
-      assert.throws(() => seconds(bad), /expected a duration .* such as 500ms, 30s or 2m \(a bare number is in seconds\)/, bad);
+      assert.throws(
+        () => seconds(bad),
+        /expected a duration .* such as 500ms, 30s or 2m \(a bare number is in seconds\)/,
+        bad,
+      );
     }
     assert.throws(() => millis('50'), /from 100 ms to 10 min/);
     assert.throws(() => millis('11m'), /from 100 ms to 10 min .*a bare number is in milliseconds/);
@@ -70,7 +74,8 @@ describe('option parsers', () => {
     assert.deepEqual(listenAddress('0'), { port: 0 });
     assert.deepEqual(target('[::1]:12100'), { host: '::1', port: 12100 });
     assert.deepEqual(target('12100'), { host: 'localhost', port: 12100 });
-    for (const bad of ['::1:12100', 'host:', 'host:99999', 'a:b:c', '']) assert.throws(() => parseHostPort(bad), TypeError, bad);
+    for (const bad of ['::1:12100', 'host:', 'host:99999', 'a:b:c', ''])
+      assert.throws(() => parseHostPort(bad), TypeError, bad);
     assert.throws(() => target('host:0'), /expected HOST:PORT/);
   });
 

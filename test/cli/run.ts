@@ -23,7 +23,12 @@ export interface Run {
  * variables (a test says whether it wants them); a value of undefined removes a variable.
  */
 export function linedrop(args: string[], input = '', env: Record<string, string | undefined> = {}, cwd?: string): Run {
-  const base: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...env };
+  const base: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: undefined,
+    FORCE_COLOR: undefined,
+    ...env,
+  };
   const clean = Object.fromEntries(Object.entries(base).filter((e): e is [string, string] => e[1] !== undefined));
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: clean, cwd });
   let stdout = '';

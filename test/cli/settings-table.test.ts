@@ -31,17 +31,24 @@ const LIBRARY: Partial<Record<ServerSettingName, (options: Record<string, number
 };
 
 describe('the server settings table', () => {
-  test('the library takes each setting from the table: its default, its bounds, and a RangeError just past them', () => {
-    for (const [name, resolve] of Object.entries(LIBRARY) as [ServerSettingName, (o: Record<string, number>) => number][]) {
-      const setting = SERVER_SETTINGS[name];
-      const key = setting.option.replace(/^limits\./, '');
-      assert.equal(resolve({}), setting.default, `${name}: default`);
-      assert.equal(resolve({ [key]: setting.min }), setting.min, `${name}: the least`);
-      assert.equal(resolve({ [key]: setting.max }), setting.max, `${name}: the most`);
-      assert.throws(() => resolve({ [key]: setting.min - 1 }), RangeError, `${name}: under the least`);
-      if (setting.max < Number.MAX_SAFE_INTEGER) assert.throws(() => resolve({ [key]: setting.max + 1 }), RangeError, `${name}: over the most`);
-    }
-  });
+  test(
+    'the library takes each setting from the table: its default, its bounds, and a RangeError ' + 'just past them',
+    () => {
+      for (const [name, resolve] of Object.entries(LIBRARY) as [
+        ServerSettingName,
+        (o: Record<string, number>) => number,
+      ][]) {
+        const setting = SERVER_SETTINGS[name];
+        const key = setting.option.replace(/^limits\./, '');
+        assert.equal(resolve({}), setting.default, `${name}: default`);
+        assert.equal(resolve({ [key]: setting.min }), setting.min, `${name}: the least`);
+        assert.equal(resolve({ [key]: setting.max }), setting.max, `${name}: the most`);
+        assert.throws(() => resolve({ [key]: setting.min - 1 }), RangeError, `${name}: under the least`);
+        if (setting.max < Number.MAX_SAFE_INTEGER)
+          assert.throws(() => resolve({ [key]: setting.max + 1 }), RangeError, `${name}: over the most`);
+      }
+    },
+  );
 
   test('linedrop receive --help shows each flag with its help, default and environment variable', async () => {
     const { code, stdout } = await linedrop(['receive', '--help']).done;
@@ -49,7 +56,10 @@ describe('the server settings table', () => {
     const help = oneLine(stdout);
     for (const [, setting] of SETTINGS) {
       const shown = `(default: ${formatSetting(setting)}, env: ${setting.env})`;
-      assert.ok(help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`), `--help lacks ${setting.flag} ... ${shown}`);
+      assert.ok(
+        help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`),
+        `--help lacks ${setting.flag} ` + `... ${shown}`,
+      );
     }
   });
 
@@ -57,14 +67,18 @@ describe('the server settings table', () => {
     for (const [, setting] of SETTINGS.filter(([, s]) => s.unit === 'count')) {
       const { code, stderr } = await linedrop(['receive', flagName(setting), String(setting.max + 1)]).done;
       assert.equal(code, 2, `${setting.flag} ${setting.max + 1}`);
-      assert.match(stderr, new RegExp(`${flagName(setting)} .*expected a whole number from ${setting.min} to ${setting.max}`));
+      assert.match(
+        stderr,
+        new RegExp(`${flagName(setting)} .*expected a whole number from ` + `${setting.min} to ${setting.max}`),
+      );
     }
   });
 
   test('shell completion offers each flag', async () => {
     const { code, stdout } = await linedrop(['completion', 'bash']).done;
     assert.equal(code, 0);
-    for (const [, setting] of SETTINGS) assert.ok(stdout.includes(flagName(setting)), `bash completion lacks ${flagName(setting)}`);
+    for (const [, setting] of SETTINGS)
+      assert.ok(stdout.includes(flagName(setting)), `bash completion lacks ` + `${flagName(setting)}`);
   });
 
   test("the README's receive table gives each flag the table's default and environment variable", async () => {
@@ -78,17 +92,24 @@ describe('the server settings table', () => {
 describe('the client settings table', () => {
   const CLIENT = Object.values(CLIENT_SETTINGS) as NumberSetting[];
 
-  test('connectSettings takes each setting from the table: its default, its bounds, a RangeError past them, a TypeError for a string', () => {
-    for (const setting of CLIENT) {
-      const key = setting.option as 'connectTimeoutMs' | 'timeoutMs' | 'maxInFlight';
-      assert.equal(connectSettings({})[key], setting.default);
-      assert.equal(connectSettings({ [key]: setting.min })[key], setting.min);
-      assert.equal(connectSettings({ [key]: setting.max })[key], setting.max);
-      assert.throws(() => connectSettings({ [key]: setting.min - 1 }), RangeError);
-      assert.throws(() => connectSettings({ [key]: setting.max + 1 }), RangeError);
-      assert.throws(() => connectSettings({ [key]: '5' as unknown as number }), { name: 'TypeError', message: new RegExp(`^${key}: expected .*, not "5"$`) });
-    }
-  });
+  test(
+    'connectSettings takes each setting from the table: its default, its bounds, a RangeError ' +
+      'past them, a TypeError for a string',
+    () => {
+      for (const setting of CLIENT) {
+        const key = setting.option as 'connectTimeoutMs' | 'timeoutMs' | 'maxInFlight';
+        assert.equal(connectSettings({})[key], setting.default);
+        assert.equal(connectSettings({ [key]: setting.min })[key], setting.min);
+        assert.equal(connectSettings({ [key]: setting.max })[key], setting.max);
+        assert.throws(() => connectSettings({ [key]: setting.min - 1 }), RangeError);
+        assert.throws(() => connectSettings({ [key]: setting.max + 1 }), RangeError);
+        assert.throws(() => connectSettings({ [key]: '5' as unknown as number }), {
+          name: 'TypeError',
+          message: new RegExp(`^${key}: expected .*, not "5"$`),
+        });
+      }
+    },
+  );
 
   test('linedrop send --help shows each flag with its help, default and environment variable', async () => {
     const { code, stdout } = await linedrop(['send', '--help']).done;
@@ -96,7 +117,10 @@ describe('the client settings table', () => {
     const help = oneLine(stdout);
     for (const setting of CLIENT) {
       const shown = `(default: ${formatSetting(setting)}, env: ${setting.env})`;
-      assert.ok(help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`), `--help lacks ${setting.flag} ... ${shown}`);
+      assert.ok(
+        help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`),
+        `--help lacks ${setting.flag} ` + `... ${shown}`,
+      );
     }
   });
 
@@ -105,7 +129,9 @@ describe('the client settings table', () => {
   });
 });
 
-/** The README's flag table that holds the row starting `marker` gives each setting its default and environment variable. */
+/**
+ * The README's flag table that holds the row starting `marker` gives each setting its default and environment variable.
+ */
 async function checkReadme(marker: string, settings: readonly NumberSetting[]): Promise<void> {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
   const lines = readme.split('\n');

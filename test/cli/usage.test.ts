@@ -14,7 +14,11 @@ const VERSION = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) 
 async function receiving(args: string[], env: Record<string, string | undefined> = {}) {
   const dir = await tempDir();
   const port = await freePort();
-  const run = linedrop(['receive', '--port', String(port), '--host', HOST, '--dir', dir, '--log-format', 'json', ...args], '', env);
+  const run = linedrop(
+    ['receive', '--port', String(port), '--host', HOST, '--dir', dir, '--log-format', 'json', ...args],
+    '',
+    env,
+  );
   const up = await until(() => run.stderrText().includes('listening') || run.stderrText().includes('error'));
   assert.ok(up && run.stderrText().includes('listening'), run.stderrText());
   return { run, port, dir };
@@ -100,7 +104,9 @@ describe('the command line people expect', () => {
     const files = await tempDir();
     try {
       await writeFile(join(files, 'a.txt'), 'plain\n');
-      const sent = await linedrop(['send', '--host', HOST, '--port', String(r.port), join(files, 'a.txt')], '', { LINEDROP_TLS: 'off' }).done;
+      const sent = await linedrop(['send', '--host', HOST, '--port', String(r.port), join(files, 'a.txt')], '', {
+        LINEDROP_TLS: 'off',
+      }).done;
       assert.equal(sent.code, 0, sent.stderr);
       assert.equal((await r.run.done).code, 0);
       assert.equal(await readFile(join(r.dir, '1.txt'), 'utf8'), 'plain\n');
@@ -156,7 +162,11 @@ describe('the command line people expect', () => {
         {},
         /option '--max-message-bytes <size>' argument '100Q' is invalid\. expected a size .*such as 512, 512k, 100M or 4GiB/,
       ],
-      [['send', '--retry-delay', '1h', 'x.txt'], {}, /option '--retry-delay <duration>' argument '1h' is invalid\. .*a bare number is in milliseconds/],
+      [
+        ['send', '--retry-delay', '1h', 'x.txt'],
+        {},
+        /option '--retry-delay <duration>' argument '1h' is invalid\. .*a bare number is in milliseconds/,
+      ],
       [['check', '127.0.0.1:1', '--timeout', 'fast'], {}, /option '--timeout <duration>' argument 'fast' is invalid/],
     ];
     for (const [args, env, message] of cases) {
@@ -212,7 +222,11 @@ describe('the command line people expect', () => {
     const onTerminal = (noColor: string) =>
       spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" check ${HOST}:${port} --only accept`, '/dev/null'], {
         encoding: 'utf8',
-        env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'FORCE_COLOR')), TERM: 'xterm-256color', NO_COLOR: noColor },
+        env: {
+          ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'FORCE_COLOR')),
+          TERM: 'xterm-256color',
+          NO_COLOR: noColor,
+        },
       });
     const coloured = onTerminal('');
     const uncoloured = onTerminal('1');
@@ -230,7 +244,8 @@ describe('the command line people expect', () => {
       const probe = [
         `source ${join(dir, 'linedrop.bash')}`,
         // biome-ignore lint/suspicious/noTemplateCurlyInString: bash, not a template
-        't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); _linedrop; echo "${COMPREPLY[*]}"; }',
+        't() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); COMPREPLY=(); _linedrop; ' +
+          'echo "${COMPREPLY[*]}"; }',
         't linedrop se',
         't linedrop ""',
         't linedrop receive --la',

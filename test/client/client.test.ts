@@ -72,8 +72,14 @@ describe('client library against the server', () => {
       const client = await LinedropClient.connect({ host: HOST, port: s.port });
       // The caller's mistakes are a RangeError and a TypeError, as Node.js makes them; an empty file is a ClientError.
       await assert.rejects(client.sendLines([]), { name: 'RangeError', code: 'LINEDROP_ERR_EMPTY_MESSAGE' });
-      await assert.rejects(client.sendBuffer(Buffer.alloc(0)), { name: 'RangeError', code: 'LINEDROP_ERR_EMPTY_MESSAGE' });
-      await assert.rejects(client.sendFile(join(files, 'empty.txt')), (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE');
+      await assert.rejects(client.sendBuffer(Buffer.alloc(0)), {
+        name: 'RangeError',
+        code: 'LINEDROP_ERR_EMPTY_MESSAGE',
+      });
+      await assert.rejects(
+        client.sendFile(join(files, 'empty.txt')),
+        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE',
+      );
       await assert.rejects(client.sendLines(['a\nb']), { name: 'TypeError', code: 'LINEDROP_ERR_INVALID_LINE' });
       // The connection is still clean: the next file is 1.txt.
       assert.equal(await client.sendLines(['after']), 'A');
@@ -94,7 +100,8 @@ describe('client library against the server', () => {
       await client.whenClosed();
       await assert.rejects(
         client.sendLines(['x']),
-        (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message),
+        (e: unknown) =>
+          e instanceof ClientError && e.code === 'LINEDROP_ERR_NOT_ACCEPTED' && /rejected message 2/.test(e.message),
       );
     } finally {
       await s.close();
@@ -127,7 +134,10 @@ describe('client library against the server', () => {
 
   test('connecting to a closed port fails with LINEDROP_ERR_CONNECT', async () => {
     const port = await freePort();
-    await assert.rejects(LinedropClient.connect({ host: HOST, port }), (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT');
+    await assert.rejects(
+      LinedropClient.connect({ host: HOST, port }),
+      (e: unknown) => e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT',
+    );
   });
 
   test('what the client puts on the wire, byte for byte', async () => {
@@ -154,7 +164,10 @@ describe('client library against the server', () => {
       assert.equal(await client.sendLines(['hi', '']), 'A');
       assert.equal(await client.sendBuffer(Buffer.from('x')), 'A');
       assert.equal(await client.quit(), 'Q');
-      assert.deepEqual(Buffer.concat(chunks), Buffer.from([0, 0, 0, 2, 0x68, 0x69, 0x0a, 0x0a, 0, 0, 0, 1, 0x78, 0x0a, 0, 0, 0, 0]));
+      assert.deepEqual(
+        Buffer.concat(chunks),
+        Buffer.from([0, 0, 0, 2, 0x68, 0x69, 0x0a, 0x0a, 0, 0, 0, 1, 0x78, 0x0a, 0, 0, 0, 0]),
+      );
     } finally {
       server.close();
     }

@@ -34,7 +34,10 @@ export class Peer {
       onMessage?: (socket: Socket, lines: number, n: number) => void;
     } = {},
   ): Promise<Peer> {
-    const server = createServer({ pauseOnConnect: options.read === false, allowHalfOpen: options.allowHalfOpen === true });
+    const server = createServer({
+      pauseOnConnect: options.read === false,
+      allowHalfOpen: options.allowHalfOpen === true,
+    });
     server.listen(0, HOST);
     await once(server, 'listening');
     const peer = new Peer(server, (server.address() as { port: number }).port);

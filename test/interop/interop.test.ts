@@ -28,9 +28,14 @@ function run(child: ChildProcess, input?: string | Buffer): Promise<Done> {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-/** Starts the Python lab server on a free port; resolves once it listens. It is killed if still running when the test ends. */
+/**
+ * Starts the Python lab server on a free port; resolves once it listens. It is killed if still running when the test
+ * ends.
+ */
 async function labServer(t: TestContext, dir: string): Promise<{ port: number; done: Promise<Done> }> {
-  const child = spawn('python3', [PEER, 'server', '--host', HOST, '--port', '0', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('python3', [PEER, 'server', '--host', HOST, '--port', '0', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const done = run(child);
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill();
@@ -49,7 +54,9 @@ async function labServer(t: TestContext, dir: string): Promise<{ port: number; d
 describe('interop with the lab programs', () => {
   test("our server, the template's client (split count and 1 s pause, piped input)", async (t) => {
     const s = await withServer(t);
-    const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(s.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('python3', [PEER, 'client', '--host', HOST, '--port', String(s.port)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const result = await run(child, '2\nhello\nwörld\r\n1\n\t tab\n0\n');
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.match(/File accepted\./g)?.length, 2);
@@ -77,9 +84,13 @@ describe('interop with the lab programs', () => {
     await writeFile(join(files, 'a.txt'), 'alpha\nbeta\n');
     await writeFile(join(files, 'b.txt'), 'gamma');
     const lab = await labServer(t, dir);
-    const child = spawn(process.execPath, [BIN, 'send', '--host', HOST, '--port', String(lab.port), join(files, 'a.txt'), join(files, 'b.txt')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'send', '--host', HOST, '--port', String(lab.port), join(files, 'a.txt'), join(files, 'b.txt')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const result = await run(child);
     assert.equal(result.code, 0, result.stderr);
     assert.equal((await lab.done).code, 0);
@@ -90,7 +101,9 @@ describe('interop with the lab programs', () => {
   test('our interactive client, driven through a pipe like the template, a lab server', async (t) => {
     const dir = await withTempDir(t);
     const lab = await labServer(t, dir);
-    const child = spawn(process.execPath, [BIN, 'send', '--host', HOST, '--port', String(lab.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'send', '--host', HOST, '--port', String(lab.port)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const result = await run(child, '1\nfrom a pipe\r\n0\n');
     assert.equal(result.code, 0, result.stderr);
     assert.equal(

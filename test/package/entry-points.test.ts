@@ -37,7 +37,10 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-/** The packages under node_modules that `source` (an ES module run from the package's root) loads: `prom-client`, `@aws-sdk/client-s3`... */
+/**
+ * The packages under node_modules that `source` (an ES module run from the package's root) loads: `prom-client`,
+ * `@aws-sdk/client-s3`...
+ */
 async function packagesLoadedBy(source: string, name: string): Promise<Set<string>> {
   const out = join(dir, `${name}.txt`);
   await writeFile(out, '');
@@ -46,10 +49,14 @@ import { createRequire } from 'node:module';
 import { appendFileSync } from 'node:fs';
 const cached = Object.keys(createRequire(process.cwd() + '/').cache);
 appendFileSync(process.env.LOADED_OUT, cached.map((p) => 'cjs:' + p + '\\n').join(''));`;
-  await run(process.execPath, ['--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    env: { ...process.env, LOADED_OUT: out },
-  });
+  await run(
+    process.execPath,
+    ['--import', pathToFileURL(join(dir, 'register.mjs')).href, '--input-type=module', '-e', script],
+    {
+      cwd: ROOT,
+      env: { ...process.env, LOADED_OUT: out },
+    },
+  );
   const loaded = (await readFile(out, 'utf8')).split('\n').filter((l) => l !== '');
   assert.ok(
     loaded.some((l) => l.includes('/dist/src/')),
@@ -125,7 +132,8 @@ describe('entry points: what importing each one loads', () => {
       'EarlierFileError',
       'parseListenAddress',
     ]) {
-      for (const [entry, exported] of Object.entries(names)) assert.ok(!exported.includes(internal), `${entry} exports ${internal}`);
+      for (const [entry, exported] of Object.entries(names))
+        assert.ok(!exported.includes(internal), `${entry} exports ${internal}`);
     }
     // One name, one meaning: the client's and the checker's timeouts are told apart.
     assert.ok(!Object.values(names).some((n) => n.includes('DEFAULT_TIMEOUT_MS')));

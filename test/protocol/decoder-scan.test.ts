@@ -63,7 +63,11 @@ function assertDecodedInChunks(messages: Buffer[][], nextSize: () => number, ran
   assert.deepEqual(decoder.end(), []);
   assert.equal(bodies.length, messages.length, `${what}: message count`);
   for (let m = 0; m < messages.length; m++) {
-    assert.deepEqual(bodies[m], Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))), `${what}, message ${m}`);
+    assert.deepEqual(
+      bodies[m],
+      Buffer.concat(messages[m]!.map((l) => Buffer.concat([l, Buffer.from([LF])]))),
+      `${what}, message ${m}`,
+    );
   }
 }
 
@@ -124,7 +128,12 @@ describe('scanLines and countNewlines', () => {
         }
         messages.push(lines);
       }
-      assertDecodedInChunks(messages, () => 1 + Math.floor(random() * (round % 2 === 0 ? 64 : 5000)), random, `round ${round}`);
+      assertDecodedInChunks(
+        messages,
+        () => 1 + Math.floor(random() * (round % 2 === 0 ? 64 : 5000)),
+        random,
+        `round ${round}`,
+      );
     }
   });
 
@@ -145,24 +154,29 @@ describe('scanLines and countNewlines', () => {
     }
   });
 
-  test('line lengths stay right across large chunks counted whole: a line of exactly the limit passes, a longer one fails, whatever the cutting', () => {
-    // The long lines come early: with 40,000 lines still to come, the chunks around them are counted whole.
-    const lines = Array.from({ length: 3_000 }, (_, i) => Buffer.alloc(10 + (i % 80), 0x61));
-    lines.push(Buffer.alloc(65_536, 0x62)); // exactly maxLineBytes, across chunks
-    for (let i = 0; i < 1_000; i++) lines.push(Buffer.alloc(i % 50, 0x63));
-    lines.push(Buffer.alloc(70_000, 0x64)); // longer than maxLineBytes
-    for (let i = 0; i < 40_000; i++) lines.push(Buffer.alloc(i % 30, 0x65));
-    const stream = encodeMessage(lines);
-    const errorFor = (size: number): string => {
-      const decoder = new Decoder({ maxLineBytes: 65_536 });
-      for (let pos = 0; pos < stream.length; pos += size) {
-        for (const event of decoder.push(stream.subarray(pos, pos + size))) {
-          if (event.type === 'error') return `${event.error.code}: ${event.error.message}`;
+  test(
+    'line lengths stay right across large chunks counted whole: a line of exactly the limit ' +
+      'passes, a longer one fails, whatever the cutting',
+    () => {
+      // The long lines come early: with 40,000 lines still to come, the chunks around them are counted whole.
+      const lines = Array.from({ length: 3_000 }, (_, i) => Buffer.alloc(10 + (i % 80), 0x61));
+      lines.push(Buffer.alloc(65_536, 0x62)); // exactly maxLineBytes, across chunks
+      for (let i = 0; i < 1_000; i++) lines.push(Buffer.alloc(i % 50, 0x63));
+      lines.push(Buffer.alloc(70_000, 0x64)); // longer than maxLineBytes
+      for (let i = 0; i < 40_000; i++) lines.push(Buffer.alloc(i % 30, 0x65));
+      const stream = encodeMessage(lines);
+      const errorFor = (size: number): string => {
+        const decoder = new Decoder({ maxLineBytes: 65_536 });
+        for (let pos = 0; pos < stream.length; pos += size) {
+          for (const event of decoder.push(stream.subarray(pos, pos + size))) {
+            if (event.type === 'error') return `${event.error.code}: ${event.error.message}`;
+          }
         }
-      }
-      return 'none';
-    };
-    const expected = 'LINEDROP_ERR_LINE_TOO_LONG: line 4002 of 44002 is longer than 65536 bytes';
-    for (const size of [1_000, 16 * 1024, 64 * 1024, 64 * 1024 + 7, 200_000]) assert.equal(errorFor(size), expected, `chunks of ${size} bytes`);
-  });
+        return 'none';
+      };
+      const expected = 'LINEDROP_ERR_LINE_TOO_LONG: line 4002 of 44002 is longer than 65536 bytes';
+      for (const size of [1_000, 16 * 1024, 64 * 1024, 64 * 1024 + 7, 200_000])
+        assert.equal(errorFor(size), expected, `chunks of ${size} bytes`);
+    },
+  );
 });

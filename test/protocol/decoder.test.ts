@@ -1,7 +1,16 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Decoder, MessageReader, ProtocolError, encodeMessage, resolveLimits, type DecoderEvent, type Limits, type Line } from '../../src/protocol/index.js';
+import {
+  Decoder,
+  MessageReader,
+  ProtocolError,
+  encodeMessage,
+  resolveLimits,
+  type DecoderEvent,
+  type Limits,
+  type Line,
+} from '../../src/protocol/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // An independent stream builder: the fixtures never go through the encoder under test.
@@ -223,7 +232,11 @@ function checkWay(c: Case, chunks: Buffer[], label: string): void {
   const r = runWay(chunks, c.limits, label);
   compare(r.norm, c.expected, label);
   if (c.errorAtByte !== undefined) {
-    assert.equal(r.errorChunk, chunkHolding(chunks, c.errorAtByte), `${label}: the error must come with the chunk holding byte ${c.errorAtByte}`);
+    assert.equal(
+      r.errorChunk,
+      chunkHolding(chunks, c.errorAtByte),
+      `${label}: the error must come ` + `with the chunk holding byte ${c.errorAtByte}`,
+    );
   }
 }
 
@@ -874,10 +887,16 @@ describe('Decoder: properties', () => {
     {
       weight: 1,
       arbitrary: fc
-        .tuple(fc.array(byteLineArb, { maxLength: 4 }), fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constant(0xffffffff), fc.nat()))
+        .tuple(
+          fc.array(byteLineArb, { maxLength: 4 }),
+          fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constant(0xffffffff), fc.nat()),
+        )
         .map(([ls, n]) => Buffer.concat([cnt(n), ...ls.flatMap((l) => [Buffer.from(l), Buffer.from([0x0a])])])),
     },
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a.map((b) => [0, 0x0a, 0x61, 0xff][b % 4]!))) },
+    {
+      weight: 1,
+      arbitrary: fc.uint8Array({ maxLength: 8 }).map((a) => Buffer.from(a.map((b) => [0, 0x0a, 0x61, 0xff][b % 4]!))),
+    },
   );
   const limitsArb: fc.Arbitrary<Partial<Limits>> = fc.oneof(
     fc.record({ maxLineBytes: fc.integer({ min: 0, max: 10 }), maxMessageBytes: fc.integer({ min: 0, max: 24 }) }),
@@ -891,14 +910,25 @@ describe('Decoder: properties', () => {
 
   test('any stream, any limits, any chunking: events match a byte-at-a-time reference', () => {
     fc.assert(
-      fc.property(fc.array(segmentArb, { maxLength: 6 }), fc.option(fc.nat(), { nil: undefined }), limitsArb, cutsArb, (segments, cutShort, limits, cuts) => {
-        let stream = Buffer.concat(segments);
-        if (cutShort !== undefined) stream = stream.subarray(0, cutShort % (stream.length + 1));
-        const m = model(stream, resolveLimits(limits));
-        const c: Case = { stream, limits, expected: m.expected, ...(m.errorAtByte !== undefined ? { errorAtByte: m.errorAtByte } : {}) };
-        checkWay(c, cutAt(stream, cuts), `cuts ${JSON.stringify(cuts)}`);
-        checkWay(c, [stream], 'one chunk');
-      }),
+      fc.property(
+        fc.array(segmentArb, { maxLength: 6 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        limitsArb,
+        cutsArb,
+        (segments, cutShort, limits, cuts) => {
+          let stream = Buffer.concat(segments);
+          if (cutShort !== undefined) stream = stream.subarray(0, cutShort % (stream.length + 1));
+          const m = model(stream, resolveLimits(limits));
+          const c: Case = {
+            stream,
+            limits,
+            expected: m.expected,
+            ...(m.errorAtByte !== undefined ? { errorAtByte: m.errorAtByte } : {}),
+          };
+          checkWay(c, cutAt(stream, cuts), `cuts ${JSON.stringify(cuts)}`);
+          checkWay(c, [stream], 'one chunk');
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -25,8 +25,16 @@ const bytes = (...b: number[]): Buffer => Buffer.from(b);
  */
 function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    const kind = code === 'LINEDROP_ERR_INVALID_LINE' ? TypeError : code === 'LINEDROP_ERR_COUNT_OUT_OF_RANGE' ? RangeError : ProtocolError;
-    assert.ok(err instanceof kind && (kind === ProtocolError || !(err instanceof ProtocolError)), `expected a ${kind.name}, got ${String(err)}`);
+    const kind =
+      code === 'LINEDROP_ERR_INVALID_LINE'
+        ? TypeError
+        : code === 'LINEDROP_ERR_COUNT_OUT_OF_RANGE'
+          ? RangeError
+          : ProtocolError;
+    assert.ok(
+      err instanceof kind && (kind === ProtocolError || !(err instanceof ProtocolError)),
+      `expected a ${kind.name}, ` + `got ${String(err)}`,
+    );
     assert.equal((err as { code?: string }).code, code);
     if (message) assert.match(err.message, message);
     return true;
@@ -110,7 +118,11 @@ describe('encodeMessage: refusals', () => {
   });
 
   test('LINEDROP_ERR_INVALID_LINE for a 0x0A inside a byte line, naming the line', () => {
-    throwsCode(() => encodeMessage(['x', 'y', new Uint8Array([1, 0x0a, 2])]), 'LINEDROP_ERR_INVALID_LINE', /\bline 3\b/);
+    throwsCode(
+      () => encodeMessage(['x', 'y', new Uint8Array([1, 0x0a, 2])]),
+      'LINEDROP_ERR_INVALID_LINE',
+      /\bline 3\b/,
+    );
     throwsCode(() => encodeMessage([Buffer.from([0x0a])]), 'LINEDROP_ERR_INVALID_LINE', /\bline 1\b/);
   });
 
@@ -195,7 +207,9 @@ describe('decodeAll', () => {
         const got = decodeAll(Buffer.concat(encoded));
         assert.deepEqual(
           got.map((m) => m.lines.map((l) => l.toString('hex'))),
-          messages.map((m) => m.map((l) => (typeof l === 'string' ? Buffer.from(l, 'utf8') : Buffer.from(l)).toString('hex'))),
+          messages.map((m) =>
+            m.map((l) => (typeof l === 'string' ? Buffer.from(l, 'utf8') : Buffer.from(l)).toString('hex')),
+          ),
         );
       }),
       { numRuns: 1000 },

@@ -8,7 +8,14 @@ import { describe, test, type TestContext } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { LinedropClient, ProtocolError, type CloseReason, type ConnectionSummary, type FileEvent, type Limits } from '../../src/index.js';
+import {
+  LinedropClient,
+  ProtocolError,
+  type CloseReason,
+  type ConnectionSummary,
+  type FileEvent,
+  type Limits,
+} from '../../src/index.js';
 import { Decoder, MessageReader, resolveLimits, type DecoderEvent, type Message } from '../../src/protocol/index.js';
 import { isTempName } from '../../src/storage/file-sink.js';
 import { HOST, RawPeer, type Running, sleep, withServer } from '../support.js';
@@ -18,9 +25,19 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /** Every code a ProtocolError may carry. */
-const KNOWN_CODES = new Set(['LINEDROP_ERR_TOO_MANY_LINES', 'LINEDROP_ERR_LINE_TOO_LONG', 'LINEDROP_ERR_MESSAGE_TOO_LARGE', 'LINEDROP_ERR_TRUNCATED']);
+const KNOWN_CODES = new Set([
+  'LINEDROP_ERR_TOO_MANY_LINES',
+  'LINEDROP_ERR_LINE_TOO_LONG',
+  'LINEDROP_ERR_MESSAGE_TOO_LARGE',
+  'LINEDROP_ERR_TRUNCATED',
+]);
 /** The ones a decoder can produce: all of them (the caller's mistakes are TypeErrors and RangeErrors). */
-const DECODER_CODES = new Set(['LINEDROP_ERR_TOO_MANY_LINES', 'LINEDROP_ERR_LINE_TOO_LONG', 'LINEDROP_ERR_MESSAGE_TOO_LARGE', 'LINEDROP_ERR_TRUNCATED']);
+const DECODER_CODES = new Set([
+  'LINEDROP_ERR_TOO_MANY_LINES',
+  'LINEDROP_ERR_LINE_TOO_LONG',
+  'LINEDROP_ERR_MESSAGE_TOO_LARGE',
+  'LINEDROP_ERR_TRUNCATED',
+]);
 
 const LF = 0x0a;
 
@@ -147,13 +164,19 @@ const countValueArb = fc.oneof(
 
 /** A valid stream, then 0-4 count changes and 0-5 byte mutations. */
 const mutatedArb: fc.Arbitrary<Buffer> = fc
-  .tuple(validArb, fc.array(fc.record({ which: fc.nat(), value: countValueArb }), { maxLength: 2 }), fc.array(mutationArb, { maxLength: 5 }))
+  .tuple(
+    validArb,
+    fc.array(fc.record({ which: fc.nat(), value: countValueArb }), { maxLength: 2 }),
+    fc.array(mutationArb, { maxLength: 5 }),
+  )
   .map(([built, counts, mutations]) => mutate(built, counts, mutations));
 
 /** Random bytes: uniform, and over a small alphabet (zeros and newlines make counts and lines likely). */
 const randomArb: fc.Arbitrary<Buffer> = fc.oneof(
   fc.uint8Array({ maxLength: 96 }).map((a) => Buffer.from(a)),
-  fc.array(fc.constantFrom(0x00, 0x00, 0x00, 0x01, 0x02, 0x03, LF, LF, 0x61, 0x0d, 0xff), { maxLength: 96 }).map((a) => Buffer.from(a)),
+  fc
+    .array(fc.constantFrom(0x00, 0x00, 0x00, 0x01, 0x02, 0x03, LF, LF, 0x61, 0x0d, 0xff), { maxLength: 96 })
+    .map((a) => Buffer.from(a)),
 );
 
 const smallLimitsArb: fc.Arbitrary<Partial<Limits>> = fc.record({
@@ -230,7 +253,10 @@ function reference(input: Buffer, limits: Limits): Outcome {
       const lineBreak = contentEnd - pos > limits.maxLineBytes ? pos - bodyStart + limits.maxLineBytes : Infinity;
       const messageBreak = through > limits.maxMessageBytes ? limits.maxMessageBytes : Infinity;
       if (lineBreak !== Infinity || messageBreak !== Infinity) {
-        return { messages, error: lineBreak <= messageBreak ? 'LINEDROP_ERR_LINE_TOO_LONG' : 'LINEDROP_ERR_MESSAGE_TOO_LARGE' };
+        return {
+          messages,
+          error: lineBreak <= messageBreak ? 'LINEDROP_ERR_LINE_TOO_LONG' : 'LINEDROP_ERR_MESSAGE_TOO_LARGE',
+        };
       }
       if (nl === -1) return { messages, error: 'LINEDROP_ERR_TRUNCATED' };
       pos = nl + 1;
@@ -293,7 +319,10 @@ function runDecoder(chunks: readonly Uint8Array[], limits: Partial<Limits>): Out
       switch (event.type) {
         case 'start':
           assert.equal(current, undefined, 'a start inside a message');
-          assert.ok(Number.isInteger(event.lines) && event.lines >= 0 && event.lines <= resolved.maxLines, `start lines ${event.lines}`);
+          assert.ok(
+            Number.isInteger(event.lines) && event.lines >= 0 && event.lines <= resolved.maxLines,
+            `start lines ${event.lines}`,
+          );
           current = { lines: event.lines, parts: [] };
           break;
         case 'data': {
@@ -305,7 +334,10 @@ function runDecoder(chunks: readonly Uint8Array[], limits: Partial<Limits>): Out
           // A view of this chunk, within its bounds: not a copy, not beyond the view.
           assert.equal(event.data.buffer, chunk.buffer, 'data is not a view of the chunk');
           assert.ok(event.data.byteOffset >= chunk.byteOffset, 'data starts before the chunk');
-          assert.ok(event.data.byteOffset + event.data.length <= chunk.byteOffset + chunk.byteLength, 'data runs past the chunk');
+          assert.ok(
+            event.data.byteOffset + event.data.length <= chunk.byteOffset + chunk.byteLength,
+            'data runs past the chunk',
+          );
           current.parts.push(event.data);
           break;
         }
@@ -408,15 +440,18 @@ describe('decoder fuzz: over 200,000 generated inputs', () => {
     );
   });
 
-  test('mutated valid streams (bytes flipped, inserted, deleted, truncated, counts changed), small random limits', () => {
-    fc.assert(
-      fc.property(mutatedArb, splitArb, smallLimitsArb, (input, split, limits) => {
-        inputs++;
-        decodeAndCompare(input, split, limits);
-      }),
-      { numRuns: RUNS_PER_PROPERTY },
-    );
-  });
+  test(
+    'mutated valid streams (bytes flipped, inserted, deleted, truncated, counts changed), small ' + 'random limits',
+    () => {
+      fc.assert(
+        fc.property(mutatedArb, splitArb, smallLimitsArb, (input, split, limits) => {
+          inputs++;
+          decodeAndCompare(input, split, limits);
+        }),
+        { numRuns: RUNS_PER_PROPERTY },
+      );
+    },
+  );
 
   test('mutated valid streams, default limits', () => {
     fc.assert(
@@ -512,7 +547,10 @@ interface Expected {
   reason: CloseReason;
 }
 
-/** What the server must do with `input`, worked out with MessageReader (byte by byte, so no message is lost to a later error). */
+/**
+ * What the server must do with `input`, worked out with MessageReader (byte by byte, so no message is lost to a later
+ * error).
+ */
 function expectedFor(input: Buffer, limits: Partial<Limits>): Expected {
   const reader = new MessageReader(limits);
   const files: Buffer[] = [];
@@ -593,11 +631,19 @@ interface ServerInput {
 }
 
 const serverInputArb: fc.Arbitrary<ServerInput> = fc.record({
-  input: fc.oneof({ weight: 1, arbitrary: randomArb }, { weight: 4, arbitrary: mutatedArb }, { weight: 1, arbitrary: validArb.map((b) => b.bytes) }),
+  input: fc.oneof(
+    { weight: 1, arbitrary: randomArb },
+    { weight: 4, arbitrary: mutatedArb },
+    { weight: 1, arbitrary: validArb.map((b) => b.bytes) },
+  ),
   cuts: fc.array(fc.nat(), { maxLength: 3 }),
 });
 
-async function runPool<T>(items: readonly T[], width: number, work: (item: T, i: number) => Promise<void>): Promise<void> {
+async function runPool<T>(
+  items: readonly T[],
+  width: number,
+  work: (item: T, i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
@@ -612,7 +658,8 @@ async function runPool<T>(items: readonly T[], width: number, work: (item: T, i:
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) for (const name of await readdir(join(dir, entry.name))) out.push(join(dir, entry.name, name));
+    if (entry.isDirectory())
+      for (const name of await readdir(join(dir, entry.name))) out.push(join(dir, entry.name, name));
     else out.push(join(dir, entry.name));
   }
   return out;
@@ -696,7 +743,9 @@ describe('server fuzz: a few thousand generated streams over real sockets', () =
     const started = performance.now();
     const r = await fuzzServer(t, {}, 1_500, seed);
     console.log(
-      `server fuzz (default limits, seed ${seed}): ${r.connections} connections, ${r.files} files stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ${Math.round(performance.now() - started)} ms`,
+      `server fuzz (default limits, seed ${seed}): ${r.connections} connections, ${r.files} files ` +
+        `stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ` +
+        `${Math.round(performance.now() - started)} ms`,
     );
   });
 
@@ -704,7 +753,9 @@ describe('server fuzz: a few thousand generated streams over real sockets', () =
     const started = performance.now();
     const r = await fuzzServer(t, { maxLines: 6, maxLineBytes: 16, maxMessageBytes: 64 }, 1_500, seed + 1);
     console.log(
-      `server fuzz (small limits, seed ${seed + 1}): ${r.connections} connections, ${r.files} files stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ${Math.round(performance.now() - started)} ms`,
+      `server fuzz (small limits, seed ${seed + 1}): ${r.connections} connections, ${r.files} files ` +
+        `stored, last status ${JSON.stringify(Object.fromEntries(r.statuses))}, ` +
+        `${Math.round(performance.now() - started)} ms`,
     );
   });
 });

@@ -19,7 +19,11 @@ interface WasmBuild {
 test('the committed WebAssembly bytes are a fresh build of newlines.wat', async () => {
   const build = (await import(pathToFileURL(join(ROOT, 'scripts/build-wasm.mjs')).href)) as WasmBuild;
   const fresh = await build.assemble(await readFile(join(ROOT, build.WAT), 'utf8'));
-  assert.equal(Buffer.from(NEWLINES_WASM).toString('hex'), fresh.toString('hex'), `run \`node scripts/build-wasm.mjs\` to bring ${build.OUT} up to date`);
+  assert.equal(
+    Buffer.from(NEWLINES_WASM).toString('hex'),
+    fresh.toString('hex'),
+    `run \`node scripts/build-wasm.mjs\` ` + `to bring ${build.OUT} up to date`,
+  );
   assert.equal(await readFile(join(ROOT, build.OUT), 'utf8'), build.moduleSource(fresh));
 });
 

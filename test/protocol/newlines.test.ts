@@ -29,7 +29,24 @@ function bytes(length: number, every: number, seed: number): Buffer {
 
 describe('client: counting newlines', () => {
   test('agrees with a byte-by-byte count at every size around its lanes and blocks, at every alignment', () => {
-    const sizes = [0, 1, 15, 16, 17, 4095, 4096, 4097, 255 * 16 - 1, 255 * 16, 255 * 16 + 1, 65535, 65536, 65537, 3 * 65536 + 5, 1_000_003];
+    const sizes = [
+      0,
+      1,
+      15,
+      16,
+      17,
+      4095,
+      4096,
+      4097,
+      255 * 16 - 1,
+      255 * 16,
+      255 * 16 + 1,
+      65535,
+      65536,
+      65537,
+      3 * 65536 + 5,
+      1_000_003,
+    ];
     for (const every of [1, 2, 3, 100, 100_000]) {
       for (const size of sizes) {
         const data = bytes(size + 16, every, size * 31 + every);
@@ -41,27 +58,40 @@ describe('client: counting newlines', () => {
     }
   });
 
-  test('a block of nothing but newlines (every lane full for 255 rounds and more); a Uint8Array that is not a Buffer', () => {
-    const all = Buffer.alloc(5 * 65536 + 33, 0x0a);
-    assert.equal(countNewlines(all), all.length);
-    const plain = new Uint8Array(bytes(200_000, 7, 9));
-    assert.equal(countNewlines(plain.subarray(3)), byHand(plain.subarray(3)));
-  });
+  test(
+    'a block of nothing but newlines (every lane full for 255 rounds and more); a Uint8Array ' + 'that is not a Buffer',
+    () => {
+      const all = Buffer.alloc(5 * 65536 + 33, 0x0a);
+      assert.equal(countNewlines(all), all.length);
+      const plain = new Uint8Array(bytes(200_000, 7, 9));
+      assert.equal(countNewlines(plain.subarray(3)), byHand(plain.subarray(3)));
+    },
+  );
 
-  test('a NUL byte is seen wherever it is: in a lane, in the bytes past the last whole lane, in any block; and none is seen where there is none', () => {
-    for (const size of [1, 15, 16, 17, 4095, 4096, 4111, 65536, 65537, 200_003]) {
-      const data = bytes(size + 16, 5, size);
-      for (const shift of [0, 3]) {
-        const view = data.subarray(shift, shift + size);
-        assert.deepEqual(scanText(view), { newlines: byHand(view), nul: false }, `${size} bytes, offset ${shift}`);
-        for (const at of new Set([0, 1, size >> 1, size - 17, size - 16, size - 2, size - 1].filter((i) => i >= 0 && i < size))) {
-          const withNul = Buffer.from(view);
-          withNul[at] = 0;
-          assert.deepEqual(scanText(withNul), { newlines: byHand(withNul), nul: true }, `${size} bytes, NUL at ${at}`);
+  test(
+    'a NUL byte is seen wherever it is: in a lane, in the bytes past the last whole lane, in any ' +
+      'block; and none is seen where there is none',
+    () => {
+      for (const size of [1, 15, 16, 17, 4095, 4096, 4111, 65536, 65537, 200_003]) {
+        const data = bytes(size + 16, 5, size);
+        for (const shift of [0, 3]) {
+          const view = data.subarray(shift, shift + size);
+          assert.deepEqual(scanText(view), { newlines: byHand(view), nul: false }, `${size} bytes, offset ${shift}`);
+          for (const at of new Set(
+            [0, 1, size >> 1, size - 17, size - 16, size - 2, size - 1].filter((i) => i >= 0 && i < size),
+          )) {
+            const withNul = Buffer.from(view);
+            withNul[at] = 0;
+            assert.deepEqual(
+              scanText(withNul),
+              { newlines: byHand(withNul), nul: true },
+              `${size} bytes, NUL at ${at}`,
+            );
+          }
         }
       }
-    }
-  });
+    },
+  );
 
   test('where WebAssembly cannot run (node --jitless), the same counts', () => {
     const url = new URL(`file://${join(ROOT, 'dist/src/protocol/newlines.js')}`).href;

@@ -25,7 +25,11 @@ describe('allowlist', () => {
 
   test('a client outside the allowlist is closed on connect, without a status byte, and logged', async () => {
     const warnings: string[] = [];
-    const logger = { info: () => undefined, error: () => undefined, warn: (_: object, msg: string) => void warnings.push(msg) };
+    const logger = {
+      info: () => undefined,
+      error: () => undefined,
+      warn: (_: object, msg: string) => void warnings.push(msg),
+    };
     const s = await runServer({ allow: ['10.0.0.0/8'], logger });
     try {
       const refused = new Promise<RefusedEvent>((resolve) => s.server.once('connectionRefused', resolve));
@@ -82,7 +86,21 @@ describe('TLS', () => {
       'server.ext',
     );
     ssl('req', ...ec, '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=student');
-    ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '2');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      'client.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'client.crt',
+      '-days',
+      '2',
+    );
     ssl('req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=someone else');
     for (const name of ['ca.crt', 'server.key', 'server.crt', 'client.key', 'client.crt', 'other.key', 'other.crt']) {
       pem[name] = await readFile(join(dir, name));
@@ -142,7 +160,10 @@ describe('TLS', () => {
       assert.equal(await good.quit(), 'Q');
 
       // No certificate, or one the CA did not sign: refused, nothing saved.
-      for (const tls of [{ ca: pem['ca.crt']! }, { ca: pem['ca.crt']!, cert: pem['other.crt']!, key: pem['other.key']! }]) {
+      for (const tls of [
+        { ca: pem['ca.crt']! },
+        { ca: pem['ca.crt']!, cert: pem['other.crt']!, key: pem['other.key']! },
+      ]) {
         const outcome = await LinedropClient.connect({ host: HOST, port: s.port, tls })
           .then(async (client) =>
             client.sendLines(['without']).then(

@@ -83,8 +83,17 @@ describe('server events, as on net.Server', () => {
   });
 
   test('the events are typed: listening and close carry nothing, error an Error', () => {
-    const events: (keyof LinedropServerEvents)[] = ['listening', 'error', 'close', 'connectionOpened', 'connectionRefused', 'file', 'connectionClosed'];
-    const argsOf = <K extends keyof LinedropServerEvents>(_event: K, ...args: LinedropServerEvents[K]): number => args.length;
+    const events: (keyof LinedropServerEvents)[] = [
+      'listening',
+      'error',
+      'close',
+      'connectionOpened',
+      'connectionRefused',
+      'file',
+      'connectionClosed',
+    ];
+    const argsOf = <K extends keyof LinedropServerEvents>(_event: K, ...args: LinedropServerEvents[K]): number =>
+      args.length;
     assert.equal(argsOf('listening'), 0);
     assert.equal(argsOf('close'), 0);
     assert.equal(argsOf('error', new Error('x')), 1);

@@ -11,7 +11,20 @@ import { after, before, describe, test } from 'node:test';
 import { LinedropClient, MetricsServer } from '../../src/index.js';
 import { proxyHeaderV1 } from '../../src/server/index.js';
 import { isTempName } from '../../src/storage/file-sink.js';
-import { HOST, QUIT, RawPeer, frame, listDir, record, removeDir, runServer, sleep, tempDir, tempFiles, until } from '../support.js';
+import {
+  HOST,
+  QUIT,
+  RawPeer,
+  frame,
+  listDir,
+  record,
+  removeDir,
+  runServer,
+  sleep,
+  tempDir,
+  tempFiles,
+  until,
+} from '../support.js';
 import { withFailingHandles, withFlushFaults } from '../storage/fs-faults.js';
 
 const fileText = (lines: readonly string[]): string => lines.map((l) => `${l}\n`).join('');
@@ -77,7 +90,8 @@ class SlowPeer {
 }
 
 describe('slow clients and the idle timeout', () => {
-  test(`${SLOW} clients sending a byte every ${SLOW_PERIOD_MS} ms do not hold up a normal client, and the ${IDLE_MS} ms idle timeout closes them all`, {
+  test(`${SLOW} clients sending a byte every ${SLOW_PERIOD_MS} ms do not hold up a normal client, ` +
+    `and the ${IDLE_MS} ms idle timeout closes them all`, {
     timeout: 60_000,
   }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE_MS, maxConnectionsPerAddress: SLOW + 10 });
@@ -88,12 +102,20 @@ describe('slow clients and the idle timeout', () => {
       // server has a temporary file open for them.
       for (let i = 0; i < SLOW; i += 20) {
         const batch = await Promise.all(
-          Array.from({ length: 20 }, (_, j) => SlowPeer.start(s.port, frame([`slow ${i + j}`]), (i + j) % 2 === 0 ? 1 : 5, SLOW_PERIOD_MS)),
+          Array.from({ length: 20 }, (_, j) =>
+            SlowPeer.start(s.port, frame([`slow ${i + j}`]), (i + j) % 2 === 0 ? 1 : 5, SLOW_PERIOD_MS),
+          ),
         );
         slow.push(...batch);
       }
-      assert.ok(await until(() => s.server.connections === SLOW, IDLE_MS - 500), `${s.server.connections} open, not ${SLOW}`);
-      assert.ok(await until(async () => (await tempFiles(s.dir)).length === SLOW / 2, IDLE_MS - 500), 'the half-sent files are not open');
+      assert.ok(
+        await until(() => s.server.connections === SLOW, IDLE_MS - 500),
+        `${s.server.connections} ` + `open, not ${SLOW}`,
+      );
+      assert.ok(
+        await until(async () => (await tempFiles(s.dir)).length === SLOW / 2, IDLE_MS - 500),
+        'the half-sent files are not open',
+      );
 
       // A normal client, while all of them are connected.
       const started = performance.now();
@@ -104,17 +126,24 @@ describe('slow clients and the idle timeout', () => {
       const ms = performance.now() - started;
       console.log(`normal client with ${SLOW} slow connections open: 3 files and quit in ${Math.round(ms)} ms`);
       assert.equal(s.server.connections, SLOW, 'slow clients were closed too early (before their idle timeout)');
-      for (const [k, lines] of files.entries()) assert.equal(await readFile(join(s.dir, `${k + 1}.txt`), 'utf8'), fileText(lines));
+      for (const [k, lines] of files.entries())
+        assert.equal(await readFile(join(s.dir, `${k + 1}.txt`), 'utf8'), fileText(lines));
 
       // The idle timeout closes every slow connection, before any sends its second byte.
       const all = await Promise.all(slow.map((p) => p.peer.waitClosed(IDLE_MS + SLOW_PERIOD_MS + 5_000)));
       assert.ok(all.every(Boolean), `${all.filter((x) => !x).length} slow connections were never closed`);
       const quiet = slow.map((p) => p.closedAt - p.lastWrite);
-      console.log(`slow clients closed ${Math.round(Math.min(...quiet))}..${Math.round(Math.max(...quiet))} ms after their last byte`);
+      console.log(
+        `slow clients closed ` +
+          `${Math.round(Math.min(...quiet))}..${Math.round(Math.max(...quiet))} ms after their last byte`,
+      );
       for (const [i, p] of slow.entries()) {
         assert.equal(String.fromCharCode(...p.peer.received), '', `slow client ${i} got a status`);
         assert.equal(p.writes, 1, `slow client ${i} had to send ${p.writes} bytes before the server closed it`);
-        assert.ok(quiet[i]! >= IDLE_MS - 100, `slow client ${i} was closed after only ${Math.round(quiet[i]!)} ms of silence`);
+        assert.ok(
+          quiet[i]! >= IDLE_MS - 100,
+          `slow client ${i} was closed after only ` + `${Math.round(quiet[i]!)} ms of silence`,
+        );
       }
       assert.ok(await until(() => closed.length === SLOW + 1, 5_000));
       const timedOut = closed.filter((x) => x.reason === 'idle-timeout');
@@ -135,7 +164,9 @@ describe('slow clients and the idle timeout', () => {
     }
   });
 
-  test('just under the idle timeout (a pause of 40% between bytes) keeps the connection; just over closes it', { timeout: 30_000 }, async () => {
+  test('just under the idle timeout (a pause of 40% between bytes) keeps the connection; just ' + 'over closes it', {
+    timeout: 30_000,
+  }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE_MS });
     const { closed } = record(s);
     try {
@@ -175,7 +206,10 @@ describe('slow clients and the idle timeout', () => {
 // ---------------------------------------------------------------------------------------------
 
 /** A plain connection from a chosen local address (127.0.0.2 is loopback on Linux too). */
-async function connectFrom(port: number, localAddress: string): Promise<{ socket: Socket; received: () => string; ended: Promise<unknown> }> {
+async function connectFrom(
+  port: number,
+  localAddress: string,
+): Promise<{ socket: Socket; received: () => string; ended: Promise<unknown> }> {
   const socket = connect({ host: HOST, port, localAddress, allowHalfOpen: true });
   await once(socket, 'connect');
   socket.on('error', () => undefined);
@@ -196,7 +230,8 @@ async function uploadAndQuit(peer: RawPeer, lines: string[]): Promise<string> {
 }
 
 describe('connection caps, just under and just over', () => {
-  test('maxConnections 5: five are served, the sixth is closed at once without a status; after one closes, a new one is served', {
+  test('maxConnections 5: five are served, the sixth is closed at once without a status; after one ' +
+    'closes, a new one is served', {
     timeout: 30_000,
   }, async () => {
     const s = await runServer({ layout: 'session', maxConnections: 5 });
@@ -254,7 +289,8 @@ describe('connection caps, just under and just over', () => {
     }
   });
 
-  test('maxConnectionsPerAddress 3: the fourth from 127.0.0.1 is refused while the first three work; other addresses and later connections are served', {
+  test('maxConnectionsPerAddress 3: the fourth from 127.0.0.1 is refused while the first three ' +
+    'work; other addresses and later connections are served', {
     timeout: 30_000,
   }, async () => {
     const s = await runServer({ layout: 'session', maxConnectionsPerAddress: 3 });
@@ -292,7 +328,13 @@ describe('connection caps, just under and just over', () => {
       assert.equal(refused.length, 1);
       const contents: string[] = [];
       for (const folder of await readdir(s.dir)) contents.push(await readFile(join(s.dir, folder, '1.txt'), 'utf8'));
-      assert.deepEqual(contents.sort(), ['from 127.0.0.2\n', 'later\n', 'per address 0\n', 'per address 1\n', 'per address 2\n']);
+      assert.deepEqual(contents.sort(), [
+        'from 127.0.0.2\n',
+        'later\n',
+        'per address 0\n',
+        'per address 1\n',
+        'per address 2\n',
+      ]);
       assert.deepEqual(await tempFiles(s.dir), []);
     } finally {
       closeAll();
@@ -306,30 +348,43 @@ describe('connection caps, just under and just over', () => {
 describe("the idle timeout counts only the client's silence", () => {
   const IDLE = 500;
 
-  test('a folder flush slower than the idle timeout: the whole message is answered A; silence after the A is then timed out', async () => {
-    const s = await runServer({ idleTimeoutMs: IDLE });
-    const { closed } = record(s);
-    try {
-      await withFlushFaults(s.server.storage.location, { folderSync: async (_n, real) => (await sleep(IDLE * 3), real()) }, async () => {
-        const peer = await open(s.port);
-        await peer.write(frame(['flushed slowly']));
-        assert.equal(await peer.statuses(1, 10_000), 'A', 'the client that sent a whole message was cut off while the server flushed');
-        const answered = performance.now();
-        assert.ok(await peer.waitClosed(IDLE * 10), 'a client silent after its answer was never timed out');
-        const silence = performance.now() - answered;
-        assert.ok(silence >= IDLE - 50, `closed after ${Math.round(silence)} ms of silence, less than the timeout`);
-      });
-      assert.ok(await until(() => closed.length === 1));
-      assert.equal(closed[0]!.reason, 'idle-timeout');
-      assert.equal(closed[0]!.files, 1);
-      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'flushed slowly\n');
-    } finally {
-      closeAll();
-      await s.close();
-    }
-  });
+  test(
+    'a folder flush slower than the idle timeout: the whole message is answered A; silence after ' +
+      'the A is then timed out',
+    async () => {
+      const s = await runServer({ idleTimeoutMs: IDLE });
+      const { closed } = record(s);
+      try {
+        await withFlushFaults(
+          s.server.storage.location,
+          { folderSync: async (_n, real) => (await sleep(IDLE * 3), real()) },
+          async () => {
+            const peer = await open(s.port);
+            await peer.write(frame(['flushed slowly']));
+            assert.equal(
+              await peer.statuses(1, 10_000),
+              'A',
+              'the client that sent a whole message was ' + 'cut off while the server flushed',
+            );
+            const answered = performance.now();
+            assert.ok(await peer.waitClosed(IDLE * 10), 'a client silent after its answer was never timed out');
+            const silence = performance.now() - answered;
+            assert.ok(silence >= IDLE - 50, `closed after ${Math.round(silence)} ms of silence, less than the timeout`);
+          },
+        );
+        assert.ok(await until(() => closed.length === 1));
+        assert.equal(closed[0]!.reason, 'idle-timeout');
+        assert.equal(closed[0]!.files, 1);
+        assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'flushed slowly\n');
+      } finally {
+        closeAll();
+        await s.close();
+      }
+    },
+  );
 
-  test('a large upload while the disk is slower than the idle timeout: not cut mid-message while the server is the one not reading', {
+  test('a large upload while the disk is slower than the idle timeout: not cut mid-message while ' +
+    'the server is the one not reading', {
     timeout: 60_000,
   }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE });
@@ -420,7 +475,8 @@ describe('every accepted socket counts against the caps, whatever it waits for',
   });
 
   for (const kind of ['TLS handshake', 'PROXY header'] as const) {
-    test(`maxConnections 10, 30 connections that never send their ${kind}: 20 refused at once, 10 held until the handshake timeout, then a client is served`, {
+    test(`maxConnections 10, 30 connections that never send their ${kind}: 20 refused at once, 10 ` +
+      `held until the handshake timeout, then a client is served`, {
       timeout: 30_000,
     }, async () => {
       const s = await runServer({
@@ -439,8 +495,13 @@ describe('every accepted socket counts against the caps, whatever it waits for',
         );
         assert.equal(refused.filter((r) => r.reason === 'too-many-connections').length, 20, 'refused at the cap');
         assert.ok(s.server.acceptedSockets <= 10, `${s.server.acceptedSockets} sockets held`);
-        assert.ok(await until(() => peers.every((p) => p.closed()), HANDSHAKE_MS + 5_000), 'the connections held were not closed at the handshake timeout');
-        const timedOut = refused.filter((r) => r.reason === (kind === 'TLS handshake' ? 'tls-handshake' : 'proxy-header'));
+        assert.ok(
+          await until(() => peers.every((p) => p.closed()), HANDSHAKE_MS + 5_000),
+          'the connections held ' + 'were not closed at the handshake timeout',
+        );
+        const timedOut = refused.filter(
+          (r) => r.reason === (kind === 'TLS handshake' ? 'tls-handshake' : 'proxy-header'),
+        );
         assert.equal(timedOut.length, 10, 'each connection held is closed at the handshake timeout, and said so');
         assert.ok(await until(() => s.server.acceptedSockets === 0));
 
@@ -452,7 +513,11 @@ describe('every accepted socket counts against the caps, whatever it waits for',
         } else {
           const peer = await open(s.port);
           await peer.write(
-            Buffer.concat([proxyHeaderV1({ address: '192.0.2.1', port: 4000 }, { address: '192.0.2.2', port: 12100 }), frame(['after the storm']), QUIT]),
+            Buffer.concat([
+              proxyHeaderV1({ address: '192.0.2.1', port: 4000 }, { address: '192.0.2.2', port: 12100 }),
+              frame(['after the storm']),
+              QUIT,
+            ]),
           );
           assert.equal(await peer.statuses(2), 'AQ');
         }
@@ -465,8 +530,14 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     });
   }
 
-  test('TLS: 50 connect-then-close and 50 that send garbage leave no descriptor behind (no CLOSE-WAIT)', { timeout: 30_000 }, async (t) => {
-    const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! }, handshakeTimeoutMs: HANDSHAKE_MS, maxConnectionsPerAddress: 200 });
+  test('TLS: 50 connect-then-close and 50 that send garbage leave no descriptor behind (no ' + 'CLOSE-WAIT)', {
+    timeout: 30_000,
+  }, async (t) => {
+    const s = await runServer({
+      tls: { cert: pem.cert!, key: pem.key! },
+      handshakeTimeoutMs: HANDSHAKE_MS,
+      maxConnectionsPerAddress: 200,
+    });
     try {
       const before = await descriptors();
       for (let i = 0; i < 50; i++) {
@@ -476,19 +547,30 @@ describe('every accepted socket counts against the caps, whatever it waits for',
         junk.socket.end('GET / HTTP/1.0\r\n\r\n');
       }
       const peak = await descriptors();
-      assert.ok(await until(async () => (await descriptors()) <= before, HANDSHAKE_MS + 5_000), `${(await descriptors()) - before} descriptors still open`);
-      t.diagnostic(`descriptors: ${before} before, ${peak} just after 100 bad TLS connections, ${await descriptors()} once they are closed`);
+      assert.ok(
+        await until(async () => (await descriptors()) <= before, HANDSHAKE_MS + 5_000),
+        `${(await descriptors()) - before} ` + `descriptors still open`,
+      );
+      t.diagnostic(
+        `descriptors: ${before} before, ${peak} just after 100 bad TLS connections, ` +
+          `${await descriptors()} once they are closed`,
+      );
       assert.equal(s.server.acceptedSockets, 0);
     } finally {
       await s.close();
     }
   });
 
-  test('TLS: a peer that connects then closes before its handshake frees its socket at once, not at the handshake timeout', {
+  test('TLS: a peer that connects then closes before its handshake frees its socket at once, not at ' +
+    'the handshake timeout', {
     timeout: 30_000,
   }, async () => {
     // A handshake timeout far beyond the wait below: only the peer's close can free the socket in time.
-    const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! }, handshakeTimeoutMs: 120_000, maxConnectionsPerAddress: 200 });
+    const s = await runServer({
+      tls: { cert: pem.cert!, key: pem.key! },
+      handshakeTimeoutMs: 120_000,
+      maxConnectionsPerAddress: 200,
+    });
     const { refused } = record(s);
     try {
       const before = await descriptors();
@@ -499,8 +581,14 @@ describe('every accepted socket counts against the caps, whatever it waits for',
         closer.destroy();
         await once(closer, 'close');
       }
-      assert.ok(await until(() => s.server.acceptedSockets === 0, 8_000), `${s.server.acceptedSockets} sockets still held after their peers closed`);
-      assert.ok(await until(async () => (await descriptors()) <= before, 8_000), `${(await descriptors()) - before} descriptors still open`);
+      assert.ok(
+        await until(() => s.server.acceptedSockets === 0, 8_000),
+        `${s.server.acceptedSockets} ` + `sockets still held after their peers closed`,
+      );
+      assert.ok(
+        await until(async () => (await descriptors()) <= before, 8_000),
+        `${(await descriptors()) - before} ` + `descriptors still open`,
+      );
       assert.deepEqual(refused, [], 'a peer that leaves before its handshake is not refused');
       // Half-closing after the handshake still gets its answers: the quit's Q comes back after the client's FIN.
       const client = await LinedropClient.connect({ host: HOST, port: s.port, tls: { ca: pem.cert! } });
@@ -512,7 +600,9 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('TLS: a client that sends its whole upload and half-closes before reading gets every answer', { timeout: 30_000 }, async () => {
+  test('TLS: a client that sends its whole upload and half-closes before reading gets ' + 'every answer', {
+    timeout: 30_000,
+  }, async () => {
     const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! } });
     try {
       const socket = tlsConnect({ host: HOST, port: s.port, ca: pem.cert! });
@@ -529,7 +619,9 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('the metrics endpoint answers /healthz and /metrics during a flood of 400 silent connections', { timeout: 60_000 }, async (t) => {
+  test('the metrics endpoint answers /healthz and /metrics during a flood of 400 silent ' + 'connections', {
+    timeout: 60_000,
+  }, async (t) => {
     const s = await runServer();
     // An idle timeout far beyond the waits below: only closing silent connections early makes room.
     const metrics = await MetricsServer.start(s.server, { port: 0, host: HOST, idleTimeoutMs: 120_000 });
@@ -543,7 +635,10 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       assert.equal(scrape.status, 200);
       assert.match(await scrape.text(), /^linedrop_listening 1$/m);
       const held = peers.filter((p) => !p.closed()).length;
-      assert.ok(await until(() => peers.filter((p) => !p.closed()).length <= 16), `${peers.filter((p) => !p.closed()).length} silent connections held`);
+      assert.ok(
+        await until(() => peers.filter((p) => !p.closed()).length <= 16),
+        `${peers.filter((p) => !p.closed()).length} ` + `silent connections held`,
+      );
       t.diagnostic(`400 silent connections: ${held} still open when /healthz and /metrics had answered`);
     } finally {
       for (const p of peers) p.socket.destroy();
@@ -552,20 +647,32 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('the metrics endpoint holds at most its maxConnections (16 by default); idle ones are closed; /healthz still answers', {
+  test('the metrics endpoint holds at most its maxConnections (16 by default); idle ones are ' +
+    'closed; /healthz still answers', {
     timeout: 30_000,
   }, async (t) => {
     const s = await runServer();
-    const metrics = await MetricsServer.start(s.server, { port: 0, host: HOST, maxConnections: 4, idleTimeoutMs: 3_000 });
+    const metrics = await MetricsServer.start(s.server, {
+      port: 0,
+      host: HOST,
+      maxConnections: 4,
+      idleTimeoutMs: 3_000,
+    });
     const peers: { socket: Socket; closed: () => boolean }[] = [];
     try {
       const before = await descriptors();
       for (let i = 0; i < 40; i++) peers.push(await silent(metrics.address().port));
-      assert.ok(await until(() => peers.filter((p) => p.closed()).length >= 36, 2_500), `${peers.filter((p) => p.closed()).length} of 40 closed at once`);
+      assert.ok(
+        await until(() => peers.filter((p) => p.closed()).length >= 36, 2_500),
+        `${peers.filter((p) => p.closed()).length} ` + `of 40 closed at once`,
+      );
       const held = peers.filter((p) => !p.closed()).length;
       assert.ok(held <= 4, `${held} idle metrics connections held`);
       assert.ok(await until(() => peers.every((p) => p.closed()), 8_000), 'idle metrics connections are closed');
-      t.diagnostic(`40 idle connections to the metrics port: ${held} held, for 3 s; descriptors back to ${await descriptors()} (was ${before})`);
+      t.diagnostic(
+        `40 idle connections to the metrics port: ${held} held, for 3 s; descriptors ` +
+          `back to ${await descriptors()} (was ${before})`,
+      );
       const res = await fetch(`${metrics.url}/healthz`);
       assert.equal(res.status, 200);
     } finally {

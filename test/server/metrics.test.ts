@@ -44,7 +44,11 @@ describe('metrics', () => {
       assert.equal(base, `http://${HOST}:${endpoint.address().port}`);
       const before = await scrape(base);
       assert.equal(value(before, 'linedrop_files_accepted_total'), 0);
-      assert.equal(value(before, 'linedrop_connections_refused_total{reason="too-many-connections"}'), 0, 'known labels start at 0');
+      assert.equal(
+        value(before, 'linedrop_connections_refused_total{reason="too-many-connections"}'),
+        0,
+        'known labels start at 0',
+      );
 
       // Connection 1: two files accepted, and it stays open...
       const first = await RawPeer.connect(s.port);
@@ -95,7 +99,8 @@ describe('metrics', () => {
       for (const [key, want] of Object.entries(expected)) assert.equal(value(m, key), want, key);
       assert.ok((value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) > 0, 'a commit takes some time');
       assert.ok(
-        (value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) <= (value(m, 'linedrop_message_duration_seconds_sum') ?? 0) + 0.003,
+        (value(m, 'linedrop_commit_duration_seconds_sum') ?? 0) <=
+          (value(m, 'linedrop_message_duration_seconds_sum') ?? 0) + 0.003,
         'commit time is part of message time',
       );
       assert.ok(value(m, 'process_cpu_user_seconds_total') !== undefined, 'the process metrics are there too');
@@ -129,7 +134,11 @@ describe('metrics', () => {
       const mb = parseMetrics(await b.text());
       assert.equal(value(mb, 'linedrop_connections_refused_total{reason="not-allowed"}'), 1);
       assert.equal(value(mb, 'linedrop_connections_total'), 0);
-      assert.equal(value(ma, 'linedrop_connections_refused_total{reason="not-allowed"}'), 0, 'each server has its own registry');
+      assert.equal(
+        value(ma, 'linedrop_connections_refused_total{reason="not-allowed"}'),
+        0,
+        'each server has its own registry',
+      );
       assert.equal(value(ma, 'linedrop_files_rejected_total{reason="truncated",code="LINEDROP_ERR_TRUNCATED"}'), 1);
       assert.equal(value(ma, 'linedrop_connections_closed_total{reason="truncated"}'), 1);
       assert.equal(value(ma, 'linedrop_files_accepted_total'), 1);
@@ -139,7 +148,11 @@ describe('metrics', () => {
       await again.write(Buffer.concat([frame(['after detach']), QUIT]));
       assert.equal(await again.statuses(2), 'AQ');
       again.destroy();
-      assert.equal(value(parseMetrics(await a.text()), 'linedrop_files_accepted_total'), 1, 'detached metrics stop counting');
+      assert.equal(
+        value(parseMetrics(await a.text()), 'linedrop_files_accepted_total'),
+        1,
+        'detached metrics stop counting',
+      );
     } finally {
       await allowed.close();
       await closed.close();
@@ -187,74 +200,93 @@ describe('metrics', () => {
     }
   });
 
-  test('receive --metrics: served while running, 503 on SIGTERM while a message finishes, bad values and a busy port refused', async () => {
-    const dir = await tempDir();
-    const busy = createServer();
-    try {
-      const port = await freePort();
-      const run = linedrop([
-        'receive',
-        '--port',
-        String(port),
-        '--host',
-        HOST,
-        '--dir',
-        dir,
-        '--json',
-        '--log-format',
-        'json',
-        '--metrics',
-        `${HOST}:0`,
-        '--instance-id',
-        'metrics-test',
-        '--layout',
-        'session',
-      ]);
+  test(
+    'receive --metrics: served while running, 503 on SIGTERM while a message finishes, bad ' +
+      'values and a busy port refused',
+    async () => {
+      const dir = await tempDir();
+      const busy = createServer();
       try {
-        assert.equal(await until(() => run.stdoutText().includes('"listening"')), true, run.stderrText());
-        const listening = JSON.parse(run.stdoutText().split('\n')[0]!) as { metrics: string; instance: string };
-        assert.equal(listening.instance, 'metrics-test');
-        assert.match(listening.metrics, /^http:\/\/127\.0\.0\.1:\d+$/);
-        assert.equal((await fetch(`${listening.metrics}/healthz`)).status, 200);
-        const peer = await RawPeer.connect(port);
-        await peer.write(frame(['counted']));
-        assert.equal(await peer.statuses(1), 'A');
-        const m = parseMetrics(await (await fetch(`${listening.metrics}/metrics`)).text());
-        assert.equal(m.get('linedrop_files_accepted_total'), 1);
-        assert.equal(m.get('linedrop_connections_open'), 1);
-        // SIGTERM with a message in progress: the health check fails at once, the message may finish.
-        await peer.write(frame(['in', 'progress']).subarray(0, 6));
-        const started = async (): Promise<boolean> => {
-          for (const session of await listDir(dir)) if ((await listDir(join(dir, session))).some(isTempName)) return true;
-          return false;
-        };
-        assert.equal(await until(started), true, 'the second message has started');
-        run.kill('SIGTERM');
-        assert.equal(await until(async () => (await fetch(`${listening.metrics}/healthz`)).status === 503), true, 'healthz 503 while shutting down');
-        await peer.write(frame(['in', 'progress']).subarray(6));
-        assert.equal(await peer.statuses(2), 'AA');
-        peer.destroy();
-        const { code, stderr } = await run.done;
-        assert.equal(code, 0);
-        assert.match(stderr, /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
-        await assert.rejects(fetch(`${listening.metrics}/healthz`), 'the endpoint is closed after the exit');
+        const port = await freePort();
+        const run = linedrop([
+          'receive',
+          '--port',
+          String(port),
+          '--host',
+          HOST,
+          '--dir',
+          dir,
+          '--json',
+          '--log-format',
+          'json',
+          '--metrics',
+          `${HOST}:0`,
+          '--instance-id',
+          'metrics-test',
+          '--layout',
+          'session',
+        ]);
+        try {
+          assert.equal(await until(() => run.stdoutText().includes('"listening"')), true, run.stderrText());
+          const listening = JSON.parse(run.stdoutText().split('\n')[0]!) as { metrics: string; instance: string };
+          assert.equal(listening.instance, 'metrics-test');
+          assert.match(listening.metrics, /^http:\/\/127\.0\.0\.1:\d+$/);
+          assert.equal((await fetch(`${listening.metrics}/healthz`)).status, 200);
+          const peer = await RawPeer.connect(port);
+          await peer.write(frame(['counted']));
+          assert.equal(await peer.statuses(1), 'A');
+          const m = parseMetrics(await (await fetch(`${listening.metrics}/metrics`)).text());
+          assert.equal(m.get('linedrop_files_accepted_total'), 1);
+          assert.equal(m.get('linedrop_connections_open'), 1);
+          // SIGTERM with a message in progress: the health check fails at once, the message may finish.
+          await peer.write(frame(['in', 'progress']).subarray(0, 6));
+          const started = async (): Promise<boolean> => {
+            for (const session of await listDir(dir))
+              if ((await listDir(join(dir, session))).some(isTempName)) return true;
+            return false;
+          };
+          assert.equal(await until(started), true, 'the second message has started');
+          run.kill('SIGTERM');
+          assert.equal(
+            await until(async () => (await fetch(`${listening.metrics}/healthz`)).status === 503),
+            true,
+            'healthz 503 while shutting down',
+          );
+          await peer.write(frame(['in', 'progress']).subarray(6));
+          assert.equal(await peer.statuses(2), 'AA');
+          peer.destroy();
+          const { code, stderr } = await run.done;
+          assert.equal(code, 0);
+          assert.match(stderr, /metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+          await assert.rejects(fetch(`${listening.metrics}/healthz`), 'the endpoint is closed after the exit');
+        } finally {
+          run.kill('SIGKILL');
+        }
+
+        const bad = await linedrop(['receive', '--metrics', 'nowhere']).done;
+        assert.equal(bad.code, 2);
+        assert.match(bad.stderr, /expected HOST:PORT/);
+
+        busy.listen(0, HOST);
+        await once(busy, 'listening');
+        const busyPort = (busy.address() as { port: number }).port;
+        const clash = await linedrop([
+          'receive',
+          '--port',
+          '0',
+          '--host',
+          HOST,
+          '--dir',
+          dir,
+          '--metrics',
+          `${HOST}:${busyPort}`,
+        ]).done;
+        assert.equal(clash.code, 3);
+        assert.match(clash.stderr, /cannot serve metrics on 127\.0\.0\.1:\d+: the port is in use/);
       } finally {
-        run.kill('SIGKILL');
+        busy.close();
+        await removeDir(dir);
       }
-
-      const bad = await linedrop(['receive', '--metrics', 'nowhere']).done;
-      assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /expected HOST:PORT/);
-
-      busy.listen(0, HOST);
-      await once(busy, 'listening');
-      const busyPort = (busy.address() as { port: number }).port;
-      const clash = await linedrop(['receive', '--port', '0', '--host', HOST, '--dir', dir, '--metrics', `${HOST}:${busyPort}`]).done;
-      assert.equal(clash.code, 3);
-      assert.match(clash.stderr, /cannot serve metrics on 127\.0\.0\.1:\d+: the port is in use/);
-    } finally {
-      busy.close();
-      await removeDir(dir);
-    }
-  });
+    },
+  );
 });

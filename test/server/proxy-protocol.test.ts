@@ -15,14 +15,19 @@ describe('PROXY protocol parser', () => {
       [proxyHeaderV1(SOURCE, DEST), { version: 1, source: SOURCE, destination: DEST }],
       [
         Buffer.from('PROXY TCP6 2001:db8::1 2001:db8::2 5000 12100\r\n'),
-        { version: 1, source: { address: '2001:db8::1', port: 5000 }, destination: { address: '2001:db8::2', port: 12100 } },
+        {
+          version: 1,
+          source: { address: '2001:db8::1', port: 5000 },
+          destination: { address: '2001:db8::2', port: 12100 },
+        },
       ],
       [Buffer.from('PROXY UNKNOWN\r\n'), { version: 1 }],
     ];
     for (const [bytes, header] of cases) {
       const withData = Buffer.concat([bytes, Buffer.from([0, 0, 0, 1])]);
       assert.deepEqual(parseProxyHeader(withData), { done: true, header, length: bytes.length });
-      for (let i = 0; i < bytes.length; i++) assert.deepEqual(parseProxyHeader(bytes.subarray(0, i)), { done: false }, `prefix ${i}`);
+      for (let i = 0; i < bytes.length; i++)
+        assert.deepEqual(parseProxyHeader(bytes.subarray(0, i)), { done: false }, `prefix ${i}`);
     }
   });
 
@@ -46,7 +51,11 @@ describe('PROXY protocol parser', () => {
     v6.writeUInt16BE(12100, 50);
     assert.deepEqual(parseProxyHeader(v6), {
       done: true,
-      header: { version: 2, source: { address: '2001:db8::1', port: 5000 }, destination: { address: '2001:db8::2', port: 12100 } },
+      header: {
+        version: 2,
+        source: { address: '2001:db8::1', port: 5000 },
+        destination: { address: '2001:db8::2', port: 12100 },
+      },
       length: 52,
     });
 
@@ -127,7 +136,9 @@ describe('server behind a proxy', () => {
       await second.write(proxyHeaderV1({ address: SOURCE.address, port: 40124 }, DEST));
       assert.equal(await second.waitClosed(), true);
       const outside = await RawPeer.connect(s.port);
-      await outside.write(Buffer.concat([proxyHeaderV1({ address: '192.0.2.50', port: 1 }, DEST), frame(['refused'])])).catch(() => undefined);
+      await outside
+        .write(Buffer.concat([proxyHeaderV1({ address: '192.0.2.50', port: 1 }, DEST), frame(['refused'])]))
+        .catch(() => undefined);
       assert.equal(await outside.waitClosed(), true);
       assert.equal(outside.received.length, 0);
       assert.deepEqual(
@@ -144,24 +155,32 @@ describe('server behind a proxy', () => {
     }
   });
 
-  test('a v1 header whose source is not an IP address: closed before any message, refused as proxy-header, nothing saved', async () => {
-    const s = await runServer({ proxyProtocol: true });
-    const refused: RefusedEvent[] = [];
-    s.server.on('connectionRefused', (e) => refused.push(e));
-    try {
-      const peer = await RawPeer.connect(s.port);
-      await peer.write(Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 4000 12100\r\n'), frame(['spoofed']), QUIT])).catch(() => undefined);
-      assert.equal(await peer.waitClosed(), true);
-      assert.equal(peer.received.length, 0);
-      assert.deepEqual(
-        refused.map((r) => r.reason),
-        ['proxy-header'],
-      );
-      assert.deepEqual(await listDir(s.dir), []);
-    } finally {
-      await s.close();
-    }
-  });
+  test(
+    'a v1 header whose source is not an IP address: closed before any message, refused as ' +
+      'proxy-header, nothing saved',
+    async () => {
+      const s = await runServer({ proxyProtocol: true });
+      const refused: RefusedEvent[] = [];
+      s.server.on('connectionRefused', (e) => refused.push(e));
+      try {
+        const peer = await RawPeer.connect(s.port);
+        await peer
+          .write(
+            Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 ' + '4000 12100\r\n'), frame(['spoofed']), QUIT]),
+          )
+          .catch(() => undefined);
+        assert.equal(await peer.waitClosed(), true);
+        assert.equal(peer.received.length, 0);
+        assert.deepEqual(
+          refused.map((r) => r.reason),
+          ['proxy-header'],
+        );
+        assert.deepEqual(await listDir(s.dir), []);
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   test('a connection without the header is closed, nothing saved', async () => {
     const s = await runServer({ proxyProtocol: true });

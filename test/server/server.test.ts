@@ -102,7 +102,9 @@ describe('server over real sockets', () => {
     const s = await runServer({ layout: 'flat' });
     try {
       const first = await RawPeer.connect(s.port);
-      await first.write(Buffer.concat([frame(['first connection, file 1']), frame(['first connection, file 2']), QUIT]));
+      await first.write(
+        Buffer.concat([frame(['first connection, file 1']), frame(['first connection, file 2']), QUIT]),
+      );
       assert.equal(await first.statuses(3), 'AAQ');
       const second = await RawPeer.connect(s.port);
       await second.write(Buffer.concat([frame(['second connection']), QUIT]));
@@ -146,33 +148,37 @@ describe('server over real sockets', () => {
     }
   });
 
-  test('a client that vanishes mid-message: no new k.txt, no temporary file, earlier files intact, server still serving', async () => {
-    const s = await runServer();
-    try {
-      const closed = new Promise<ConnectionSummary>((resolve) => s.server.once('connectionClosed', resolve));
-      const peer = await RawPeer.connect(s.port);
-      await peer.write(frame(['kept']));
-      assert.equal(await peer.statuses(1), 'A');
-      await peer.write(frame(['complete line', 'partial line that never ends']).subarray(0, 30));
-      // The half-received file is in a temporary file, never under its final name.
-      assert.equal(await until(async () => (await listDir(s.dir)).some(isTempName)), true);
-      assert.deepEqual(
-        (await listDir(s.dir)).filter((n) => !isTempName(n)),
-        ['1.txt'],
-      );
-      peer.destroy();
-      const summary = await closed;
-      assert.equal(summary.reason, 'truncated');
-      assert.deepEqual(await listDir(s.dir), ['1.txt']);
-      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'kept\n');
+  test(
+    'a client that vanishes mid-message: no new k.txt, no temporary file, earlier files intact, ' +
+      'server still serving',
+    async () => {
+      const s = await runServer();
+      try {
+        const closed = new Promise<ConnectionSummary>((resolve) => s.server.once('connectionClosed', resolve));
+        const peer = await RawPeer.connect(s.port);
+        await peer.write(frame(['kept']));
+        assert.equal(await peer.statuses(1), 'A');
+        await peer.write(frame(['complete line', 'partial line that never ends']).subarray(0, 30));
+        // The half-received file is in a temporary file, never under its final name.
+        assert.equal(await until(async () => (await listDir(s.dir)).some(isTempName)), true);
+        assert.deepEqual(
+          (await listDir(s.dir)).filter((n) => !isTempName(n)),
+          ['1.txt'],
+        );
+        peer.destroy();
+        const summary = await closed;
+        assert.equal(summary.reason, 'truncated');
+        assert.deepEqual(await listDir(s.dir), ['1.txt']);
+        assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'kept\n');
 
-      const next = await RawPeer.connect(s.port);
-      await next.write(Buffer.concat([frame(['still serving']), QUIT]));
-      assert.equal(await next.statuses(2), 'AQ');
-    } finally {
-      await s.close();
-    }
-  });
+        const next = await RawPeer.connect(s.port);
+        await next.write(Buffer.concat([frame(['still serving']), QUIT]));
+        assert.equal(await next.statuses(2), 'AQ');
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   test('a count of 0xFFFFFFFF is answered R and the connection closed, nothing saved', async () => {
     const s = await runServer();
@@ -239,7 +245,8 @@ describe('server over real sockets', () => {
   test('40 clients at once, each with its own files (session layout)', async () => {
     const s = await runServer({ layout: 'session' });
     try {
-      const texts = (c: number, f: number): string[] => Array.from({ length: 1 + ((c + f) % 7) }, (_, i) => `client ${c} file ${f} line ${i}`);
+      const texts = (c: number, f: number): string[] =>
+        Array.from({ length: 1 + ((c + f) % 7) }, (_, i) => `client ${c} file ${f} line ${i}`);
       const clients = await Promise.all(Array.from({ length: 40 }, () => RawPeer.connect(s.port)));
       await Promise.all(
         clients.map(async (peer, c) => {

@@ -61,7 +61,10 @@ export async function withFailingHandles<T>(
     const handle: FaultHandle = {
       path,
       fd,
-      writev: (buffers) => new Promise((resolve, reject) => real.writev(fd, buffers, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten })))),
+      writev: (buffers) =>
+        new Promise((resolve, reject) =>
+          real.writev(fd, buffers, (err, bytesWritten) => (err ? reject(err) : resolve({ bytesWritten }))),
+        ),
       writevSync: (buffers) => real.writevSync(fd, buffers),
       datasync: () => new Promise((resolve, reject) => real.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
       sync: () => new Promise((resolve, reject) => real.fsync(fd, (err) => (err ? reject(err) : resolve()))),

@@ -37,7 +37,10 @@ interface Watched {
 }
 
 async function watched(code: string, env: Record<string, string> = {}): Promise<Watched> {
-  const child = spawn(process.execPath, ['-e', WATCH + code], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', WATCH + code], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const [status] = (await once(child, 'close')) as [number | null];
@@ -48,12 +51,18 @@ async function watched(code: string, env: Record<string, string> = {}): Promise<
 
 /** The `linedrop` command, as bin/linedrop.js runs it, with these arguments. */
 function command(args: string[], env: Record<string, string> = {}): Promise<Watched> {
-  return watched(`process.argv = [process.execPath, ${JSON.stringify(BIN)}, ...${JSON.stringify(args)}]; require(${JSON.stringify(BIN)});`, env);
+  return watched(
+    `process.argv = [process.execPath, ${JSON.stringify(BIN)}, ` +
+      `...${JSON.stringify(args)}]; require(${JSON.stringify(BIN)});`,
+    env,
+  );
 }
 
 describe('the AWS SDK is loaded only when S3 is used', () => {
   test('importing the library does not load it', async () => {
-    const r = await watched(`import(${JSON.stringify(LIB)}).then((m) => { if (typeof m.S3Storage !== 'function') process.exit(9); });`);
+    const r = await watched(
+      `import(${JSON.stringify(LIB)}).then((m) => { if (typeof m.S3Storage ` + `!== 'function') process.exit(9); });`,
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.loaded, 0, r.stderr);
   });
@@ -73,11 +82,14 @@ describe('the AWS SDK is loaded only when S3 is used', () => {
   });
 
   test('receive --store loads it (and fails with exit 3 when the bucket cannot be reached)', async () => {
-    const r = await command(['receive', '--store', 's3://b/p', '--s3-endpoint', 'http://127.0.0.1:1', '--port', '0', '--host', HOST], {
-      AWS_ACCESS_KEY_ID: 'k',
-      AWS_SECRET_ACCESS_KEY: 's',
-      AWS_MAX_ATTEMPTS: '1',
-    });
+    const r = await command(
+      ['receive', '--store', 's3://b/p', '--s3-endpoint', 'http://127.0.0.1:1', '--port', '0', '--host', HOST],
+      {
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_MAX_ATTEMPTS: '1',
+      },
+    );
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr, /cannot reach bucket b at http:\/\/127\.0\.0\.1:1/);
     assert.ok(r.loaded > 0, 'the SDK was required');

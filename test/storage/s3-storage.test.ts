@@ -3,7 +3,12 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { main } from '../../src/cli/main.js';
 import { S3Storage, S3StorageError, type FileSink } from '../../src/index.js';
 import { createS3Client, parseS3Url } from '../../src/storage/index.js';
@@ -38,8 +43,15 @@ class FakeS3 {
     return this.calls.filter((c) => c.name === name);
   }
 
-  async send(command: { input: Record<string, unknown> }, options?: { abortSignal?: AbortSignal }): Promise<Record<string, unknown>> {
-    const call: Call = { name: command.constructor.name, input: command.input, ...(options?.abortSignal ? { signal: options.abortSignal } : {}) };
+  async send(
+    command: { input: Record<string, unknown> },
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<Record<string, unknown>> {
+    const call: Call = {
+      name: command.constructor.name,
+      input: command.input,
+      ...(options?.abortSignal ? { signal: options.abortSignal } : {}),
+    };
     this.calls.push(call);
     await Promise.resolve();
     const err = this.fail?.(call);
@@ -49,7 +61,9 @@ class FakeS3 {
       if (this.hold) {
         await new Promise<void>((resolve, reject) => {
           this.held.push({ number: command.input.PartNumber!, release: resolve, reject });
-          options?.abortSignal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+          options?.abortSignal?.addEventListener('abort', () =>
+            reject(Object.assign(new Error('aborted'), { name: 'AbortError' })),
+          );
         });
       }
       return { ETag: `"etag-${command.input.PartNumber}"` };
@@ -60,7 +74,14 @@ class FakeS3 {
 }
 
 function fakeStorage(fake: FakeS3, options: { layout?: 'flat' | 'session'; prefix?: string } = {}): S3Storage {
-  return new S3Storage({ bucket: 'bkt', prefix: options.prefix ?? 'up', layout: options.layout ?? 'flat', client: fake.client, partSize: PART, queueSize: 2 });
+  return new S3Storage({
+    bucket: 'bkt',
+    prefix: options.prefix ?? 'up',
+    layout: options.layout ?? 'flat',
+    client: fake.client,
+    partSize: PART,
+    queueSize: 2,
+  });
 }
 
 async function sink(storage: S3Storage, index = 1): Promise<FileSink> {
@@ -145,26 +166,33 @@ describe('S3Storage with a stand-in client', () => {
     assert.equal(fake.named('UploadPartCommand').length, 3);
   });
 
-  test('a failed part: write returns false, drained and commit reject with S3StorageError, the upload is aborted', async () => {
-    const fake = new FakeS3();
-    fake.fail = (call) => (call.name === 'UploadPartCommand' ? Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' }) : undefined);
-    const file = await sink(fakeStorage(fake));
-    for (let i = 0; i < 6; i++) file.write(Buffer.alloc(MiB));
-    await settle();
-    await settle();
-    assert.equal(file.write(Buffer.from('more\n')), false, 'write tells the caller to ask drained()');
-    await assert.rejects(
-      file.drained(),
-      (err: Error) => err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message),
-    );
-    await assert.rejects(file.commit(), S3StorageError);
-    const aborts = fake.named('AbortMultipartUploadCommand');
-    assert.deepEqual(
-      aborts.map((c) => [c.input['Key'], c.input['UploadId']]),
-      [['up/1.txt', 'upload-1']],
-    );
-    assert.equal(fake.named('CompleteMultipartUploadCommand').length, 0);
-  });
+  test(
+    'a failed part: write returns false, drained and commit reject with S3StorageError, the ' + 'upload is aborted',
+    async () => {
+      const fake = new FakeS3();
+      fake.fail = (call) =>
+        call.name === 'UploadPartCommand'
+          ? Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' })
+          : undefined;
+      const file = await sink(fakeStorage(fake));
+      for (let i = 0; i < 6; i++) file.write(Buffer.alloc(MiB));
+      await settle();
+      await settle();
+      assert.equal(file.write(Buffer.from('more\n')), false, 'write tells the caller to ask drained()');
+      await assert.rejects(
+        file.drained(),
+        (err: Error) =>
+          err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message),
+      );
+      await assert.rejects(file.commit(), S3StorageError);
+      const aborts = fake.named('AbortMultipartUploadCommand');
+      assert.deepEqual(
+        aborts.map((c) => [c.input['Key'], c.input['UploadId']]),
+        [['up/1.txt', 'upload-1']],
+      );
+      assert.equal(fake.named('CompleteMultipartUploadCommand').length, 0);
+    },
+  );
 
   test('abort cancels the parts in flight and aborts the multipart upload; a small file sends nothing', async () => {
     const fake = new FakeS3();
@@ -196,7 +224,8 @@ describe('S3Storage with a stand-in client', () => {
   test('an abort that fails (gateway down) is tried again when the next file starts', async () => {
     const fake = new FakeS3();
     let down = true;
-    fake.fail = (call) => (down && call.name !== 'CreateMultipartUploadCommand' ? new Error('connect ECONNREFUSED') : undefined);
+    fake.fail = (call) =>
+      down && call.name !== 'CreateMultipartUploadCommand' ? new Error('connect ECONNREFUSED') : undefined;
     const storage = fakeStorage(fake);
     const file = await sink(storage);
     for (let i = 0; i < 6; i++) file.write(Buffer.alloc(MiB));
@@ -217,7 +246,9 @@ describe('S3Storage with a stand-in client', () => {
   test('a CompleteMultipartUpload that fails rejects commit and aborts the upload', async () => {
     const fake = new FakeS3();
     fake.fail = (call) =>
-      call.name === 'CompleteMultipartUploadCommand' ? Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError' }) : undefined;
+      call.name === 'CompleteMultipartUploadCommand'
+        ? Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError' })
+        : undefined;
     const file = await sink(fakeStorage(fake));
     for (let i = 0; i < 7; i++) file.write(Buffer.alloc(MiB));
     await assert.rejects(file.commit(), /InternalError/);
@@ -232,16 +263,28 @@ describe('S3Storage with a stand-in client', () => {
     assert.equal(conn.location, 's3://bkt/a/b/');
     assert.equal((await (await conn.create(3)).commit()).location, 's3://bkt/a/b/3.txt');
 
-    const session = new S3Storage({ bucket: 'bkt', prefix: 'p', layout: 'session', instanceId: 'abc123', client: fake.client });
+    const session = new S3Storage({
+      bucket: 'bkt',
+      prefix: 'p',
+      layout: 'session',
+      instanceId: 'abc123',
+      client: fake.client,
+    });
     const one = session.openConnection({ id: 1, remoteAddress: 'x', remotePort: 1 });
     const two = session.openConnection({ id: 2, remoteAddress: 'x', remotePort: 2 });
     assert.match(one.location, /^s3:\/\/bkt\/p\/\d{8}T\d{9}Z-abc123-000001\/$/);
     assert.match(two.location, /^s3:\/\/bkt\/p\/\d{8}T\d{9}Z-abc123-000002\/$/);
-    assert.match((await (await two.create(1)).commit()).location, /^s3:\/\/bkt\/p\/\d{8}T\d{9}Z-abc123-000002\/1\.txt$/);
+    assert.match(
+      (await (await two.create(1)).commit()).location,
+      /^s3:\/\/bkt\/p\/\d{8}T\d{9}Z-abc123-000002\/1\.txt$/,
+    );
 
     const bare = new S3Storage({ bucket: 'bkt', client: fake.client });
     assert.equal(bare.location, 's3://bkt/');
-    assert.equal((await (await bare.openConnection({ id: 1, remoteAddress: 'x', remotePort: 1 }).create(1)).commit()).location, 's3://bkt/1.txt');
+    assert.equal(
+      (await (await bare.openConnection({ id: 1, remoteAddress: 'x', remotePort: 1 }).create(1)).commit()).location,
+      's3://bkt/1.txt',
+    );
     assert.equal(sessionName('a1b2c3', 7, new Date('2026-11-24T16:15:30.123Z')), '20261124T161530123Z-a1b2c3-000007');
   });
 
@@ -255,10 +298,14 @@ describe('S3Storage with a stand-in client', () => {
     assert.equal(fake.calls[1]!.input['Prefix'], 'up/');
     const missing = new FakeS3();
     missing.fail = (call) =>
-      call.name === 'HeadBucketCommand' ? Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }) : undefined;
+      call.name === 'HeadBucketCommand'
+        ? Object.assign(new Error('UnknownError'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } })
+        : undefined;
     await assert.rejects(
       fakeStorage(missing).init(),
-      (err: Error) => err instanceof S3StorageError && err.message === 'cannot reach bucket bkt at http://fake:9000: no such bucket (HTTP 404)',
+      (err: Error) =>
+        err instanceof S3StorageError &&
+        err.message === 'cannot reach bucket bkt at ' + 'http://fake:9000: no such bucket (HTTP 404)',
     );
   });
 
@@ -267,10 +314,19 @@ describe('S3Storage with a stand-in client', () => {
     assert.throws(() => new S3Storage({ bucket: 'b', queueSize: 0, client: new FakeS3().client }), RangeError);
     assert.throws(() => new S3Storage({ bucket: 'a/b', client: new FakeS3().client }), TypeError);
     assert.equal(createS3Client({ endpoint: 'http://127.0.0.1:7480' }).config.forcePathStyle, true);
-    assert.equal(createS3Client({ endpoint: 'http://127.0.0.1:7480', forcePathStyle: false }).config.forcePathStyle, false);
-    assert.equal(createS3Client({ endpoint: 'https://s3.eu-west-1.amazonaws.com', region: 'eu-west-1' }).config.forcePathStyle, false);
+    assert.equal(
+      createS3Client({ endpoint: 'http://127.0.0.1:7480', forcePathStyle: false }).config.forcePathStyle,
+      false,
+    );
+    assert.equal(
+      createS3Client({ endpoint: 'https://s3.eu-west-1.amazonaws.com', region: 'eu-west-1' }).config.forcePathStyle,
+      false,
+    );
     assert.equal(createS3Client({ region: 'eu-west-1' }).config.forcePathStyle, false);
-    assert.equal(await createS3Client({ endpoint: 'http://127.0.0.1:7480', region: 'zone-a' }).config.region(), 'zone-a');
+    assert.equal(
+      await createS3Client({ endpoint: 'http://127.0.0.1:7480', region: 'zone-a' }).config.region(),
+      'zone-a',
+    );
   });
 
   test('parseS3Url', () => {
@@ -329,11 +385,14 @@ describe('receive --store on the command line: usage errors (exit 2), an unreach
 
   test('a bucket that cannot be reached: exit 3 with the reason', async () => {
     // Port 1 on loopback: nothing listens there; one try, no credentials lookup beyond these.
-    const r = await cli(['receive', '--store', 's3://b/p', '--s3-endpoint', 'http://127.0.0.1:1', '--port', '0', '--host', '127.0.0.1'], {
-      AWS_ACCESS_KEY_ID: 'k',
-      AWS_SECRET_ACCESS_KEY: 's',
-      AWS_MAX_ATTEMPTS: '1',
-    });
+    const r = await cli(
+      ['receive', '--store', 's3://b/p', '--s3-endpoint', 'http://127.0.0.1:1', '--port', '0', '--host', '127.0.0.1'],
+      {
+        AWS_ACCESS_KEY_ID: 'k',
+        AWS_SECRET_ACCESS_KEY: 's',
+        AWS_MAX_ATTEMPTS: '1',
+      },
+    );
     assert.equal(r.code, 3);
     assert.match(r.stderr, /cannot reach bucket b at http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
   });

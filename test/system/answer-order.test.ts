@@ -33,7 +33,10 @@ function has(cmd: string): boolean {
   }
 }
 
-/** `stored-before-answer` alone, `RUNS` times, against the server `command(dir, port, flaw)` started traced: every status and what it saw. */
+/**
+ * `stored-before-answer` alone, `RUNS` times, against the server `command(dir, port, flaw)` started traced: every
+ * status and what it saw.
+ */
 async function runs(
   command: (dir: string, port: number, flaw: string) => string,
   flaw: string,
@@ -56,7 +59,12 @@ async function runs(
           ...(tracer ? { wrapServer: tracer.wrap, order: tracer } : {}),
         });
         const check = report.checks.find((c) => c.name === 'stored-before-answer')!;
-        out.push({ status: check.status, seen: check.seen, notes: check.notes, ...(check.evidence ? { evidence: check.evidence } : {}) });
+        out.push({
+          status: check.status,
+          seen: check.seen,
+          notes: check.notes,
+          ...(check.evidence ? { evidence: check.evidence } : {}),
+        });
       } finally {
         await tracer?.close();
       }
@@ -67,13 +75,21 @@ async function runs(
   return out;
 }
 
-function expectAll(results: { status: string; seen: string; evidence?: string }[], want: 'pass' | 'fail', what: string): void {
+function expectAll(
+  results: { status: string; seen: string; evidence?: string }[],
+  want: 'pass' | 'fail',
+  what: string,
+): void {
   assert.equal(results.length, RUNS);
   for (const [i, r] of results.entries()) {
     assert.equal(r.status, want, `${what}, run ${i + 1}: ${r.seen}`);
     assert.equal(r.evidence, 'order', `${what}, run ${i + 1}: judged by ${r.evidence}`);
   }
-  if (want === 'fail') assert.match(results[0]!.seen, /A 1 was sent before the message was stored: 1\.txt was written \(\d+ bytes\) only after it/);
+  if (want === 'fail')
+    assert.match(
+      results[0]!.seen,
+      /A 1 was sent before the message was stored: 1\.txt was written \(\d+ bytes\) only after it/,
+    );
   else assert.match(results[0]!.seen, /1\.txt was written \(\d+ bytes\) before A 1 was sent/);
 }
 
@@ -81,17 +97,21 @@ describe('A after storing, seen in the order of system calls', async () => {
   const problem = await straceProblem();
   const python = (dir: string, port: number, flaw: string): string => restartCmd(dir, port, flaw);
 
-  test(`Python: "A, then write at once" fails ${RUNS} of ${RUNS} runs, a correct server passes ${RUNS} of ${RUNS}`, { skip: problem }, async () => {
+  test(`Python: "A, then write at once" fails ${RUNS} of ${RUNS} runs, a correct server passes ` +
+    `${RUNS} of ${RUNS}`, { skip: problem }, async () => {
     expectAll(await runs(python, 'write-after-a'), 'fail', 'A then write');
     expectAll(await runs(python, ''), 'pass', 'correct');
     assert.deepEqual(descendants(), []);
   });
 
-  test(`C (stdio, flushed at fclose): the same, ${RUNS} of ${RUNS} each way`, { skip: problem ?? (has('gcc') ? undefined : 'no gcc') }, async () => {
+  test(`C (stdio, flushed at fclose): the same, ${RUNS} of ` + `${RUNS} each way`, {
+    skip: problem ?? (has('gcc') ? undefined : 'no gcc'),
+  }, async () => {
     const bin = await tempDir();
     try {
       execFileSync('gcc', ['-O', '-o', join(bin, 'lab'), join(SERVERS, 'lab.c')]);
-      const c = (dir: string, port: number, flaw: string): string => `cd '${dir}' && exec '${join(bin, 'lab')}' ${port} ${flaw}`;
+      const c = (dir: string, port: number, flaw: string): string =>
+        `cd '${dir}' && exec ` + `'${join(bin, 'lab')}' ${port} ${flaw}`;
       expectAll(await runs(c, 'write-after-a'), 'fail', 'C, A then write');
       expectAll(await runs(c, ''), 'pass', 'C, correct');
     } finally {
@@ -124,7 +144,9 @@ describe('A after storing, seen in the order of system calls', async () => {
     );
   });
 
-  test('grading the same class three times: the same verdicts and failed checks in grades.csv', { skip: problem }, async () => {
+  test('grading the same class three times: the same verdicts and failed checks in ' + 'grades.csv', {
+    skip: problem,
+  }, async () => {
     const work = await tempDir();
     try {
       const subs = join(work, 'subs');
@@ -133,7 +155,15 @@ describe('A after storing, seen in the order of system calls', async () => {
       const tables: string[][] = [];
       for (let i = 0; i < 3; i++) {
         const out = join(work, `out-${i}`);
-        await gradeClass({ paths: [subs], command: "printf '2\\n' | python3 {file}", out, quick: true, timeoutMs: 2000, timeLimitMs: 600_000, jobs: 2 });
+        await gradeClass({
+          paths: [subs],
+          command: "printf '2\\n' | python3 {file}",
+          out,
+          quick: true,
+          timeoutMs: 2000,
+          timeLimitMs: 600_000,
+          jobs: 2,
+        });
         const csv = (await readFile(join(out, 'grades.csv'), 'utf8')).trim().split('\r\n');
         const head = csv[0]!.split(',');
         const v = head.indexOf('verdict');
@@ -145,7 +175,10 @@ describe('A after storing, seen in the order of system calls', async () => {
           }),
         );
         const report = await readFile(join(out, 'answers_first', 'report.txt'), 'utf8');
-        assert.match(report, /A's order against the storing of k\.txt was seen in the server's system calls \(strace\)/);
+        assert.match(
+          report,
+          /A's order against the storing of k\.txt was seen in the server's system calls \(strace\)/,
+        );
       }
       assert.deepEqual(tables[1], tables[0]);
       assert.deepEqual(tables[2], tables[0]);

@@ -10,13 +10,29 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { ConnectionSummary, LinedropServer } from '../../src/index.js';
 import { isTempName } from '../../src/storage/file-sink.js';
-import { QUIT, RawPeer, ServerProcess, frame, listDir, removeDir, runServer, sleep, tempDir, until, within } from '../support.js';
+import {
+  QUIT,
+  RawPeer,
+  ServerProcess,
+  frame,
+  listDir,
+  removeDir,
+  runServer,
+  sleep,
+  tempDir,
+  until,
+  within,
+} from '../support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 /** The next event of that name on the server, at most `ms` from now (register before acting). */
-function nextEvent<K extends 'connectionOpened' | 'connectionClosed'>(server: LinedropServer, name: K, ms = 10_000): Promise<unknown[]> {
+function nextEvent<K extends 'connectionOpened' | 'connectionClosed'>(
+  server: LinedropServer,
+  name: K,
+  ms = 10_000,
+): Promise<unknown[]> {
   return within(once(server, name), ms, `the server's ${name} event`);
 }
 
@@ -91,7 +107,11 @@ function completeIn(p: number): number {
 async function assertExactly(dir: string, k: number, context: string): Promise<void> {
   assert.deepEqual(await listDir(dir), numbered(k), `${context}: the folder holds exactly 1.txt..${k}.txt`);
   for (let i = 1; i <= k; i++) {
-    assert.deepEqual(await readFile(join(dir, `${i}.txt`)), body(MESSAGES[i - 1]!), `${context}: ${i}.txt is byte-exact`);
+    assert.deepEqual(
+      await readFile(join(dir, `${i}.txt`)),
+      body(MESSAGES[i - 1]!),
+      `${context}: ${i}.txt is byte-exact`,
+    );
   }
 }
 
@@ -114,7 +134,11 @@ describe('a client that disconnects at every byte offset', () => {
         const atBoundary = p === 0 || ENDS.includes(p);
         const expected = 'A'.repeat(complete) + (p === STREAM.length ? 'Q' : atBoundary ? '' : 'R');
         assert.equal(statuses, expected, `${context}: statuses`);
-        assert.equal(summary.reason, p === STREAM.length ? 'quit' : atBoundary ? 'client-closed' : 'truncated', `${context}: close reason`);
+        assert.equal(
+          summary.reason,
+          p === STREAM.length ? 'quit' : atBoundary ? 'client-closed' : 'truncated',
+          `${context}: close reason`,
+        );
         assert.equal(summary.files, complete, `${context}: files in the summary`);
         await assertExactly(s.dir, statuses.split('').filter((c) => c === 'A').length, context);
         await clearDir(s.dir);
@@ -125,48 +149,63 @@ describe('a client that disconnects at every byte offset', () => {
   });
 
   for (const variant of ['at once', 'after reading the answers'] as const) {
-    test(`reset (RST) after every prefix, ${variant}: only complete messages, in order, byte-exact; every A stored`, async (t) => {
-      const s = await runServer();
-      let storedUnread = 0;
-      try {
-        for (let p = 0; p <= STREAM.length; p++) {
-          const context = `prefix of ${p} of ${STREAM.length} bytes, reset ${variant}`;
-          const opened = nextEvent(s.server, 'connectionOpened');
-          const closed = nextEvent(s.server, 'connectionClosed');
-          const peer = await RawPeer.connect(s.port);
-          await opened;
-          if (p > 0) await peer.write(STREAM.subarray(0, p));
-          const complete = completeIn(p);
-          if (variant === 'after reading the answers') {
-            const statuses = await peer.statuses(complete, 5_000);
-            assert.equal(statuses.slice(0, complete), 'A'.repeat(complete), `${context}: an A for each complete message`);
-            assert.equal(statuses.slice(complete).replace('Q', ''), '', `${context}: nothing but the quit's Q after them`);
-          }
-          const answered = peer.received.filter((b) => b === 0x41).length;
-          peer.socket.resetAndDestroy();
-          await closed;
+    test(
+      `reset (RST) after every prefix, ${variant}: only complete messages, in order, byte-exact; ` + `every A stored`,
+      async (t) => {
+        const s = await runServer();
+        let storedUnread = 0;
+        try {
+          for (let p = 0; p <= STREAM.length; p++) {
+            const context = `prefix of ${p} of ${STREAM.length} bytes, reset ${variant}`;
+            const opened = nextEvent(s.server, 'connectionOpened');
+            const closed = nextEvent(s.server, 'connectionClosed');
+            const peer = await RawPeer.connect(s.port);
+            await opened;
+            if (p > 0) await peer.write(STREAM.subarray(0, p));
+            const complete = completeIn(p);
+            if (variant === 'after reading the answers') {
+              const statuses = await peer.statuses(complete, 5_000);
+              assert.equal(
+                statuses.slice(0, complete),
+                'A'.repeat(complete),
+                `${context}: an A for ` + `each complete message`,
+              );
+              assert.equal(
+                statuses.slice(complete).replace('Q', ''),
+                '',
+                `${context}: nothing but ` + `the quit's Q after them`,
+              );
+            }
+            const answered = peer.received.filter((b) => b === 0x41).length;
+            peer.socket.resetAndDestroy();
+            await closed;
 
-          const names = await listDir(s.dir);
-          assert.deepEqual(
-            names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)),
-            [],
-            `${context}: no temporary or other file (${names.join(', ')})`,
-          );
-          const stored = names.length;
-          assert.deepEqual(names, numbered(stored), `${context}: the files are 1.txt..k.txt with no gap`);
-          assert.ok(stored <= complete, `${context}: ${stored} files stored but only ${complete} messages were complete`);
-          assert.ok(stored >= answered, `${context}: ${answered} answered A but only ${stored} stored`);
-          if (variant === 'after reading the answers') assert.equal(stored, complete, `${context}: every message answered A is stored`);
-          storedUnread += stored - answered;
-          await assertExactly(s.dir, stored, context);
-          await clearDir(s.dir);
+            const names = await listDir(s.dir);
+            assert.deepEqual(
+              names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)),
+              [],
+              `${context}: no temporary or other file (${names.join(', ')})`,
+            );
+            const stored = names.length;
+            assert.deepEqual(names, numbered(stored), `${context}: the files are 1.txt..k.txt with no gap`);
+            assert.ok(
+              stored <= complete,
+              `${context}: ${stored} files stored but only ${complete} ` + `messages were complete`,
+            );
+            assert.ok(stored >= answered, `${context}: ${answered} answered A but only ${stored} stored`);
+            if (variant === 'after reading the answers')
+              assert.equal(stored, complete, `${context}: every message ` + `answered A is stored`);
+            storedUnread += stored - answered;
+            await assertExactly(s.dir, stored, context);
+            await clearDir(s.dir);
+          }
+        } finally {
+          await s.close();
         }
-      } finally {
-        await s.close();
-      }
-      // Not an assertion: how often a file was stored whose A the client never read.
-      t.diagnostic(`files stored whose A was not read: ${storedUnread}`);
-    });
+        // Not an assertion: how often a file was stored whose A the client never read.
+        t.diagnostic(`files stored whose A was not read: ${storedUnread}`);
+      },
+    );
   }
 });
 
@@ -174,58 +213,78 @@ describe('a client that disconnects at every byte offset', () => {
 // 2. kill -9 in the middle of an upload
 
 describe('the server killed with SIGKILL mid-upload', () => {
-  test('files answered A survive intact, the interrupted one never appears; a restart removes the left-over and serves again', async () => {
-    const dir = await tempDir();
-    let server: ServerProcess | undefined;
-    let again: ServerProcess | undefined;
-    let peer: RawPeer | undefined;
-    try {
-      server = await ServerProcess.start(dir);
-      const files = [['first file', 'two lines'], ['second: ü\r\ttab'], ['third', '', 'with an empty line']];
-      peer = await RawPeer.connect(server.port);
-      await peer.write(Buffer.concat(files.map((f) => frame(f))));
-      assert.equal(await peer.statuses(3), 'AAA');
+  test(
+    'files answered A survive intact, the interrupted one never appears; a restart removes the ' +
+      'left-over and serves again',
+    async () => {
+      const dir = await tempDir();
+      let server: ServerProcess | undefined;
+      let again: ServerProcess | undefined;
+      let peer: RawPeer | undefined;
+      try {
+        server = await ServerProcess.start(dir);
+        const files = [['first file', 'two lines'], ['second: ü\r\ttab'], ['third', '', 'with an empty line']];
+        peer = await RawPeer.connect(server.port);
+        await peer.write(Buffer.concat(files.map((f) => frame(f))));
+        assert.equal(await peer.statuses(3), 'AAA');
 
-      // The fourth message: 200 MiB announced, a few MiB sent, then the server dies.
-      const temp = await startBigUpload(peer, dir, '4.txt', server.pid);
-      await server.crash();
-      peer.destroy();
+        // The fourth message: 200 MiB announced, a few MiB sent, then the server dies.
+        const temp = await startBigUpload(peer, dir, '4.txt', server.pid);
+        await server.crash();
+        peer.destroy();
 
-      assert.deepEqual(await listDir(dir), [temp, '1.txt', '2.txt', '3.txt'].sort(), 'after the crash: the A files and the left-over temporary file');
-      for (let i = 0; i < files.length; i++) {
-        assert.deepEqual(await readFile(join(dir, `${i + 1}.txt`)), body(files[i]!), `${i + 1}.txt is intact after the crash`);
+        assert.deepEqual(
+          await listDir(dir),
+          [temp, '1.txt', '2.txt', '3.txt'].sort(),
+          'after the crash: the ' + 'A files and the left-over temporary file',
+        );
+        for (let i = 0; i < files.length; i++) {
+          assert.deepEqual(
+            await readFile(join(dir, `${i + 1}.txt`)),
+            body(files[i]!),
+            `${i + 1}.txt is intact ` + `after the crash`,
+          );
+        }
+
+        // Restart on the same folder.
+        again = await ServerProcess.start(dir);
+        assert.deepEqual(
+          await listDir(dir),
+          ['1.txt', '2.txt', '3.txt'],
+          'the left-over is gone once ' + 'the server listens',
+        );
+        const removal = again.logs().find((e) => e['removed'] !== undefined);
+        assert.ok(removal, `the log says a left-over was removed:\n${again.text()}`);
+        assert.equal(removal['removed'], 1);
+        assert.match(String(removal['msg']), /removed 1 temporary file/);
+        for (let i = 0; i < files.length; i++) {
+          assert.deepEqual(
+            await readFile(join(dir, `${i + 1}.txt`)),
+            body(files[i]!),
+            `${i + 1}.txt is intact ` + `after the restart`,
+          );
+        }
+
+        // A new upload works (flat layout: it becomes 1.txt again).
+        const next = await RawPeer.connect(again.port);
+        await next.write(Buffer.concat([frame(['after the restart']), QUIT]));
+        assert.equal(await next.statuses(2), 'AQ');
+        assert.equal(await next.waitClosed(), true);
+        next.destroy();
+        assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt']);
+        assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after the restart']));
+        assert.deepEqual(await readFile(join(dir, '2.txt')), body(files[1]!));
+
+        again.child.kill('SIGTERM');
+        assert.equal((await within(again.exited, 10_000, 'the restarted server to stop')).code, 0);
+      } finally {
+        peer?.destroy();
+        await server?.stop();
+        await again?.stop();
+        await removeDir(dir);
       }
-
-      // Restart on the same folder.
-      again = await ServerProcess.start(dir);
-      assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt'], 'the left-over is gone once the server listens');
-      const removal = again.logs().find((e) => e['removed'] !== undefined);
-      assert.ok(removal, `the log says a left-over was removed:\n${again.text()}`);
-      assert.equal(removal['removed'], 1);
-      assert.match(String(removal['msg']), /removed 1 temporary file/);
-      for (let i = 0; i < files.length; i++) {
-        assert.deepEqual(await readFile(join(dir, `${i + 1}.txt`)), body(files[i]!), `${i + 1}.txt is intact after the restart`);
-      }
-
-      // A new upload works (flat layout: it becomes 1.txt again).
-      const next = await RawPeer.connect(again.port);
-      await next.write(Buffer.concat([frame(['after the restart']), QUIT]));
-      assert.equal(await next.statuses(2), 'AQ');
-      assert.equal(await next.waitClosed(), true);
-      next.destroy();
-      assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt']);
-      assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after the restart']));
-      assert.deepEqual(await readFile(join(dir, '2.txt')), body(files[1]!));
-
-      again.child.kill('SIGTERM');
-      assert.equal((await within(again.exited, 10_000, 'the restarted server to stop')).code, 0);
-    } finally {
-      peer?.destroy();
-      await server?.stop();
-      await again?.stop();
-      await removeDir(dir);
-    }
-  });
+    },
+  );
 
   test('an interrupted upload of a new 1.txt never replaces the good 1.txt of an earlier connection', async () => {
     const dir = await tempDir();
@@ -253,7 +312,11 @@ describe('the server killed with SIGKILL mid-upload', () => {
 
       again = await ServerProcess.start(dir);
       assert.deepEqual(await listDir(dir), ['1.txt'], 'the restart removes the left-over');
-      assert.deepEqual(await readFile(join(dir, '1.txt')), body(good), 'the old 1.txt is still there after the restart');
+      assert.deepEqual(
+        await readFile(join(dir, '1.txt')),
+        body(good),
+        'the old 1.txt is still ' + 'there after the restart',
+      );
       assert.equal(isTempName(temp), true);
     } finally {
       peer?.destroy();
@@ -263,33 +326,40 @@ describe('the server killed with SIGKILL mid-upload', () => {
     }
   });
 
-  test("session layout: the left-over in a connection's sub-folder is removed at start-up, the A files are intact", async () => {
-    const dir = await tempDir();
-    let server: ServerProcess | undefined;
-    let again: ServerProcess | undefined;
-    let peer: RawPeer | undefined;
-    try {
-      server = await ServerProcess.start(dir, ['--layout', 'session']);
-      peer = await RawPeer.connect(server.port);
-      await peer.write(Buffer.concat([frame(['stored', 'before the crash']), frame(['second'])]));
-      assert.equal(await peer.statuses(2), 'AA');
-      assert.equal(await until(async () => (await listDir(dir)).length === 1), true, 'one session folder');
-      const session = join(dir, (await listDir(dir))[0]!);
-      const temp = await startBigUpload(peer, session, '3.txt', server.pid);
-      await server.crash();
-      peer.destroy();
-      assert.deepEqual(await listDir(session), [temp, '1.txt', '2.txt'].sort());
+  test(
+    "session layout: the left-over in a connection's sub-folder is removed at start-up, the A " + 'files are intact',
+    async () => {
+      const dir = await tempDir();
+      let server: ServerProcess | undefined;
+      let again: ServerProcess | undefined;
+      let peer: RawPeer | undefined;
+      try {
+        server = await ServerProcess.start(dir, ['--layout', 'session']);
+        peer = await RawPeer.connect(server.port);
+        await peer.write(Buffer.concat([frame(['stored', 'before the crash']), frame(['second'])]));
+        assert.equal(await peer.statuses(2), 'AA');
+        assert.equal(await until(async () => (await listDir(dir)).length === 1), true, 'one session folder');
+        const session = join(dir, (await listDir(dir))[0]!);
+        const temp = await startBigUpload(peer, session, '3.txt', server.pid);
+        await server.crash();
+        peer.destroy();
+        assert.deepEqual(await listDir(session), [temp, '1.txt', '2.txt'].sort());
 
-      again = await ServerProcess.start(dir, ['--layout', 'session']);
-      assert.deepEqual(await listDir(session), ['1.txt', '2.txt'], 'the left-over in the sub-folder is gone');
-      assert.equal(again.logs().find((e) => e['removed'] !== undefined)?.['removed'], 1, `the log says so:\n${again.text()}`);
-      assert.deepEqual(await readFile(join(session, '1.txt')), body(['stored', 'before the crash']));
-      assert.deepEqual(await readFile(join(session, '2.txt')), body(['second']));
-    } finally {
-      peer?.destroy();
-      await server?.stop();
-      await again?.stop();
-      await removeDir(dir);
-    }
-  });
+        again = await ServerProcess.start(dir, ['--layout', 'session']);
+        assert.deepEqual(await listDir(session), ['1.txt', '2.txt'], 'the left-over in the sub-folder is gone');
+        assert.equal(
+          again.logs().find((e) => e['removed'] !== undefined)?.['removed'],
+          1,
+          `the log says so:\n${again.text()}`,
+        );
+        assert.deepEqual(await readFile(join(session, '1.txt')), body(['stored', 'before the crash']));
+        assert.deepEqual(await readFile(join(session, '2.txt')), body(['second']));
+      } finally {
+        peer?.destroy();
+        await server?.stop();
+        await again?.stop();
+        await removeDir(dir);
+      }
+    },
+  );
 });

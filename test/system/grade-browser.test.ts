@@ -15,7 +15,10 @@ import { removeDir, tempDir } from '../support.js';
 import { writeClass } from '../check/grade-fixtures/class.js';
 
 const found = spawnSync('chromium', ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = !found && process.env['LINEDROP_SKIP_CHROMIUM'] === '1' ? 'chromium not installed and LINEDROP_SKIP_CHROMIUM=1' : false;
+const skip =
+  !found && process.env['LINEDROP_SKIP_CHROMIUM'] === '1'
+    ? 'chromium not installed and ' + 'LINEDROP_SKIP_CHROMIUM=1'
+    : false;
 
 /** Runs headless Chromium with a fresh profile; resolves with what it printed on standard output. */
 function chromium(profile: string, args: string[]): Promise<string> {
@@ -51,7 +54,10 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
-test('Chromium renders the class at a glance and a submission page with its conversation timelines', { skip, timeout: 600_000 }, async () => {
+test('Chromium renders the class at a glance and a submission page with its ' + 'conversation timelines', {
+  skip,
+  timeout: 600_000,
+}, async () => {
   const cls = await tempDir('linedrop-class-');
   const out = await tempDir('linedrop-grades-');
   const browser = await tempDir('linedrop-chromium-');
@@ -93,7 +99,11 @@ test('Chromium renders the class at a glance and a submission page with its conv
 
     // A screenshot: the page was laid out and painted at the size asked for.
     const shot = join(browser, 'bob.png');
-    await chromium(join(browser, 'c'), ['--window-size=1280,2000', `--screenshot=${shot}`, pathToFileURL(join(out, 'bob', 'index.html')).href]);
+    await chromium(join(browser, 'c'), [
+      '--window-size=1280,2000',
+      `--screenshot=${shot}`,
+      pathToFileURL(join(out, 'bob', 'index.html')).href,
+    ]);
     const png = await readFile(shot);
     assert.deepEqual(pngSize(png), { width: 1280, height: 2000 });
     assert.ok((await stat(shot)).size > 50_000, 'a page of text and tables, not a blank one');

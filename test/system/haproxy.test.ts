@@ -31,7 +31,10 @@ const VICTIM = 'b';
 const KILL_AFTER = 100;
 
 const found = spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).error === undefined;
-const skip = !found && process.env['LINEDROP_SKIP_HAPROXY'] === '1' ? 'haproxy not installed and LINEDROP_SKIP_HAPROXY=1' : false;
+const skip =
+  !found && process.env['LINEDROP_SKIP_HAPROXY'] === '1'
+    ? 'haproxy not installed and ' + 'LINEDROP_SKIP_HAPROXY=1'
+    : false;
 
 type LogLine = Record<string, unknown> & { msg: string };
 
@@ -53,11 +56,28 @@ class Instance {
   static async start(id: string, dir: string): Promise<Instance> {
     const port = await freePort();
     const metricsPort = await freePort();
-    const args = ['receive', '--proxy-protocol', '--layout', 'session', '--instance-id', id, '--dir', dir, '--port', String(port), '--host', HOST];
+    const args = [
+      'receive',
+      '--proxy-protocol',
+      '--layout',
+      'session',
+      '--instance-id',
+      id,
+      '--dir',
+      dir,
+      '--port',
+      String(port),
+      '--host',
+      HOST,
+    ];
     args.push('--log-format', 'json', '--metrics', `${HOST}:${metricsPort}`, '--shutdown-deadline', '5');
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     const instance = new Instance(id, port, metricsPort, child);
-    assert.equal(await until(() => instance.logs().some((l) => l.msg.startsWith('listening on')), 10_000), true, `instance ${id} starts:\n${instance.stderr}`);
+    assert.equal(
+      await until(() => instance.logs().some((l) => l.msg.startsWith('listening on')), 10_000),
+      true,
+      `instance ${id} starts:\n${instance.stderr}`,
+    );
     return instance;
   }
 
@@ -133,7 +153,8 @@ ${instances.map((i) => `    server ${i.id} ${HOST}:${i.port} check port ${i.metr
 /** The content of session s's file f: unique, a few lines, names itself on its first line. */
 function content(s: number, f: number): string {
   const lines = [`session ${s} file ${f}`];
-  for (let k = 1; k <= 1 + ((s * 7 + f * 3) % 12); k++) lines.push(`s${s} f${f} line ${k} ${'.'.repeat((s + f + k) % 40)}`);
+  for (let k = 1; k <= 1 + ((s * 7 + f * 3) % 12); k++)
+    lines.push(`s${s} f${f} line ${k} ` + `${'.'.repeat((s + f + k) % 40)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -154,11 +175,14 @@ async function sendSession(port: number, paths: string[]): Promise<SessionResult
         callback();
       },
     });
-  const code = await main(['send', '--host', HOST, '--port', String(port), '--retry', '5', '--retry-delay', '100', '--json', ...paths], {
-    stdin: Readable.from([]),
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-  });
+  const code = await main(
+    ['send', '--host', HOST, '--port', String(port), '--retry', '5', '--retry-delay', '100', '--json', ...paths],
+    {
+      stdin: Readable.from([]),
+      stdout: sink((s) => (stdout += s)),
+      stderr: sink((s) => (stderr += s)),
+    },
+  );
   const events = stdout
     .trim()
     .split('\n')
@@ -167,13 +191,15 @@ async function sendSession(port: number, paths: string[]): Promise<SessionResult
   return { code, events, stderr };
 }
 
-test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every file once, real client addresses, metrics add up', {
+test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every file once, real ' +
+  'client addresses, metrics add up', {
   skip,
   timeout: 170_000,
 }, async (t) => {
   assert.ok(
     found,
-    'haproxy not found on PATH: this test runs HAProxy in front of three servers (run scripts/install-system-tools.sh haproxy, ' +
+    'haproxy not found on PATH: this test runs HAProxy in front of three servers (run ' +
+      'scripts/install-system-tools.sh haproxy, ' +
       'or apt-get install haproxy; set LINEDROP_SKIP_HAPROXY=1 to skip it)',
   );
   const work = await tempDir('linedrop-haproxy-');
@@ -254,7 +280,10 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
     assert.ok(openAtKill > 0, 'the victim had connections open when it was killed');
 
     // HAProxy's health checks marked the killed server down (and the others stayed up).
-    assert.equal(await until(async () => (await serverStates(socketPath)).get(VICTIM)?.startsWith('DOWN') === true, 5_000), true);
+    assert.equal(
+      await until(async () => (await serverStates(socketPath)).get(VICTIM)?.startsWith('DOWN') === true, 5_000),
+      true,
+    );
     const states = await serverStates(socketPath);
     assert.deepEqual([states.get('a'), states.get('c')], ['UP', 'UP'], `${[...states]}`);
 
@@ -280,12 +309,19 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
     const leftovers: string[] = [];
     for (const folder of await readdir(shared)) {
       const instance = sessionInstance(folder);
-      assert.ok(instance !== undefined && ['a', 'b', 'c'].includes(instance), `a session folder of a, b or c: ${folder}`);
+      assert.ok(
+        instance !== undefined && ['a', 'b', 'c'].includes(instance),
+        `a session folder of ` + `a, b or c: ${folder}`,
+      );
       for (const name of await readdir(join(shared, folder))) {
         const path = join(shared, folder, name);
         if (isTempName(name)) {
           leftovers.push(`${folder}/${name}`);
-          assert.equal(instance, VICTIM, `a temporary file is left only where the server was killed: ${folder}/${name}`);
+          assert.equal(
+            instance,
+            VICTIM,
+            `a temporary file is left only where the server was ` + `killed: ${folder}/${name}`,
+          );
           continue;
         }
         assert.match(name, /^\d+\.txt$/);
@@ -308,13 +344,18 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
         assert.ok(where.length >= 1, `session ${s}'s file ${f} is stored`);
         if (where.length === 1) continue;
         assert.equal(where.length, 2, `session ${s}'s file ${f}: at most two copies: ${JSON.stringify(where)}`);
-        assert.equal(where.filter((w) => w.instance === VICTIM).length, 1, `session ${s}'s file ${f}: one copy on the killed server: ${JSON.stringify(where)}`);
+        assert.equal(
+          where.filter((w) => w.instance === VICTIM).length,
+          1,
+          `session ${s}'s file ` + `${f}: one copy on the killed server: ${JSON.stringify(where)}`,
+        );
         assert.ok(retried.has(s), `session ${s}, with a second copy, retried`);
         duplicates++;
         duplicatesPerSession.set(s, (duplicatesPerSession.get(s) ?? 0) + 1);
       }
     }
-    for (const [s, n] of duplicatesPerSession) assert.equal(n, 1, `session ${s}: one file in flight when the server died, so at most one second copy`);
+    for (const [s, n] of duplicatesPerSession)
+      assert.equal(n, 1, `session ${s}: one file in flight ` + `when the server died, so at most one second copy`);
     assert.ok(duplicates <= openAtKill + CONCURRENCY, 'second copies only from connections cut by the kill');
 
     // The logs name the clients' own ports: each client connection that got an A is, in the log of
@@ -326,7 +367,8 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       for (const line of instance.logs()) {
         const conn = line['connection'];
         if (typeof conn !== 'number') continue;
-        if (typeof line['remote'] === 'string' && /^connection \d+ from \S+$/.test(line.msg)) byConn.set(conn, { remote: line['remote'], paths: [] });
+        if (typeof line['remote'] === 'string' && /^connection \d+ from \S+$/.test(line.msg))
+          byConn.set(conn, { remote: line['remote'], paths: [] });
         if (typeof line['path'] === 'string') byConn.get(conn)?.paths.push(line['path']);
       }
       for (const { remote, paths: saved } of byConn.values()) {
@@ -352,7 +394,8 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
         assert.equal(
           matches.length,
           1,
-          `session ${s}: the connection from ${local} is logged, with its files, by the server it reached: ${JSON.stringify(logged.get(local))}`,
+          `session ${s}: the connection from ${local} is logged, with its files, by the server it ` +
+            `reached: ${JSON.stringify(logged.get(local))}`,
         );
       }
     }
@@ -371,7 +414,11 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       assert.equal(m.get('linedrop_files_accepted_total'), filesOn.get(instance.id), summary);
       assert.equal(m.get('linedrop_received_bytes_total'), bytesOn.get(instance.id), summary);
       assert.equal(m.get('linedrop_connections_total'), opened, summary);
-      assert.equal(m.get('linedrop_connections_closed_total{reason="quit"}'), opened, `${summary}\nevery connection it had ended with the quit`);
+      assert.equal(
+        m.get('linedrop_connections_closed_total{reason="quit"}'),
+        opened,
+        `${summary}\nevery connection ` + `it had ended with the quit`,
+      );
       assert.equal(m.get('linedrop_connections_open'), 0, summary);
       assert.equal(m.get('linedrop_message_duration_seconds_count'), saved, summary);
       for (const [key, v] of m) {
@@ -380,7 +427,11 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
           key.startsWith('linedrop_files_rejected_total') ||
           key.startsWith('linedrop_limits_hit_total')
         ) {
-          assert.equal(v, 0, `${instance.id}: ${key}: nothing refused or rejected (the health checks go to the metrics port)`);
+          assert.equal(
+            v,
+            0,
+            `${instance.id}: ${key}: nothing refused or rejected (the health ` + `checks go to the metrics port)`,
+          );
         }
       }
     }
@@ -396,7 +447,8 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
     await haproxyExit;
     const perInstance = ['a', 'b', 'c'].map((id) => `${id} ${filesOn.get(id) ?? 0}`).join(', ');
     t.diagnostic(
-      `${SESSIONS} sessions (${clientConnections} client connections) in ${elapsed} ms; files per server: ${perInstance}; ` +
+      `${SESSIONS} sessions (${clientConnections} client connections) in ${elapsed} ms; files per ` +
+        `server: ${perInstance}; ` +
         `${VICTIM} killed with ${openAtKill} connections open; ${retried.size} sessions retried; ` +
         `${duplicates} second copies (A lost with the killed server); ${leftovers.length} temporary files left by it`,
     );

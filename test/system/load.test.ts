@@ -23,21 +23,36 @@ function linesOf(c: number, f: number): string[] {
 }
 
 describe('load', () => {
-  test(`${CLIENTS} concurrent clients, ${FILES} files each, session layout: every file exactly once, byte-exact`, { timeout: 180_000 }, async () => {
-    const s = await runServer({ layout: 'session', maxConnections: CLIENTS + 100, maxConnectionsPerAddress: CLIENTS + 100 });
+  test(`${CLIENTS} concurrent clients, ${FILES} files each, session layout: every file exactly ` + `once, byte-exact`, {
+    timeout: 180_000,
+  }, async () => {
+    const s = await runServer({
+      layout: 'session',
+      maxConnections: CLIENTS + 100,
+      maxConnectionsPerAddress: CLIENTS + 100,
+    });
     const { closed, refused } = record(s);
     let fileEvents = 0;
     s.server.on('file', () => fileEvents++);
     try {
       const started = performance.now();
       // Every client connects before any sends, so all of them are open at once.
-      const clients = await Promise.all(Array.from({ length: CLIENTS }, () => LinedropClient.connect({ host: HOST, port: s.port, connectTimeoutMs: 30_000 })));
+      const clients = await Promise.all(
+        Array.from({ length: CLIENTS }, () =>
+          LinedropClient.connect({ host: HOST, port: s.port, connectTimeoutMs: 30_000 }),
+        ),
+      );
       const connected = performance.now();
-      assert.ok(await until(() => s.server.connections === CLIENTS, 10_000), `${s.server.connections} connections open, not ${CLIENTS}`);
+      assert.ok(
+        await until(() => s.server.connections === CLIENTS, 10_000),
+        `${s.server.connections} ` + `connections open, not ${CLIENTS}`,
+      );
       const results = await Promise.all(
         clients.map(async (client, c) => {
           // Pipelined: all twenty messages go out before the first answer is read.
-          const statuses = await Promise.all(Array.from({ length: FILES }, (_, f) => client.sendLines(linesOf(c, f + 1))));
+          const statuses = await Promise.all(
+            Array.from({ length: FILES }, (_, f) => client.sendLines(linesOf(c, f + 1))),
+          );
           const last = await client.quit();
           return statuses.join('') + last;
         }),
@@ -69,12 +84,19 @@ describe('load', () => {
         assert.deepEqual(names, wantNames, `folder ${folder}`);
         const first = await readFile(join(s.dir, folder, '1.txt'), 'utf8');
         const m = /^client (\d+) file 1 line 0\n/.exec(first);
-        assert.ok(m, `${folder}/1.txt does not start with a client's first line: ${JSON.stringify(first.slice(0, 60))}`);
+        assert.ok(
+          m,
+          `${folder}/1.txt does not start with a client's first line: ` + `${JSON.stringify(first.slice(0, 60))}`,
+        );
         const c = Number(m[1]);
         assert.ok(!owner.has(c), `client ${c} has two folders: ${owner.get(c)} and ${folder}`);
         owner.set(c, folder);
         for (let f = 1; f <= FILES; f++) {
-          assert.equal(await readFile(join(s.dir, folder, `${f}.txt`), 'utf8'), fileText(linesOf(c, f)), `${folder}/${f}.txt`);
+          assert.equal(
+            await readFile(join(s.dir, folder, `${f}.txt`), 'utf8'),
+            fileText(linesOf(c, f)),
+            `${folder}/${f}.txt`,
+          );
         }
       }
       assert.equal(owner.size, CLIENTS);

@@ -29,12 +29,15 @@ function run(command: string, args: string[], options: { cwd?: string; ms?: numb
 /** The files the README links to by relative path (docs/...). */
 async function readmeLinks(): Promise<string[]> {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
-  const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((link) => !/^[a-z]+:/.test(link));
+  const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+    .map((m) => m[1]!)
+    .filter((link) => !/^[a-z]+:/.test(link));
   return [...new Set(links)].sort();
 }
 
 describe('the packed package, installed globally', () => {
-  test('npm pack holds what the command and the README need, and the installed linedrop runs and round-trips files', { timeout: 600_000 }, async (t) => {
+  test('npm pack holds what the command and the README need, and the installed linedrop runs and ' +
+    'round-trips files', { timeout: 600_000 }, async (t) => {
     const work = await withTempDir(t, 'linedrop-package-');
 
     // Pack the checkout as it is (already built: no scripts, so the running tests' dist/ is left alone).
@@ -63,10 +66,14 @@ describe('the packed package, installed globally', () => {
 
     // Install the tarball into a prefix of its own, as `npm install -g` would for a user.
     const prefix = join(work, 'prefix');
-    const installed = await run('npm', ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', join(work, info.filename)], {
-      cwd: work,
-      ms: 480_000,
-    });
+    const installed = await run(
+      'npm',
+      ['install', '--global', '--prefix', prefix, '--no-audit', '--no-fund', join(work, info.filename)],
+      {
+        cwd: work,
+        ms: 480_000,
+      },
+    );
     assert.equal(installed.code, 0, installed.stderr);
     const linedrop = join(prefix, 'bin', 'linedrop');
 
@@ -95,7 +102,11 @@ describe('the packed package, installed globally', () => {
     const send = await run(linedrop, ['send', '--host', HOST, '--port', String(server.port), ...paths], { cwd: work });
     assert.equal(send.code, 0, `linedrop send: ${send.stderr}`);
     for (const [k, content] of sent.entries()) {
-      assert.deepEqual(await readFile(join(inbox, `${k + 1}.txt`)), content, `${k + 1}.txt holds file-${k + 1}.txt byte for byte`);
+      assert.deepEqual(
+        await readFile(join(inbox, `${k + 1}.txt`)),
+        content,
+        `${k + 1}.txt holds file-${k + 1}.txt ` + `byte for byte`,
+      );
     }
     server.signal('SIGTERM');
     const { code } = await within(server.exited, 15_000, 'the installed server to stop on SIGTERM');

@@ -26,7 +26,8 @@ export const CEPH_DIR = process.env['LINEDROP_TEST_CEPH_DIR'] || undefined;
 /** The `skip` of a suite that needs the gateway. */
 export const SKIP = ENDPOINT
   ? false
-  : 'no S3 gateway: run `npm run test:s3` (starts a local Ceph gateway), or set LINEDROP_TEST_S3_ENDPOINT and the AWS_* credentials';
+  : 'no S3 gateway: run `npm run test:s3` (starts a local Ceph gateway), or set ' +
+    'LINEDROP_TEST_S3_ENDPOINT and the AWS_* credentials';
 
 /** This test file's bucket (each file runs in a process of its own, so each has its own bucket). */
 export const bucket = `linedrop-test-${randomBytes(4).toString('hex')}`;
@@ -62,7 +63,9 @@ export async function listKeys(prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await admin().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+    const page = await admin().send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
     for (const object of page.Contents ?? []) keys.push(object.Key!);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

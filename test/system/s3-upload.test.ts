@@ -7,7 +7,18 @@ import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { S3Storage, S3StorageError, type FileSink, type S3StorageOptions } from '../../src/index.js';
 import { createS3Client } from '../../src/storage/index.js';
-import { admin, bucket, clear, ENDPOINT, listKeys, listUploads, openBucket, readObject, removeBucket, SKIP } from './s3-gateway.js';
+import {
+  admin,
+  bucket,
+  clear,
+  ENDPOINT,
+  listKeys,
+  listUploads,
+  openBucket,
+  readObject,
+  removeBucket,
+  SKIP,
+} from './s3-gateway.js';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part, and the part size of these tests. */
@@ -35,7 +46,10 @@ function md5(data: Buffer): Buffer {
   return createHash('md5').update(data).digest();
 }
 
-/** The ETag S3 gives an object completed from parts of these sizes: the MD5 of the parts' MD5s, then `-` and their count. */
+/**
+ * The ETag S3 gives an object completed from parts of these sizes: the MD5 of the parts' MD5s, then `-` and their
+ * count.
+ */
 function multipartETag(body: Buffer, sizes: number[]): string {
   let at = 0;
   const digests = sizes.map((size) => md5(body.subarray(at, (at += size))));
@@ -51,75 +65,98 @@ describe('one file uploaded to a real S3 gateway', { skip: SKIP }, () => {
   before(openBucket);
   after(removeBucket);
 
-  test("a part is cut as soon as it holds 5 MiB (S3's smallest part), the last one is short, and the gateway holds exactly those parts", async () => {
-    const store = storage({ prefix: 'parts' });
-    try {
-      const body = randomBytes(PART + 6 * MiB + 123_457);
-      const file = await firstFile(store);
-      // 5 MiB - 1 and 1: a part of exactly 5 MiB. 3 and 3 MiB: a part of 6 MiB (a write is not split). Then a short last part.
-      await writeIn(file, body, [PART - 1, 1, 3 * MiB, 3 * MiB, 123_457]);
-      assert.deepEqual(await file.commit(), { name: '1.txt', location: `s3://${bucket}/parts/1.txt`, bytes: body.length });
-      assert.equal(await etag('parts/1.txt'), multipartETag(body, [PART, 6 * MiB, 123_457]), 'the object is those three parts');
-      assert.ok((await readObject('parts/1.txt')).equals(body), 'the object is the bytes written, in order');
-      assert.deepEqual(await listUploads('parts/'), [], 'no unfinished upload');
+  test(
+    "a part is cut as soon as it holds 5 MiB (S3's smallest part), the last one is short, and " +
+      'the gateway holds exactly those parts',
+    async () => {
+      const store = storage({ prefix: 'parts' });
+      try {
+        const body = randomBytes(PART + 6 * MiB + 123_457);
+        const file = await firstFile(store);
+        // 5 MiB - 1 and 1: a part of exactly 5 MiB. 3 and 3 MiB: a part of 6 MiB (a write is not split). Then a short
+        // last part.
+        await writeIn(file, body, [PART - 1, 1, 3 * MiB, 3 * MiB, 123_457]);
+        assert.deepEqual(await file.commit(), {
+          name: '1.txt',
+          location: `s3://${bucket}/parts/1.txt`,
+          bytes: body.length,
+        });
+        assert.equal(
+          await etag('parts/1.txt'),
+          multipartETag(body, [PART, 6 * MiB, 123_457]),
+          'the object is those three parts',
+        );
+        assert.ok((await readObject('parts/1.txt')).equals(body), 'the object is the bytes written, in order');
+        assert.deepEqual(await listUploads('parts/'), [], 'no unfinished upload');
 
-      // One byte less than a part: never a multipart upload, one PUT at commit (its ETag is the body's MD5).
-      const small = randomBytes(PART - 1);
-      const one = await firstFile(store);
-      await writeIn(one, small, [MiB, PART - 1 - MiB]);
-      assert.equal((await one.commit()).bytes, small.length);
-      assert.equal(await etag('parts/1.txt'), `"${md5(small).toString('hex')}"`, 'one PUT');
-      assert.ok((await readObject('parts/1.txt')).equals(small));
+        // One byte less than a part: never a multipart upload, one PUT at commit (its ETag is the body's MD5).
+        const small = randomBytes(PART - 1);
+        const one = await firstFile(store);
+        await writeIn(one, small, [MiB, PART - 1 - MiB]);
+        assert.equal((await one.commit()).bytes, small.length);
+        assert.equal(await etag('parts/1.txt'), `"${md5(small).toString('hex')}"`, 'one PUT');
+        assert.ok((await readObject('parts/1.txt')).equals(small));
 
-      // Exactly one part: it goes up as soon as it is full, before the file is known to end, so the object is one part.
-      const exact = randomBytes(PART);
-      const full = await firstFile(store);
-      await writeIn(full, exact, [2 * MiB, 3 * MiB]);
-      assert.equal((await full.commit()).bytes, exact.length);
-      assert.equal(await etag('parts/1.txt'), multipartETag(exact, [PART]), 'a multipart upload of one part');
-      assert.ok((await readObject('parts/1.txt')).equals(exact));
-      assert.deepEqual(await listUploads('parts/'), []);
-    } finally {
-      await clear('parts/');
-    }
-  });
+        // Exactly one part: it goes up as soon as it is full, before the file is known to end, so the object is one
+        // part.
+        const exact = randomBytes(PART);
+        const full = await firstFile(store);
+        await writeIn(full, exact, [2 * MiB, 3 * MiB]);
+        assert.equal((await full.commit()).bytes, exact.length);
+        assert.equal(await etag('parts/1.txt'), multipartETag(exact, [PART]), 'a multipart upload of one part');
+        assert.ok((await readObject('parts/1.txt')).equals(exact));
+        assert.deepEqual(await listUploads('parts/'), []);
+      } finally {
+        await clear('parts/');
+      }
+    },
+  );
 
-  test('a part that fails: commit rejects naming the key, the multipart upload is aborted at the gateway, the earlier object stays', async () => {
-    const earlier = await firstFile(storage({ prefix: 'failed' }));
-    earlier.write(Buffer.from('the earlier file\n'));
-    await earlier.commit();
+  test(
+    'a part that fails: commit rejects naming the key, the multipart upload is aborted at the ' +
+      'gateway, the earlier object stays',
+    async () => {
+      const earlier = await firstFile(storage({ prefix: 'failed' }));
+      earlier.write(Buffer.from('the earlier file\n'));
+      await earlier.commit();
 
-    // A real client whose second part never leaves: the connection resets before it is sent.
-    const client = createS3Client({ endpoint: ENDPOINT! });
-    const created: string[] = [];
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 2) {
-          throw Object.assign(new Error('socket hang up'), { name: 'ECONNRESET' });
-        }
-        const out = await next(args);
-        if (context.commandName === 'CreateMultipartUploadCommand') created.push(String((out.output as { UploadId?: string }).UploadId));
-        return out;
-      },
-      { step: 'initialize', name: 'resetPartTwo' },
-    );
-    const store = storage({ prefix: 'failed', client });
-    try {
-      const file = await firstFile(store);
-      const body = randomBytes(3 * PART + 1000);
-      await writeIn(file, body, [PART, PART, PART, 1000]).catch(() => undefined); // drained() may reject already
-      await assert.rejects(file.commit(), (err: Error) => {
-        assert.ok(err instanceof S3StorageError, String(err));
-        assert.equal(err.message, `cannot store s3://${bucket}/failed/1.txt: ECONNRESET: socket hang up`);
-        return true;
-      });
-      assert.equal(created.length, 1, 'a multipart upload had been created at the gateway');
-      assert.deepEqual(await listUploads('failed/'), [], 'it was aborted: no parts left behind');
-      assert.equal(store.pendingAborts, 0);
-      assert.deepEqual(await listKeys('failed/'), ['failed/1.txt']);
-      assert.equal((await readObject('failed/1.txt')).toString(), 'the earlier file\n', 'the failed upload replaced nothing');
-    } finally {
-      await clear('failed/');
-    }
-  });
+      // A real client whose second part never leaves: the connection resets before it is sent.
+      const client = createS3Client({ endpoint: ENDPOINT! });
+      const created: string[] = [];
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 2) {
+            throw Object.assign(new Error('socket hang up'), { name: 'ECONNRESET' });
+          }
+          const out = await next(args);
+          if (context.commandName === 'CreateMultipartUploadCommand')
+            created.push(String((out.output as { UploadId?: string }).UploadId));
+          return out;
+        },
+        { step: 'initialize', name: 'resetPartTwo' },
+      );
+      const store = storage({ prefix: 'failed', client });
+      try {
+        const file = await firstFile(store);
+        const body = randomBytes(3 * PART + 1000);
+        await writeIn(file, body, [PART, PART, PART, 1000]).catch(() => undefined); // drained() may reject already
+        await assert.rejects(file.commit(), (err: Error) => {
+          assert.ok(err instanceof S3StorageError, String(err));
+          assert.equal(err.message, `cannot store s3://${bucket}/failed/1.txt: ECONNRESET: socket hang up`);
+          return true;
+        });
+        assert.equal(created.length, 1, 'a multipart upload had been created at the gateway');
+        assert.deepEqual(await listUploads('failed/'), [], 'it was aborted: no parts left behind');
+        assert.equal(store.pendingAborts, 0);
+        assert.deepEqual(await listKeys('failed/'), ['failed/1.txt']);
+        assert.equal(
+          (await readObject('failed/1.txt')).toString(),
+          'the earlier file\n',
+          'the failed upload replaced nothing',
+        );
+      } finally {
+        await clear('failed/');
+      }
+    },
+  );
 });

@@ -13,10 +13,31 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import { LinedropClient, S3Storage, S3StorageError, startServer, type ConnectionSummary, type LinedropServer, type S3StorageOptions } from '../../src/index.js';
+import {
+  LinedropClient,
+  S3Storage,
+  S3StorageError,
+  startServer,
+  type ConnectionSummary,
+  type LinedropServer,
+  type S3StorageOptions,
+} from '../../src/index.js';
 import { encodeCount } from '../../src/protocol/index.js';
 import { HOST, QUIT, RawPeer, ROOT, sleep, until } from '../support.js';
-import { admin, bucket, CEPH_DIR, cephEnv, clear, ENDPOINT, listKeys, listUploads, openBucket, readObject, removeBucket, SKIP } from './s3-gateway.js';
+import {
+  admin,
+  bucket,
+  CEPH_DIR,
+  cephEnv,
+  clear,
+  ENDPOINT,
+  listKeys,
+  listUploads,
+  openBucket,
+  readObject,
+  removeBucket,
+  SKIP,
+} from './s3-gateway.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -99,12 +120,22 @@ async function streamMessage(
 
 /** Bytes that make one message of varied lines: UTF-8, tabs, `\r`, empty lines, long lines. */
 function variedBody(bytes: number, seed: number): Buffer {
-  const samples = ['', 'plain ascii', 'tab\tseparated\tvalues', 'carriage return\r', 'naïve café — ünïcödé ✓', ' leading and trailing ', 'x'.repeat(3000)];
+  const samples = [
+    '',
+    'plain ascii',
+    'tab\tseparated\tvalues',
+    'carriage return\r',
+    'naïve café — ünïcödé ✓',
+    ' leading and trailing ',
+    'x'.repeat(3000),
+  ];
   const parts: Buffer[] = [];
   let size = 0;
   for (let i = 0; size < bytes; i++) {
     const text = `${seed}-${i} ${samples[(i * 7 + seed) % samples.length]}\n`;
-    const line = Buffer.from(size + Buffer.byteLength(text) > bytes ? `${'z'.repeat(Math.max(0, bytes - size - 1))}\n` : text);
+    const line = Buffer.from(
+      size + Buffer.byteLength(text) > bytes ? `${'z'.repeat(Math.max(0, bytes - size - 1))}\n` : text,
+    );
     parts.push(line);
     size += line.length;
   }
@@ -150,48 +181,55 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
     }
   });
 
-  test('a client that disconnects mid-file leaves no object, no unfinished upload, and the earlier file in place', async () => {
-    const s = await serve({ prefix: 'vanish' });
-    try {
-      // A good 1.txt and 2.txt first.
-      const client = await LinedropClient.connect({ host: HOST, port: s.port });
-      assert.equal(await client.sendLines(['the good one']), 'A');
-      assert.equal(await client.sendLines(['also good']), 'A');
-      assert.equal(await client.quit(), 'Q');
-      await closedWith(s.closed, 1);
+  test(
+    'a client that disconnects mid-file leaves no object, no unfinished upload, and the earlier ' + 'file in place',
+    async () => {
+      const s = await serve({ prefix: 'vanish' });
+      try {
+        // A good 1.txt and 2.txt first.
+        const client = await LinedropClient.connect({ host: HOST, port: s.port });
+        assert.equal(await client.sendLines(['the good one']), 'A');
+        assert.equal(await client.sendLines(['also good']), 'A');
+        assert.equal(await client.quit(), 'Q');
+        await closedWith(s.closed, 1);
 
-      // Vanishes inside a small 1.txt (not a part yet).
-      const small = await RawPeer.connect(s.port);
-      await small.write(Buffer.concat([encodeCount(100), Buffer.from('only\nten\nlines\n')]));
-      await sleep(200);
-      small.destroy();
-      assert.ok(await closedWith(s.closed, 2), 'the server noticed');
+        // Vanishes inside a small 1.txt (not a part yet).
+        const small = await RawPeer.connect(s.port);
+        await small.write(Buffer.concat([encodeCount(100), Buffer.from('only\nten\nlines\n')]));
+        await sleep(200);
+        small.destroy();
+        assert.ok(await closedWith(s.closed, 2), 'the server noticed');
 
-      // Vanishes inside a large 1.txt, once its multipart upload is under way.
-      const large = await RawPeer.connect(s.port);
-      let seen = false;
-      await streamMessage(large, 40, async (written) => {
-        if (written === 16) {
-          seen = await until(async () => (await listUploads('vanish/')).length > 0, 10_000);
-          large.destroy();
-        }
-      });
-      assert.ok(seen, 'a multipart upload was under way when the client vanished');
-      assert.ok(await closedWith(s.closed, 3), 'the server noticed');
-      assert.deepEqual(
-        s.closed.slice(1).map((c) => c.reason),
-        ['truncated', 'truncated'],
-      );
+        // Vanishes inside a large 1.txt, once its multipart upload is under way.
+        const large = await RawPeer.connect(s.port);
+        let seen = false;
+        await streamMessage(large, 40, async (written) => {
+          if (written === 16) {
+            seen = await until(async () => (await listUploads('vanish/')).length > 0, 10_000);
+            large.destroy();
+          }
+        });
+        assert.ok(seen, 'a multipart upload was under way when the client vanished');
+        assert.ok(await closedWith(s.closed, 3), 'the server noticed');
+        assert.deepEqual(
+          s.closed.slice(1).map((c) => c.reason),
+          ['truncated', 'truncated'],
+        );
 
-      assert.deepEqual(await listUploads('vanish/'), [], 'the multipart upload was aborted');
-      assert.deepEqual(await listKeys('vanish/'), ['vanish/1.txt', 'vanish/2.txt']);
-      assert.equal((await readObject('vanish/1.txt')).toString(), 'the good one\n', 'the half-sent file did not replace 1.txt');
-      assert.equal((await readObject('vanish/2.txt')).toString(), 'also good\n');
-    } finally {
-      await s.server.close();
-      await clear('vanish/');
-    }
-  });
+        assert.deepEqual(await listUploads('vanish/'), [], 'the multipart upload was aborted');
+        assert.deepEqual(await listKeys('vanish/'), ['vanish/1.txt', 'vanish/2.txt']);
+        assert.equal(
+          (await readObject('vanish/1.txt')).toString(),
+          'the good one\n',
+          'the half-sent file did ' + 'not replace 1.txt',
+        );
+        assert.equal((await readObject('vanish/2.txt')).toString(), 'also good\n');
+      } finally {
+        await s.server.close();
+        await clear('vanish/');
+      }
+    },
+  );
 
   test('a 200 MiB upload: the server holds a bounded amount of memory and the object is complete', async () => {
     const s = await serve({ prefix: 'big' });
@@ -219,7 +257,8 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
       await peer.write(QUIT);
       const growth = { rss: (peak.rss - base.rss) / MiB, arrayBuffers: (peak.arrayBuffers - base.arrayBuffers) / MiB };
       note(
-        `200 MiB upload: RSS grew ${growth.rss.toFixed(1)} MiB, array buffers ${growth.arrayBuffers.toFixed(1)} MiB (part ${s.storage.partSize / MiB} MiB, queue ${s.storage.queueSize})`,
+        `200 MiB upload: RSS grew ${growth.rss.toFixed(1)} MiB, array buffers ` +
+          `${growth.arrayBuffers.toFixed(1)} MiB (part ${s.storage.partSize / MiB} MiB, queue ${s.storage.queueSize})`,
       );
       assert.ok(growth.arrayBuffers < 150, `array buffers grew ${growth.arrayBuffers.toFixed(1)} MiB`);
       assert.ok(growth.rss < 150, `RSS grew ${growth.rss.toFixed(1)} MiB`);
@@ -280,68 +319,99 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
     }
   });
 
-  test('init: a missing bucket or bad credentials fail clearly; stale uploads under the prefix are aborted', async () => {
-    await assert.rejects(new S3Storage({ bucket: `${bucket}-missing`, endpoint: ENDPOINT! }).init(), (err: Error) => {
-      assert.ok(err instanceof S3StorageError);
-      assert.match(err.message, /no such bucket/);
-      return true;
-    });
-    await assert.rejects(
-      new S3Storage({ bucket, endpoint: ENDPOINT!, credentials: { accessKeyId: 'nobody', secretAccessKey: 'wrong' } }).init(),
-      /access denied/,
-    );
-    const leftover = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
-    const elsewhere = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
-    try {
-      assert.equal(await storage({ prefix: 'stale' }).init(), 0, 'a fresh upload is not stale');
-      await sleep(2100);
-      assert.equal(await storage({ prefix: 'stale', staleUploadMs: 1000 }).init(), 1);
-      assert.deepEqual(await listUploads('stale/'), []);
-      assert.equal((await listUploads('other/')).length, 1, 'uploads outside the prefix are left alone');
-    } finally {
-      for (const [key, id] of [
-        ['stale/1.txt', leftover.UploadId],
-        ['other/1.txt', elsewhere.UploadId],
-      ] as const) {
-        await admin()
-          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }))
-          .catch(() => undefined);
+  test(
+    'init: a missing bucket or bad credentials fail clearly; stale uploads under the prefix ' + 'are aborted',
+    async () => {
+      await assert.rejects(new S3Storage({ bucket: `${bucket}-missing`, endpoint: ENDPOINT! }).init(), (err: Error) => {
+        assert.ok(err instanceof S3StorageError);
+        assert.match(err.message, /no such bucket/);
+        return true;
+      });
+      await assert.rejects(
+        new S3Storage({
+          bucket,
+          endpoint: ENDPOINT!,
+          credentials: { accessKeyId: 'nobody', secretAccessKey: 'wrong' },
+        }).init(),
+        /access denied/,
+      );
+      const leftover = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
+      const elsewhere = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
+      try {
+        assert.equal(await storage({ prefix: 'stale' }).init(), 0, 'a fresh upload is not stale');
+        await sleep(2100);
+        assert.equal(await storage({ prefix: 'stale', staleUploadMs: 1000 }).init(), 1);
+        assert.deepEqual(await listUploads('stale/'), []);
+        assert.equal((await listUploads('other/')).length, 1, 'uploads outside the prefix are left alone');
+      } finally {
+        for (const [key, id] of [
+          ['stale/1.txt', leftover.UploadId],
+          ['other/1.txt', elsewhere.UploadId],
+        ] as const) {
+          await admin()
+            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }))
+            .catch(() => undefined);
+        }
       }
-    }
-  });
+    },
+  );
 
-  test('linedrop receive --store s3://BUCKET/PREFIX --s3-endpoint: the command line stores into the bucket', async () => {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'receive', '--store', `s3://${bucket}/cli`, '--s3-endpoint', ENDPOINT!, '--port', '0', '--host', HOST, '--once', '--json', '--log-format', 'json'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = once(child, 'exit');
-    try {
-      assert.ok(await until(() => stdout.includes('"listening"'), 20_000), `no listening event; stderr: ${stderr}`);
-      const listening = JSON.parse(stdout.split('\n').find((l) => l.includes('"listening"'))!) as { port: number; storage: string };
-      assert.equal(listening.storage, `s3://${bucket}/cli/`);
-      const client = await LinedropClient.connect({ host: HOST, port: listening.port });
-      assert.equal(await client.sendLines(['from the command line']), 'A');
-      assert.equal(await client.quit(), 'Q');
-      const [code] = await exited;
-      assert.equal(code, 0, stderr);
-      assert.equal((await readObject('cli/1.txt')).toString(), 'from the command line\n');
-      assert.match(stdout, new RegExp(`"path":"s3://${bucket}/cli/1.txt"`));
-    } finally {
-      child.kill();
-      await clear('cli/');
-    }
-  });
+  test(
+    'linedrop receive --store s3://BUCKET/PREFIX --s3-endpoint: the command line stores into ' + 'the bucket',
+    async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'receive',
+          '--store',
+          `s3://${bucket}/cli`,
+          '--s3-endpoint',
+          ENDPOINT!,
+          '--port',
+          '0',
+          '--host',
+          HOST,
+          '--once',
+          '--json',
+          '--log-format',
+          'json',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = once(child, 'exit');
+      try {
+        assert.ok(await until(() => stdout.includes('"listening"'), 20_000), `no listening event; stderr: ${stderr}`);
+        const listening = JSON.parse(stdout.split('\n').find((l) => l.includes('"listening"'))!) as {
+          port: number;
+          storage: string;
+        };
+        assert.equal(listening.storage, `s3://${bucket}/cli/`);
+        const client = await LinedropClient.connect({ host: HOST, port: listening.port });
+        assert.equal(await client.sendLines(['from the command line']), 'A');
+        assert.equal(await client.quit(), 'Q');
+        const [code] = await exited;
+        assert.equal(code, 0, stderr);
+        assert.equal((await readObject('cli/1.txt')).toString(), 'from the command line\n');
+        assert.match(stdout, new RegExp(`"path":"s3://${bucket}/cli/1.txt"`));
+      } finally {
+        child.kill();
+        await clear('cli/');
+      }
+    },
+  );
 
   test('the gateway killed mid-upload: R (and R while it is down), then the server stores again once it is back', {
-    skip: CEPH_DIR ? false : 'needs LINEDROP_TEST_CEPH_DIR, the cluster folder of start-rgw.sh (npm run test:s3 sets it), to kill and restart radosgw',
+    skip: CEPH_DIR
+      ? false
+      : 'needs LINEDROP_TEST_CEPH_DIR, the cluster folder of start-rgw.sh (npm ' +
+        'run test:s3 sets it), to kill and restart radosgw',
   }, async () => {
     const s = await serve({ prefix: 'outage', socketTimeoutMs: 5_000 });
     let gatewayDown = false;
@@ -407,11 +477,18 @@ function killGateway(): void {
   process.kill(pid, 'SIGKILL');
 }
 
-/** Starts radosgw the way start-rgw.sh does, records its pid where the cluster's stop reads it, and waits until it answers. */
+/**
+ * Starts radosgw the way start-rgw.sh does, records its pid where the cluster's stop reads it, and waits until it
+ * answers.
+ */
 async function startGateway(): Promise<void> {
   const log = openSync(join(CEPH_DIR!, 'log', 'rgw.out'), 'a');
   try {
-    const child = spawn('radosgw', ['-n', 'client.rgw.a', '-f'], { env: cephEnv(), detached: true, stdio: ['ignore', log, log] });
+    const child = spawn('radosgw', ['-n', 'client.rgw.a', '-f'], {
+      env: cephEnv(),
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
     writeFileSync(rgwPidFile(), `${child.pid}\n`);
     child.unref();
   } finally {

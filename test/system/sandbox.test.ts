@@ -28,7 +28,13 @@ const hasBwrap = (() => {
 const isRoot = process.getuid?.() === 0;
 
 /** The hostile part of each submission, run before it serves (Python; `P` holds the test's paths). */
-function hostile(p: { home: string; cls: string; out: string; nonce: string; hostPort: number }): Record<string, string> {
+function hostile(p: {
+  home: string;
+  cls: string;
+  out: string;
+  nonce: string;
+  hostPort: number;
+}): Record<string, string> {
   const P = `P = ${JSON.stringify(p)}\n`;
   return {
     snoop: `${P}
@@ -105,12 +111,20 @@ async function writeClass(dir: string, code: Record<string, string>): Promise<vo
   await writeFile(join(dir, 'alice.py'), await labServer());
   const source = await labServer();
   for (const [name, text] of Object.entries(code)) {
-    await writeFile(join(dir, `${name}.py`), source.replace(/^import os\n/m, `import os\n${text.replace(/^P = .*\n/m, (l) => l)}\n`));
+    await writeFile(
+      join(dir, `${name}.py`),
+      source.replace(/^import os\n/m, `import os\n${text.replace(/^P = .*\n/m, (l) => l)}\n`),
+    );
   }
 }
 
 /** Runs `linedrop grade` (the command in `bin`) as `user`; resolves with the exit status and its output. */
-function grade(bin: string, args: string[], env: NodeJS.ProcessEnv, asNobody: boolean): Promise<{ code: number | null; out: string }> {
+function grade(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  asNobody: boolean,
+): Promise<{ code: number | null; out: string }> {
   const argv = asNobody
     ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, bin, ...args]
     : [process.execPath, bin, ...args];
@@ -168,7 +182,8 @@ async function gradeHostileClass(asNobody: boolean): Promise<void> {
     await writeClass(cls, hostile({ home, cls, out, nonce, hostPort: (host.address() as AddressInfo).port }));
     // The command, where nobody can read it.
     await mkdir(app);
-    for (const part of ['bin', 'dist/cli', 'package.json']) await cp(join(ROOT, part), join(app, part), { recursive: true });
+    for (const part of ['bin', 'dist/cli', 'package.json'])
+      await cp(join(ROOT, part), join(app, part), { recursive: true });
     if (asNobody) {
       execFileSync('chmod', ['-R', 'a+rX', base]);
       execFileSync('chown', ['-R', '65534:65534', home, cls]);
@@ -176,7 +191,19 @@ async function gradeHostileClass(asNobody: boolean): Promise<void> {
       await chown(out, 65534, 65534);
     }
     const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' };
-    const args = ['grade', cls, '--cmd', "printf '2\\n' | exec python3 {file}", '--out', out, '--quick', '--jobs', '2', '--time-limit', '60s'];
+    const args = [
+      'grade',
+      cls,
+      '--cmd',
+      "printf '2\\n' | exec python3 {file}",
+      '--out',
+      out,
+      '--quick',
+      '--jobs',
+      '2',
+      '--time-limit',
+      '60s',
+    ];
     const { code, out: printed } = await grade(join(app, 'bin/linedrop.js'), args, env, asNobody);
     assert.equal(code, 0, printed);
     assert.match(printed, /Each server runs in a bubblewrap sandbox/);
@@ -240,16 +267,25 @@ async function gradeHostileClass(asNobody: boolean): Promise<void> {
     assert.deepEqual(await running(out), []);
     // The class page and each report say which sandbox was used.
     assert.match(await readFile(join(out, 'index.html'), 'utf8'), /bubblewrap sandbox/);
-    assert.match(await readFile(join(out, 'forker', 'report.txt'), 'utf8'), /Sandbox: bubblewrap\nLimits reached: could not start a process: limit 64/);
+    assert.match(
+      await readFile(join(out, 'forker', 'report.txt'), 'utf8'),
+      /Sandbox: bubblewrap\nLimits reached: could not start a process: limit 64/,
+    );
   } finally {
     host.close();
     await rm(base, { recursive: true, force: true });
   }
 }
 
-describe('grade in its sandbox, a hostile class', { skip: !hasBwrap && 'bwrap is not installed (scripts/install-system-tools.sh bubblewrap)' }, () => {
-  test(`as ${isRoot ? 'root' : 'this user'}: every hostile submission contained and reported, the correct one passes`, { timeout: 240_000 }, () =>
-    gradeHostileClass(false),
+describe('grade in its sandbox, a hostile class', {
+  skip: !hasBwrap && 'bwrap is not installed ' + '(scripts/install-system-tools.sh bubblewrap)',
+}, () => {
+  test(
+    `as ${isRoot ? 'root' : 'this user'}: every hostile submission contained and reported, the ` + `correct one passes`,
+    { timeout: 240_000 },
+    () => gradeHostileClass(false),
   );
-  test('as an ordinary user (nobody)', { skip: !isRoot && 'needs root to run as nobody', timeout: 240_000 }, () => gradeHostileClass(true));
+  test('as an ordinary user (nobody)', { skip: !isRoot && 'needs root to run as nobody', timeout: 240_000 }, () =>
+    gradeHostileClass(true),
+  );
 });

@@ -81,14 +81,25 @@ function hexdump(data: Buffer): string {
  * (starting at 0, advanced by each payload) and acknowledges the other direction's, so TCP
  * reassembles the stream. The client is the -T source, the server the destination.
  */
-async function text2pcapCapture(dir: string, name: string, net: number, clientPort: number, serverPort: number, segments: Segment[]): Promise<string> {
+async function text2pcapCapture(
+  dir: string,
+  name: string,
+  net: number,
+  clientPort: number,
+  serverPort: number,
+  segments: Segment[],
+): Promise<string> {
   const input = segments.map((seg) => `${seg.dir === 'c' ? 'I' : 'O'}\n${hexdump(seg.data)}`).join('');
   const txt = join(dir, `${name}.txt`);
   const out = join(dir, `${name}.pcapng`);
   await writeFile(txt, input);
-  await run('text2pcap', ['-q', '-D', '-T', `${clientPort},${serverPort}`, '-4', `127.0.${net}.1,127.0.${net}.2`, txt, out], {
-    timeout: TOOL_TIMEOUT_MS,
-  });
+  await run(
+    'text2pcap',
+    ['-q', '-D', '-T', `${clientPort},${serverPort}`, '-4', `127.0.${net}.1,127.0.${net}.2`, txt, out],
+    {
+      timeout: TOOL_TIMEOUT_MS,
+    },
+  );
   return out;
 }
 
@@ -129,7 +140,12 @@ class Connection {
     tcp[12] = 5 << 4;
     tcp[13] = flags;
     tcp.writeUInt16BE(0xffff, 14);
-    const pseudo = Buffer.concat([srcIp, dstIp, bytes(0, 6), Buffer.from([(20 + data.length) >> 8, (20 + data.length) & 0xff])]);
+    const pseudo = Buffer.concat([
+      srcIp,
+      dstIp,
+      bytes(0, 6),
+      Buffer.from([(20 + data.length) >> 8, (20 + data.length) & 0xff]),
+    ]);
     tcp.writeUInt16BE(checksum(pseudo, tcp, data), 16);
 
     const ip = Buffer.alloc(20);
@@ -152,7 +168,11 @@ class Connection {
 
   /** The three-way handshake. */
   open(): Buffer[] {
-    return [this.frame({ dir: 'c', flags: TH_SYN }), this.frame({ dir: 's', flags: TH_SYN | TH_ACK }), this.frame({ dir: 'c', flags: TH_ACK })];
+    return [
+      this.frame({ dir: 'c', flags: TH_SYN }),
+      this.frame({ dir: 's', flags: TH_SYN | TH_ACK }),
+      this.frame({ dir: 'c', flags: TH_ACK }),
+    ];
   }
 }
 
@@ -255,11 +275,23 @@ async function buildCaptures(dir: string): Promise<{ main: string; otherPort: st
       cutC.frame({ dir: 'c', flags: TH_RST }),
     ]),
     // a status byte that is not A, Q or R, then one more status than there are messages
-    text2pcapCapture(dir, 'bad-status', NET.badStatus, 40007, SERVER_PORT, [c(message(['q'])), s(text('X')), s(text('A'))]),
+    text2pcapCapture(dir, 'bad-status', NET.badStatus, 40007, SERVER_PORT, [
+      c(message(['q'])),
+      s(text('X')),
+      s(text('A')),
+    ]),
     // client bytes after the zero-line message, in the same segment and in a later one
-    text2pcapCapture(dir, 'after-done', NET.afterDone, 40008, SERVER_PORT, [c(Buffer.concat([message([]), message(['x'])])), s(text('Q')), c(text('more'))]),
+    text2pcapCapture(dir, 'after-done', NET.afterDone, 40008, SERVER_PORT, [
+      c(Buffer.concat([message([]), message(['x'])])),
+      s(text('Q')),
+      c(text('more')),
+    ]),
     // every byte in a segment of its own
-    text2pcapCapture(dir, 'every-byte', NET.everyByte, 40009, SERVER_PORT, [...[...everyByteStream].map((b) => c(bytes(b))), s(text('A')), s(text('Q'))]),
+    text2pcapCapture(dir, 'every-byte', NET.everyByte, 40009, SERVER_PORT, [
+      ...[...everyByteStream].map((b) => c(bytes(b))),
+      s(text('A')),
+      s(text('Q')),
+    ]),
     // a server on another port: decoded only when told to
     text2pcapCapture(dir, 'other-port', NET.otherPort, 40010, 12200, [c(message(['p'])), s(text('A'))]),
   ]);
@@ -307,7 +339,20 @@ const TCP_EXPERT =
  */
 async function dissect(home: string, file: string, extraArgs: string[]): Promise<Map<number, Row[]>> {
   const keys = Object.keys(FIELDS) as Key[];
-  const args = ['-n', '-X', `lua_script:${LUA}`, ...extraArgs, '-r', file, '-T', 'fields', '-E', 'aggregator=|', '-E', 'occurrence=a'];
+  const args = [
+    '-n',
+    '-X',
+    `lua_script:${LUA}`,
+    ...extraArgs,
+    '-r',
+    file,
+    '-T',
+    'fields',
+    '-E',
+    'aggregator=|',
+    '-E',
+    'occurrence=a',
+  ];
   for (const field of ['frame.number', 'ip.src', 'ip.dst', ...keys.map((k) => FIELDS[k])]) args.push('-e', field);
   const { stdout, stderr } = await run('tshark', args, {
     timeout: TOOL_TIMEOUT_MS,
@@ -407,7 +452,16 @@ test('template client: count split as 00 00 | 00 NN, two files then done', { ski
   await expectRows(NET.template, [
     { dir: 'c' },
     { dir: 'c' },
-    { dir: 'c', count: '2', msgno: '1', file: '1.txt', line: 'alpha|beta', line_len: '5|4', body_len: '11', response_in: '4' },
+    {
+      dir: 'c',
+      count: '2',
+      msgno: '1',
+      file: '1.txt',
+      line: 'alpha|beta',
+      line_len: '5|4',
+      body_len: '11',
+      response_in: '4',
+    },
     { dir: 's', status: "'A'", status_msgno: '1', request_in: '3' },
     { dir: 'c' },
     { dir: 'c' },
@@ -426,7 +480,16 @@ test('count sent one byte at a time, a line split over segments, an empty line',
     { dir: 'c' },
     { dir: 'c' },
     { dir: 'c' },
-    { dir: 'c', count: '3', msgno: '1', file: '1.txt', line: 'a||ccc', line_len: '1|0|3', body_len: '7', response_in: '7' },
+    {
+      dir: 'c',
+      count: '3',
+      msgno: '1',
+      file: '1.txt',
+      line: 'a||ccc',
+      line_len: '1|0|3',
+      body_len: '7',
+      response_in: '7',
+    },
     { dir: 's', status: "'A'", status_msgno: '1', request_in: '6' },
     { dir: 'c' },
     { dir: 'c' },
@@ -478,19 +541,32 @@ test('rejected message: server sends R and closes', { skip }, async () => {
       cut_count: '1000000',
       cut_lines: '1',
       cut_bytes: '6',
-      expert: 'Connection closed by the server (FIN) in the middle of message 2: 1 of 1000000 lines received (after the server rejected it)',
+      expert:
+        'Connection closed by the server (FIN) in the middle of message 2: 1 of 1000000 lines ' +
+        'received (after the server rejected it)',
     },
     { dir: 'c' },
   ]);
 });
 
-test('connection cut mid-message (FIN in the lines, RST in the count); port reuse starts again at 1', { skip }, async () => {
+test('connection cut mid-message (FIN in the lines, RST in the count); port reuse starts ' + 'again at 1', {
+  skip,
+}, async () => {
   await expectRows(NET.cut, [
     // connection A
     { dir: 'c' },
     { dir: 's' },
     { dir: 'c' },
-    { dir: 'c', count: '2', msgno: '1', file: '1.txt', line: 'l1|l2', line_len: '2|2', body_len: '6', response_in: '5' },
+    {
+      dir: 'c',
+      count: '2',
+      msgno: '1',
+      file: '1.txt',
+      line: 'l1|l2',
+      line_len: '2|2',
+      body_len: '6',
+      response_in: '5',
+    },
     { dir: 's', status: "'A'", status_msgno: '1', request_in: '4' },
     { dir: 'c' },
     {
@@ -530,7 +606,9 @@ test('connection cut mid-message (FIN in the lines, RST in the count); port reus
       cut_msgno: '1',
       cut_lines: '0',
       cut_bytes: '2',
-      expert: 'Connection closed by the client (RST) in the middle of message 1: 2 bytes of its 4-byte line count received',
+      expert:
+        'Connection closed by the client (RST) in the middle of message 1: 2 bytes of its ' +
+        '4-byte line count received',
     },
   ]);
 });
@@ -538,7 +616,13 @@ test('connection cut mid-message (FIN in the lines, RST in the count); port reus
 test('status byte other than A/Q/R, and a status with no message to answer', { skip }, async () => {
   await expectRows(NET.badStatus, [
     { dir: 'c', count: '1', msgno: '1', file: '1.txt', line: 'q', line_len: '1', body_len: '2', response_in: '2' },
-    { dir: 's', status: "'X'", status_msgno: '1', request_in: '1', expert: 'Unexpected status byte 0x58 (not A, Q or R)' },
+    {
+      dir: 's',
+      status: "'X'",
+      status_msgno: '1',
+      request_in: '1',
+      expert: 'Unexpected status byte ' + '0x58 (not A, Q or R)',
+    },
     { dir: 's', status: "'A'", status_msgno: '2', expert: 'Status byte 2, but the client has sent only 1 message' },
   ]);
 });
@@ -562,8 +646,24 @@ test('client data after the zero-line message', { skip }, async () => {
 test('every byte in a segment of its own', { skip }, async () => {
   const expected: Row[] = [...everyByteStream].map((): Row => ({ dir: 'c' }));
   // message 1 ends with byte 9 ("c\n"), message 2 (zero lines) with byte 13
-  expected[8] = { dir: 'c', count: '2', msgno: '1', file: '1.txt', line: 'ab|c', line_len: '2|1', body_len: '5', response_in: '14' };
-  expected[12] = { dir: 'c', count: '0', msgno: '2', body_len: '0', response_in: '15', expert: 'Zero-line message: client is done' };
+  expected[8] = {
+    dir: 'c',
+    count: '2',
+    msgno: '1',
+    file: '1.txt',
+    line: 'ab|c',
+    line_len: '2|1',
+    body_len: '5',
+    response_in: '14',
+  };
+  expected[12] = {
+    dir: 'c',
+    count: '0',
+    msgno: '2',
+    body_len: '0',
+    response_in: '15',
+    expert: 'Zero-line message: client is done',
+  };
   expected.push({ dir: 's', status: "'A'", status_msgno: '1', request_in: '9' });
   expected.push({ dir: 's', status: "'Q'", status_msgno: '2', request_in: '13' });
   await expectRows(NET.everyByte, expected);

@@ -8,7 +8,19 @@ import type { CheckDef, Outcome } from '../engine.js';
 import { messageText } from '../format.js';
 import { changedFiles, filesText, snapshot, type Snapshot } from '../snapshot.js';
 import type { CheckStatus, SkipReason } from '../types.js';
-import { body, findHolder, misnumberedText, notSavedText, oneMessageThenQuit, quit, savedBytes, savedText, seenText, Sent, settle } from './helpers.js';
+import {
+  body,
+  findHolder,
+  misnumberedText,
+  notSavedText,
+  oneMessageThenQuit,
+  quit,
+  savedBytes,
+  savedText,
+  seenText,
+  Sent,
+  settle,
+} from './helpers.js';
 
 /** Files read at the moment of an A are at most this big (the checker's messages are tiny). */
 const MAX_READ_AT_ANSWER = 1024 * 1024;
@@ -44,7 +56,11 @@ export const FILE_CHECKS: CheckDef[] = [
     required: true,
     needsDir: true,
     async run(scope) {
-      const msgs = [scope.run.lines('numbering, file 1', 2), scope.run.lines('numbering, file 2', 1), scope.run.lines('numbering, file 3', 3)];
+      const msgs = [
+        scope.run.lines('numbering, file 1', 2),
+        scope.run.lines('numbering, file 2', 1),
+        scope.run.lines('numbering, file 3', 3),
+      ];
       const bodies = msgs.map(body);
       const names = ['1.txt', '2.txt', '3.txt'];
       const before = await snapshot(scope.dir);
@@ -80,7 +96,11 @@ export const FILE_CHECKS: CheckDef[] = [
           ok = false;
           const holder = findHolder(changed, wanted);
           fault ??= holder ? 'numbering-continues' : 'not-saved';
-          parts.push(holder ? misnumberedText(i + 1, holder.name) : `${name} not written: ${notSavedText(scope.dir, changed)}`);
+          parts.push(
+            holder
+              ? misnumberedText(i + 1, holder.name)
+              : `${name} not written: ` + `${notSavedText(scope.dir, changed)}`,
+          );
           continue;
         }
         const saved = savedBytes(file, before.get(name));
@@ -95,7 +115,9 @@ export const FILE_CHECKS: CheckDef[] = [
       return {
         status: ok ? 'pass' : 'fail',
         sent: sent.text(),
-        expected: `1.txt, 2.txt and 3.txt holding exactly the three messages' lines (${bodies.map((b) => b.length).join(', ')} bytes)`,
+        expected:
+          `1.txt, 2.txt and 3.txt holding exactly the three messages' lines ` +
+          `(${bodies.map((b) => b.length).join(', ')} bytes)`,
         seen: `${parts.join('; ')}; statuses ${seenText(wire, scope.t)}`,
         notes,
         ...(fault && !ok ? { fault } : {}),
@@ -115,9 +137,16 @@ export const FILE_CHECKS: CheckDef[] = [
       const inOne = (snap: Snapshot): boolean => snap.get('1.txt')?.content?.includes(wanted) === true;
       const after = await settle(scope.dir, inOne);
       const changed = changedFiles(before, after);
-      const expected = `the message saved as 1.txt (numbering starts again at 1 on every connection; ${before.has('1.txt') ? 'a 1.txt from an earlier connection was there' : 'there was no 1.txt yet'})`;
+      const expected =
+        `the message saved as 1.txt (numbering starts again at 1 on every ` +
+        `connection; ${before.has('1.txt') ? 'a 1.txt from an earlier connection was there' : 'there was no 1.txt yet'})`;
       if (inOne(after) && changed.some((f) => f.name === '1.txt')) {
-        return { status: 'pass', sent: sent.text(), expected, seen: `1.txt now holds the message; statuses ${seenText(wire, scope.t)}` };
+        return {
+          status: 'pass',
+          sent: sent.text(),
+          expected,
+          seen: `1.txt now holds the message; ` + `statuses ${seenText(wire, scope.t)}`,
+        };
       }
       const holder = findHolder(changed, wanted);
       const seen = holder
@@ -159,25 +188,44 @@ export const FILE_CHECKS: CheckDef[] = [
         seen: `${seen}; ${statuses}`,
       });
       if (!old) {
-        return result('skip', `there was no 1.txt from an earlier connection to overwrite (1.txt now: ${now ? `${now.size} bytes` : 'missing'})`, 'not-judged');
+        return result(
+          'skip',
+          `there was no 1.txt from an earlier connection to overwrite (1.txt now: ${now ? `${now.size} bytes` : 'missing'})`,
+          'not-judged',
+        );
       }
       const content = now?.content;
       if (content?.equals(wanted)) return result('pass', `1.txt holds exactly the new ${wanted.length} bytes`);
       if (old.content && content && content.equals(Buffer.concat([old.content, wanted]))) {
         return result(
           'fail',
-          `the new message was appended to the earlier 1.txt (${old.size} bytes) instead of replacing it: 1.txt holds ${content.length} bytes; open it with "w", not "a"`,
+          `the new message was appended to the earlier 1.txt (${old.size} bytes) instead of ` +
+            `replacing it: 1.txt holds ${content.length} bytes; open it with "w", not "a"`,
         );
       }
       if (content && content.length > wanted.length && content.subarray(0, wanted.length).equals(wanted)) {
-        return result('fail', `1.txt holds the new message, then the rest of the earlier file (${content.length} bytes): written over without truncating`);
+        return result(
+          'fail',
+          `1.txt holds the new message, then the rest of the earlier file ` +
+            `(${content.length} bytes): written over without truncating`,
+        );
       }
       if (!changed.some((f) => f.name === '1.txt')) {
         const holder = findHolder(changed, wanted);
         if (holder) {
-          return result('skip', `the message was saved as ${holder.name}, not 1.txt, so 1.txt was not written again (see numbering-restarts)`, 'not-judged');
+          return result(
+            'skip',
+            `the message was saved as ${holder.name}, not 1.txt, so 1.txt was ` +
+              `not written again (see numbering-restarts)`,
+            'not-judged',
+          );
         }
-        return result('fail', `1.txt was not written again and the message is in no k.txt (files written: ${filesText(changed)})`, undefined, 'not-saved');
+        return result(
+          'fail',
+          `1.txt was not written again and the message is in no k.txt (files ` + `written: ${filesText(changed)})`,
+          undefined,
+          'not-saved',
+        );
       }
       return result('fail', `1.txt: ${content ? savedText(wanted, content) : 'gone'}`);
     },
@@ -211,14 +259,18 @@ export const FILE_CHECKS: CheckDef[] = [
       }
       await quit(wire, sent, msgs.length, scope.t);
       wire.onBytes = undefined;
-      const expected = 'at the moment each A arrives, a k.txt already holds the whole message (the handout: save the message, then send the response)';
+      const expected =
+        'at the moment each A arrives, a k.txt already holds the whole message (the ' +
+        'handout: save the message, then send the response)';
       if (atAnswer.length < bodies.length) {
         return {
           status: 'skip',
           skipReason: 'not-judged',
           sent: sent.text(),
           expected,
-          seen: `only ${atAnswer.length} of the ${bodies.length} messages were answered A, so A's meaning could not be judged (see accept); statuses ${seenText(wire, scope.t)}`,
+          seen:
+            `only ${atAnswer.length} of the ${bodies.length} messages were answered A, so A's ` +
+            `meaning could not be judged (see accept); statuses ${seenText(wire, scope.t)}`,
         };
       }
       // Where the messages are once the server had time: were they stored late, or never?
@@ -226,7 +278,9 @@ export const FILE_CHECKS: CheckDef[] = [
       const holders = bodies.map((b) => findHolder([...later.values()], b)?.name ?? null);
       const statuses = `statuses ${seenText(wire, scope.t)}`;
       const order = scope.run.options.order;
-      const seenOrder = order ? await order.answers(localPort, holders) : { unseen: 'no source of the order of events was given' };
+      const seenOrder = order
+        ? await order.answers(localPort, holders)
+        : { unseen: 'no source of the order ' + 'of events was given' };
       const fix = 'write and close the file (so its bytes are in it) before sending A';
       if ('answers' in seenOrder) {
         const ok = seenOrder.answers.every((a) => a.order === 'stored-before');
@@ -238,7 +292,10 @@ export const FILE_CHECKS: CheckDef[] = [
           sent: sent.text(),
           expected,
           seen: `${seen.join('; ')} (seen in ${order!.describe}); ${statuses}`,
-          notes: [`judged by the order of ${order!.describe}, not by timing: the same verdict on every run`, ...(ok ? [] : [fix])],
+          notes: [
+            `judged by the order of ${order!.describe}, not by timing: the same verdict ` + `on every run`,
+            ...(ok ? [] : [fix]),
+          ],
           ...(ok ? {} : { fault: late!.order === 'written-after' ? 'answer-before-store' : 'not-saved' }),
         };
       }
@@ -259,7 +316,10 @@ export const FILE_CHECKS: CheckDef[] = [
             : `A ${i + 1} arrived, but the message was never stored in a k.txt (${seen.named})`,
         );
       }
-      const timingOnly = `judged by timing only (the folder read the moment each A arrived): a file stored microseconds after its A can pass; the order of the server's events could not be seen: ${seenOrder.unseen}`;
+      const timingOnly =
+        `judged by timing only (the folder read the moment each A arrived): a file ` +
+        `stored microseconds after its A can pass; the order of the server's events could not be ` +
+        `seen: ${seenOrder.unseen}`;
       return {
         status: ok ? 'pass' : 'fail',
         evidence: 'timing',

@@ -36,7 +36,13 @@ export const WIRE_CHECKS: CheckDef[] = [
       await wire.waitForStatuses(1, scope.t);
       await wire.linger(GRACE_MS);
       const j = judge(wire, 'Q');
-      return { status: j.ok ? 'pass' : 'fail', sent: sent.text(), expected: 'the one byte Q (0x51)', seen: seenText(wire, scope.t), ...faultFields(j) };
+      return {
+        status: j.ok ? 'pass' : 'fail',
+        sent: sent.text(),
+        expected: 'the one byte Q (0x51)',
+        seen: seenText(wire, scope.t),
+        ...faultFields(j),
+      };
     },
   },
   {
@@ -66,7 +72,9 @@ export const WIRE_CHECKS: CheckDef[] = [
         };
       }
       const statuses = statusesText(wire.data);
-      const seen = closed ? `${statuses}, ${wire.endText()} after ${ms} ms` : `${statuses}, the connection still open after ${scope.t} ms`;
+      const seen = closed
+        ? `${statuses}, ${wire.endText()} ` + `after ${ms} ms`
+        : `${statuses}, the connection still open after ${scope.t} ms`;
       return { status: closed ? 'pass' : 'fail', sent: sent.text(), expected, seen };
     },
   },
@@ -89,7 +97,13 @@ export const WIRE_CHECKS: CheckDef[] = [
         answer.length === 0
           ? `no byte within ${scope.t} ms, ${wire.endText()}`
           : `${statusesText(answer)} after the message (all bytes: ${seenText(wire, scope.t)})`;
-      return { status: j.ok ? 'pass' : 'fail', sent: sent.text(), expected: 'the one byte A (0x41) after the message', seen, ...faultFields(j) };
+      return {
+        status: j.ok ? 'pass' : 'fail',
+        sent: sent.text(),
+        expected: 'the one byte A (0x41) ' + 'after the message',
+        seen,
+        ...faultFields(j),
+      };
     },
   },
   {
@@ -131,14 +145,24 @@ export const WIRE_CHECKS: CheckDef[] = [
     title: 'several messages and the quit in one write',
     required: true,
     async run(scope) {
-      const msgs = [scope.run.lines('one write, file 1', 1), scope.run.lines('one write, file 2', 2), scope.run.lines('one write, file 3', 3)];
+      const msgs = [
+        scope.run.lines('one write, file 1', 1),
+        scope.run.lines('one write, file 2', 2),
+        scope.run.lines('one write, file 3', 3),
+      ];
       const wire = await scope.connect();
       await wire.write(Buffer.concat([...msgs.map((m) => encodeMessage(m)), QUIT_MESSAGE]));
       const sent = `one write of ${[...msgs.map(messageText), QUIT_TEXT].join(' ')}`;
       await wire.waitForStatuses(4, scope.t);
       await wire.linger(GRACE_MS);
       const j = judge(wire, 'AAAQ');
-      return { status: j.ok ? 'pass' : 'fail', sent, expected: 'A A A Q', seen: seenText(wire, scope.t), ...faultFields(j) };
+      return {
+        status: j.ok ? 'pass' : 'fail',
+        sent,
+        expected: 'A A A Q',
+        seen: seenText(wire, scope.t),
+        ...faultFields(j),
+      };
     },
   },
   {
@@ -158,12 +182,15 @@ export const WIRE_CHECKS: CheckDef[] = [
         const statuses = [...wire.data].filter((b) => b !== 0x0a && b !== 0x0d && b !== 0x20 && b !== 0x00).length;
         if (early === undefined && whole < ends.length && statuses > whole) {
           const start = whole === 0 ? 0 : ends[whole - 1]!;
-          early = `A sent before the lines were read: a status byte arrived when only ${i - start} of message ${whole + 1}'s ${ends[whole]! - start} bytes had been sent`;
+          early =
+            `A sent before the lines were read: a status byte arrived when only ${i - start} ` +
+            `of message ${whole + 1}'s ${ends[whole]! - start} bytes had been sent`;
         }
         await wire.write(Buffer.from([byte]));
         await sleep(2);
       }
-      const sent = `${bytes.length} writes of one byte each, ~2 ms apart: ${[...msgs.map(messageText), QUIT_TEXT].join(' ')}`;
+      const sent =
+        `${bytes.length} writes of one byte each, ~2 ms apart: ` + `${[...msgs.map(messageText), QUIT_TEXT].join(' ')}`;
       await wire.waitForStatuses(3, scope.t);
       await wire.linger(GRACE_MS);
       const j = judge(wire, 'AAQ');
@@ -177,7 +204,13 @@ export const WIRE_CHECKS: CheckDef[] = [
           notes: ['read all N lines of a message before answering it'],
         };
       }
-      return { status: j.ok ? 'pass' : 'fail', sent, expected: 'A A Q', seen: seenText(wire, scope.t), ...faultFields(j) };
+      return {
+        status: j.ok ? 'pass' : 'fail',
+        sent,
+        expected: 'A A Q',
+        seen: seenText(wire, scope.t),
+        ...faultFields(j),
+      };
     },
   },
   {
@@ -186,7 +219,16 @@ export const WIRE_CHECKS: CheckDef[] = [
     required: true,
     async run(scope) {
       const [tag] = scope.run.lines('content', 1);
-      const lines = ['', 'carriage return at the end\r', '\r', '\ttab\tseparated\t', 'UTF-8: wörld ✓ 日本語 🚀', '  spaces around  ', tag!, ''];
+      const lines = [
+        '',
+        'carriage return at the end\r',
+        '\r',
+        '\ttab\tseparated\t',
+        'UTF-8: wörld ✓ 日本語 🚀',
+        '  spaces around  ',
+        tag!,
+        '',
+      ];
       const wanted = body(lines);
       const before = scope.hasDir ? await snapshot(scope.dir) : undefined;
       const { wire, sent } = await oneMessageThenQuit(scope, lines);
@@ -199,23 +241,30 @@ export const WIRE_CHECKS: CheckDef[] = [
           expected: 'A, then Q',
           seen: statuses,
           ...faultFields(j),
-          notes: [...faultFields(j).notes, 'the saved bytes were not compared: give the server folder (--dir) for that'],
+          notes: [
+            ...faultFields(j).notes,
+            'the saved bytes were not compared: give the server ' + 'folder (--dir) for that',
+          ],
         };
       }
       const matches = (snap: Snapshot): FileState | undefined =>
-        changedFiles(before, snap).find((f) => f.content !== undefined && savedBytes(f, before.get(f.name)).bytes.equals(wanted));
+        changedFiles(before, snap).find(
+          (f) => f.content !== undefined && savedBytes(f, before.get(f.name)).bytes.equals(wanted),
+        );
       const after = await settle(scope.dir, (snap) => matches(snap) !== undefined);
       const exact = matches(after);
       const notes = faultFields(j).notes;
       let fileSeen: string;
       if (exact) {
-        if (savedBytes(exact, before.get(exact.name)).appended) notes.push(`the message was appended to the earlier ${exact.name} (see overwrite)`);
+        if (savedBytes(exact, before.get(exact.name)).appended)
+          notes.push(`the message was appended ` + `to the earlier ${exact.name} (see overwrite)`);
         fileSeen = `${exact.name} holds the ${wanted.length} bytes exactly`;
       } else {
         const written = changedFiles(before, after).filter((f) => f.size > 0);
         const first = written[0];
         fileSeen = first
-          ? `${first.name} (${first.size} bytes) differs: ${savedText(wanted, savedBytes(first, before.get(first.name)).bytes)}`
+          ? `${first.name} (${first.size} bytes) differs: ` +
+            `${savedText(wanted, savedBytes(first, before.get(first.name)).bytes)}`
           : 'no k.txt was written';
       }
       // The file is this check's own business; a fault of the statuses alone is another check's.

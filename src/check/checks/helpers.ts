@@ -75,7 +75,9 @@ export function judgeStatuses(received: Buffer, expected: string): Judged {
     return {
       ok: false,
       fault: `extra-byte-${extraHex}`,
-      why: `a status is followed by ${extras.length === 1 ? 'an extra byte' : 'extra bytes'} (${hex(Buffer.from(extras))}): the server must send the one status byte only`,
+      why:
+        `a status is followed by ${extras.length === 1 ? 'an extra byte' : 'extra bytes'} ` +
+        `(${hex(Buffer.from(extras))}): the server must send the one status byte only`,
     };
   }
   return { ok: false };
@@ -137,7 +139,10 @@ export function savedBytes(file: FileState, before: FileState | undefined): { by
   return { bytes: now, appended: false };
 }
 
-/** Reads the folder until `done` says the server's files are in place, at most ~500 ms (the A-before-stored check judges timing). */
+/**
+ * Reads the folder until `done` says the server's files are in place, at most ~500 ms (the A-before-stored check judges
+ * timing).
+ */
 export async function settle(dir: string, done: (snap: Snapshot) => boolean): Promise<Snapshot> {
   let snap = await snapshot(dir);
   for (let i = 0; i < 5 && !done(snap); i++) {
@@ -155,7 +160,9 @@ export function savedText(wanted: Buffer, saved: Buffer): string {
   return firstDifference(wanted, saved);
 }
 
-/** Files in the folder whose names hold a backslash: a Windows path (`C:\\Users\\x\\1.txt`) written as one file name. */
+/**
+ * Files in the folder whose names hold a backslash: a Windows path (`C:\\Users\\x\\1.txt`) written as one file name.
+ */
 export function windowsNames(dir: string): string[] {
   try {
     return readdirSync(dir).filter((n) => n.includes('\\'));
@@ -168,7 +175,10 @@ export function windowsNames(dir: string): string[] {
 export function notSavedText(dir: string, changed: readonly FileState[]): string {
   const windows = windowsNames(dir);
   if (windows.length > 0) {
-    return `the server wrote ${windows.map((n) => JSON.stringify(n)).join(', ')}: a file name with backslashes (a Windows path), which Linux keeps as one name; build the name with os.path.join or just "k.txt"`;
+    return (
+      `the server wrote ${windows.map((n) => JSON.stringify(n)).join(', ')}: a file name with ` +
+      `backslashes (a Windows path), which Linux keeps as one name; build the name with os.path.join or just "k.txt"`
+    );
   }
   return changed.length === 0
     ? 'nothing was saved: no k.txt in the folder changed'
@@ -178,7 +188,10 @@ export function notSavedText(dir: string, changed: readonly FileState[]): string
 /** `message 1 saved as 0.txt, not 1.txt`, with the flaw named when the numbering starts at 0. */
 export function misnumberedText(message: number, holder: string): string {
   const zero = holder === `${message - 1}.txt`;
-  return `message ${message} saved as ${holder}, not ${message}.txt${zero ? ': the files are numbered from 0.txt, the handout numbers them from 1.txt' : ''}`;
+  return (
+    `message ${message} saved as ${holder}, not ` +
+    `${message}.txt${zero ? ': the files are numbered from 0.txt, the handout numbers them from 1.txt' : ''}`
+  );
 }
 
 /** Where a message's bytes went among the files that changed, if anywhere. */
@@ -212,7 +225,9 @@ export async function afterVanish(scope: Scope, sent: Sent, what: string): Promi
   scope.close();
   const { run } = scope;
   const proc = run.proc;
-  const exitedText = 'the server then exited (it serves one connection, as the lab server does), so whether it keeps serving does not apply';
+  const exitedText =
+    'the server then exited (it serves one connection, as the lab server does), so ' +
+    'whether it keeps serving does not apply';
   if (proc?.started && !run.knownMulti && (await proc.waitGone(Math.min(scope.t, 1000)))) {
     run.knownSingle = true;
     return { ok: true, applicable: false, seen: exitedText };

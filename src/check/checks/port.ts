@@ -36,7 +36,10 @@ export const PORT_CHECK: CheckDef = {
       sent,
       expected,
       seen: `listens on ${port}; ${whose} is ${given}${sockets}`,
-      notes: [`the checks ran on port ${port}, where the server listens; a client that uses port ${given}, as the template's does, cannot reach it`],
+      notes: [
+        `the checks ran on port ${port}, where the server listens; a client that uses port ` +
+          `${given}, as the template's does, cannot reach it`,
+      ],
     };
   },
 };

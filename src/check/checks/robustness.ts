@@ -7,12 +7,27 @@ import { hex, messageText, quote, QUIT_TEXT, statusesText } from '../format.js';
 import { filesText, snapshot } from '../snapshot.js';
 import { sleep } from '../../text.js';
 import type { Wire } from '../wire.js';
-import { afterVanish, filesLeft, GRACE_MS, judge, quit, seenText, Sent, servesOneConnection, WATCH_MS, type AfterVanish } from './helpers.js';
+import {
+  afterVanish,
+  filesLeft,
+  GRACE_MS,
+  judge,
+  quit,
+  seenText,
+  Sent,
+  servesOneConnection,
+  WATCH_MS,
+  type AfterVanish,
+} from './helpers.js';
 
 const A = STATUS_ACCEPTED;
 
 /** The outcome of a robustness check: what went wrong, and whether the server looked stuck afterwards. */
-function verdict(problems: string[], serving: AfterVanish, fields: { sent: string; expected: string; seen: string }): Outcome {
+function verdict(
+  problems: string[],
+  serving: AfterVanish,
+  fields: { sent: string; expected: string; seen: string },
+): Outcome {
   if (!serving.ok) problems.push(serving.stuck ? serving.seen : 'the server stopped serving');
   return {
     status: problems.length === 0 ? 'pass' : 'fail',
@@ -43,10 +58,16 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
     async run(scope) {
       const before = scope.hasDir ? await snapshot(scope.dir) : undefined;
       const wire = await scope.connect();
-      const partial = Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from(`cut short [${scope.run.nonce}]\nsecond li`)]);
+      const partial = Buffer.concat([
+        Buffer.from([0, 0, 0, 3]),
+        Buffer.from(`cut short [${scope.run.nonce}]\nsecond li`),
+      ]);
       const sent = new Sent();
       await wire.write(partial);
-      sent.add(`[00 00 00 03] ${quote(partial.subarray(4))} (2 of the 3 lines, the second cut short), then the checker closed the connection`);
+      sent.add(
+        `[00 00 00 03] ${quote(partial.subarray(4))} (2 of the 3 lines, the second cut ` +
+          `short), then the checker closed the connection`,
+      );
       await wire.linger(100);
       const answer = Buffer.from(wire.data);
       wire.destroy();
@@ -63,7 +84,9 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       ].join('; ');
       return verdict(problems, serving, {
         sent: sent.text(),
-        expected: `no A for the cut message${before ? ', no k.txt written' : ''}; then the server exits (a lab server) or serves a new connection (A, Q)`,
+        expected:
+          `no A for the cut message${before ? ', no k.txt written' : ''}; then the server ` +
+          `exits (a lab server) or serves a new connection (A, Q)`,
         seen,
       });
     },
@@ -77,7 +100,8 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       const junk = Buffer.from('GET / HTTP/1.0\r\n\r\n');
       const sent = new Sent();
       sent.add(
-        `${quote(junk)} (read as the count ${hex(junk.subarray(0, 4))} = ${junk.readUInt32BE(0)} lines), ${WATCH_MS} ms of watching, then the checker closed the connection`,
+        `${quote(junk)} (read as the count ${hex(junk.subarray(0, 4))} = ${junk.readUInt32BE(0)} ` +
+          `lines), ${WATCH_MS} ms of watching, then the checker closed the connection`,
       );
       const { answer, reaction } = await sendAndVanish(scope, junk);
       const left = await filesLeft(scope, before);
@@ -88,8 +112,13 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       return verdict(problems, serving, {
         sent: sent.text(),
         expected:
-          'never A (R and a close, a close, or waiting are all fine); nothing saved; then the server exits (a lab server) or serves a new connection (A, Q)',
-        seen: [`reaction: ${reaction}`, before ? `files written: ${filesText(left)}` : 'files not looked at (no --dir)', serving.seen].join('; '),
+          'never A (R and a close, a close, or waiting are all fine); nothing saved; then the ' +
+          'server exits (a lab server) or serves a new connection (A, Q)',
+        seen: [
+          `reaction: ${reaction}`,
+          before ? `files written: ${filesText(left)}` : 'files not looked at (no --dir)',
+          serving.seen,
+        ].join('; '),
       });
     },
   },
@@ -107,7 +136,9 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
       if (answer.includes(A)) problems.push('the huge count was answered A');
       return verdict(problems, serving, {
         sent: sent.text(),
-        expected: 'never A (linedrop answers R and closes; waiting is fine too); then the server exits (a lab server) or serves a new connection (A, Q)',
+        expected:
+          'never A (linedrop answers R and closes; waiting is fine too); then the server ' +
+          'exits (a lab server) or serves a new connection (A, Q)',
         seen: `reaction: ${reaction}; ${serving.seen}`,
       });
     },
@@ -122,7 +153,9 @@ export const ROBUSTNESS_CHECKS: CheckDef[] = [
         status: 'not-applicable',
         sent,
         expected,
-        seen: `${seen}the server serves one connection and exits (as the lab's does), so several clients at once cannot apply`,
+        seen:
+          `${seen}the server serves one connection and exits (as the lab's does), so several ` +
+          `clients at once cannot apply`,
       });
       if (scope.run.knownSingle) return notApplicable('nothing', '');
       const first = scope.run.lines('slow client', 2);

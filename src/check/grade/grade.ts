@@ -13,7 +13,16 @@ import { gradesCsv } from '../reporters/csv.js';
 import { classIndexHtml } from '../reporters/html.js';
 import { junitXml } from '../reporters/junit.js';
 import type { Points } from '../score.js';
-import { ALWAYS_HIDDEN, DEFAULT_LIMITS, existingFolders, findSandbox, limitsText, mayHide, type SandboxLimits, type SandboxMode } from '../sandbox/index.js';
+import {
+  ALWAYS_HIDDEN,
+  DEFAULT_LIMITS,
+  existingFolders,
+  findSandbox,
+  limitsText,
+  mayHide,
+  type SandboxLimits,
+  type SandboxMode,
+} from '../sandbox/index.js';
 import { shellQuote } from './command.js';
 import { findNamespaces, inNamespace, type Namespaces } from './isolation.js';
 import { gradeSubmission, type GradeSandbox } from './submission.js';
@@ -31,7 +40,10 @@ const TEMPLATE_NOTE = "the template's way: no --cmd was given (python3 named by 
 const UNPACKED = '.unpacked';
 
 export interface GradeOptions {
-  /** A folder of submissions (each entry is one), the submissions' files and folders, or one .zip as a course site exports a class. */
+  /**
+   * A folder of submissions (each entry is one), the submissions' files and folders, or one .zip as a course site
+   * exports a class.
+   */
   paths: readonly string[];
   /**
    * Shell command that starts a server: `{file}` the submission's copy, `{dir}` its working folder, `{port}` the port.
@@ -50,9 +62,15 @@ export interface GradeOptions {
   timeLimitMs?: number;
   /** The port the servers listen on when the command has no `{port}` (default 12100). */
   port?: number;
-  /** `auto` (default): namespaces where they can be made; `none`: one after another on ports of their own; `netns`: namespaces or an error. */
+  /**
+   * `auto` (default): namespaces where they can be made; `none`: one after another on ports of their own; `netns`:
+   * namespaces or an error.
+   */
   isolation?: 'auto' | 'none' | 'netns';
-  /** `auto` (default) and `bwrap`: each server in a bubblewrap sandbox, refused (NoSandboxError) where none can be made; `none`: unconfined. */
+  /**
+   * `auto` (default) and `bwrap`: each server in a bubblewrap sandbox, refused (NoSandboxError) where none can be made;
+   * `none`: unconfined.
+   */
   sandbox?: SandboxMode;
   /** The sandbox's limits (DEFAULT_LIMITS for those not given). */
   limits?: Partial<SandboxLimits>;
@@ -60,10 +78,18 @@ export interface GradeOptions {
   timeoutMs?: number;
   /** Passed on to the checker: only the handout's checks, a shorter template pause. */
   quick?: boolean;
-  /** Passed on to the checker: a server that listens on another port than it was given fails (the port check is required). */
+  /**
+   * Passed on to the checker: a server that listens on another port than it was given fails (the port check is
+   * required).
+   */
   requirePort?: boolean;
   /** Called before grading starts, with the plan. */
-  onStart?: (plan: { submissions: readonly Submission[]; namespaces: Namespaces | null; jobs: number; sandbox: GradeSandbox | null }) => void;
+  onStart?: (plan: {
+    submissions: readonly Submission[];
+    namespaces: Namespaces | null;
+    jobs: number;
+    sandbox: GradeSandbox | null;
+  }) => void;
   /** Called as each submission is done (in the order they finish). */
   onGraded?: (result: GradedSubmission, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -122,8 +148,10 @@ export async function findPython(hidden: readonly string[] = []): Promise<string
   }
   throw new NoCommandError(
     first !== undefined
-      ? `no --cmd given, and the python3 here (${first}) lies in a folder the sandbox hides: install Python 3 system-wide (e.g. apt-get install python3), or give --cmd`
-      : `no --cmd given, and python3 cannot be run here (${why || 'it did not say where it is'}): install Python 3, or give --cmd`,
+      ? `no --cmd given, and the python3 here (${first}) lies in a folder the sandbox hides: ` +
+          `install Python 3 system-wide (e.g. apt-get install python3), or give --cmd`
+      : `no --cmd given, and python3 cannot be run here (${why || 'it did not say where it is'}): ` +
+          `install Python 3, or give --cmd`,
   );
 }
 
@@ -132,14 +160,19 @@ function executableOf(python3: string): Promise<string> {
   return new Promise((done, fail) => {
     execFile(python3, ['-c', 'import sys; print(sys.executable)'], { timeout: 60_000 }, (e, stdout) => {
       const path = stdout.trim();
-      if (e || !path.startsWith('/')) fail(new Error(e ? (e.message.split('\n')[0] ?? '') : 'it did not say where it is'));
+      if (e || !path.startsWith('/'))
+        fail(new Error(e ? (e.message.split('\n')[0] ?? '') : 'it did not say where it is'));
       else done(path);
     });
   });
 }
 
 /** Each submission's command: the teacher's, or the template's way; NoCommandError names those that have none. */
-async function commandsFor(submissions: readonly Submission[], command: string | undefined, hidden: readonly string[]): Promise<string[]> {
+async function commandsFor(
+  submissions: readonly Submission[],
+  command: string | undefined,
+  hidden: readonly string[],
+): Promise<string[]> {
   if (command !== undefined) return submissions.map(() => command);
   const found = await Promise.all(submissions.map(templateCommand));
   const missing = submissions.filter((_, i) => found[i] === null);
@@ -149,8 +182,10 @@ async function commandsFor(submissions: readonly Submission[], command: string |
       .map((s) => `${s.name} (${s.kind === 'file' ? 'not a .py file' : 'a folder without exactly one .py file'})`)
       .join(', ');
     throw new NoCommandError(
-      `no --cmd given, and ${missing.length} submission${missing.length === 1 ? ' is' : 's are'} not a Python server to start the template's way (${TEMPLATE_COMMAND}): ` +
-        `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
+      `no --cmd given, and ${missing.length} submission${missing.length === 1 ? ' is' : 's are'} ` +
+        `not a Python server to start the template's way (${TEMPLATE_COMMAND}): ` +
+        `${which}${missing.length > 5 ? ', ...' : ''}; give --cmd with the command that starts one, ` +
+        `e.g. --cmd "gcc -o server {file} && ./server" or --cmd "cd {dir} && printf '2\\n' | python3 server.py"`,
     );
   }
   const python = shellQuote(await findPython(hidden));
@@ -173,13 +208,21 @@ export async function gradeClass(options: GradeOptions): Promise<ClassReport> {
   const namespaces = isolation === 'none' ? null : await findNamespaces();
   if (isolation === 'netns' && namespaces === null) {
     throw new NoNamespacesError(
-      'network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and unshare from util-linux are needed)',
+      'network namespaces cannot be made here (Linux, and root or unprivileged user namespaces, and ' +
+        'unshare from util-linux are needed)',
     );
   }
-  const bwrap = await findSandbox(options.sandbox ?? 'auto', namespaces ? (argv) => inNamespace(namespaces, argv) : undefined);
+  const bwrap = await findSandbox(
+    options.sandbox ?? 'auto',
+    namespaces ? (argv) => inNamespace(namespaces, argv) : undefined,
+  );
   const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const sandbox = bwrap === null ? null : { bwrap, limits, hidden: await hiddenFolders(out, submissions) };
-  const commands = await commandsFor(submissions, options.command, sandbox ? [...ALWAYS_HIDDEN, ...sandbox.hidden] : []);
+  const commands = await commandsFor(
+    submissions,
+    options.command,
+    sandbox ? [...ALWAYS_HIDDEN, ...sandbox.hidden] : [],
+  );
   const jobs = namespaces ? Math.max(1, Math.min(options.jobs ?? availableParallelism(), submissions.length)) : 1;
   const timeLimitMs = options.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS;
   await prepareOut(out);
@@ -242,7 +285,14 @@ function linedropFolder(): string | undefined {
  * itself and the folder grade was started in. Never the system (nor a folder that holds it).
  */
 async function hiddenFolders(out: string, submissions: readonly Submission[]): Promise<string[]> {
-  const wanted = [homedir(), out, dirname(out), ...submissions.map((s) => dirname(s.source)), linedropFolder(), process.cwd()];
+  const wanted = [
+    homedir(),
+    out,
+    dirname(out),
+    ...submissions.map((s) => dirname(s.source)),
+    linedropFolder(),
+    process.cwd(),
+  ];
   const safe = wanted.filter((p): p is string => p !== undefined && mayHide(p));
   return existingFolders([...new Set(safe)]);
 }
@@ -264,10 +314,14 @@ async function prepareOut(out: string): Promise<void> {
   const entries = await readdir(out);
   if (entries.length > 0 && !entries.includes(MARKER)) {
     throw new OutNotOursError(
-      `${out} is not empty and holds no earlier grading (no ${MARKER} in it): give --out a new or empty folder, so nothing in it is overwritten`,
+      `${out} is not empty and holds no earlier grading (no ${MARKER} in it): give --out a new or ` +
+        `empty folder, so nothing in it is overwritten`,
     );
   }
-  await writeFile(join(out, MARKER), 'Written by linedrop grade: its per-submission folders are replaced at each run.\n');
+  await writeFile(
+    join(out, MARKER),
+    'Written by linedrop grade: its per-submission folders are ' + 'replaced at each run.\n',
+  );
 }
 
 /** grades.csv, junit.xml and index.html for the class. */

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 /** Brings the namespace's loopback up, then runs the rest of the arguments (as a child, so that
  * this shell, the namespace's first process, reaps whatever is orphaned in it). */
 const SETUP =
-  'ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || { echo "cannot bring up lo in the network namespace" >&2; exit 120; }; "$@" & wait $!';
+  'ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null || { echo "cannot bring up ' +
+  'lo in the network namespace" >&2; exit 120; }; "$@" & wait $!';
 
 export interface Namespaces {
   /** `unshare` and its flags, ready to put before a command. */
@@ -21,7 +22,10 @@ const BASE = ['--net', '--pid', '--fork', '--kill-child', '--mount-proc'];
 
 function candidates(): { prefix: string[]; how: string }[] {
   const root = process.getuid?.() === 0;
-  const user = { prefix: ['unshare', '--user', '--map-root-user', ...BASE], how: 'unshare --user --map-root-user --net (unprivileged user namespaces)' };
+  const user = {
+    prefix: ['unshare', '--user', '--map-root-user', ...BASE],
+    how: 'unshare --user --map-root-user ' + '--net (unprivileged user namespaces)',
+  };
   return root ? [{ prefix: ['unshare', ...BASE], how: 'unshare --net (as root)' }, user] : [user];
 }
 

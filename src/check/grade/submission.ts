@@ -76,7 +76,11 @@ async function unstage(stage: string, work: string, log: string, folder: string)
     return info !== undefined && (info.isFile() || info.isDirectory() || info.isSymbolicLink());
   };
   try {
-    await cp(work, join(folder, 'work'), { recursive: true, verbatimSymlinks: true, filter: (source) => copyable(source) });
+    await cp(work, join(folder, 'work'), {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (source) => copyable(source),
+    });
     await cp(log, join(folder, 'server.log'));
     return undefined;
   } catch (e) {
@@ -104,7 +108,12 @@ interface ChildResult {
   killed: boolean;
 }
 
-function runChecker(argv: string[], cwd: string, limitMs: number, signal: AbortSignal | undefined): Promise<ChildResult> {
+function runChecker(
+  argv: string[],
+  cwd: string,
+  limitMs: number,
+  signal: AbortSignal | undefined,
+): Promise<ChildResult> {
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -207,19 +216,29 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
     ...(options.quick ? { quick: true } : {}),
   };
   const argv = [process.execPath, WORKER, JSON.stringify(worker)];
-  const child = await runChecker(options.namespaces ? inNamespace(options.namespaces, argv) : argv, work, options.timeLimitMs, options.signal);
-  const limits = options.sandbox ? limitsReached(await readFile(log, 'utf8').catch(() => ''), options.sandbox.limits) : [];
+  const child = await runChecker(
+    options.namespaces ? inNamespace(options.namespaces, argv) : argv,
+    work,
+    options.timeLimitMs,
+    options.signal,
+  );
+  const limits = options.sandbox
+    ? limitsReached(await readFile(log, 'utf8').catch(() => ''), options.sandbox.limits)
+    : [];
   const unstaged = stage ? await unstage(stage, work, log, folder) : undefined;
   let parsed: WorkerOutput | undefined;
   try {
     // The report names the command as the teacher wrote it, not with the redirection to server.log.
-    parsed = JSON.parse(child.stdout, (_, value: unknown) => (typeof value === 'string' ? unwrap(value, worker.restartCmd!, command) : value)) as WorkerOutput;
+    parsed = JSON.parse(child.stdout, (_, value: unknown) =>
+      typeof value === 'string' ? unwrap(value, worker.restartCmd!, command) : value,
+    ) as WorkerOutput;
   } catch {
     parsed = undefined;
   }
   // The last lines of the server's last start that printed anything (server.log has every start).
   const lastOutput = [...(parsed?.report.serverStarts ?? [])].reverse().find((r) => r.output.trim() !== '')?.output;
-  const outputTail = lastOutput !== undefined ? lastOutput.trimEnd().split('\n').slice(-TAIL_LINES).join('\n') : await lastLines(log);
+  const outputTail =
+    lastOutput !== undefined ? lastOutput.trimEnd().split('\n').slice(-TAIL_LINES).join('\n') : await lastLines(log);
   const result: GradedSubmission = {
     name: sub.name,
     source: sub.source,
@@ -237,18 +256,26 @@ export async function gradeSubmission(sub: Submission, options: SubmissionOption
   };
   const answerOrder = answerOrderOf(parsed);
   if (answerOrder) result.answerOrder = answerOrder;
-  const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits, unstaged].filter(Boolean).join('; ');
+  const problem = [problemOf(result, parsed, child, options.timeLimitMs), ...limits, unstaged]
+    .filter(Boolean)
+    .join('; ');
   if (problem) result.problem = problem;
   await writeSubmissionFiles(folder, result);
   return result;
 }
 
-function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child: ChildResult, limitMs: number): string | undefined {
+function problemOf(
+  s: GradedSubmission,
+  parsed: WorkerOutput | undefined,
+  child: ChildResult,
+  limitMs: number,
+): string | undefined {
   const limit = `${Math.round(limitMs / 1000)} s`;
   switch (s.verdict) {
     case 'no-start': {
       const last = s.outputTail.split('\n').at(-1)?.trim();
-      if (s.report?.bindFailure) return `${s.report.bindFailure.text}${last ? `; its last line of output: ${last}` : ''}`;
+      if (s.report?.bindFailure)
+        return `${s.report.bindFailure.text}${last ? `; its last line of output: ${last}` : ''}`;
       return `the server never accepted a connection on port ${s.port}; ${last ? `its last line of output: ${last}` : 'it printed nothing'}`;
     }
     case 'timeout':
@@ -256,28 +283,44 @@ function problemOf(s: GradedSubmission, parsed: WorkerOutput | undefined, child:
         ? `the time limit (${limit}) stopped the checks; the checks that ran are reported`
         : `the checker did not finish within the time limit (${limit}) and was stopped`;
     case 'error':
-      return `the checker could not run (exit status ${child.code ?? 'none'}): ${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`;
+      return (
+        `the checker could not run (exit status ${child.code ?? 'none'}): ` +
+        `${child.stderr.trim().split('\n').slice(-3).join(' ') || 'it printed nothing'}`
+      );
     case 'incomplete':
       return incompleteProblem(s);
     default:
-      return s.report?.summary.interrupted ? 'interrupted before every check ran; the checks that ran are reported' : undefined;
+      return s.report?.summary.interrupted
+        ? 'interrupted before every check ran; the checks that ' + 'ran are reported'
+        : undefined;
   }
 }
 
 /** Which required checks did not run to a verdict, and why, in words. */
 function incompleteProblem(s: GradedSubmission): string {
-  const notRun = (s.report?.checks ?? []).filter((r) => r.required && r.status === 'skip' && r.skipReason !== 'not-selected' && r.skipReason !== 'needs-dir');
+  const notRun = (s.report?.checks ?? []).filter(
+    (r) => r.required && r.status === 'skip' && r.skipReason !== 'not-selected' && r.skipReason !== 'needs-dir',
+  );
   const why = notRun.map((r) => `${r.name} (${r.seen.split('; statuses ')[0]})`).join('; ');
   const gone = s.report?.error ? `; ${s.report.error}` : '';
-  return `not a pass: ${notRun.length} required check${notRun.length === 1 ? '' : 's'} did not run to a verdict: ${why || 'see the report'}${gone}`;
+  return (
+    `not a pass: ${notRun.length} required check${notRun.length === 1 ? '' : 's'} did not run ` +
+    `to a verdict: ${why || 'see the report'}${gone}`
+  );
 }
 
 /** How the check of A's meaning judged the order, in words (undefined when it did not judge it). */
 function answerOrderOf(parsed: WorkerOutput | undefined): string | undefined {
   const check = parsed?.report.checks.find((r) => r.evidence !== undefined);
   if (!check) return undefined;
-  if (check.evidence === 'order') return "A's order against the storing of k.txt was seen in the server's system calls (strace): the same verdict on every run";
-  const why = parsed?.traceProblem ?? check.notes.find((n) => n.startsWith('judged by timing only'))?.split('could not be seen: ')[1];
+  if (check.evidence === 'order')
+    return (
+      "A's order against the storing of k.txt was seen in the " +
+      "server's system calls (strace): the same verdict on every run"
+    );
+  const why =
+    parsed?.traceProblem ??
+    check.notes.find((n) => n.startsWith('judged by timing only'))?.split('could not be seen: ')[1];
   return `A's order against the storing of k.txt was judged by timing only (a file stored microseconds after its A can pass)${why ? `: ${why}` : ''}`;
 }
 
@@ -286,7 +329,8 @@ function submissionText(s: GradedSubmission): string {
   let out = `Submission ${s.name} (${s.source}): ${s.verdict.toUpperCase()}\n`;
   out += `Started with: ${s.command}${s.commandNote ? ` (${s.commandNote})` : ''}\n`;
   out += `Score: ${s.score} of ${s.maxScore}\n`;
-  if (s.sandbox) out += `Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (the server ran unconfined, as the user running linedrop)'}\n`;
+  if (s.sandbox)
+    out += `Sandbox: ${s.sandbox === 'bwrap' ? 'bubblewrap' : 'none (the server ran unconfined, as the user running linedrop)'}\n`;
   if (s.limits?.length) out += `Limits reached: ${s.limits.join('; ')}\n`;
   if (s.problem) out += `${s.problem}\n`;
   if (s.answerOrder) out += `${s.answerOrder}\n`;
@@ -295,7 +339,8 @@ function submissionText(s: GradedSubmission): string {
   for (const r of s.report?.serverStarts ?? []) {
     const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
     out += `\nStart ${r.start} of the server (for ${r.checks.join(', ') || 'no check'}): ${end}\n`;
-    if (r.crash && r.output.trim()) out += `${r.output.trimEnd().split('\n').slice(-TAIL_LINES).join('\n').replace(/^/gm, '  | ')}\n`;
+    if (r.crash && r.output.trim())
+      out += `${r.output.trimEnd().split('\n').slice(-TAIL_LINES).join('\n').replace(/^/gm, '  | ')}\n`;
   }
   return out;
 }

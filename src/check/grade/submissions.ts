@@ -48,8 +48,12 @@ async function kindOf(path: string): Promise<'file' | 'folder'> {
  * a submission. Several paths, or one file: each path is a submission. `exclude` (the output
  * folder) is never one.
  */
-export async function findSubmissions(paths: readonly string[], exclude: readonly string[] = []): Promise<Submission[]> {
-  if (paths.length === 0) throw new NoSubmissionsError('no submission given: name a folder of submissions, or the files');
+export async function findSubmissions(
+  paths: readonly string[],
+  exclude: readonly string[] = [],
+): Promise<Submission[]> {
+  if (paths.length === 0)
+    throw new NoSubmissionsError('no submission given: name a folder of ' + 'submissions, or the files');
   const skip = new Set(exclude.map((p) => resolve(p)));
   let sources: { path: string; kind: 'file' | 'folder' }[] = [];
   const first = resolve(paths[0]!);

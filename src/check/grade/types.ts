@@ -57,14 +57,19 @@ export interface GradedSubmission {
   maxScore: number;
   /** The sandbox it ran in. */
   sandbox?: SandboxKind;
-  /** The sandbox's limits it reached, in words: `stopped at the 512 MiB memory limit`, `could not start a process: limit 64`. */
+  /**
+   * The sandbox's limits it reached, in words: `stopped at the 512 MiB memory limit`, `could not start a process: limit
+   * 64`.
+   */
   limits?: string[];
   startedAt: string;
   ms: number;
 }
 
 export interface ClassReport {
-  /** The command template, as given (`{file}`, `{port}`, `{dir}` not filled in), or the template's way when none was. */
+  /**
+   * The command template, as given (`{file}`, `{port}`, `{dir}` not filled in), or the template's way when none was.
+   */
   command: string;
   /** Points per check from `--points` (empty: a point per required check). */
   points?: Readonly<Record<string, number>>;

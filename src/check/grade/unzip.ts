@@ -21,7 +21,10 @@ export interface UnzipLimits {
 
 export const DEFAULT_UNZIP_LIMITS: UnzipLimits = { maxBytes: 1024 * 1024 * 1024, maxEntries: 20_000 };
 
-/** A zip of submissions refused whole: unreadable, an entry leaving the folder or a link, or past the size or entry limits. */
+/**
+ * A zip of submissions refused whole: unreadable, an entry leaving the folder or a link, or past the size or entry
+ * limits.
+ */
 export class BadZipError extends LinedropError<'LINEDROP_ERR_BAD_ZIP'> {
   override name = 'BadZipError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -72,7 +75,10 @@ function counter(state: { bytes: number }, limits: UnzipLimits, zip: string): Tr
       state.bytes += chunk.length;
       if (state.bytes > limits.maxBytes) {
         done(
-          new BadZipError(`${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`),
+          new BadZipError(
+            `${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is ` +
+              `refused; raise --max-unzipped if the class really is that big`,
+          ),
         );
       } else done(null, chunk);
     },
@@ -84,17 +90,28 @@ function counter(state: { bytes: number }, limits: UnzipLimits, zip: string): Tr
  * their own: `into/<student>/<their files>`. A single folder holding the whole class is looked
  * through. Refuses the whole zip (BadZipError, nothing graded) at the first entry that is not safe.
  */
-export async function unzipClass(zip: string, into: string, limits: UnzipLimits = DEFAULT_UNZIP_LIMITS): Promise<Unpacked[]> {
+export async function unzipClass(
+  zip: string,
+  into: string,
+  limits: UnzipLimits = DEFAULT_UNZIP_LIMITS,
+): Promise<Unpacked[]> {
   const yauzl = await import('yauzl');
   let file: import('yauzl').ZipFile;
   try {
-    file = await yauzl.openPromise(zip, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false });
+    file = await yauzl.openPromise(zip, {
+      lazyEntries: true,
+      autoClose: false,
+      validateEntrySizes: true,
+      strictFileNames: false,
+    });
   } catch (e) {
     throw new BadZipError(`${zip} cannot be read as a zip: ${unsafeWhy((e as Error).message)}`);
   }
   try {
     if (file.entryCount > limits.maxEntries) {
-      throw new BadZipError(`${zip} holds ${file.entryCount} entries, more than the ${limits.maxEntries} a class may: it is refused`);
+      throw new BadZipError(
+        `${zip} holds ${file.entryCount} entries, more than the ` + `${limits.maxEntries} a class may: it is refused`,
+      );
     }
     // First the names, types and declared sizes of every entry: nothing is written unless all are safe.
     const entries: import('yauzl').Entry[] = [];
@@ -116,15 +133,22 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
       const isDir = name.endsWith('/');
       if (type === S_IFLNK)
-        throw new BadZipError(`${zip}: the entry "${name}" is a symbolic link: the zip is refused (a link could point anywhere on this machine)`);
+        throw new BadZipError(
+          `${zip}: the entry "${name}" is a symbolic link: the zip is refused ` +
+            `(a link could point anywhere on this machine)`,
+        );
       if (type !== 0 && type !== (isDir ? S_IFDIR : S_IFREG))
         throw new BadZipError(`${zip}: the entry "${name}" is not a plain file or folder: the zip is refused`);
       if (inside(into, name) === null)
-        throw new BadZipError(`${zip}: the entry "${name}" would be written outside the folder it is unpacked into: the zip is refused`);
+        throw new BadZipError(
+          `${zip}: the entry "${name}" would be written outside the folder it ` +
+            `is unpacked into: the zip is refused`,
+        );
       declared += entry.uncompressedSize;
       if (declared > limits.maxBytes) {
         throw new BadZipError(
-          `${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise --max-unzipped if the class really is that big`,
+          `${zip} unpacks to more than ${formatBytes(limits.maxBytes)}: it is refused; raise ` +
+            `--max-unzipped if the class really is that big`,
         );
       }
     }
@@ -137,23 +161,42 @@ export async function unzipClass(zip: string, into: string, limits: UnzipLimits 
       if (entry.fileName.endsWith('/')) continue;
       const name = entry.fileName.slice(strip.length);
       const cut = name.indexOf('/');
-      const { student, path } = studentOf(cut === -1 ? name : name.slice(0, cut), cut === -1 ? '' : name.slice(cut + 1));
+      const { student, path } = studentOf(
+        cut === -1 ? name : name.slice(0, cut),
+        cut === -1 ? '' : name.slice(cut + 1),
+      );
       const key = student.trim() || 'submission';
       let s = students.get(key);
       if (!s) {
-        s = { student: key, folder: resolve(into, `${String(students.size + 1).padStart(3, '0')}-${key.replace(/[^A-Za-z0-9._-]+/g, '_')}`), files: [] };
+        s = {
+          student: key,
+          folder: resolve(
+            into,
+            `${String(students.size + 1).padStart(3, '0')}-${key.replace(/[^A-Za-z0-9._-]+/g, '_')}`,
+          ),
+          files: [],
+        };
         students.set(key, s);
       }
       const target = inside(s.folder, path);
       if (target === null)
-        throw new BadZipError(`${zip}: the entry "${entry.fileName}" would be written outside the folder it is unpacked into: the zip is refused`);
+        throw new BadZipError(
+          `${zip}: the entry "${entry.fileName}" would be written outside the ` +
+            `folder it is unpacked into: the zip is refused`,
+        );
       await mkdir(dirname(target), { recursive: true });
       const mode = ((entry.externalFileAttributes >>> 16) & 0o111) !== 0 ? 0o755 : 0o644;
-      const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => file.openReadStream(entry, (e, s) => (e ? fail(e) : ok(s))));
+      const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) =>
+        file.openReadStream(entry, (e, s) => (e ? fail(e) : ok(s))),
+      );
       try {
         await pipeline(stream, counter(state, limits, zip), createWriteStream(target, { flags: 'wx', mode }));
       } catch (e) {
-        throw e instanceof BadZipError ? e : new BadZipError(`${zip}: the entry "${entry.fileName}" cannot be unpacked: ${unsafeWhy((e as Error).message)}`);
+        throw e instanceof BadZipError
+          ? e
+          : new BadZipError(
+              `${zip}: the entry "${entry.fileName}" ` + `cannot be unpacked: ${unsafeWhy((e as Error).message)}`,
+            );
       }
       s.files.push(path);
     }
@@ -175,7 +218,11 @@ function inside(root: string, name: string): string | null {
 /** yauzl's words for an unsafe name, in ours. */
 function unsafeWhy(message: string): string {
   if (/^absolute path/.test(message))
-    return `an entry has an absolute path (${message.replace(/^absolute path: /, '')}), which would be written outside the folder`;
-  if (/^invalid relative path/.test(message)) return `an entry's path leaves the folder (${message.replace(/^invalid relative path: /, '')})`;
+    return (
+      `an entry has an absolute path (${message.replace(/^absolute path: /, '')}), which would ` +
+      `be written outside the folder`
+    );
+  if (/^invalid relative path/.test(message))
+    return `an entry's path leaves the folder (${message.replace(/^invalid relative path: /, '')})`;
   return message;
 }

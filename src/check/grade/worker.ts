@@ -39,7 +39,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   // The tracer is the outermost wrap (around the sandbox): the server cannot reach its trace files.
-  const wrapServer = traced ? (argv: string[], start: number): string[] => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start) : sandboxed;
+  const wrapServer = traced
+    ? (argv: string[], start: number): string[] => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start)
+    : sandboxed;
   const report = await checkServer({
     ...checkOptions,
     ...(wrapServer ? { wrapServer } : {}),
@@ -48,11 +50,17 @@ async function main(): Promise<void> {
   });
   clearTimeout(timer);
   await traced?.close();
-  const output: WorkerOutput = { report, timedOut, ...(tracer && 'problem' in tracer ? { traceProblem: tracer.problem } : {}) };
+  const output: WorkerOutput = {
+    report,
+    timedOut,
+    ...(tracer && 'problem' in tracer ? { traceProblem: tracer.problem } : {}),
+  };
   process.stdout.write(`${JSON.stringify(output)}\n`, () => process.exit(0));
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`linedrop grade: the checker failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.stderr.write(
+    `linedrop grade: the checker failed: ` + `${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
   process.exit(70);
 });

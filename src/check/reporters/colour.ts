@@ -26,7 +26,13 @@ export interface Style {
 export const plain: Style = { pass: (s) => s, fail: (s) => s, skip: (s) => s, dim: (s) => s, bold: (s) => s };
 
 const ansi = (open: number, close: number) => (s: string) => `\x1b[${open}m${s}\x1b[${close}m`;
-const coloured: Style = { pass: ansi(32, 39), fail: ansi(31, 39), skip: ansi(33, 39), dim: ansi(2, 22), bold: ansi(1, 22) };
+const coloured: Style = {
+  pass: ansi(32, 39),
+  fail: ansi(31, 39),
+  skip: ansi(33, 39),
+  dim: ansi(2, 22),
+  bold: ansi(1, 22),
+};
 
 export function style(colour: boolean): Style {
   return colour ? coloured : plain;

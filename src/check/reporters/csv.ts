@@ -31,7 +31,10 @@ export const GRADES_COLUMNS = [
   'max_score',
 ] as const;
 
-/** `grades.csv`: a row per submission, its score last (src/check/score.ts); check names in a cell are separated by spaces. */
+/**
+ * `grades.csv`: a row per submission, its score last (src/check/score.ts); check names in a cell are separated by
+ * spaces.
+ */
 export function gradesCsv(submissions: readonly GradedSubmission[]): string {
   let out = csvLine(GRADES_COLUMNS);
   for (const s of submissions) {

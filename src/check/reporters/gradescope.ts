@@ -49,14 +49,21 @@ function testOutput(r: CheckResult): string {
       : cause
         ? `This failure follows from the failure of ${cause}: fix that one first.\n`
         : '';
-  const lines = [`sent:     ${r.sent}`, `expected: ${r.expected}`, `seen:     ${r.seen}`, ...r.notes.map((n) => `note:     ${n}`)];
+  const lines = [
+    `sent:     ${r.sent}`,
+    `expected: ${r.expected}`,
+    `seen:     ${r.seen}`,
+    ...r.notes.map((n) => `note:     ${n}`),
+  ];
   return head + lines.join('\n');
 }
 
 export function gradescopeResults(report: CheckReport, options: GradescopeOptions = {}): GradescopeResults {
   const points: Points =
     options.checkPoints ??
-    (options.points !== undefined ? Object.fromEntries(report.checks.filter((r) => r.required).map((r) => [r.name, options.points!])) : {});
+    (options.points !== undefined
+      ? Object.fromEntries(report.checks.filter((r) => r.required).map((r) => [r.name, options.points!]))
+      : {});
   const tests = report.checks.map((r, i): GradescopeTest => {
     const worth = counts(r, points);
     const passed = r.status === 'pass' || isNotApplicable(r);

@@ -42,7 +42,9 @@ export function classIndexHtml(cls: ClassReport): string {
     title: c.title,
     required: c.required,
   }));
-  const head = columns.map((c) => `<th class="rot" title="${esc(c.title)}">${esc(c.name)}${c.required ? '' : ' *'}</th>`).join('');
+  const head = columns
+    .map((c) => `<th class="rot" title="${esc(c.title)}">${esc(c.name)}${c.required ? '' : ' *'}</th>`)
+    .join('');
   const rows = subs
     .map((s) => {
       const req = tally(s.report, true);
@@ -57,7 +59,11 @@ export function classIndexHtml(cls: ClassReport): string {
         .join('');
       const first = firstFailure(s.report);
       const note = s.problem ?? (first ? `${first.name}: ${first.seen}` : '');
-      return `<tr><td><a href="${esc(submissionHref(s.name))}">${esc(s.name)}</a></td><td>${verdictBadge(s.verdict)}</td><td class="score">${s.score}/${s.maxScore}</td><td>${req.passed}/${req.passed + req.failed + req.skipped}</td>${cells}<td class="note">${esc(shorten(note, 160))}</td></tr>`;
+      return (
+        `<tr><td><a href="${esc(submissionHref(s.name))}">${esc(s.name)}</a></td><td>${verdictBadge(s.verdict)}</td><td ` +
+        `class="score">${s.score}/${s.maxScore}</td><td>${req.passed}/${req.passed + req.failed + req.skipped}</td>${cells}<td ` +
+        `class="note">${esc(shorten(note, 160))}</td></tr>`
+      );
     })
     .join('\n');
   const body = `<h1>linedrop grade: ${subs.length} submission${subs.length === 1 ? '' : 's'}</h1>
@@ -89,9 +95,16 @@ Also here: <a href="grades.csv">grades.csv</a>, <a href="junit.xml">junit.xml</a
 /** Which sandbox the servers ran in, for the class page. */
 function sandboxLine(cls: ClassReport): string {
   if (!cls.sandbox) return '';
-  if (cls.sandbox.kind === 'none') return 'No sandbox (<code>--sandbox none</code>): each server ran unconfined, as the user running linedrop.';
-  const net = cls.isolation === 'netns' ? 'its own loopback, no route out' : "this machine's network (no network namespaces)";
-  return `Each server ran in a bubblewrap sandbox (the system read-only, only its working folder and a private /tmp writable, ${net}; limits: ${esc(cls.sandbox.limits ?? '')}).`;
+  if (cls.sandbox.kind === 'none')
+    return 'No sandbox (<code>--sandbox none</code>): each server ' + 'ran unconfined, as the user running linedrop.';
+  const net =
+    cls.isolation === 'netns'
+      ? 'its own loopback, no route out'
+      : "this machine's network " + '(no network namespaces)';
+  return (
+    `Each server ran in a bubblewrap sandbox (the system read-only, only its working folder ` +
+    `and a private /tmp writable, ${net}; limits: ${esc(cls.sandbox.limits ?? '')}).`
+  );
 }
 
 function shorten(text: string, max: number): string {
@@ -104,7 +117,12 @@ function checkSection(r: CheckResult): string {
   const st = statusOf(r);
   const cause = causeOf(r);
   const events = r.conversation;
-  const facts = [['sent', r.sent], ['expected', r.expected], ['seen', r.seen], ...r.notes.map((n) => ['note', n] as const)]
+  const facts = [
+    ['sent', r.sent],
+    ['expected', r.expected],
+    ['seen', r.seen],
+    ...r.notes.map((n) => ['note', n] as const),
+  ]
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
     .join('');
   return `<section class="check s-${st.kind}" id="${esc(r.name)}">
@@ -121,8 +139,13 @@ ${timelineHtml(events)}
 function startSection(r: ServerStartReport): string {
   const served = r.checks.map((c) => `<a href="#${esc(c)}">${esc(c)}</a>`).join(', ') || 'no check';
   const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
-  const output = r.output.trim() ? `<pre class="output">${esc(r.output)}</pre>` : '<p class="none">It printed nothing.</p>';
-  return `<details${r.crash ? ' open' : ''}><summary>start ${r.start}: ${served}; ${esc(end)} (${r.bytes} bytes printed)</summary>\n${output}\n</details>`;
+  const output = r.output.trim()
+    ? `<pre class="output">${esc(r.output)}</pre>`
+    : '<p class="none">It printed ' + 'nothing.</p>';
+  return (
+    `<details${r.crash ? ' open' : ''}><summary>start ${r.start}: ${served}; ${esc(end)} ` +
+    `(${r.bytes} bytes printed)</summary>\n${output}\n</details>`
+  );
 }
 
 /** `<name>/index.html`: one submission, every check. */
@@ -149,9 +172,14 @@ export function submissionHtml(s: GradedSubmission): string {
   const required = checks.filter((r) => r.required);
   const optional = checks.filter((r) => !r.required);
   if (required.length) body += `<h2>Required (the handout)</h2>\n${required.map(checkSection).join('\n')}`;
-  if (optional.length) body += `<h2>Beyond the handout (reported, never counts against the submission)</h2>\n${optional.map(checkSection).join('\n')}`;
+  if (optional.length)
+    body +=
+      `<h2>Beyond the handout (reported, never counts against the ` +
+      `submission)</h2>\n${optional.map(checkSection).join('\n')}`;
   const starts = s.report?.serverStarts ?? [];
   if (starts.length > 0) body += `<h2>The server's starts</h2>\n${starts.map(startSection).join('\n')}`;
-  body += `<p class="meta">Also: <a href="report.txt">report.txt</a>, <a href="report.json">report.json</a>, <a href="server.log">server.log</a>.</p>`;
+  body +=
+    `<p class="meta">Also: <a href="report.txt">report.txt</a>, <a ` +
+    `href="report.json">report.json</a>, <a href="server.log">server.log</a>.</p>`;
   return page(`${s.name}: ${VERDICT_TEXT[s.verdict]}`, body);
 }

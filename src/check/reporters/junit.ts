@@ -25,7 +25,9 @@ function outcome(r: CheckResult): Outcome {
   if (r.status === 'fail') {
     const cause = causeOf(r);
     const message = cause ? `follows from ${cause}: ${r.seen}` : r.seen;
-    return r.required ? { kind: 'failure', message } : { kind: 'skipped', message: `beyond the handout, not graded; failed: ${message}` };
+    return r.required
+      ? { kind: 'failure', message }
+      : { kind: 'skipped', message: `beyond the handout, ` + `not graded; failed: ${message}` };
   }
   if (r.required && r.skipReason !== undefined && NOT_RUN.has(r.skipReason)) return { kind: 'error', message: r.seen };
   return { kind: 'skipped', message: r.seen };
@@ -34,7 +36,12 @@ function outcome(r: CheckResult): Outcome {
 const seconds = (ms: number): string => (ms / 1000).toFixed(3);
 
 function details(r: CheckResult): string {
-  const lines = [`sent:     ${r.sent}`, `expected: ${r.expected}`, `seen:     ${r.seen}`, ...r.notes.map((n) => `note:     ${n}`)];
+  const lines = [
+    `sent:     ${r.sent}`,
+    `expected: ${r.expected}`,
+    `seen:     ${r.seen}`,
+    ...r.notes.map((n) => `note:     ${n}`),
+  ];
   return lines.join('\n');
 }
 
@@ -70,7 +77,8 @@ function suiteXml(suite: JunitSuite): { xml: string; counts: Counts } {
     counts.tests++;
     counts.errors++;
     const message = suite.problem ?? 'the checker did not produce a report';
-    cases += `    <testcase name="start" classname="${esc(suite.name)}" time="${seconds(suite.ms)}">\n      <error message="${esc(message)}" type="start">${esc(suite.outputTail)}</error>\n    </testcase>\n`;
+    const error = `<error message="${esc(message)}" type="start">${esc(suite.outputTail)}</error>`;
+    cases += `    <testcase name="start" classname="${esc(suite.name)}" time="${seconds(suite.ms)}">\n      ${error}\n    </testcase>\n`;
   }
   const props: [string, string][] = [];
   if (suite.verdict) props.push(['verdict', suite.verdict]);
@@ -81,7 +89,10 @@ function suiteXml(suite: JunitSuite): { xml: string; counts: Counts } {
     ? `    <properties>\n${props.map(([k, v]) => `      <property name="${esc(k)}" value="${esc(v)}"/>\n`).join('')}    </properties>\n`
     : '';
   const out = suite.outputTail ? `    <system-out>${esc(suite.outputTail)}</system-out>\n` : '';
-  const attrs = `name="${esc(suite.name)}" tests="${counts.tests}" failures="${counts.failures}" errors="${counts.errors}" skipped="${counts.skipped}" time="${seconds(suite.ms)}" timestamp="${esc(suite.startedAt.slice(0, 19))}"`;
+  const attrs =
+    `name="${esc(suite.name)}" tests="${counts.tests}" failures="${counts.failures}" ` +
+    `errors="${counts.errors}" skipped="${counts.skipped}" time="${seconds(suite.ms)}" ` +
+    `timestamp="${esc(suite.startedAt.slice(0, 19))}"`;
   return { xml: `  <testsuite ${attrs}>\n${properties}${cases}${out}  </testsuite>\n`, counts };
 }
 
@@ -99,6 +110,8 @@ export function junitXml(suites: readonly JunitSuite[], name = 'linedrop'): stri
     total.errors += counts.errors;
     total.skipped += counts.skipped;
   }
-  const attrs = `name="${esc(name)}" tests="${total.tests}" failures="${total.failures}" errors="${total.errors}" skipped="${total.skipped}" time="${seconds(ms)}"`;
+  const attrs =
+    `name="${esc(name)}" tests="${total.tests}" failures="${total.failures}" ` +
+    `errors="${total.errors}" skipped="${total.skipped}" time="${seconds(ms)}"`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attrs}>\n${body}</testsuites>\n`;
 }

@@ -26,9 +26,14 @@ function bytesCell(hex: string): string {
   const bytes = Buffer.from(hex, 'hex');
   const shown = bytes.subarray(0, MAX_BYTES_SHOWN);
   const hexText = Array.from(shown, (b) => b.toString(16).padStart(2, '0')).join(' ');
-  const text = Array.from(shown, (b) => (b === 0x0a ? '↵' : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '·')).join('');
+  const text = Array.from(shown, (b) => (b === 0x0a ? '↵' : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '·')).join(
+    '',
+  );
   const more = bytes.length > MAX_BYTES_SHOWN ? ` … (${bytes.length} bytes)` : '';
-  return `<code class="hex">${esc(hexText)}${esc(more)}</code> <code class="txt">${esc(text)}</code> <span class="n">${bytes.length} B</span>`;
+  return (
+    `<code class="hex">${esc(hexText)}${esc(more)}</code> <code ` +
+    `class="txt">${esc(text)}</code> <span class="n">${bytes.length} B</span>`
+  );
 }
 
 function what(e: ConversationEvent): string {
@@ -63,15 +68,22 @@ export function timelineHtml(events: readonly ConversationEvent[] | undefined): 
   const cut = events.length > MAX_EVENTS ? MAX_EVENTS - TAIL_EVENTS : Number.POSITIVE_INFINITY;
   for (const [i, e] of events.entries()) {
     if (i >= cut && i < events.length - TAIL_EVENTS) {
-      if (i === cut) rows += `<tr class="pause"><td></td><td></td><td colspan="2">… ${events.length - MAX_EVENTS} more events (see report.json) …</td></tr>\n`;
+      if (i === cut)
+        rows +=
+          `<tr class="pause"><td></td><td></td><td colspan="2">… ` +
+          `${events.length - MAX_EVENTS} more events (see report.json) …</td></tr>\n`;
       last = e.at;
       continue;
     }
     if (last !== undefined && e.at - last >= PAUSE_MS) {
-      rows += `<tr class="pause"><td></td><td></td><td colspan="2">… ${((e.at - last) / 1000).toFixed(2)} s with nothing on the wire …</td></tr>\n`;
+      rows +=
+        `<tr class="pause"><td></td><td></td><td colspan="2">… ` +
+        `${((e.at - last) / 1000).toFixed(2)} s with nothing on the wire …</td></tr>\n`;
     }
     last = e.at;
-    rows += `<tr class="ev ${e.kind}"><td class="at">${ms(e.at)}</td><td class="conn">#${e.conn}</td><td class="who">${esc(WHO[e.kind])}</td><td class="what">${what(e)}</td></tr>\n`;
+    rows +=
+      `<tr class="ev ${e.kind}"><td class="at">${ms(e.at)}</td><td ` +
+      `class="conn">#${e.conn}</td><td class="who">${esc(WHO[e.kind])}</td><td class="what">${what(e)}</td></tr>\n`;
   }
   return `<table class="timeline"><thead><tr><th>time</th><th>conn</th><th>who</th><th>what</th></tr></thead><tbody>\n${rows}</tbody></table>`;
 }

@@ -30,16 +30,43 @@ export interface SandboxSpec {
 /** The private writable folders every sandbox has. */
 const PRIVATE = ['/tmp', '/var/tmp', '/dev/shm'];
 /** Hidden in every sandbox: the homes, runtime sockets, mail. */
-export const ALWAYS_HIDDEN = ['/home', '/root', '/run', '/var/run', '/var/mail', '/var/spool', '/mnt', '/media', '/srv'];
+export const ALWAYS_HIDDEN = [
+  '/home',
+  '/root',
+  '/run',
+  '/var/run',
+  '/var/mail',
+  '/var/spool',
+  '/mnt',
+  '/media',
+  '/srv',
+];
 
 /** The system the servers run on: never hidden, nor a folder that holds one of these. */
-const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/dev', '/sys', '/var', '/opt', '/nix', '/gnu'];
+const SYSTEM = [
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/etc',
+  '/proc',
+  '/dev',
+  '/sys',
+  '/var',
+  '/opt',
+  '/nix',
+  '/gnu',
+];
 /** Mounted by the sandbox itself: nothing inside them is hidden. */
 const MOUNTED = ['/proc', '/dev', '/sys'];
 
 /** Whether a sandbox may hide `path`: not the system, a folder holding it, nor a path in /proc, /dev or /sys. */
 export function mayHide(path: string): boolean {
-  const holds = (outer: string, inner: string): boolean => outer === inner || outer === '/' || inner.startsWith(`${outer}/`);
+  const holds = (outer: string, inner: string): boolean =>
+    outer === inner || outer === '/' || inner.startsWith(`${outer}/`);
   return !SYSTEM.some((sys) => holds(path, sys)) && !MOUNTED.some((m) => holds(m, path));
 }
 
@@ -65,7 +92,9 @@ function outermost(paths: readonly string[]): string[] {
 /** The shell run inside the sandbox around the server: notes a death by signal in the log. */
 function noteDeath(log: string | undefined): string[] {
   if (log === undefined) return [];
-  const script = `"$@"; s=$?; if [ "$s" -gt 128 ]; then echo "${KILLED_NOTE} SIG$(kill -l "$s" 2>/dev/null || echo $((s - 128)))" >>"$LINEDROP_LOG" 2>/dev/null; fi; exit "$s"`;
+  const script =
+    `"$@"; s=$?; if [ "$s" -gt 128 ]; then echo "${KILLED_NOTE} SIG$(kill -l "$s" ` +
+    `2>/dev/null || echo $((s - 128)))" >>"$LINEDROP_LOG" 2>/dev/null; fi; exit "$s"`;
   return ['env', `LINEDROP_LOG=${log}`, 'sh', '-c', script, 'sh'];
 }
 
@@ -74,9 +103,31 @@ export function sandboxArgv(spec: SandboxSpec, argv: readonly string[]): string[
   const { limits: l } = spec;
   const out: string[] = [];
   if (spec.user) out.push('setpriv', `--reuid=${spec.user.uid}`, `--regid=${spec.user.gid}`, '--clear-groups', '--');
-  out.push(spec.bwrap, '--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
-  out.push('--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev');
-  const hidden = outermost([...ALWAYS_HIDDEN, ...spec.hidden].filter((p) => !PRIVATE.includes(p) && mayHide(p) && isFolder(p)));
+  out.push(
+    spec.bwrap,
+    '--unshare-user',
+    '--disable-userns',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+  );
+  out.push(
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--ro-bind',
+    '/',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+  );
+  const hidden = outermost(
+    [...ALWAYS_HIDDEN, ...spec.hidden].filter((p) => !PRIVATE.includes(p) && mayHide(p) && isFolder(p)),
+  );
   for (const p of PRIVATE) out.push('--size', String(l.memoryBytes), '--tmpfs', p);
   for (const p of hidden) out.push('--tmpfs', p);
   for (const p of spec.writable) out.push('--bind', p, p);
@@ -84,7 +135,14 @@ export function sandboxArgv(spec: SandboxSpec, argv: readonly string[]): string[
   // Read-only once the binds inside them are made (the remount does not reach the binds).
   for (const p of hidden) out.push('--remount-ro', p);
   if (spec.writable[0] !== undefined) out.push('--chdir', spec.writable[0]);
-  out.push('--', 'prlimit', `--nproc=${l.pids}`, `--data=${l.memoryBytes}`, `--fsize=${l.fileSizeBytes}`, `--nofile=${l.openFiles}`);
+  out.push(
+    '--',
+    'prlimit',
+    `--nproc=${l.pids}`,
+    `--data=${l.memoryBytes}`,
+    `--fsize=${l.fileSizeBytes}`,
+    `--nofile=${l.openFiles}`,
+  );
   // The soft CPU limit sends SIGXCPU, the hard one a second later SIGKILL.
   out.push(`--cpu=${l.cpuSeconds}:${l.cpuSeconds + 1}`, '--core=0', '--');
   out.push(...noteDeath(spec.log), ...argv);

@@ -7,7 +7,10 @@ import { delimiter, join } from 'node:path';
 import { sandboxArgv, type SandboxSpec } from './bwrap.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
-/** `auto`: the best sandbox there is (today bwrap), refused where none can be made; `bwrap`: the same, by name; `none`: none. */
+/**
+ * `auto`: the best sandbox there is (today bwrap), refused where none can be made; `bwrap`: the same, by name; `none`:
+ * none.
+ */
 export type SandboxMode = 'auto' | 'bwrap' | 'none';
 export const SANDBOX_MODES: readonly SandboxMode[] = ['auto', 'bwrap', 'none'];
 
@@ -23,9 +26,13 @@ export class NoSandboxError extends LinedropError<'LINEDROP_ERR_NO_SANDBOX'> {
 /** The uid and gid a sandbox runs as when linedrop runs as root (nobody), so that the process limit applies. */
 export const SANDBOX_USER = { uid: 65534, gid: 65534 };
 
-const INSTALL = 'install bubblewrap (Debian, Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap; Arch: pacman -S bubblewrap)';
+const INSTALL =
+  'install bubblewrap (Debian, Ubuntu: apt-get install bubblewrap; Fedora: dnf ' +
+  'install bubblewrap; Arch: pacman -S bubblewrap)';
 const USERNS =
-  'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 on Debian; on Ubuntu 24.04 and later, sysctl kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile that allows bwrap; in a container, allow user namespaces in its seccomp profile)';
+  'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 on Debian; on ' +
+  'Ubuntu 24.04 and later, sysctl kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor ' +
+  'profile that allows bwrap; in a container, allow user namespaces in its seccomp profile)';
 const NONE = '; or give --sandbox none to run the submissions unconfined, as the user running linedrop';
 
 /** The path of `name` on PATH, or undefined. */
@@ -77,7 +84,15 @@ export async function existingFolders(paths: readonly string[]): Promise<string[
 /** A sandbox with nothing of its own to bind: what the probe runs `true` in. */
 function probeSpec(bwrap: string): SandboxSpec {
   const root = process.getuid?.() === 0;
-  return { kind: 'bwrap', bwrap, writable: [], writableFiles: [], hidden: [], limits: { ...DEFAULT_LIMITS }, ...(root ? { user: SANDBOX_USER } : {}) };
+  return {
+    kind: 'bwrap',
+    bwrap,
+    writable: [],
+    writableFiles: [],
+    hidden: [],
+    limits: { ...DEFAULT_LIMITS },
+    ...(root ? { user: SANDBOX_USER } : {}),
+  };
 }
 
 /**
@@ -85,17 +100,25 @@ function probeSpec(bwrap: string): SandboxSpec {
  * NoSandboxError with the reason and the fix otherwise. `outer` puts the probe where the servers will
  * run (inside grade's network namespace).
  */
-export async function findSandbox(mode: SandboxMode, outer: (argv: string[]) => string[] = (a) => a): Promise<string | null> {
+export async function findSandbox(
+  mode: SandboxMode,
+  outer: (argv: string[]) => string[] = (a) => a,
+): Promise<string | null> {
   if (mode === 'none') return null;
   if (process.platform !== 'linux') {
     throw new NoSandboxError(
-      `no sandbox can be made on ${process.platform}: linedrop sandboxes submissions with bubblewrap, which needs Linux; grade on Linux${NONE}`,
+      `no sandbox can be made on ${process.platform}: linedrop sandboxes submissions with ` +
+        `bubblewrap, which needs Linux; grade on Linux${NONE}`,
     );
   }
   const bwrap = await onPath('bwrap');
-  if (!bwrap) throw new NoSandboxError(`no sandbox can be made: bubblewrap (bwrap) is not installed; ${INSTALL}${NONE}`);
+  if (!bwrap)
+    throw new NoSandboxError(`no sandbox can be made: bubblewrap (bwrap) is not ` + `installed; ${INSTALL}${NONE}`);
   for (const tool of ['prlimit', ...(process.getuid?.() === 0 ? ['setpriv'] : [])]) {
-    if (!(await onPath(tool))) throw new NoSandboxError(`no sandbox can be made: ${tool} (util-linux) is not installed; install util-linux${NONE}`);
+    if (!(await onPath(tool)))
+      throw new NoSandboxError(
+        `no sandbox can be made: ${tool} ` + `(util-linux) is not installed; install util-linux${NONE}`,
+      );
   }
   const probe = await run(outer(sandboxArgv(probeSpec(bwrap), ['true'])));
   if (!probe.ok) {

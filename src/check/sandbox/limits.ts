@@ -37,7 +37,10 @@ export function sizeWords(bytes: number): string {
 
 /** The limits as one line, for reports: `memory 512 MiB, 64 processes, files up to 64 MiB, ...`. */
 export function limitsText(l: SandboxLimits): string {
-  return `memory ${sizeWords(l.memoryBytes)} per process, ${l.pids} processes and threads, files up to ${sizeWords(l.fileSizeBytes)}, ${l.openFiles} open files, ${l.cpuSeconds} s of CPU time per process`;
+  return (
+    `memory ${sizeWords(l.memoryBytes)} per process, ${l.pids} processes and threads, files up ` +
+    `to ${sizeWords(l.fileSizeBytes)}, ${l.openFiles} open files, ${l.cpuSeconds} s of CPU time per process`
+  );
 }
 
 /** The line the sandbox adds to the server's log when the server is killed by a signal. */
@@ -49,11 +52,23 @@ type Kind = 'memory' | 'pids' | 'file-size' | 'open-files' | 'cpu';
 const SIGNS: [Kind, RegExp][] = [
   [
     'memory',
-    /\bMemoryError\b|std::bad_alloc|OutOfMemoryError|Cannot allocate memory|\[Errno 12\]|ENOMEM|runtime: out of memory|memory allocation of \d+ bytes failed|JavaScript heap out of memory/,
+    new RegExp(
+      [
+        String.raw`\bMemoryError\b|std::bad_alloc|OutOfMemoryError|Cannot allocate memory|\[Errno 12\]|ENOMEM`,
+        String.raw`runtime: out of memory|memory allocation of \d+ bytes failed|JavaScript heap out of memory`,
+      ].join('|'),
+    ),
   ],
   [
     'pids',
-    /\[Errno 11\] Resource temporarily unavailable|BlockingIOError\(11, 'Resource temporarily unavailable'\)|fork: (?:retry: )?Resource temporarily unavailable|can't fork|Cannot fork|can't start new thread|unable to create (?:new )?native thread|pthread_create failed|EAGAIN.*(?:fork|spawn|thread)|(?:fork|spawn|thread).*EAGAIN/i,
+    new RegExp(
+      [
+        String.raw`\[Errno 11\] Resource temporarily unavailable|BlockingIOError\(11, 'Resource temporarily unavailable'\)`,
+        String.raw`fork: (?:retry: )?Resource temporarily unavailable|can't fork|Cannot fork|can't start new thread`,
+        String.raw`unable to create (?:new )?native thread|pthread_create failed|EAGAIN.*(?:fork|spawn|thread)|(?:fork|spawn|thread).*EAGAIN`,
+      ].join('|'),
+      'i',
+    ),
   ],
   ['file-size', /\[Errno 27\] File too large|File too large|File size limit exceeded|EFBIG|SIGXFSZ/],
   ['open-files', /\[Errno 24\] Too many open files|Too many open files|EMFILE/],

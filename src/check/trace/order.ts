@@ -8,7 +8,10 @@ const A = 0x41;
 const STATUS = new Set([0x41, 0x51, 0x52]);
 
 /** The sends of one connection (by the checker's port), as a list of status bytes with where each was sent. */
-export function statusesOn(events: readonly TraceEvent[], peerPort: number): { byte: number; at: number; cut: boolean }[] {
+export function statusesOn(
+  events: readonly TraceEvent[],
+  peerPort: number,
+): { byte: number; at: number; cut: boolean }[] {
   const out: { byte: number; at: number; cut: boolean }[] = [];
   for (const e of events) {
     if (e.kind !== 'send' || e.peerPort !== peerPort) continue;
@@ -26,7 +29,11 @@ export function seesConnection(events: readonly TraceEvent[], peerPort: number):
  * For each A sent on the connection (the i-th A against `files[i]`): stored before it when the
  * file was written (or put in place) before the A and not written again after it.
  */
-export function judgeAnswers(events: readonly TraceEvent[], peerPort: number, files: readonly (string | null)[]): AnswerOrder[] {
+export function judgeAnswers(
+  events: readonly TraceEvent[],
+  peerPort: number,
+  files: readonly (string | null)[],
+): AnswerOrder[] {
   const answers = statusesOn(events, peerPort).filter((s) => s.byte === A);
   const fileEvents = events.filter((e): e is FileEvent => e.kind === 'file');
   const out: AnswerOrder[] = [];

@@ -29,7 +29,18 @@ export interface FileEvent {
 
 export type TraceEvent = SendEvent | FileEvent;
 
-const WRITES = new Set(['write', 'writev', 'pwrite64', 'pwritev', 'pwritev2', 'send', 'sendto', 'sendmsg', 'sendmmsg', 'sendfile']);
+const WRITES = new Set([
+  'write',
+  'writev',
+  'pwrite64',
+  'pwritev',
+  'pwritev2',
+  'send',
+  'sendto',
+  'sendmsg',
+  'sendmmsg',
+  'sendfile',
+]);
 const PLACES = new Set(['rename', 'renameat', 'renameat2', 'link', 'linkat']);
 const TRUNCATES = new Set(['ftruncate']);
 
@@ -49,7 +60,19 @@ export function unquote(text: string): Buffer {
       continue;
     }
     const n = text[++i] ?? '';
-    const simple: Record<string, number> = { n: 10, t: 9, r: 13, v: 11, f: 12, a: 7, b: 8, '\\': 92, '"': 34, "'": 39, '?': 63 };
+    const simple: Record<string, number> = {
+      n: 10,
+      t: 9,
+      r: 13,
+      v: 11,
+      f: 12,
+      a: 7,
+      b: 8,
+      '\\': 92,
+      '"': 34,
+      "'": 39,
+      '?': 63,
+    };
     if (n in simple) out.push(simple[n]!);
     else if (n === 'x') {
       const hex = /^[0-9a-fA-F]{1,2}/.exec(text.slice(i + 1))?.[0] ?? '';
@@ -64,7 +87,10 @@ export function unquote(text: string): Buffer {
   return Buffer.from(out);
 }
 
-/** The first argument of a call (its fd, decorated by `-yy`: `4<TCP:[a:1->b:2]>`, `5</x/1.txt>`), up to the comma after it. */
+/**
+ * The first argument of a call (its fd, decorated by `-yy`: `4<TCP:[a:1->b:2]>`, `5</x/1.txt>`), up to the comma after
+ * it.
+ */
 function firstArg(args: string): string {
   const socket = /^\d+<TCP(?:v6)?:\[[^\]]*\]>/.exec(args);
   if (socket) return socket[0];
@@ -150,7 +176,12 @@ export function parseTrace(trace: string): TraceEvent[] {
       const paths = [...call.args.matchAll(QUOTED)].map((p) => unquote(p[1]!).toString('utf8'));
       const [from, to] = paths;
       if (from !== undefined && to !== undefined) {
-        events.push({ kind: 'file', at: call.end, name: basename(to), what: `${call.name.startsWith('link') ? 'linked' : 'renamed'} from ${basename(from)}` });
+        events.push({
+          kind: 'file',
+          at: call.end,
+          name: basename(to),
+          what: `${call.name.startsWith('link') ? 'linked' : 'renamed'} ` + `from ${basename(from)}`,
+        });
       }
     }
   }

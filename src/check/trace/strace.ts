@@ -42,9 +42,25 @@ const SETTLE_MS = 1000;
  */
 export function straceArgv(argv: readonly string[], file: string, limitBytes = TRACE_LIMIT_BYTES): string[] {
   const blocks = Math.max(1, Math.floor(limitBytes / 512));
-  const strace = ['strace', '-f', '-qq', '--seccomp-bpf', '-yy', '-s', '16', '-e', 'signal=none', '-e', `trace=${TRACED_CALLS.join(',')}`, '-o', '"$0"'];
+  const strace = [
+    'strace',
+    '-f',
+    '-qq',
+    '--seccomp-bpf',
+    '-yy',
+    '-s',
+    '16',
+    '-e',
+    'signal=none',
+    '-e',
+    `trace=${TRACED_CALLS.join(',')}`,
+    '-o',
+    '"$0"',
+  ];
   // sh's `ulimit -f` counts 512-byte blocks; the inner shell restores the server's own limit.
-  const script = `o=$(ulimit -S -f); ulimit -S -f ${blocks} 2>/dev/null; exec ${strace.join(' ')} -- sh -c 'ulimit -S -f "$0" 2>/dev/null; exec "$@"' "$o" "$@"`;
+  const script =
+    `o=$(ulimit -S -f); ulimit -S -f ${blocks} 2>/dev/null; exec ${strace.join(' ')} ` +
+    `-- sh -c 'ulimit -S -f "$0" 2>/dev/null; exec "$@"' "$o" "$@"`;
   return ['sh', '-c', script, file, ...argv];
 }
 
@@ -53,18 +69,28 @@ export function straceProblem(): Promise<string | undefined> {
   if (process.platform !== 'linux') return Promise.resolve(`strace is for Linux; this is ${process.platform}`);
   return new Promise((resolve) => {
     let err = '';
-    const child = spawn('strace', ['-f', '-qq', '--seccomp-bpf', '-o', '/dev/null', '-e', 'trace=write', '--', 'true'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '--seccomp-bpf', '-o', '/dev/null', '-e', 'trace=write', '--', 'true'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     child.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-500)));
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     child.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve(e.code === 'ENOENT' ? 'strace is not installed (Debian: apt-get install strace)' : `cannot run strace: ${e.message}`);
+      resolve(
+        e.code === 'ENOENT'
+          ? 'strace is not installed (Debian: apt-get ' + 'install strace)'
+          : `cannot run strace: ${e.message}`,
+      );
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      resolve(code === 0 ? undefined : `strace cannot trace here (${err.trim().split('\n').at(-1) || `exit status ${code}`})`);
+      resolve(
+        code === 0 ? undefined : `strace cannot trace here (${err.trim().split('\n').at(-1) || `exit status ${code}`})`,
+      );
     });
   });
 }
@@ -96,13 +122,22 @@ export class SyscallTracer implements OrderSource {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  async answers(port: number, files: readonly (string | null)[]): Promise<{ answers: AnswerOrder[] } | { unseen: string }> {
-    if (this.files.length === 0) return { unseen: 'the checker did not start the server, so its system calls were not traced' };
+  async answers(
+    port: number,
+    files: readonly (string | null)[],
+  ): Promise<{ answers: AnswerOrder[] } | { unseen: string }> {
+    if (this.files.length === 0)
+      return { unseen: 'the checker did not start the server, so its ' + 'system calls were not traced' };
     const deadline = Date.now() + SETTLE_MS;
     while (true) {
       const found = await this.read(port);
       // The trace is written as the server runs: wait until it shows the answer after the last A.
-      if (found && 'events' in found && statusesOn(found.events, port).length <= files.length && Date.now() < deadline) {
+      if (
+        found &&
+        'events' in found &&
+        statusesOn(found.events, port).length <= files.length &&
+        Date.now() < deadline
+      ) {
         await sleep(50);
         continue;
       }
@@ -117,13 +152,18 @@ export class SyscallTracer implements OrderSource {
       const statuses = statusesOn(found.events, port);
       if (statuses.some((s) => s.cut)) return { unseen: 'the server sent more bytes at once than the trace keeps' };
       const answers = judgeAnswers(found.events, port, files);
-      if (answers.length < files.length) return { unseen: `the trace shows ${answers.length} A on this connection, the checker received ${files.length}` };
+      if (answers.length < files.length)
+        return {
+          unseen: `the trace shows ${answers.length} A on ` + `this connection, the checker received ${files.length}`,
+        };
       return { answers };
     }
   }
 
   /** The events of the latest start whose trace shows the connection, newest first. */
-  private async read(port: number): Promise<{ events: ReturnType<typeof parseTrace> } | { unseen: string } | undefined> {
+  private async read(
+    port: number,
+  ): Promise<{ events: ReturnType<typeof parseTrace> } | { unseen: string } | undefined> {
     for (const file of [...this.files].reverse()) {
       if (file === undefined) continue;
       let size: number;
@@ -134,7 +174,10 @@ export class SyscallTracer implements OrderSource {
       }
       const events = parseTrace(await readFile(file, 'utf8'));
       if (!seesConnection(events, port)) continue;
-      if (size >= this.limitBytes - 4096) return { unseen: `the trace of the server reached its limit of ${Math.round(this.limitBytes / 1024 / 1024)} MiB` };
+      if (size >= this.limitBytes - 4096)
+        return {
+          unseen: `the trace of the server reached its ` + `limit of ${Math.round(this.limitBytes / 1024 / 1024)} MiB`,
+        };
       return { events };
     }
     return undefined;

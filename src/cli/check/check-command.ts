@@ -19,7 +19,9 @@ function checkNames(value: string): string[] {
   const known = new Set((checkers?.SERVER_CHECKS ?? []).map((c) => c.name));
   const unknown = names.filter((n) => !known.has(n));
   if (names.length === 0 || unknown.length > 0) {
-    throw new InvalidArgumentError(`unknown check ${unknown.join(', ') || '(none given)'}; the checks are ${[...known].join(', ')}`);
+    throw new InvalidArgumentError(
+      `unknown check ${unknown.join(', ') || '(none given)'}; the ` + `checks are ${[...known].join(', ')}`,
+    );
   }
   return names;
 }
@@ -42,14 +44,21 @@ async function ensureFolder(path: string): Promise<string | undefined> {
 }
 
 function checkList(checks: typeof import('../../check/server-checks.js')['SERVER_CHECKS']): string {
-  return checks.map((c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`).join('\n');
+  return checks
+    .map(
+      (c) =>
+        `  ${c.name.padEnd(20)} ` + `${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`,
+    )
+    .join('\n');
 }
 
 /**
  * The sandbox for `--restart-cmd`: the current folder and --dir writable, the homes hidden (but
  * those two), the limits of the flags; or why none can be made.
  */
-async function checkSandbox(opts: SandboxFlags & { dir?: string }): Promise<((argv: string[], start: number) => string[]) | string> {
+async function checkSandbox(
+  opts: SandboxFlags & { dir?: string },
+): Promise<((argv: string[], start: number) => string[]) | string> {
   const { resolve } = await import('node:path');
   const { findSandbox, NoSandboxError, sandboxWrap } = await import('../../check/sandbox/index.js');
   try {
@@ -81,28 +90,58 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '-d, --dir <dir>',
-        "the server's folder on this machine (created if missing): also check k.txt numbering, exact bytes, restart, overwrite, A after storing",
+        "the server's folder on this machine (created if missing): also check k.txt numbering, " +
+          'exact bytes, restart, overwrite, A after storing',
       ),
     )
     .addOption(
-      new Option('--restart-cmd <command>', 'shell command that starts the server; run (sh -c) whenever it stops accepting connections, stopped at the end'),
-    )
-    .addOption(
-      new Option('--timeout <duration>', 'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)').argParser(
-        duration('ms', 100, 600_000),
+      new Option(
+        '--restart-cmd <command>',
+        'shell command that starts the server; run (sh -c) ' +
+          'whenever it stops accepting connections, stopped at the end',
       ),
     )
-    .addOption(new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'))
+    .addOption(
+      new Option(
+        '--timeout <duration>',
+        'longest wait for each answer of the server (500ms, 5s, ' + '...; a bare number is in milliseconds)',
+      ).argParser(duration('ms', 100, 600_000)),
+    )
+    .addOption(
+      new Option(
+        '--quick',
+        'skip the checks beyond the handout; pause 100 ms (not 1 s) in ' + 'the template-timing check',
+      ),
+    )
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(
-      new Option('--require-port', 'with --restart-cmd: a server found listening on another port than the one given fails the port check, now required'),
+      new Option(
+        '--require-port',
+        'with --restart-cmd: a server found listening on another port ' +
+          'than the one given fails the port check, now required',
+      ),
     )
     .addOption(
-      new Option('--no-trace', "with --restart-cmd: do not run the server under strace (A's order against the storing of k.txt is then judged by timing only)"),
+      new Option(
+        '--no-trace',
+        "with --restart-cmd: do not run the server under strace (A's order " +
+          'against the storing of k.txt is then judged by timing only)',
+      ),
     )
     .addOption(new Option('--json', 'print one JSON object (checks and summary) instead of the report'))
-    .addOption(new Option('--gradescope <file>', "also write Gradescope's autograder results.json there: a test per check, a point per required check passed"))
-    .addOption(new Option('--points <file>', 'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)'));
+    .addOption(
+      new Option(
+        '--gradescope <file>',
+        "also write Gradescope's autograder results.json " +
+          'there: a test per check, a point per required check passed',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--points <file>',
+        'with --gradescope: a JSON file of points per check, ' + 'e.g. {"content": 3, "quit": 1} (as grade --points)',
+      ),
+    );
   addSandboxOptions(command, 'none', 'start the --restart-cmd server');
   command.action(
     async (
@@ -122,7 +161,9 @@ export function register(program: Command, context: CliContext): void {
     ) => {
       const { checkServer } = checkers ?? (await import('../../check/server-checks.js'));
       const { style, wantsColour } = await import('../../check/reporters/colour.js');
-      const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import('../../check/reporters/text.js');
+      const { checkText, sectionTitle, serverReportHeader, serverReportSummary } = await import(
+        '../../check/reporters/text.js'
+      );
       const dirProblem = opts.dir === undefined ? undefined : await ensureFolder(opts.dir);
       if (dirProblem !== undefined) {
         io.stderr.write(`linedrop check: --dir ${opts.dir}: ${dirProblem}\n`);
@@ -164,8 +205,12 @@ export function register(program: Command, context: CliContext): void {
       // A server the checker starts runs under strace (where it works): A's order is then seen, not timed.
       // The tracer is the outer wrap, around the sandbox.
       const { startTracer } = await import('../../check/trace/index.js');
-      const tracer = opts.restartCmd !== undefined && opts.trace !== false && opts.dir !== undefined ? await startTracer() : undefined;
-      if (tracer && 'problem' in tracer) io.stderr.write(`linedrop check: ${tracer.problem}; A's order is judged by timing only\n`);
+      const tracer =
+        opts.restartCmd !== undefined && opts.trace !== false && opts.dir !== undefined
+          ? await startTracer()
+          : undefined;
+      if (tracer && 'problem' in tracer)
+        io.stderr.write(`linedrop check: ${tracer.problem}; A's ` + `order is judged by timing only\n`);
       const traced = tracer && 'tracer' in tracer ? tracer.tracer : undefined;
       const sandboxed = wrapServer;
       if (traced) wrapServer = (argv, start) => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start);
@@ -203,7 +248,9 @@ export function register(program: Command, context: CliContext): void {
           const { gradescopeJson } = await import('../../check/reporters/gradescope.js');
           await writeFile(opts.gradescope, gradescopeJson(report, points ? { checkPoints: points } : {}));
         } catch (e) {
-          io.stderr.write(`linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`);
+          io.stderr.write(
+            `linedrop check: cannot write the Gradescope results to ` + `${opts.gradescope}: ${(e as Error).message}\n`,
+          );
           context.setExitCode(ExitCode.Usage);
         }
       }

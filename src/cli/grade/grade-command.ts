@@ -12,7 +12,10 @@ import { duration, lateDefault, size, wholeNumber } from '../flags.js';
 import { addSandboxOptions, limitsOf, sandboxDefaults, type SandboxFlags } from '../sandbox-flags.js';
 
 function command(value: string): string {
-  if (!value.trim()) throw new InvalidArgumentError('expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"');
+  if (!value.trim())
+    throw new InvalidArgumentError(
+      'expected the shell command that starts a ' + 'submission, e.g. "printf \'2\\n\' | python3 {file}"',
+    );
   return value;
 }
 
@@ -23,13 +26,22 @@ function paint(v: Verdict, s: Style): string {
   return v === 'pass' ? s.pass(text) : v === 'fail' ? s.fail(text) : s.bold(s.fail(text));
 }
 
-function progressLine(r: GradedSubmission, done: number, total: number, width: number, s: Style, firstFailure: typeof FirstFailure): string {
+function progressLine(
+  r: GradedSubmission,
+  done: number,
+  total: number,
+  width: number,
+  s: Style,
+  firstFailure: typeof FirstFailure,
+): string {
   const n = String(total).length;
   const req = r.report?.summary.required;
   const counts = req ? `${req.passed}/${req.passed + req.failed + req.skipped} required passed` : '';
   const first = firstFailure(r.report);
   const why = r.problem ?? (first ? `first failure: ${first.name}` : '');
-  return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${(r.ms / 1000).toFixed(1).padStart(5)} s${why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : ''}\n`;
+  const seconds = (r.ms / 1000).toFixed(1).padStart(5);
+  const said = why ? `  ${s.dim(why.length > 100 ? `${why.slice(0, 99)}…` : why)}` : '';
+  return `[${String(done).padStart(n)}/${total}] ${r.name.padEnd(width)} ${paint(r.verdict, s)} ${counts.padEnd(24)} ${seconds} s${said}\n`;
 }
 
 interface GradeFlags extends SandboxFlags {
@@ -61,44 +73,80 @@ export function register(program: Command, context: CliContext): void {
         'hard-codes (12100) and several run at once; elsewhere they run one after another, each on a free ' +
         'port that --cmd receives as {port}.',
     )
-    .argument('<submissions...>', "a folder whose entries (files or folders) are the submissions, the submissions themselves, or a course site's .zip of them")
+    .argument(
+      '<submissions...>',
+      'a folder whose entries (files or folders) are the submissions, ' +
+        "the submissions themselves, or a course site's .zip of them",
+    )
     .option(
       '--cmd <command>',
-      "shell command that starts one submission's server, run in its working folder; {file} is the copy of the submission, {dir} the working folder, {port} the port (default for .py submissions: printf '2\\n' | python3 {file})",
+      "shell command that starts one submission's server, run in its working folder; {file} is the " +
+        'copy of the submission, {dir} the working folder, {port} the port (default for .py ' +
+        "submissions: printf '2\\n' | python3 {file})",
       command,
     )
-    .option('--points <file>', 'a JSON file of points per check, e.g. {"content": 3, "quit": 1}; checks not named: 1 if required, 0 if beyond the handout')
+    .option(
+      '--points <file>',
+      'a JSON file of points per check, e.g. {"content": 3, "quit": 1}; ' +
+        'checks not named: 1 if required, 0 if beyond the handout',
+    )
     .addOption(
-      new Option('--max-unzipped <size>', 'the most a .zip of submissions may unpack to (e.g. 200MiB); it may hold at most 20000 entries')
+      new Option(
+        '--max-unzipped <size>',
+        'the most a .zip of submissions may unpack to (e.g. ' + '200MiB); it may hold at most 20000 entries',
+      )
         .default(1024 * 1024 * 1024, '1GiB')
         .argParser(size(64 * 1024 * 1024 * 1024)),
     )
-    .addOption(new Option('-o, --out <dir>', 'folder for the reports: grades.csv, junit.xml, index.html, and a folder per submission').default('grades'))
     .addOption(
-      new Option('-j, --jobs <n>', 'submissions graded at once (network namespaces only; default: the number of cores)').argParser(wholeNumber(1, 256)),
+      new Option(
+        '-o, --out <dir>',
+        'folder for the reports: grades.csv, junit.xml, ' + 'index.html, and a folder per submission',
+      ).default('grades'),
     )
-    .addOption(new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').argParser(duration('s', 1000, 3_600_000)))
     .addOption(
-      new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)),
+      new Option(
+        '-j, --jobs <n>',
+        'submissions graded at once (network namespaces only; default: ' + 'the number of cores)',
+      ).argParser(wholeNumber(1, 256)),
+    )
+    .addOption(
+      new Option('--time-limit <duration>', 'longest time for one submission ' + '(e.g. 120s, 3m)').argParser(
+        duration('s', 1000, 3_600_000),
+      ),
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'the port the servers listen on when --cmd ' + 'has no {port}')
+        .default(DEFAULT_PORT)
+        .argParser(wholeNumber(1, 65535)),
     )
     .addOption(
       new Option(
         '--isolation <how>',
-        'auto: network namespaces where they can be made, else one after another; netns: namespaces or fail; none: one after another',
+        'auto: network namespaces where they can be made, else one after another; netns: namespaces ' +
+          'or fail; none: one after another',
       )
         .choices(['auto', 'netns', 'none'])
         .default('auto'),
     )
     .addOption(
-      new Option('--timeout <duration>', "the checker's longest wait for each answer of a server (500ms, 5s, ...; a bare number is in milliseconds)").argParser(
-        duration('ms', 100, 600_000),
+      new Option(
+        '--timeout <duration>',
+        "the checker's longest wait for each answer of a server " +
+          '(500ms, 5s, ...; a bare number is in milliseconds)',
+      ).argParser(duration('ms', 100, 600_000)),
+    )
+    .addOption(
+      new Option(
+        '--quick',
+        "only the handout's checks, and a 100 ms (not 1 s) pause in " + 'the template-timing check',
       ),
     )
-    .addOption(new Option('--quick', "only the handout's checks, and a 100 ms (not 1 s) pause in the template-timing check"))
     .addOption(
       new Option(
         '--require-port',
-        "a server that listens on another port than the template's (or {port}) fails the port check, now required; by default it is graded there and the port is only reported",
+        "a server that listens on another port than the template's (or {port}) fails the port " +
+          'check, now required; by default it is graded there and the port is only reported',
       ),
     );
   addSandboxOptions(grade, 'auto', 'each server');
@@ -109,7 +157,8 @@ export function register(program: Command, context: CliContext): void {
         '  linedrop grade submissions/ --cmd "printf \'2\\n\' | python3 {file}" --out grades\n' +
         '  linedrop grade moodle-export.zip --points points.json --out grades\n' +
         '  # without network namespaces, give each server its port:\n' +
-        "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf '2\\n' | python3 server.py\"\n\n" +
+        "  linedrop grade submissions/ --cmd \"sed 's/12100/{port}/' {file} > server.py && printf " +
+        "'2\\n' | python3 server.py\"\n\n" +
         'Exit status: 0 every submission was graded (whatever its verdict: see grades.csv), 1 some submission\n' +
         'could not be checked (NOT CHECKED), 2 usage error (no submission, a bad option, an --out folder\n' +
         'holding other files, a bad --points file, an unsafe or too big .zip, no --cmd for a submission\n' +
@@ -118,7 +167,9 @@ export function register(program: Command, context: CliContext): void {
         '130 interrupted (the submissions graded so far are reported).',
     )
     .action(async (paths: string[], opts: GradeFlags) => {
-      const { gradeClass, NoCommandError, NoNamespacesError, OutNotOursError } = await import('../../check/grade/grade.js');
+      const { gradeClass, NoCommandError, NoNamespacesError, OutNotOursError } = await import(
+        '../../check/grade/grade.js'
+      );
       const { NoSubmissionsError } = await import('../../check/grade/submissions.js');
       const { BadPointsError, readPoints } = await import('../../check/grade/points.js');
       const { BadZipError, DEFAULT_UNZIP_LIMITS } = await import('../../check/grade/unzip.js');
@@ -139,7 +190,9 @@ export function register(program: Command, context: CliContext): void {
           paths,
           ...(opts.cmd !== undefined ? { command: opts.cmd } : {}),
           ...(points ? { points } : {}),
-          ...(opts.maxUnzipped !== undefined ? { unzipLimits: { maxBytes: opts.maxUnzipped, maxEntries: DEFAULT_UNZIP_LIMITS.maxEntries } } : {}),
+          ...(opts.maxUnzipped !== undefined
+            ? { unzipLimits: { maxBytes: opts.maxUnzipped, maxEntries: DEFAULT_UNZIP_LIMITS.maxEntries } }
+            : {}),
           out: opts.out,
           timeLimitMs: opts.timeLimit,
           port: opts.port,
@@ -157,11 +210,13 @@ export function register(program: Command, context: CliContext): void {
               ? `${jobs} at a time, each in a network namespace of its own (${namespaces.how})`
               : `one after another, each on ${opts.cmd?.includes('{port}') ? 'a free port ({port})' : `port ${opts.port}`} (${opts.isolation === 'none' ? '--isolation none' : 'no network namespaces here'}${opts.jobs !== undefined ? '; --jobs needs them' : ''})`;
             io.stderr.write(
-              `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
+              `Grading ${submissions.length} submission${submissions.length === 1 ? '' : 's'}, ` +
+                `${how}; time limit ${formatDuration(opts.timeLimit)} each.\n`,
             );
             io.stderr.write(
               sandbox
-                ? `Each server runs in a bubblewrap sandbox${namespaces ? '' : " (sharing this machine's network: no network namespaces)"}.\n`
+                ? `Each server runs in a bubblewrap ` +
+                    `sandbox${namespaces ? '' : " (sharing this machine's network: no network namespaces)"}.\n`
                 : 'No sandbox (--sandbox none): each server runs unconfined, as the user running linedrop.\n',
             );
           },
@@ -173,7 +228,10 @@ export function register(program: Command, context: CliContext): void {
           .map((v) => `${count(v)} ${LABEL[v].toLowerCase()}`)
           .join(', ');
         const total = report.submissions.length;
-        if (controller.signal.aborted) io.stdout.write(`Interrupted: the reports hold the ${total} submission${total === 1 ? '' : 's'} graded so far.\n`);
+        if (controller.signal.aborted)
+          io.stdout.write(
+            `Interrupted: the reports hold the ${total} ` + `submission${total === 1 ? '' : 's'} graded so far.\n`,
+          );
         io.stdout.write(
           `${out.bold(`Graded ${report.submissions.length} submissions in ${(report.ms / 1000).toFixed(1)} s`)}: ${summary}.\n` +
             `  ${join(opts.out, 'index.html')}   the class at a glance, a page per submission\n` +
@@ -196,7 +254,9 @@ export function register(program: Command, context: CliContext): void {
           io.stderr.write(`linedrop grade: ${e.message}\n`);
           context.setExitCode(ExitCode.CannotConnect);
         } else if (e instanceof NoNamespacesError) {
-          io.stderr.write(`linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`);
+          io.stderr.write(
+            `linedrop grade: ${e.message}; run with --isolation none (or auto) to ` + `grade one after another\n`,
+          );
           context.setExitCode(ExitCode.CannotConnect);
         } else {
           throw e;

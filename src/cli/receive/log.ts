@@ -12,7 +12,11 @@ export type LogFormat = 'auto' | 'pretty' | 'json';
  */
 export function createLogger(format: LogFormat, level = 'info'): Logger {
   const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
-  if (!usePretty) return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  if (!usePretty)
+    return pino(
+      { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime },
+      pino.destination({ fd: 2, sync: true }),
+    );
   const stream = pretty({
     destination: 2,
     sync: true,

@@ -16,7 +16,15 @@ import { createLogger, type LogFormat } from './log.js';
 /** The server's connection limits, access control and shutdown deadline. */
 export type ServerTuning = Pick<
   ServerOptions,
-  'idleTimeoutMs' | 'handshakeTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxInFlight' | 'allow' | 'tls' | 'proxyProtocol' | 'instanceId'
+  | 'idleTimeoutMs'
+  | 'handshakeTimeoutMs'
+  | 'maxConnections'
+  | 'maxConnectionsPerAddress'
+  | 'maxInFlight'
+  | 'allow'
+  | 'tls'
+  | 'proxyProtocol'
+  | 'instanceId'
 > & {
   shutdownDeadlineMs?: number;
 };
@@ -56,7 +64,8 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     ...(instanceId !== undefined ? { instanceId } : {}),
     ...(options.s3 ? { s3: options.s3 } : {}),
   });
-  // The folder or bucket is checked before listening: one the server cannot use is an error now, not at the first upload.
+  // The folder or bucket is checked before listening: one the server cannot use is an error now, not at the first
+  // upload.
   try {
     await storage.init();
   } catch (e) {
@@ -79,7 +88,10 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const where = formatAddress(options.metrics.host ?? '*', options.metrics.port);
-      options.err.write(`linedrop: cannot serve metrics on ${where}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
+      options.err.write(
+        `linedrop: cannot serve metrics on ${where}: ` +
+          `${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`,
+      );
       return ExitCode.CannotConnect;
     }
     logger.info({ metrics: metrics.url }, `metrics on ${metrics.url}/metrics, health check on ${metrics.url}/healthz`);
@@ -90,7 +102,9 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     await metrics?.close();
     const err = e as NodeJS.ErrnoException;
     const where = formatAddress(options.host ?? '*', options.port);
-    options.err.write(`linedrop: cannot listen on ${where}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`);
+    options.err.write(
+      `linedrop: cannot listen on ${where}: ` + `${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`,
+    );
     return ExitCode.CannotConnect;
   }
 
@@ -123,7 +137,15 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
   server.on('file', (e) => {
     totals.files++;
     totals.bytes += e.file.bytes;
-    emit({ event: 'file', connection: e.connection, file: e.file.name, path: e.file.location, lines: e.lines, bytes: e.file.bytes, ms: e.ms });
+    emit({
+      event: 'file',
+      connection: e.connection,
+      file: e.file.name,
+      path: e.file.location,
+      lines: e.lines,
+      bytes: e.file.bytes,
+      ms: e.ms,
+    });
   });
   server.on('connectionClosed', (e) => {
     if (e.reason !== 'quit' && e.reason !== 'client-closed' && e.reason !== 'server-closed') totals.rejected++;
@@ -149,7 +171,9 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
       const summary = { ...totals, ms };
       logger.info(
         summary,
-        `stopped after ${formatDuration(ms)}: ${plural(totals.connections, 'connection')}, ${plural(totals.files, 'file')} saved (${formatBytes(totals.bytes)}), ${totals.rejected} ended abnormally, ${totals.refused} refused`,
+        `stopped after ${formatDuration(ms)}: ${plural(totals.connections, 'connection')}, ` +
+          `${plural(totals.files, 'file')} saved (${formatBytes(totals.bytes)}), ${totals.rejected} ` +
+          `ended abnormally, ${totals.refused} refused`,
       );
       emit({ event: 'summary', ...summary });
       void (metrics?.close() ?? Promise.resolve()).then(() => resolve(ExitCode.Ok));

@@ -9,7 +9,11 @@ export interface S3Flags {
   s3VirtualHosted?: boolean;
 }
 
-const FLAG_NAMES = { s3Endpoint: '--s3-endpoint', s3Region: '--s3-region', s3VirtualHosted: '--s3-virtual-hosted' } as const;
+const FLAG_NAMES = {
+  s3Endpoint: '--s3-endpoint',
+  s3Region: '--s3-region',
+  s3VirtualHosted: '--s3-virtual-hosted',
+} as const;
 
 /** Where `receive --store` puts files: everything of `S3StorageOptions` the command line decides but the layout. */
 export type S3Target = Pick<S3StorageOptions, 'bucket' | 'prefix' | 'endpoint' | 'region' | 'forcePathStyle'>;
@@ -34,7 +38,9 @@ export function s3Target(flags: S3Flags, given: (flag: keyof S3Flags) => boolean
     try {
       url = new URL(flags.s3Endpoint);
     } catch {
-      throw new Error(`--s3-endpoint must be a URL such as http://127.0.0.1:7480, not ${JSON.stringify(flags.s3Endpoint)}`);
+      throw new Error(
+        `--s3-endpoint must be a URL such as http://127.0.0.1:7480, not ` + `${JSON.stringify(flags.s3Endpoint)}`,
+      );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new Error(`--s3-endpoint must be an http:// or https:// URL, not ${JSON.stringify(flags.s3Endpoint)}`);

@@ -78,7 +78,8 @@ export async function interactiveSend(options: InteractiveOptions): Promise<Exit
   } catch (e) {
     client.destroy();
     err.write(`linedrop: ${(e as Error).message}\n`);
-    return e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT')
+    return e instanceof ClientError &&
+      (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT')
       ? ExitCode.ConnectionLost
       : ExitCode.SomeRejected;
   }

@@ -103,7 +103,9 @@ export class SendProgress {
     this.bar = new SingleBar(
       {
         stream: this.stream as NodeJS.WritableStream,
-        format: ' {phase} {bar} {percentage}% | {file} | {value_text} of {total_text} | {rate} | ETA {eta_text} | files {done}/{count}',
+        format:
+          ' {phase} {bar} {percentage}% | {file} | {value_text} of {total_text} | {rate} | ' +
+          'ETA {eta_text} | files {done}/{count}',
         hideCursor: true,
         clearOnComplete: true,
         fps: 5,

@@ -45,7 +45,8 @@ function serverOf(opts: SendFlags, portGiven: boolean): { host: string; port: nu
   const both = target(opts.host);
   if (portGiven && both.port !== opts.port) {
     throw new Error(
-      `--host ${opts.host} names port ${both.port} but --port says ${opts.port}: give the port once (--host ${both.host.includes(':') ? `[${both.host}]` : both.host} --port ${opts.port}, or --host ${opts.host} alone)`,
+      `--host ${opts.host} names port ${both.port} but --port says ${opts.port}: give the port once ` +
+        `(--host ${both.host.includes(':') ? `[${both.host}]` : both.host} --port ${opts.port}, or --host ${opts.host} alone)`,
     );
   }
   return both;
@@ -74,14 +75,36 @@ export function register(program: Command, ctx: CliContext): void {
         "With no files: the lab client's interactive prompts (also drivable through a pipe).",
     )
     .argument('[files...]', 'files to send ("-" for standard input)')
-    .addOption(new Option('-H, --host <host>', 'server host, or HOST:PORT').env('LINEDROP_HOST').default(DEFAULT_HOST).argParser(hostFlag))
-    .addOption(new Option('-p, --port <port>', 'TCP port (1 to 65535)').env('LINEDROP_PORT').default(DEFAULT_PORT).argParser(wholeNumber(1, 65535)))
+    .addOption(
+      new Option('-H, --host <host>', 'server host, or HOST:PORT')
+        .env('LINEDROP_HOST')
+        .default(DEFAULT_HOST)
+        .argParser(hostFlag),
+    )
+    .addOption(
+      new Option('-p, --port <port>', 'TCP port (1 to 65535)')
+        .env('LINEDROP_PORT')
+        .default(DEFAULT_PORT)
+        .argParser(wholeNumber(1, 65535)),
+    )
     .addOption(new Option('--tls', 'connect with TLS (verified against the system CAs, or --ca)').env('LINEDROP_TLS'))
-    .addOption(new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'))
-    .addOption(new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env('LINEDROP_TLS_CERT'))
+    .addOption(
+      new Option('--ca <file>', 'PEM CA certificate to verify the server with ' + '(implies --tls)').env(
+        'LINEDROP_TLS_CA',
+      ),
+    )
+    .addOption(
+      new Option('--cert <file>', 'PEM client certificate, for servers that require one ' + '(implies --tls)').env(
+        'LINEDROP_TLS_CERT',
+      ),
+    )
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
-    .addOption(new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts('json'))
+    .addOption(
+      new Option('-q, --quiet', 'print nothing on standard output (errors still go to ' + 'standard error)').conflicts(
+        'json',
+      ),
+    )
     .addOption(settingOption(CLIENT_SETTINGS.connectTimeoutMs))
     .addOption(settingOption(CLIENT_SETTINGS.timeoutMs))
     .addOption(settingOption(CLIENT_SETTINGS.maxInFlight))
@@ -90,7 +113,8 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--retry <n>',
-        'with files: when the connection cannot be made or breaks, reconnect up to n times and send again the files not yet accepted (a rejected file is final)',
+        'with files: when the connection cannot be made or breaks, reconnect up to n times and send ' +
+          'again the files not yet accepted (a rejected file is final)',
       )
         .env('LINEDROP_RETRY')
         .default(0)
@@ -99,25 +123,31 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--retry-delay <duration>',
-        'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s (200ms, 1s, ...; a bare number is in milliseconds)',
+        'wait before the first reconnect, doubled for each further one (with jitter), at most 10 s ' +
+          '(200ms, 1s, ...; a bare number is in milliseconds)',
       )
         .env('LINEDROP_RETRY_DELAY')
         .argParser(duration('ms', 0, 600_000)),
     )
     .addHelpText(
       'after',
-      '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the protocol), 2 usage error (nothing sent),\n' +
-        '3 cannot connect (or no answer within --connect-timeout), 4 connection lost (or the server silent for --timeout),\n' +
+      '\nExit status: 0 every file accepted, 1 a file not accepted (or the server broke the ' +
+        'protocol), 2 usage error (nothing sent),\n' +
+        '3 cannot connect (or no answer within --connect-timeout), 4 connection lost (or the server ' +
+        'silent for --timeout),\n' +
         '130 interrupted (Ctrl-C); with --retry, 3 and 4 only after the last reconnect.',
     )
     .action(async (files: string[], opts: SendFlags) => {
       if (files.length === 0) {
         // The interactive client prints the lab's prompts: these flags have nothing to act on there.
-        const given = (['json', 'quiet', 'retry', 'retryDelay', 'binary', 'maxInFlight'] as const).filter((key) => command.getOptionValueSource(key) === 'cli');
+        const given = (['json', 'quiet', 'retry', 'retryDelay', 'binary', 'maxInFlight'] as const).filter(
+          (key) => command.getOptionValueSource(key) === 'cli',
+        );
         if (given.length > 0) {
           const names = given.map((key) => command.options.find((o) => o.attributeName() === key)?.long ?? key);
           command.error(
-            `error: ${names.join(', ')} ${given.length === 1 ? 'needs' : 'need'} files to send; without files, send runs the lab client's interactive prompts`,
+            `error: ${names.join(', ')} ${given.length === 1 ? 'needs' : 'need'} files to send; ` +
+              `without files, send runs the lab client's interactive prompts`,
             { exitCode: ExitCode.Usage },
           );
         }

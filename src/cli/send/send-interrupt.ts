@@ -9,7 +9,10 @@ export class InterruptedError extends LinedropError<'LINEDROP_ERR_INTERRUPTED'> 
   }
 }
 
-/** A promise that rejects with `InterruptedError` when `signal` aborts (at once if it already has); never settles without one. */
+/**
+ * A promise that rejects with `InterruptedError` when `signal` aborts (at once if it already has); never settles
+ * without one.
+ */
 export function interruptedBy(signal: AbortSignal | undefined): Promise<never> {
   const aborted = new Promise<never>((_, reject) => {
     if (signal === undefined) return;

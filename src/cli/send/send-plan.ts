@@ -11,7 +11,9 @@ import { spoolInput, type SpooledInput } from './spool.js';
 
 /** Files up to this size are read whole while planning, counted in memory and sent from there. */
 const HELD_FILE_BYTES = 1024 * 1024;
-/** `holdBytes`: at most this many bytes of such files are held at once; the files past it are counted, then streamed. */
+/**
+ * `holdBytes`: at most this many bytes of such files are held at once; the files past it are counted, then streamed.
+ */
 export const DEFAULT_HOLD_BYTES = 64 * 1024 * 1024;
 /** Blocking reads while planning give the event loop a turn this often (the progress bar, Ctrl-C). */
 const YIELD_EVERY_MS = 50;
@@ -37,7 +39,10 @@ export interface PlanOptions {
 export interface PlanHooks {
   /** Waits for a promise unless the run is interrupted first (then rejects with `InterruptedError`). */
   until<T>(promise: Promise<T>): Promise<T>;
-  /** Every file exists, is a regular file and is not empty: their sizes (0 for standard input), before their lines are counted. */
+  /**
+   * Every file exists, is a regular file and is not empty: their sizes (0 for standard input), before their lines are
+   * counted.
+   */
   checked(sizes: number[]): void;
   /** `bytes` of file `index` counted so far. */
   counting(index: number, bytes: number): void;
@@ -50,7 +55,8 @@ export function labelOf(name: string): string {
   return name === '-' ? 'standard input' : name;
 }
 
-const EMPTY = 'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be sent (nothing was sent)';
+const EMPTY =
+  'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be ' + 'sent (nothing was sent)';
 
 export function describeError(e: unknown): string {
   if (e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE') return EMPTY;
@@ -110,7 +116,10 @@ export class SendPlan {
         return `${label}: ${describeError(e)}`;
       }
       if (planned.shape.firstNul !== undefined && this.options.binary !== true) {
-        return `${label}: has a NUL byte at offset ${planned.shape.firstNul}, so it looks like a binary file (nothing was sent); --binary sends it anyway, split on "\\n" like any file`;
+        return (
+          `${label}: has a NUL byte at offset ${planned.shape.firstNul}, so it looks like a ` +
+          `binary file (nothing was sent); --binary sends it anyway, split on "\\n" like any file`
+        );
       }
       this.files.push(planned);
     }
@@ -151,6 +160,11 @@ export class SendPlan {
       onTempDir: (dir) => this.spoolDirs.push(dir),
     });
     this.spools.push(spool);
-    return { name, label: labelOf(name), shape: spool.shape, ...(spool.body ? { body: spool.body } : { path: spool.path! }) };
+    return {
+      name,
+      label: labelOf(name),
+      shape: spool.shape,
+      ...(spool.body ? { body: spool.body } : { path: spool.path! }),
+    };
   }
 }

@@ -105,14 +105,27 @@ export class SendReport {
     const outcome: FileOutcome = status === 'A' ? 'accepted' : status === 'R' ? 'rejected' : 'unexpected';
     this.outcomes.push(outcome);
     this.progress?.fileDone(i);
-    this.emit({ ...this.fileEvent(file, i), status, outcome, ms, connection: via.connection, message, local: via.local });
+    this.emit({
+      ...this.fileEvent(file, i),
+      status,
+      outcome,
+      ms,
+      connection: via.connection,
+      message,
+      local: via.local,
+    });
     if (status === 'A') {
       const added = file.shape.addsNewline ? '; a final newline was added' : '';
-      this.print(`${file.label}: accepted as ${message}.txt (${plural(file.shape.lines, 'line')}, ${plural(storedBytes(file.shape), 'byte')}${added})\n`);
+      this.print(
+        `${file.label}: accepted as ${message}.txt (${plural(file.shape.lines, 'line')}, ` +
+          `${plural(storedBytes(file.shape), 'byte')}${added})\n`,
+      );
       return;
     }
     this.progress?.stop();
-    this.say(`${file.label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`);
+    this.say(
+      `${file.label}: ${status === 'R' ? 'rejected by the server' : `unexpected response ${JSON.stringify(status)}`}\n`,
+    );
   }
 
   /** The planned files from `from` on were not sent (or not stored), for `why`. */
@@ -120,7 +133,15 @@ export class SendReport {
     for (const file of this.planned.slice(from)) {
       this.warn(`${file.label}: ${why}`);
       this.outcomes.push('not-sent');
-      this.emit({ event: 'file', index: null, name: file.name, status: null, outcome: 'not-sent', lines: file.shape.lines, bytes: storedBytes(file.shape) });
+      this.emit({
+        event: 'file',
+        index: null,
+        name: file.name,
+        status: null,
+        outcome: 'not-sent',
+        lines: file.shape.lines,
+        bytes: storedBytes(file.shape),
+      });
     }
   }
 
@@ -146,22 +167,32 @@ export class SendReport {
       (sent[i] === 'all' ? inFlight : notSent).push(labelOf(files[i]!));
     }
     const parts = [`accepted: ${list(accepted)}`];
-    if (inFlight.length > 0) parts.push(`sent but not answered (the server may have stored ${inFlight.length === 1 ? 'it' : 'them'}): ${list(inFlight)}`);
+    if (inFlight.length > 0)
+      parts.push(
+        `sent but not answered (the server may have stored ` +
+          `${inFlight.length === 1 ? 'it' : 'them'}): ${list(inFlight)}`,
+      );
     if (notSent.length > 0) parts.push(`not sent: ${list(notSent)}`);
     this.output.err.write(`linedrop: interrupted; ${parts.join('; ')}\n`);
     return this.finish(code, 'interrupted', { interrupted: true });
   }
 
-  /** The summary line (once every file was planned and one answered or failed) and the `summary` event; returns `code`. */
+  /**
+   * The summary line (once every file was planned and one answered or failed) and the `summary` event; returns `code`.
+   */
   finish(code: ExitCode, error?: string, extra: Record<string, unknown> = {}): ExitCode {
     this.progress?.stop();
     const files = this.output.files.length;
     const accepted = this.accepted;
-    const bytes = this.planned.reduce((sum, p, i) => sum + (this.outcomes[i] === 'accepted' ? storedBytes(p.shape) : 0), 0);
+    const bytes = this.planned.reduce(
+      (sum, p, i) => sum + (this.outcomes[i] === 'accepted' ? storedBytes(p.shape) : 0),
+      0,
+    );
     const ms = performance.now() - this.started;
     if (this.planned.length === files && this.outcomes.length > 0) {
       const rate = `${formatBytes(bytes / Math.max(ms / 1000, 0.001))}/s`;
-      const head = accepted === files ? `sent ${plural(files, 'file')}` : `${accepted} of ${plural(files, 'file')} accepted`;
+      const head =
+        accepted === files ? `sent ${plural(files, 'file')}` : `${accepted} of ${plural(files, 'file')} accepted`;
       this.say(`${head}, ${formatBytes(bytes)} in ${formatDuration(ms)} (${rate})\n`);
     }
     this.emit({

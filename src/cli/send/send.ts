@@ -48,7 +48,9 @@ export interface SendCommandOptions {
 export const DEFAULT_RETRY_DELAY_MS = 200;
 const MAX_RETRY_DELAY_MS = 10_000;
 
-/** The wait before the `n`-th reconnect (from 1): the base doubled each time, capped, then jittered into its upper half. */
+/**
+ * The wait before the `n`-th reconnect (from 1): the base doubled each time, capped, then jittered into its upper half.
+ */
 export function retryDelay(n: number, baseMs: number, random: () => number = Math.random): number {
   const ceiling = Math.min(baseMs * 2 ** (n - 1), MAX_RETRY_DELAY_MS);
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
@@ -157,7 +159,10 @@ class SendRun {
         if (e instanceof InterruptedError) throw e;
         const message = (e as Error).message;
         if (await this.retryAfter(message)) continue;
-        const hint = e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT_TIMEOUT' ? ' (--connect-timeout sets how long to wait)' : '';
+        const hint =
+          e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT_TIMEOUT'
+            ? ' (--connect-timeout ' + 'sets how long to wait)'
+            : '';
         this.report.warn(`${message}${hint}`);
         // Files are reported one by one only once something was sent.
         if (this.connections > 0) this.report.unsent(this.next, 'not sent');
@@ -186,10 +191,15 @@ class SendRun {
           this.next = i + 1;
           continue;
         }
-        const lost = e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
+        const lost =
+          e instanceof ClientError &&
+          (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
         client.destroy();
         if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
-        const hint = e instanceof ClientError && e.code === 'LINEDROP_ERR_TIMEOUT' ? ' (--timeout sets how long to wait; 0 waits forever)' : '';
+        const hint =
+          e instanceof ClientError && e.code === 'LINEDROP_ERR_TIMEOUT'
+            ? ' (--timeout sets how ' + 'long to wait; 0 waits forever)'
+            : '';
         this.report.failed(file, i, describeError(e), via, hint);
         this.report.unsent(i + 1, 'not sent');
         return this.report.finish(lost ? ExitCode.ConnectionLost : ExitCode.SomeRejected, describeError(e));
@@ -203,7 +213,11 @@ class SendRun {
       }
       // A rejection (or an unknown answer) is final: it is not retried, and the server stores nothing after it.
       client.destroy();
-      this.report.unsent(i + 1, `not stored: the server ends the connection after ${status === 'R' ? 'rejecting' : 'its answer to'} ${file.label}`);
+      this.report.unsent(
+        i + 1,
+        `not stored: the server ends the connection after ` +
+          `${status === 'R' ? 'rejecting' : 'its answer to'} ${file.label}`,
+      );
       return this.report.finish(ExitCode.SomeRejected);
     }
     return this.quit(client);
@@ -223,7 +237,9 @@ class SendRun {
         this.sent[index] = 'all';
       },
     };
-    const status = file.body ? await client.sendBuffer(file.body, callbacks) : await client.sendFile(file.path!, { ...callbacks, shape: file.shape });
+    const status = file.body
+      ? await client.sendBuffer(file.body, callbacks)
+      : await client.sendFile(file.path!, { ...callbacks, shape: file.shape });
     return { status, ms: Math.round(performance.now() - (started ?? performance.now())) };
   }
 
@@ -235,7 +251,8 @@ class SendRun {
     } catch (e) {
       if (e instanceof InterruptedError) throw e;
       client.destroy();
-      const lost = e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
+      const lost =
+        e instanceof ClientError && (e.code === 'LINEDROP_ERR_CONNECTION_CLOSED' || e.code === 'LINEDROP_ERR_TIMEOUT');
       if (lost && (await this.retryAfter(`the quit message: ${describeError(e)}`))) return 'retry';
       const message = `after ${plural(this.report.accepted, 'accepted file')}: ${describeError(e)}`;
       this.report.warn(message);

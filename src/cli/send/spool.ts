@@ -84,7 +84,8 @@ async function* chunksOf(input: Readable): AsyncGenerator<{ chunk: Buffer; reuse
     handle = await open('/dev/stdin', 'r').catch(() => undefined);
   }
   if (handle === undefined) {
-    for await (const data of input as AsyncIterable<Buffer | string>) yield { chunk: typeof data === 'string' ? Buffer.from(data) : data, reused: false };
+    for await (const data of input as AsyncIterable<Buffer | string>)
+      yield { chunk: typeof data === 'string' ? Buffer.from(data) : data, reused: false };
     return;
   }
   const buffer = Buffer.allocUnsafe(READ_CHUNK);

@@ -71,8 +71,13 @@ describe('receive: logs and events', () => {
 
       const stopping = logs.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('SIGTERM'))!;
       assert.equal(stopping['msg'], 'SIGTERM: stopping; 0 connections open');
-      const summaryLog = logs.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('stopped after'))!;
-      assert.match(summaryLog['msg'] as string, /^stopped after \d+(\.\d)? m?s: 1 connection, 1 file saved \(2\.0 KiB\), 0 ended abnormally, 0 refused$/);
+      const summaryLog = logs.find(
+        (l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('stopped after'),
+      )!;
+      assert.match(
+        summaryLog['msg'] as string,
+        /^stopped after \d+(\.\d)? m?s: 1 connection, 1 file saved \(2\.0 KiB\), 0 ended abnormally, 0 refused$/,
+      );
       const summaryEvent = events.find((e) => e['event'] === 'summary')!;
       for (const key of ['connections', 'files', 'bytes', 'ms']) {
         assert.equal(summaryEvent[key], summaryLog[key], `the summary's ${key} is the same in the log and the event`);
@@ -86,14 +91,29 @@ describe('receive: logs and events', () => {
     const dir = await tempDir();
     try {
       const port = await freePort();
-      const run = linedrop(['receive', '--port', String(port), '--host', HOST, '--dir', join(dir, 'in'), '--log-format', 'json', '--shutdown-deadline', '10']);
+      const run = linedrop([
+        'receive',
+        '--port',
+        String(port),
+        '--host',
+        HOST,
+        '--dir',
+        join(dir, 'in'),
+        '--log-format',
+        'json',
+        '--shutdown-deadline',
+        '10',
+      ]);
       assert.equal(await until(() => run.stderrText().includes('listening')), true);
       const peer = await RawPeer.connect(port);
       await peer.write(frame(['one line of a message still in progress'], 2));
       assert.equal(await until(() => run.stderrText().includes('connection 1 from')), true);
       run.kill('SIGTERM');
       assert.equal(await until(() => run.stderrText().includes('SIGTERM')), true);
-      assert.match(run.stderrText(), /SIGTERM: stopping; 1 connection open, messages in progress may finish within 10 s/);
+      assert.match(
+        run.stderrText(),
+        /SIGTERM: stopping; 1 connection open, messages in progress may finish within 10 s/,
+      );
       peer.destroy();
       assert.equal((await run.done).code, 0);
     } finally {

@@ -29,7 +29,9 @@ async function threadsOfServer(dir: string, poolSize: string | undefined): Promi
   }
 }
 
-describe('linedrop receive: the thread pool', { skip: process.platform !== 'linux' && 'counts threads in /proc' }, () => {
+describe('linedrop receive: the thread pool', {
+  skip: process.platform !== 'linux' && 'counts threads in /proc',
+}, () => {
   test('16 threads by default, 12 more than with UV_THREADPOOL_SIZE=4; an explicit size is kept', async (t) => {
     const dir = await withTempDir(t);
     const withFour = await threadsOfServer(dir, '4');

@@ -141,20 +141,118 @@ const events = (stdout: string): Event[] =>
     .map((l) => JSON.parse(l) as Event);
 
 /** The command line's file names answered A, in order. */
-const acceptedNames = (evs: Event[]): string[] => evs.filter((e) => e['event'] === 'file' && e['status'] === 'A').map((e) => String(e['name']));
+const acceptedNames = (evs: Event[]): string[] =>
+  evs.filter((e) => e['event'] === 'file' && e['status'] === 'A').map((e) => String(e['name']));
 
 describe('send --retry', () => {
   for (const how of ['close', 'reset'] as const) {
-    test(`a connection ${how === 'close' ? 'closed' : 'reset'} mid-file: the rest are sent again over a new connection, each file stored once; exit 0`, async () => {
+    test(
+      `a connection ${how === 'close' ? 'closed' : 'reset'} mid-file: the rest are sent again ` +
+        `over a new connection, each file stored once; exit 0`,
+      async () => {
+        const s = await runServer({ layout: 'session' });
+        const files = await tempDir();
+        const closed: ConnectionSummary[] = [];
+        s.server.on('connectionClosed', (e) => closed.push(e));
+        let proxy: CutProxy | undefined;
+        try {
+          const { paths, contents } = await makeFiles(files);
+          const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
+          proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how } : undefined));
+          const result = await linedrop([
+            'send',
+            '--host',
+            HOST,
+            '--port',
+            String(proxy.port),
+            '--retry',
+            '3',
+            '--retry-delay',
+            '50',
+            '--max-in-flight',
+            '1',
+            '--json',
+            ...paths,
+          ]);
+          assert.equal(result.code, 0, result.stderr);
+          const evs = events(result.stdout);
+          assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
+          const retries = evs.filter((e) => e['event'] === 'retry');
+          assert.equal(retries.length, 1);
+          assert.equal(retries[0]!['retry'], 1);
+          assert.equal(retries[0]!['retries'], 3);
+          assert.equal(retries[0]!['remaining'], 3);
+          assert.match(
+            String(retries[0]!['reason']),
+            /f3\.txt: connection lost|f3\.txt: the server closed the connection/,
+          );
+          const summary = evs.at(-1)!;
+          assert.deepEqual(
+            [
+              summary['event'],
+              summary['accepted'],
+              summary['rejected'],
+              summary['notSent'],
+              summary['exitCode'],
+              summary['reconnects'],
+            ],
+            ['summary', 5, 0, 0, 0, 1],
+          );
+          // Files 1-2 went over the first connection, 3-5 over the second, each numbered from 1.txt.
+          assert.deepEqual(
+            evs.filter((e) => e['status'] === 'A').map((e) => [e['connection'], e['message']]),
+            [
+              [1, 1],
+              [1, 2],
+              [2, 1],
+              [2, 2],
+              [2, 3],
+            ],
+          );
+          assert.match(result.stderr, /reconnecting in \d+ ms \(retry 1 of 3\), 3 files left to send/);
+
+          assert.equal(await until(() => closed.length === 2), true);
+          assert.deepEqual(
+            closed.map((c) => [c.reason, c.files]),
+            [
+              ['truncated', 2],
+              ['quit', 3],
+            ],
+          );
+          const all = await stored(s.dir);
+          const sessions = [...new Set(all.map((f) => f.session))];
+          assert.equal(sessions.length, 2, 'the retried files are in a new session folder');
+          assert.deepEqual(
+            all.map((f) => [sessions.indexOf(f.session), f.name, contents.indexOf(f.content) + 1]),
+            [
+              [0, '1.txt', 1],
+              [0, '2.txt', 2],
+              [1, '1.txt', 3],
+              [1, '2.txt', 4],
+              [1, '3.txt', 5],
+            ],
+            'the union of the folders holds each file exactly once, nothing partial',
+          );
+        } finally {
+          await proxy?.close();
+          await s.close();
+          await removeDir(files);
+        }
+      },
+    );
+  }
+
+  test(
+    'files in flight when the connection breaks (the default window): every file answered A ' +
+      'once, each stored at least once, nothing partial',
+    async () => {
       const s = await runServer({ layout: 'session' });
       const files = await tempDir();
-      const closed: ConnectionSummary[] = [];
-      s.server.on('connectionClosed', (e) => closed.push(e));
       let proxy: CutProxy | undefined;
       try {
         const { paths, contents } = await makeFiles(files);
         const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
-        proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how } : undefined));
+        proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
         const result = await linedrop([
           'send',
           '--host',
@@ -165,92 +263,25 @@ describe('send --retry', () => {
           '3',
           '--retry-delay',
           '50',
-          '--max-in-flight',
-          '1',
           '--json',
           ...paths,
         ]);
         assert.equal(result.code, 0, result.stderr);
         const evs = events(result.stdout);
         assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
-        const retries = evs.filter((e) => e['event'] === 'retry');
-        assert.equal(retries.length, 1);
-        assert.equal(retries[0]!['retry'], 1);
-        assert.equal(retries[0]!['retries'], 3);
-        assert.equal(retries[0]!['remaining'], 3);
-        assert.match(String(retries[0]!['reason']), /f3\.txt: connection lost|f3\.txt: the server closed the connection/);
-        const summary = evs.at(-1)!;
-        assert.deepEqual(
-          [summary['event'], summary['accepted'], summary['rejected'], summary['notSent'], summary['exitCode'], summary['reconnects']],
-          ['summary', 5, 0, 0, 0, 1],
-        );
-        // Files 1-2 went over the first connection, 3-5 over the second, each numbered from 1.txt.
-        assert.deepEqual(
-          evs.filter((e) => e['status'] === 'A').map((e) => [e['connection'], e['message']]),
-          [
-            [1, 1],
-            [1, 2],
-            [2, 1],
-            [2, 2],
-            [2, 3],
-          ],
-        );
-        assert.match(result.stderr, /reconnecting in \d+ ms \(retry 1 of 3\), 3 files left to send/);
-
-        assert.equal(await until(() => closed.length === 2), true);
-        assert.deepEqual(
-          closed.map((c) => [c.reason, c.files]),
-          [
-            ['truncated', 2],
-            ['quit', 3],
-          ],
-        );
+        assert.equal(evs.filter((e) => e['event'] === 'retry').length, 1);
+        await s.server.idle();
+        // A file whose A was lost with the connection is sent again: stored once more, never partly.
         const all = await stored(s.dir);
-        const sessions = [...new Set(all.map((f) => f.session))];
-        assert.equal(sessions.length, 2, 'the retried files are in a new session folder');
-        assert.deepEqual(
-          all.map((f) => [sessions.indexOf(f.session), f.name, contents.indexOf(f.content) + 1]),
-          [
-            [0, '1.txt', 1],
-            [0, '2.txt', 2],
-            [1, '1.txt', 3],
-            [1, '2.txt', 4],
-            [1, '3.txt', 5],
-          ],
-          'the union of the folders holds each file exactly once, nothing partial',
-        );
+        assert.deepEqual([...new Set(all.map((f) => contents.indexOf(f.content) + 1))].sort(), [1, 2, 3, 4, 5]);
+        assert.ok(all.length <= 7, 'at most the two files before the cut stored twice');
       } finally {
         await proxy?.close();
         await s.close();
         await removeDir(files);
       }
-    });
-  }
-
-  test('files in flight when the connection breaks (the default window): every file answered A once, each stored at least once, nothing partial', async () => {
-    const s = await runServer({ layout: 'session' });
-    const files = await tempDir();
-    let proxy: CutProxy | undefined;
-    try {
-      const { paths, contents } = await makeFiles(files);
-      const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + Math.floor(wireBytes(contents[2]!) / 2);
-      proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
-      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '3', '--retry-delay', '50', '--json', ...paths]);
-      assert.equal(result.code, 0, result.stderr);
-      const evs = events(result.stdout);
-      assert.deepEqual(acceptedNames(evs), paths, 'every file answered A exactly once, in order');
-      assert.equal(evs.filter((e) => e['event'] === 'retry').length, 1);
-      await s.server.idle();
-      // A file whose A was lost with the connection is sent again: stored once more, never partly.
-      const all = await stored(s.dir);
-      assert.deepEqual([...new Set(all.map((f) => contents.indexOf(f.content) + 1))].sort(), [1, 2, 3, 4, 5]);
-      assert.ok(all.length <= 7, 'at most the two files before the cut stored twice');
-    } finally {
-      await proxy?.close();
-      await s.close();
-      await removeDir(files);
-    }
-  });
+    },
+  );
 
   test('without --retry the same break gives exit 4 (connection lost); the files before it are stored', async () => {
     const s = await runServer({ layout: 'session' });
@@ -262,7 +293,17 @@ describe('send --retry', () => {
       const { paths, contents } = await makeFiles(files);
       const cutAt = wireBytes(contents[0]!) + wireBytes(contents[1]!) + 10;
       proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
-      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--max-in-flight', '1', '--json', ...paths]);
+      const result = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(proxy.port),
+        '--max-in-flight',
+        '1',
+        '--json',
+        ...paths,
+      ]);
       assert.equal(result.code, 4, result.stderr);
       const evs = events(result.stdout);
       assert.deepEqual(
@@ -300,18 +341,24 @@ describe('send --retry', () => {
     try {
       const { paths, contents } = await makeFiles(files, 2);
       let starting: Promise<void> | undefined;
-      const run = linedrop(['send', '--host', HOST, '--port', String(port), '--retry', '5', '--retry-delay', '150', '--json', ...paths], (stderr) => {
-        // The first retry is reported: only now does the server start.
-        if (starting === undefined && /reconnecting/.test(stderr)) {
-          starting = startServerOn(port, dir).then((s) => {
-            started = s;
-          });
-        }
-      });
+      const run = linedrop(
+        ['send', '--host', HOST, '--port', String(port), '--retry', '5', '--retry-delay', '150', '--json', ...paths],
+        (stderr) => {
+          // The first retry is reported: only now does the server start.
+          if (starting === undefined && /reconnecting/.test(stderr)) {
+            starting = startServerOn(port, dir).then((s) => {
+              started = s;
+            });
+          }
+        },
+      );
       const result = await run;
       await starting;
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stderr, /cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED.*; reconnecting in \d+ ms \(retry 1 of 5\), 2 files left to send/);
+      assert.match(
+        result.stderr,
+        /cannot connect to 127\.0\.0\.1:\d+: .*ECONNREFUSED.*; reconnecting in \d+ ms \(retry 1 of 5\), 2 files left to send/,
+      );
       const evs = events(result.stdout);
       assert.ok(evs.filter((e) => e['event'] === 'retry').length >= 1);
       assert.deepEqual(acceptedNames(evs), paths);
@@ -331,7 +378,19 @@ describe('send --retry', () => {
     s.server.on('connectionOpened', () => opened++);
     try {
       const { paths } = await makeFiles(files, 3); // 4, 5 and 6 lines: the third is over the limit
-      const result = await linedrop(['send', '--host', HOST, '--port', String(s.port), '--retry', '3', '--retry-delay', '20', '--json', ...paths]);
+      const result = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(s.port),
+        '--retry',
+        '3',
+        '--retry-delay',
+        '20',
+        '--json',
+        ...paths,
+      ]);
       assert.equal(result.code, 1, result.stderr);
       const evs = events(result.stdout);
       assert.deepEqual(
@@ -363,7 +422,19 @@ describe('send --retry', () => {
       const { paths, contents } = await makeFiles(files);
       const cutAt = contents.reduce((sum, c) => sum + wireBytes(c), 0) + 2;
       proxy = await CutProxy.start(s.port, (n) => (n === 0 ? { after: cutAt, how: 'close' } : undefined));
-      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '2', '--retry-delay', '20', '--json', ...paths]);
+      const result = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(proxy.port),
+        '--retry',
+        '2',
+        '--retry-delay',
+        '20',
+        '--json',
+        ...paths,
+      ]);
       assert.equal(result.code, 0, result.stderr);
       const evs = events(result.stdout);
       assert.deepEqual(acceptedNames(evs), paths);
@@ -395,7 +466,19 @@ describe('send --retry', () => {
     try {
       const { paths } = await makeFiles(files, 2);
       proxy = await CutProxy.start(s.port, () => ({ after: 6, how: 'reset' }));
-      const result = await linedrop(['send', '--host', HOST, '--port', String(proxy.port), '--retry', '2', '--retry-delay', '20', '--json', ...paths]);
+      const result = await linedrop([
+        'send',
+        '--host',
+        HOST,
+        '--port',
+        String(proxy.port),
+        '--retry',
+        '2',
+        '--retry-delay',
+        '20',
+        '--json',
+        ...paths,
+      ]);
       assert.equal(result.code, 4, result.stderr);
       assert.equal(proxy.connections, 3, 'the first connection and two reconnects');
       const evs = events(result.stdout);
@@ -411,7 +494,11 @@ describe('send --retry', () => {
       assert.equal(result.stderr.match(/reconnecting/g)?.length, 2);
       assert.equal(await until(() => s.server.connections === 0), true);
       assert.deepEqual(await stored(s.dir), [], 'nothing stored, no partial file left');
-      assert.equal(await until(async () => (await readdir(s.dir)).length === 0), true, 'no session folder is left by connections that stored nothing');
+      assert.equal(
+        await until(async () => (await readdir(s.dir)).length === 0),
+        true,
+        'no session folder is ' + 'left by connections that stored nothing',
+      );
     } finally {
       await proxy?.close();
       await s.close();

@@ -25,7 +25,10 @@ interface Run {
 }
 
 function linedrop(args: string[], options: { stdin?: string | Buffer; env?: Record<string, string> } = {}): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -40,7 +43,10 @@ function linedrop(args: string[], options: { stdin?: string | Buffer; env?: Reco
 
 const target = (port: number): string[] => ['send', '--host', HOST, '--port', String(port)];
 
-async function withFiles<T>(contents: Record<string, string | Buffer>, body: (paths: Record<string, string>, dir: string) => Promise<T>): Promise<T> {
+async function withFiles<T>(
+  contents: Record<string, string | Buffer>,
+  body: (paths: Record<string, string>, dir: string) => Promise<T>,
+): Promise<T> {
   const dir = await tempDir();
   try {
     const paths: Record<string, string> = {};
@@ -55,46 +61,78 @@ async function withFiles<T>(contents: Record<string, string | Buffer>, body: (pa
 }
 
 describe('send: timeouts', () => {
-  test('--connect-timeout: a server whose backlog is full gives exit 3 with the reason; with --retry, after the last try', async () => {
-    const backlog = await FullBacklog.start();
-    try {
-      await withFiles({ 'a.txt': 'a\n' }, async ({ 'a.txt': a }) => {
-        const plain = await linedrop([...target(backlog.port), '--connect-timeout', '0.3', a!]).done;
-        assert.equal(plain.code, 3, plain.stderr);
-        assert.match(
-          plain.stderr,
-          new RegExp(`^linedrop: cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms \\(--connect-timeout sets how long to wait\\)\\n$`),
-        );
-        const retried = await linedrop([...target(backlog.port), '--connect-timeout', '0.3', '--retry', '1', '--retry-delay', '10', a!]).done;
-        assert.equal(retried.code, 3, retried.stderr);
-        assert.match(retried.stderr, /no answer within 300 ms; reconnecting in \d+ ms \(retry 1 of 1\), 1 file left to send\n/);
-        assert.match(retried.stderr, /no answer within 300 ms \(--connect-timeout sets how long to wait\)\n$/);
-      });
-    } finally {
-      await backlog.close();
-    }
-  });
+  test(
+    '--connect-timeout: a server whose backlog is full gives exit 3 with the reason; with ' +
+      '--retry, after the last try',
+    async () => {
+      const backlog = await FullBacklog.start();
+      try {
+        await withFiles({ 'a.txt': 'a\n' }, async ({ 'a.txt': a }) => {
+          const plain = await linedrop([...target(backlog.port), '--connect-timeout', '0.3', a!]).done;
+          assert.equal(plain.code, 3, plain.stderr);
+          assert.match(
+            plain.stderr,
+            new RegExp(
+              `^linedrop: cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer ` +
+                `within 300 ms \\(--connect-timeout sets how long to wait\\)\\n$`,
+            ),
+          );
+          const retried = await linedrop([
+            ...target(backlog.port),
+            '--connect-timeout',
+            '0.3',
+            '--retry',
+            '1',
+            '--retry-delay',
+            '10',
+            a!,
+          ]).done;
+          assert.equal(retried.code, 3, retried.stderr);
+          assert.match(
+            retried.stderr,
+            /no answer within 300 ms; reconnecting in \d+ ms \(retry 1 of 1\), 1 file left to send\n/,
+          );
+          assert.match(retried.stderr, /no answer within 300 ms \(--connect-timeout sets how long to wait\)\n$/);
+        });
+      } finally {
+        await backlog.close();
+      }
+    },
+  );
 
-  test('--timeout: a server that never answers gives exit 4 with the reason; with --retry, after the last try', async () => {
-    const peer = await Peer.start();
-    try {
-      await withFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }, async ({ 'a.txt': a, 'b.txt': b }) => {
-        const plain = await linedrop([...target(peer.port), '--timeout', '0.3', a!, b!]).done;
-        assert.equal(plain.code, 4, plain.stderr);
-        assert.match(
-          plain.stderr,
-          /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/,
-        );
-        assert.match(plain.stderr, /b\.txt: not sent\n/);
-        const retried = await linedrop([...target(peer.port), '--timeout', '0.3', '--retry', '2', '--retry-delay', '10', a!, b!]).done;
-        assert.equal(retried.code, 4, retried.stderr);
-        assert.equal(retried.stderr.match(/reconnecting in/g)?.length, 2);
-        assert.equal(peer.connections, 4, 'one connection, then the first try again, then two retries');
-      });
-    } finally {
-      await peer.close();
-    }
-  });
+  test(
+    '--timeout: a server that never answers gives exit 4 with the reason; with --retry, after ' + 'the last try',
+    async () => {
+      const peer = await Peer.start();
+      try {
+        await withFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }, async ({ 'a.txt': a, 'b.txt': b }) => {
+          const plain = await linedrop([...target(peer.port), '--timeout', '0.3', a!, b!]).done;
+          assert.equal(plain.code, 4, plain.stderr);
+          assert.match(
+            plain.stderr,
+            /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/,
+          );
+          assert.match(plain.stderr, /b\.txt: not sent\n/);
+          const retried = await linedrop([
+            ...target(peer.port),
+            '--timeout',
+            '0.3',
+            '--retry',
+            '2',
+            '--retry-delay',
+            '10',
+            a!,
+            b!,
+          ]).done;
+          assert.equal(retried.code, 4, retried.stderr);
+          assert.equal(retried.stderr.match(/reconnecting in/g)?.length, 2);
+          assert.equal(peer.connections, 4, 'one connection, then the first try again, then two retries');
+        });
+      } finally {
+        await peer.close();
+      }
+    },
+  );
 
   test('--timeout in the interactive client (no files): a server that never answers gives exit 4', async () => {
     const peer = await Peer.start();
@@ -113,7 +151,10 @@ describe('send: timeouts', () => {
       await withFiles({ 'big.txt': Buffer.alloc(64 * 1024 * 1024, 'line of text\n') }, async ({ 'big.txt': big }) => {
         const result = await linedrop([...target(peer.port), '--timeout', '0.3', big!]).done;
         assert.equal(result.code, 4, result.stderr);
-        assert.match(result.stderr, /big\.txt: the server has not read anything for 300 ms \(its receive window is full\)/);
+        assert.match(
+          result.stderr,
+          /big\.txt: the server has not read anything for 300 ms \(its receive window is full\)/,
+        );
       });
     } finally {
       await peer.close();
@@ -154,7 +195,10 @@ describe('send: what the server sends that no file asked for', () => {
         for (const files of [[paths['a.txt']!], [paths['a.txt']!, paths['b.txt']!]]) {
           const result = await linedrop([...target(peer.port), ...files]).done;
           assert.equal(result.code, 1, result.stderr);
-          assert.match(`${result.stdout}${result.stderr}`, /that no file asked for|unexpected response "\\n"|answered "\\n" to the quit message/);
+          assert.match(
+            `${result.stdout}${result.stderr}`,
+            /that no file asked for|unexpected response "\\n"|answered "\\n" to the quit message/,
+          );
         }
       });
     } finally {
@@ -192,7 +236,10 @@ describe('send: what it says about files', () => {
       await withFiles({ 'ok.txt': 'ok\n', 'data.bin': bin }, async (paths) => {
         const refused = await linedrop([...target(s.port), paths['ok.txt']!, paths['data.bin']!]).done;
         assert.equal(refused.code, 2, refused.stderr);
-        assert.match(refused.stderr, /data\.bin: has a NUL byte at offset 5, so it looks like a binary file \(nothing was sent\); --binary sends it anyway/);
+        assert.match(
+          refused.stderr,
+          /data\.bin: has a NUL byte at offset 5, so it looks like a binary file \(nothing was sent\); --binary sends it anyway/,
+        );
         assert.equal(connections, 0);
         const sent = await linedrop([...target(s.port), '--binary', paths['data.bin']!]).done;
         assert.equal(sent.code, 0, sent.stderr);
@@ -205,62 +252,90 @@ describe('send: what it says about files', () => {
 });
 
 describe('send: the command line', () => {
-  test('--host HOST:PORT is understood; with a --port that disagrees it is refused with the fix; --port 0 and -q --json are usage errors', async () => {
-    const s = await runServer();
-    try {
-      await withFiles({ 'a.txt': 'a\n' }, async ({ 'a.txt': a }) => {
-        const joined = await linedrop(['send', '--host', `${HOST}:${s.port}`, a!]).done;
-        assert.equal(joined.code, 0, joined.stderr);
-        const clash = await linedrop(['send', '--host', `${HOST}:${s.port}`, '--port', '1', a!]).done;
-        assert.equal(clash.code, 2);
-        assert.match(clash.stderr, new RegExp(`--host 127\\.0\\.0\\.1:${s.port} names port ${s.port} but --port says 1: give the port once`));
-        const zero = await linedrop(['send', '--host', HOST, '--port', '0', a!]).done;
-        assert.equal(zero.code, 2);
-        assert.match(zero.stderr, /--port <port>.*expected a whole number from 1 to 65535/);
-        const both = await linedrop([...target(s.port), '-q', '--json', a!]).done;
-        assert.equal(both.code, 2);
-        assert.match(both.stderr, /cannot be used with/);
-      });
-    } finally {
-      await s.close();
-    }
-  });
-
-  test('send - : standard input past the threshold is spooled to a temporary file, sent byte for byte, and the file removed', async () => {
-    const s = await runServer();
-    const tmp = await tempDir();
-    try {
-      const body = Buffer.alloc(20 * 1024 * 1024, 'some text on a line\n');
-      const result = await linedrop([...target(s.port), '-'], { stdin: body, env: { TMPDIR: tmp } }).done;
-      assert.equal(result.code, 0, result.stderr);
-      assert.deepEqual(await readFile(join(s.dir, '1.txt')), body);
-      assert.deepEqual(await readdir(tmp), [], 'the spool folder is removed');
-      // Through a shell pipe (read through /dev/stdin, not as a stream), with no final newline.
-      const input = join(tmp, '..', `${tmp.split('/').pop()}-input`);
-      await writeFile(input, body.subarray(0, body.length - 1));
+  test(
+    '--host HOST:PORT is understood; with a --port that disagrees it is refused with the fix; ' +
+      '--port 0 and -q --json are usage errors',
+    async () => {
+      const s = await runServer();
       try {
-        const piped = await new Promise<Result>((resolve) => {
-          const child = spawn('sh', ['-c', 'cat "$0" | "$1" "$2" send --host "$3" --port "$4" -', input, process.execPath, BIN, HOST, String(s.port)], {
-            env: { ...process.env, TMPDIR: tmp },
-          });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-          child.on('close', (code) => resolve({ code, stdout, stderr }));
+        await withFiles({ 'a.txt': 'a\n' }, async ({ 'a.txt': a }) => {
+          const joined = await linedrop(['send', '--host', `${HOST}:${s.port}`, a!]).done;
+          assert.equal(joined.code, 0, joined.stderr);
+          const clash = await linedrop(['send', '--host', `${HOST}:${s.port}`, '--port', '1', a!]).done;
+          assert.equal(clash.code, 2);
+          assert.match(
+            clash.stderr,
+            new RegExp(
+              `--host 127\\.0\\.0\\.1:${s.port} names port ` + `${s.port} but --port says 1: give the port once`,
+            ),
+          );
+          const zero = await linedrop(['send', '--host', HOST, '--port', '0', a!]).done;
+          assert.equal(zero.code, 2);
+          assert.match(zero.stderr, /--port <port>.*expected a whole number from 1 to 65535/);
+          const both = await linedrop([...target(s.port), '-q', '--json', a!]).done;
+          assert.equal(both.code, 2);
+          assert.match(both.stderr, /cannot be used with/);
         });
-        assert.equal(piped.code, 0, piped.stderr);
-        assert.match(piped.stdout, /standard input: accepted as 1\.txt \(1048576 lines, 20971520 bytes; a final newline was added\)/);
+      } finally {
+        await s.close();
+      }
+    },
+  );
+
+  test(
+    'send - : standard input past the threshold is spooled to a temporary file, sent byte for ' +
+      'byte, and the file removed',
+    async () => {
+      const s = await runServer();
+      const tmp = await tempDir();
+      try {
+        const body = Buffer.alloc(20 * 1024 * 1024, 'some text on a line\n');
+        const result = await linedrop([...target(s.port), '-'], { stdin: body, env: { TMPDIR: tmp } }).done;
+        assert.equal(result.code, 0, result.stderr);
         assert.deepEqual(await readFile(join(s.dir, '1.txt')), body);
         assert.deepEqual(await readdir(tmp), [], 'the spool folder is removed');
+        // Through a shell pipe (read through /dev/stdin, not as a stream), with no final newline.
+        const input = join(tmp, '..', `${tmp.split('/').pop()}-input`);
+        await writeFile(input, body.subarray(0, body.length - 1));
+        try {
+          const piped = await new Promise<Result>((resolve) => {
+            const child = spawn(
+              'sh',
+              [
+                '-c',
+                'cat "$0" | "$1" "$2" send --host "$3" ' + '--port "$4" -',
+                input,
+                process.execPath,
+                BIN,
+                HOST,
+                String(s.port),
+              ],
+              {
+                env: { ...process.env, TMPDIR: tmp },
+              },
+            );
+            let stdout = '';
+            let stderr = '';
+            child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+            child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+            child.on('close', (code) => resolve({ code, stdout, stderr }));
+          });
+          assert.equal(piped.code, 0, piped.stderr);
+          assert.match(
+            piped.stdout,
+            /standard input: accepted as 1\.txt \(1048576 lines, 20971520 bytes; a final newline was added\)/,
+          );
+          assert.deepEqual(await readFile(join(s.dir, '1.txt')), body);
+          assert.deepEqual(await readdir(tmp), [], 'the spool folder is removed');
+        } finally {
+          await removeDir(input);
+        }
       } finally {
-        await removeDir(input);
+        await s.close();
+        await removeDir(tmp);
       }
-    } finally {
-      await s.close();
-      await removeDir(tmp);
-    }
-  });
+    },
+  );
 
   test('Ctrl-C: exit 130, saying which files were accepted, sent without an answer, and not sent', async () => {
     // Answers the first file, then nothing.
@@ -318,50 +393,60 @@ describe('send: the progress bar', () => {
         assert.match(bar!, /sending .*first\.txt/);
         // The bar's line is erased (cursor shown again, back to column 1, erase line) before the message.
         assert.match(bar!, /\x1b\[\?25h.*\x1b\[1G\x1b\[2K$/);
-        assert.match(said!, /^; accepted: none; sent but not answered \(the server may have stored it\): .*first\.txt; not sent: .*second\.txt\n$/);
+        assert.match(
+          said!,
+          /^; accepted: none; sent but not answered \(the server may have stored it\): .*first\.txt; not sent: .*second\.txt\n$/,
+        );
       });
     } finally {
       await peer.close();
     }
   });
 
-  test('on a terminal: shown at once while lines are counted, then the file being sent, rate and ETA; a summary line at the end', async () => {
-    const err = new Terminal();
-    const sendingSecond = /sending .*\| .*second\.txt \| .* of 4\.0 MiB \| .*\/s \| ETA .* \| files 1\/2/;
-    // A server that answers the second file only once the bar has shown it being sent (the bar
-    // redraws a few times a second), so what the test sees does not depend on how fast it runs.
-    const peer = await Peer.start({
-      onMessage: (socket, lines, n) => {
-        if (lines === 0) socket.end('Q');
-        else if (n === 1) socket.write('A');
-        else void until(() => sendingSecond.test(err.text)).then(() => socket.write('A'));
-      },
-    });
-    try {
-      await withFiles({ 'first.txt': 'one\n', 'second.txt': Buffer.alloc(4 * 1024 * 1024, 'a line of text.\n') }, async (paths) => {
-        let out = '';
-        const stdout = new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            out += chunk.toString();
-            done();
-          },
-        });
-        const code = await sendFiles({
-          host: HOST,
-          port: peer.port,
-          files: [paths['first.txt']!, paths['second.txt']!],
-          stdin: new PassThrough(),
-          out: stdout,
-          err,
-        });
-        assert.equal(code, 0, err.text);
-        assert.match(err.text, /counting lines .*first\.txt/, 'the bar appears while the lines are counted');
-        assert.match(err.text, sendingSecond);
-        assert.match(out, /second\.txt: accepted as 2\.txt \(262144 lines, 4194304 bytes\)\n/);
-        assert.match(out, /^sent 2 files, 4\.0 MiB in [\d.]+ m?s \([\d.]+ [KMG]?i?B\/s\)\n$/m);
+  test(
+    'on a terminal: shown at once while lines are counted, then the file being sent, rate and ' +
+      'ETA; a summary line at the end',
+    async () => {
+      const err = new Terminal();
+      const sendingSecond = /sending .*\| .*second\.txt \| .* of 4\.0 MiB \| .*\/s \| ETA .* \| files 1\/2/;
+      // A server that answers the second file only once the bar has shown it being sent (the bar
+      // redraws a few times a second), so what the test sees does not depend on how fast it runs.
+      const peer = await Peer.start({
+        onMessage: (socket, lines, n) => {
+          if (lines === 0) socket.end('Q');
+          else if (n === 1) socket.write('A');
+          else void until(() => sendingSecond.test(err.text)).then(() => socket.write('A'));
+        },
       });
-    } finally {
-      await peer.close();
-    }
-  });
+      try {
+        await withFiles(
+          { 'first.txt': 'one\n', 'second.txt': Buffer.alloc(4 * 1024 * 1024, 'a line of text.\n') },
+          async (paths) => {
+            let out = '';
+            const stdout = new Writable({
+              write(chunk: Buffer, _encoding, done) {
+                out += chunk.toString();
+                done();
+              },
+            });
+            const code = await sendFiles({
+              host: HOST,
+              port: peer.port,
+              files: [paths['first.txt']!, paths['second.txt']!],
+              stdin: new PassThrough(),
+              out: stdout,
+              err,
+            });
+            assert.equal(code, 0, err.text);
+            assert.match(err.text, /counting lines .*first\.txt/, 'the bar appears while the lines are counted');
+            assert.match(err.text, sendingSecond);
+            assert.match(out, /second\.txt: accepted as 2\.txt \(262144 lines, 4194304 bytes\)\n/);
+            assert.match(out, /^sent 2 files, 4\.0 MiB in [\d.]+ m?s \([\d.]+ [KMG]?i?B\/s\)\n$/m);
+          },
+        );
+      } finally {
+        await peer.close();
+      }
+    },
+  );
 });
