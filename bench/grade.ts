@@ -78,7 +78,7 @@ function parse(argv: string[]): Options {
     else if (flag === '--keep') o.keep = resolve(value);
     else
       throw new Error(
-        `unknown argument ${flag} (--count N, --jobs N, --isolation ` + `auto|netns|none, --quick, --keep DIR)`,
+        `unknown argument ${flag} (--count N, --jobs N, --isolation auto|netns|none, --quick, --keep DIR)`,
       );
   }
   if (!Number.isInteger(o.count) || o.count < 1) throw new Error('--count: a whole number >= 1');

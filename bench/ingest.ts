@@ -145,14 +145,14 @@ export async function sectionIngest(o: Options, tmp: string): Promise<void> {
     rows.push({
       section: 1,
       measure: '',
-      reference: '`nc -l > file`: skipped, nc is ' + 'not installed',
+      reference: '`nc -l > file`: skipped, nc is not installed',
       note: 'nc not installed',
     });
   } else if (ncError || !ncRun || !Number.isFinite(ncRun.seconds)) {
     rows.push({
       section: 1,
       measure: '',
-      reference: `\`nc -l > file\`: failed ` + `(${ncError?.message ?? '?'})`,
+      reference: `\`nc -l > file\`: failed (${ncError?.message ?? '?'})`,
       note: 'nc failed',
     });
   } else {

@@ -44,7 +44,7 @@ export async function sectionMemory(o: Options, tmp: string): Promise<void> {
       after = await stats(child);
     }
     if (after.connections !== idle)
-      throw new Error(`the server holds ${after.connections} ` + `connections, expected ${idle}`);
+      throw new Error(`the server holds ${after.connections} connections, expected ${idle}`);
     await child.command('gc');
     after = await stats(child);
     rows.push({

@@ -185,7 +185,7 @@ export function parseOptions(argv: string[]): Options {
       default:
         if (arg.startsWith('-')) throw new Error(`unknown flag ${arg} (see --help)`);
         if (!SECTIONS.includes(arg as Section))
-          throw new Error(`unknown section ${arg} (sections: ` + `${SECTIONS.join(' ')})`);
+          throw new Error(`unknown section ${arg} (sections: ${SECTIONS.join(' ')})`);
         named.push(arg as Section);
     }
   }

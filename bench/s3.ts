@@ -411,7 +411,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await emptyAndDelete(client, bucket).catch((err: Error) =>
-      log(`bench:s3: could not remove ` + `bucket ${bucket}: ${err.message}`),
+      log(`bench:s3: could not remove bucket ${bucket}: ${err.message}`),
     );
   }
 

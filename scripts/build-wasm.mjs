@@ -20,7 +20,7 @@ export async function assemble(wat) {
   } catch (e) {
     if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
     throw new Error(
-      `wabt is not installed, so ${WAT} cannot be assembled: run \`npm install\` ` + `(with devDependencies) first`,
+      `wabt is not installed, so ${WAT} cannot be assembled: run \`npm install\` (with devDependencies) first`,
     );
   }
   const wabt = await wabtInit();

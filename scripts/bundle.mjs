@@ -33,8 +33,7 @@ const licenseNotices = {
       const { name, version } = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8'));
       const license = readFileSync(join(folder, 'LICENSE'), 'utf8').trim().replaceAll('*/', '* /');
       return {
-        contents:
-          `/*! ${name} ${version}, bundled into ` + `linedrop\n\n${license}\n*/\n${readFileSync(args.path, 'utf8')}`,
+        contents: `/*! ${name} ${version}, bundled into linedrop\n\n${license}\n*/\n${readFileSync(args.path, 'utf8')}`,
         loader: 'js',
       };
     });
@@ -147,7 +146,7 @@ export async function bundle() {
   for (const { name } of PARTS) {
     const paths = crossings.get(name);
     if (paths.size === 0)
-      throw new Error(`scripts/bundle.mjs: nothing imports the part "${name}" ` + `any more: remove it from PARTS`);
+      throw new Error(`scripts/bundle.mjs: nothing imports the part "${name}" any more: remove it from PARTS`);
     await build({
       ...options,
       stdin: partEntry(name, paths),

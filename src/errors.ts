@@ -56,12 +56,9 @@ export function outOfRange(
 export function checkWholeNumber(name: string, value: unknown, min: number, max?: number): void {
   const expected = max === undefined ? `a whole number of at least ${min}` : `a whole number from ${min} to ${max}`;
   if (typeof value !== 'number')
-    throw invalidArgument(
-      `${name}: expected ${expected}, not ` + `${describe(value)}`,
-      'LINEDROP_ERR_INVALID_ARG_TYPE',
-    );
+    throw invalidArgument(`${name}: expected ${expected}, not ${describe(value)}`, 'LINEDROP_ERR_INVALID_ARG_TYPE');
   if (!Number.isSafeInteger(value) || value < min || (max !== undefined && value > max))
-    throw outOfRange(`${name}: expected ${expected}, ` + `not ${value}`);
+    throw outOfRange(`${name}: expected ${expected}, not ${value}`);
 }
 
 function describe(value: unknown): string {

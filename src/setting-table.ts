@@ -63,12 +63,12 @@ export function checkSetting(setting: NumberSetting, value: unknown, name: strin
   if (value === undefined) return setting.default;
   if (typeof value !== 'number')
     throw invalidArgument(
-      `${name}: expected ${expected(setting)}, not ` + `${describe(value)}`,
+      `${name}: expected ${expected(setting)}, not ${describe(value)}`,
       'LINEDROP_ERR_INVALID_ARG_TYPE',
     );
   const whole = setting.unit === 'ms' ? Number.isFinite(value) : Number.isSafeInteger(value);
   if (!whole || value < setting.min || value > setting.max)
-    throw outOfRange(`${name}: expected ${expected(setting)}, ` + `not ${String(value)}`);
+    throw outOfRange(`${name}: expected ${expected(setting)}, not ${String(value)}`);
   return value;
 }
 

@@ -28,7 +28,7 @@ test('every source file starts with a // comment saying what it owns', () => {
   assert.deepEqual(
     missing,
     [],
-    `these files do not start with a "// what this file owns" comment: ` + `${missing.join(', ')}`,
+    `these files do not start with a "// what this file owns" comment: ${missing.join(', ')}`,
   );
 });
 

@@ -19,7 +19,7 @@ export function implausibleCount(
 ): Deviation {
   const text = countBytes.every((b) => b >= 0x20 && b < 0x7f) ? ` = the text ${quote(countBytes)}` : '';
   const hint = previous
-    ? `; message ${previous.index} probably had more lines than its count of ` + `${previous.count} said`
+    ? `; message ${previous.index} probably had more lines than its count of ${previous.count} said`
     : '';
   return {
     kind: 'implausible-count',
@@ -60,7 +60,7 @@ export function partialCount(have: number, offset: number, why: string): Deviati
   return {
     kind: 'partial-count',
     offset,
-    message: `only ${have} of the 4 bytes of a count arrived ` + `(offset ${offset}); ${why}`,
+    message: `only ${have} of the 4 bytes of a count arrived (offset ${offset}); ${why}`,
   };
 }
 
@@ -72,7 +72,7 @@ export function noQuit(ended: string, messages: number, offset: number): Deviati
   return {
     kind: 'no-quit',
     offset,
-    message: `${ended} after ${plural(messages, 'message')} without ` + `sending the quit message [00 00 00 00]`,
+    message: `${ended} after ${plural(messages, 'message')} without sending the quit message [00 00 00 00]`,
   };
 }
 
@@ -97,6 +97,6 @@ function countHint(line: Buffer): string {
     );
   }
   if (line.includes(Buffer.from([0, 0])))
-    return ' (it holds 00 bytes, which look like a count: the ' + 'line was probably sent without its \\n)';
+    return ' (it holds 00 bytes, which look like a count: the line was probably sent without its \\n)';
   return '';
 }

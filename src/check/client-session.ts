@@ -109,7 +109,7 @@ export class Session {
     });
     socket.on('end', () => this.queue(() => this.onClientEnd('client', 'the client closed the connection')));
     socket.on('error', (err: NodeJS.ErrnoException) =>
-      this.queue(() => this.onClientEnd('error', `the connection broke ` + `(${err.code ?? err.message})`)),
+      this.queue(() => this.onClientEnd('error', `the connection broke (${err.code ?? err.message})`)),
     );
     socket.on('close', () => this.queue(() => this.onClientEnd('client', 'the connection closed')));
     this.armQuiet();
@@ -212,7 +212,7 @@ export class Session {
             this.graceTimer = setTimeout(
               () =>
                 this.queue(() =>
-                  this.finish('checker', `the checker closed the connection ` + `${this.graceMs} ms after Q`),
+                  this.finish('checker', `the checker closed the connection ${this.graceMs} ms after Q`),
                 ),
               this.graceMs,
             );

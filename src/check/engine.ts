@@ -4,7 +4,7 @@ import { LinedropError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
 import { findBindFailure, type BindFailure } from './bind-failure.js';
 import type { Conversation } from './conversation.js';
-import { connectHost, findListeners, listenerText } from './ports.js';
+import { connectHost, findListeners } from './ports.js';
 import { ServerProcess } from './restart.js';
 import { servingState } from './serving.js';
 import type { CheckServerOptions, CheckStatus, ServerCrash, SkipReason } from './types.js';
@@ -144,7 +144,7 @@ export class Run {
       if (!(e instanceof ConnectFailedError)) throw e;
       this.lastConnectError = `${e.reason}: ${e.message}`;
       if (!allowRestart || !this.proc)
-        throw new ServerUnreachableError(`cannot connect to ${formatAddress(host, port)} ` + `(${e.reason})`);
+        throw new ServerUnreachableError(`cannot connect to ${formatAddress(host, port)} (${e.reason})`);
     }
     if (this.connectedOnce) this.knownSingle = true;
     return this.restart(this.proc, talk, check);
@@ -161,7 +161,7 @@ export class Run {
     const best = found.find((l) => l.port === this.options.port) ?? found[0]!;
     const host = connectHost(best, this.options.host);
     if (host === this.target.host && best.port === this.target.port) return false;
-    this.listening = [...new Set(found.map(listenerText))];
+    this.listening = [...new Set(found.map((l) => formatAddress(l.address, l.port)))];
     talk.note(
       `nothing accepted on ${formatAddress(this.target.host, this.target.port)}; the server listens ` +
         `on ${this.listening.join(', ')}: the checks connect to ${formatAddress(host, best.port)}`,
@@ -176,7 +176,7 @@ export class Run {
     if (!proc.running) return;
     const t0 = Date.now();
     if (await proc.waitGone(this.settleMs))
-      talk.note(`the server's earlier processes exited ` + `${Date.now() - t0} ms later`);
+      talk.note(`the server's earlier processes exited ${Date.now() - t0} ms later`);
     else talk.note(`the server's earlier processes still ran after ${this.settleMs} ms: the checker stopped them`);
   }
 
@@ -208,7 +208,7 @@ export class Run {
         talk.note(`the server accepted this connection ${Date.now() - startedAt} ms after it was started`);
         this.connectedOnce = true;
         if (inUseSince !== undefined)
-          talk.note(`the port was free again after ` + `${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
+          talk.note(`the port was free again after ${((Date.now() - inUseSince) / 1000).toFixed(1)} s`);
         return wire;
       } catch (e) {
         if (!(e instanceof ConnectFailedError)) throw e;
@@ -255,7 +255,7 @@ export class Run {
           ? bind.text
           : exited
             ? `the command ${proc.lastExit ?? 'exited'}`
-            : `it did not accept connections ` + `within ${this.startupMs} ms`;
+            : `it did not accept connections within ${this.startupMs} ms`;
         const output = proc.output.trim();
         throw new ServerUnreachableError(
           `started the server with ${JSON.stringify(proc.command)} but ${why}${output ? `; it printed: ${output.slice(-500)}` : ''}`,

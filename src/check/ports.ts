@@ -155,8 +155,3 @@ export function connectHost(l: Listener, preferred: string): string {
   if (l.address.startsWith('::ffff:')) return l.address.slice(7);
   return l.address;
 }
-
-/** `0.0.0.0:12222`, `[::]:12222` */
-export function listenerText(l: Listener): string {
-  return l.family === 6 ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`;
-}

@@ -147,7 +147,7 @@ export class ServerProcess {
       run.output = this.tail;
       if (run.bytes < LOG_BYTES_PER_START) this.log(chunk.subarray(0, LOG_BYTES_PER_START - run.bytes));
       if (run.bytes < LOG_BYTES_PER_START && run.bytes + chunk.length >= LOG_BYTES_PER_START)
-        this.log(`\n[the rest of this ` + `start's output is left out]\n`);
+        this.log(`\n[the rest of this start's output is left out]\n`);
       run.bytes += chunk.length;
     };
     child.stdout?.on('data', keep);

@@ -67,7 +67,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
     const unknown = [...only].filter((n) => !CHECKS.some((c) => c.name === n));
     if (unknown.length > 0)
       throw new RangeError(
-        `unknown check(s): ${unknown.join(', ')}; the ` + `checks are ${CHECKS.map((c) => c.name).join(', ')}`,
+        `unknown check(s): ${unknown.join(', ')}; the checks are ${CHECKS.map((c) => c.name).join(', ')}`,
       );
   }
   // The server writes into the folder: it may not exist yet.
@@ -98,7 +98,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
       expected: outcome.expected,
       seen: outcome.seen,
       notes: [
-        ...(causedBy !== undefined ? [`this follows from the failure of ${causedBy}: fix ` + `that first`] : []),
+        ...(causedBy !== undefined ? [`this follows from the failure of ${causedBy}: fix that first`] : []),
         ...(outcome.notes ?? []),
       ],
       connections,
@@ -136,7 +136,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
         const talk = new Conversation();
         for (let attempt = 0; attempt < 2; attempt++) {
           if (attempt > 0)
-            talk.note('the first connection was closed before the server sent a ' + 'byte: the check runs once more');
+            talk.note('the first connection was closed before the server sent a byte: the check runs once more');
           const scope = new Scope(run, talk, def.name);
           current = scope;
           try {
@@ -158,7 +158,7 @@ export async function checkServer(options: CheckServerOptions): Promise<CheckRep
                     status: 'fail',
                     sent: 'see the check',
                     expected: 'the check to finish',
-                    seen: `the check did not finish ` + `within ${hardLimit(run)} ms`,
+                    seen: `the check did not finish within ${hardLimit(run)} ms`,
                   };
             } else {
               throw e;
@@ -309,7 +309,7 @@ function makeReport(
   if (run.bindFailure) report.bindFailure = { ...run.bindFailure };
   if (run.proc) report.serverStarts = run.proc.runs.map((r) => startReport(r));
   else if (!reachable && run.lastConnectError)
-    report.error = `cannot connect to ${formatAddress(options.host, options.port)} ` + `(${run.lastConnectError})`;
+    report.error = `cannot connect to ${formatAddress(options.host, options.port)} (${run.lastConnectError})`;
   return report;
 }
 

@@ -78,7 +78,7 @@ export class Wire {
           text:
             err.code === 'ECONNRESET'
               ? 'the server reset the connection'
-              : `the connection broke: ` + `${err.code ?? err.message}`,
+              : `the connection broke: ${err.code ?? err.message}`,
         });
       this.error ??= err;
       this.wake();
@@ -105,7 +105,7 @@ export class Wire {
       const fail = (code: string, message: string): void => {
         if (recordFailure)
           talk.add(0, code === 'ETIMEDOUT' ? 'timeout' : 'refused', {
-            text: `connecting to ${host}:${port}: ` + `${message}`,
+            text: `connecting to ${host}:${port}: ${message}`,
           });
         reject(new ConnectFailedError(code, message));
       };

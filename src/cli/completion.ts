@@ -201,7 +201,7 @@ function fish(commands: CommandInfo[], top: OptionInfo[]): string {
     'complete -c linedrop -f',
     ...top.map((o) => fishOption('__fish_use_subcommand', o)),
     ...commands.map(
-      (c) => `complete -c linedrop -n '__fish_use_subcommand' -a ${c.name} -d ` + `${fishText(c.description)}`,
+      (c) => `complete -c linedrop -n '__fish_use_subcommand' -a ${c.name} -d ${fishText(c.description)}`,
     ),
   ];
   for (const c of commands) {

@@ -68,7 +68,7 @@ export function size(max: number): (value: string) => number {
     if (!m || unit === undefined) throw new InvalidArgumentError(accepted);
     const n = Number(m[1]) * unit;
     if (!Number.isInteger(n) || n > max)
-      throw new InvalidArgumentError(n > max ? accepted : `not a whole number of ` + `bytes; ${accepted}`);
+      throw new InvalidArgumentError(n > max ? accepted : `not a whole number of bytes; ${accepted}`);
     return n;
   };
 }

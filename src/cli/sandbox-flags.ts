@@ -28,13 +28,13 @@ export function addSandboxOptions(command: Command, mode: 'auto' | 'none', what:
     .addOption(new Option('--memory <size>', 'sandbox: memory per process (e.g. 512M, 1G)').argParser(size(1024 ** 4)))
     .addOption(new Option('--pids <n>', 'sandbox: processes and threads at once').argParser(wholeNumber(4, 100_000)))
     .addOption(
-      new Option('--file-size <size>', 'sandbox: largest file a server may write ' + '(e.g. 64M)').argParser(
+      new Option('--file-size <size>', 'sandbox: largest file a server may write (e.g. 64M)').argParser(
         size(1024 ** 4),
       ),
     )
     .addOption(new Option('--open-files <n>', 'sandbox: open files per process').argParser(wholeNumber(16, 1_000_000)))
     .addOption(
-      new Option('--cpu-time <duration>', 'sandbox: CPU time per process ' + '(e.g. 60s, 5m)').argParser(
+      new Option('--cpu-time <duration>', 'sandbox: CPU time per process (e.g. 60s, 5m)').argParser(
         duration('s', 1000, 24 * 3_600_000),
       ),
     );

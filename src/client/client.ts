@@ -316,7 +316,7 @@ export class LinedropClient {
     this.fail(
       new ClientError(
         'LINEDROP_ERR_CONNECTION_CLOSED',
-        `the connection was closed because message ` + `${waiter.index} failed after part of it was sent: ${why}`,
+        `the connection was closed because message ${waiter.index} failed after part of it was sent: ${why}`,
         {
           cause: err,
         },
@@ -390,7 +390,7 @@ export class LinedropClient {
         this.fail(
           new ClientError(
             'LINEDROP_ERR_UNSOLICITED',
-            `the server sent ${quote(quoted, chunk.length - i)} ` + `that no file asked for; the connection was closed`,
+            `the server sent ${quote(quoted, chunk.length - i)} that no file asked for; the connection was closed`,
           ),
         );
         return;
@@ -414,7 +414,7 @@ export class LinedropClient {
         // nothing later is stored, so nothing more is sent.
         const why =
           status === 'R'
-            ? `the server rejected message ` + `${waiter.index}`
+            ? `the server rejected message ${waiter.index}`
             : `the server answered ${JSON.stringify(status)} to message ${waiter.index}`;
         const stop = new ClientError('LINEDROP_ERR_NOT_ACCEPTED', `not accepted: ${why}, so it ends the connection`);
         // With nothing else on the way the server is left to close; otherwise the client stops at once.

@@ -32,11 +32,11 @@ export async function openSocket({ host, port, connectTimeoutMs, tls }: ConnectS
     if (timedOut) {
       throw new ClientError(
         'LINEDROP_ERR_CONNECT_TIMEOUT',
-        `cannot connect to ${where}: no answer ` + `within ${formatDuration(connectTimeoutMs)}`,
+        `cannot connect to ${where}: no answer within ${formatDuration(connectTimeoutMs)}`,
         { cause: err },
       );
     }
-    throw new ClientError('LINEDROP_ERR_CONNECT', `cannot connect to ${where}: ` + `${(err as Error).message}`, {
+    throw new ClientError('LINEDROP_ERR_CONNECT', `cannot connect to ${where}: ${(err as Error).message}`, {
       cause: err,
     });
   }

@@ -35,7 +35,7 @@ export async function streamLines(
     const line = next.value;
     if (typeof line === 'string' ? line.includes('\n') : line.includes(LF)) {
       throw invalidArgument(
-        `line ${sent + 1} contains a newline; a line cannot ` + `hold "\\n"`,
+        `line ${sent + 1} contains a newline; a line cannot hold "\\n"`,
         'LINEDROP_ERR_INVALID_LINE',
       );
     }
@@ -48,6 +48,6 @@ export async function streamLines(
   }
   throw new ClientError(
     'LINEDROP_ERR_FILE_CHANGED',
-    `the lines ran out after ${sent} of ${count}; ` + `the message cannot be completed`,
+    `the lines ran out after ${sent} of ${count}; the message cannot be completed`,
   );
 }

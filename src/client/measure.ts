@@ -194,7 +194,7 @@ export function checkShape(shape: FileShape, what: string): void {
   if (shape.lines > MAX_WIRE_COUNT) {
     throw new ClientError(
       'LINEDROP_ERR_FILE_TOO_LONG',
-      `${what} has ${shape.lines} lines; the wire ` + `carries at most ${MAX_WIRE_COUNT}, so split it`,
+      `${what} has ${shape.lines} lines; the wire carries at most ${MAX_WIRE_COUNT}, so split it`,
     );
   }
 }
@@ -202,14 +202,14 @@ export function checkShape(shape: FileShape, what: string): void {
 export function emptyFile(what: string): ClientError {
   return new ClientError(
     'LINEDROP_ERR_EMPTY_FILE',
-    `${what} has no lines; a zero-line message ` + `means "quit" on this protocol, so an empty file cannot be sent`,
+    `${what} has no lines; a zero-line message means "quit" on this protocol, so an empty file cannot be sent`,
   );
 }
 
 /** @throws RangeError `LINEDROP_ERR_EMPTY_MESSAGE` for a message of no lines (that would be the quit message). */
 export function emptyMessage(what: string): RangeError {
   return outOfRange(
-    `${what} has no lines; a zero-line message means "quit" on this protocol: call ` + `quit() to end the connection`,
+    `${what} has no lines; a zero-line message means "quit" on this protocol: call quit() to end the connection`,
     'LINEDROP_ERR_EMPTY_MESSAGE',
   );
 }
@@ -279,7 +279,7 @@ export function unreadable(path: string, err: unknown, partSent: boolean): unkno
           : sys.code === 'ENOTDIR'
             ? 'a part of its path is not a folder'
             : sys.message;
-  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ` + `${outcome(partSent)}`, {
+  return new ClientError('LINEDROP_ERR_FILE_UNREADABLE', `cannot read ${path}: ${reason}; ${outcome(partSent)}`, {
     cause: err,
   });
 }
@@ -287,7 +287,7 @@ export function unreadable(path: string, err: unknown, partSent: boolean): unkno
 /** What became of a message whose file failed, and of the connection. */
 function outcome(partSent: boolean): string {
   return partSent
-    ? 'part of it was sent, so the connection ' + 'was closed'
+    ? 'part of it was sent, so the connection was closed'
     : 'nothing of it was sent; the connection is still open';
 }
 
@@ -397,20 +397,17 @@ export async function streamFile(
 /** `LINEDROP_ERR_FILE_CHANGED` for a file that no longer matches `shape`, with its sizes when they differ. */
 async function changed(path: string, shape: FileShape, started: boolean, handle: FileHandle): Promise<ClientError> {
   if (started)
-    return new ClientError(
-      'LINEDROP_ERR_FILE_CHANGED',
-      `${path} changed while it was ` + `being sent; ${outcome(true)}`,
-    );
+    return new ClientError('LINEDROP_ERR_FILE_CHANGED', `${path} changed while it was being sent; ${outcome(true)}`);
   const now = await handle.stat().then(
     (info) => info.size,
     () => undefined,
   );
   const sizes =
     now !== undefined && now !== shape.bytes
-      ? `${shape.bytes} bytes when measured, ` + `${now} now`
+      ? `${shape.bytes} bytes when measured, ${now} now`
       : 'its lines are not the ones measured';
   return new ClientError(
     'LINEDROP_ERR_FILE_CHANGED',
-    `${path} changed before it was sent ` + `(${sizes}); ${outcome(false)}`,
+    `${path} changed before it was sent (${sizes}); ${outcome(false)}`,
   );
 }

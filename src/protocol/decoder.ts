@@ -147,7 +147,7 @@ export class Decoder {
         type: 'error',
         error: this.fail(
           'LINEDROP_ERR_TOO_MANY_LINES',
-          `message announces ${count} lines; the ` + `limit is ${this.limits.maxLines}`,
+          `message announces ${count} lines; the limit is ${this.limits.maxLines}`,
         ),
       });
       return pos;
@@ -240,7 +240,7 @@ export class Decoder {
     const lineNo = this.linesTotal - this.linesLeft + 1;
     const error = this.fail(
       'LINEDROP_ERR_LINE_TOO_LONG',
-      `line ${lineNo} of ${this.linesTotal} is ` + `longer than ${this.limits.maxLineBytes} bytes`,
+      `line ${lineNo} of ${this.linesTotal} is longer than ${this.limits.maxLineBytes} bytes`,
     );
     events.push({ type: 'error', error });
     return at;
@@ -249,7 +249,7 @@ export class Decoder {
   private failTooLarge(at: number, size: number, events: DecoderEvent[]): number {
     const error = this.fail(
       'LINEDROP_ERR_MESSAGE_TOO_LARGE',
-      `message body reached ${size} bytes; ` + `the limit is ${this.limits.maxMessageBytes}`,
+      `message body reached ${size} bytes; the limit is ${this.limits.maxMessageBytes}`,
     );
     events.push({ type: 'error', error });
     return at;

@@ -15,7 +15,7 @@ export const QUIT_MESSAGE: Readonly<Buffer> = Buffer.alloc(4);
 export function encodeCount(count: number): Buffer {
   if (!Number.isInteger(count) || count < 0 || count > MAX_WIRE_COUNT) {
     throw outOfRange(
-      `count: expected a whole number from 0 to ${MAX_WIRE_COUNT}, ` + `not ${count}`,
+      `count: expected a whole number from 0 to ${MAX_WIRE_COUNT}, not ${count}`,
       'LINEDROP_ERR_COUNT_OUT_OF_RANGE',
     );
   }

@@ -45,7 +45,7 @@ export class Admission {
     if (this.total >= this.limits.maxConnections) {
       return {
         reason: 'too-many-connections',
-        text: `refused ${remote}: ${this.limits.maxConnections} ` + `connections are open, the limit`,
+        text: `refused ${remote}: ${this.limits.maxConnections} connections are open, the limit`,
       };
     }
     const place = new Place(this);
@@ -63,14 +63,14 @@ export class Admission {
     if (allowList && !allowList.allows(address)) {
       return {
         reason: 'not-allowed',
-        text: `refused ${remote}: not in the allowlist ` + `(${allowList.ranges.join(', ')})`,
+        text: `refused ${remote}: not in the allowlist (${allowList.ranges.join(', ')})`,
       };
     }
     const perAddress = this.byAddress.get(address) ?? 0;
     if (perAddress >= maxConnectionsPerAddress) {
       return {
         reason: 'too-many-from-address',
-        text: `refused ${remote}: ${perAddress} connections ` + `from ${address} are open, the limit per address`,
+        text: `refused ${remote}: ${perAddress} connections from ${address} are open, the limit per address`,
       };
     }
     this.byAddress.set(address, perAddress + 1);

@@ -202,7 +202,7 @@ export class Connection {
       }
       const what = this.decoder.idle ? 'the next message' : 'the rest of a message';
       this.socket.destroy(
-        new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', `no byte for ${idle} ms ` + `while waiting for ${what}`),
+        new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', `no byte for ${idle} ms while waiting for ${what}`),
       );
     }, ms);
     // The socket keeps the process alive while the connection lasts; a timer left set after it ends does not.

@@ -62,9 +62,7 @@ function parseV1(buf: Buffer): ProxyParse {
   const version = family === 'TCP4' ? 4 : 6;
   for (const address of [src, dst]) {
     if (isIP(address) !== version)
-      throw new ProxyProtocolError(
-        `bad PROXY v1 header: ` + `${JSON.stringify(address)} is not an IPv${version} address`,
-      );
+      throw new ProxyProtocolError(`bad PROXY v1 header: ${JSON.stringify(address)} is not an IPv${version} address`);
   }
   return {
     done: true,
@@ -92,7 +90,7 @@ function parseV2(buf: Buffer): ProxyParse {
   if (buf.length < 16) return { done: false };
   const versionCommand = buf[12]!;
   if (versionCommand >> 4 !== 2)
-    throw new ProxyProtocolError(`unsupported PROXY protocol version ` + `${versionCommand >> 4}`);
+    throw new ProxyProtocolError(`unsupported PROXY protocol version ${versionCommand >> 4}`);
   const command = versionCommand & 0x0f;
   if (command > 1) throw new ProxyProtocolError(`unknown PROXY v2 command ${command}`);
   const family = buf[13]! >> 4;
@@ -159,7 +157,7 @@ export function proxyHeaderV1(
 ): Buffer {
   const family = source.address.includes(':') ? 'TCP6' : 'TCP4';
   return Buffer.from(
-    `PROXY ${family} ${source.address} ${destination.address} ${source.port} ` + `${destination.port}\r\n`,
+    `PROXY ${family} ${source.address} ${destination.address} ${source.port} ${destination.port}\r\n`,
     'latin1',
   );
 }

@@ -127,7 +127,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
   async listen(port: number = DEFAULT_PORT, host?: string): Promise<AddressInfo> {
     this.initialised ??= this.storage.init().then((removed) => {
       if (removed > 0)
-        this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} ` + `left by an earlier run`);
+        this.logger.warn({ removed }, `removed ${plural(removed, 'temporary file')} left by an earlier run`);
     });
     await this.initialised;
     this.listenPending = true;
@@ -232,7 +232,7 @@ export class LinedropServer extends EventEmitter<LinedropServerEvents> {
         this.handshakes.delete(key);
         this.logger.warn(
           { remote },
-          `closed ${remote}: no TLS handshake within ` + `${this.settings.handshakeTimeoutMs} ms`,
+          `closed ${remote}: no TLS handshake within ${this.settings.handshakeTimeoutMs} ms`,
         );
         this.emit('connectionRefused', { remote, reason: 'tls-handshake' });
         socket.destroy();

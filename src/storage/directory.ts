@@ -185,14 +185,11 @@ async function prepareFolder(dir: string): Promise<void> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST')
       throw folderError(
-        `the upload folder ${dir} is a file, not a folder: ` + `name a folder (it is created if missing)`,
+        `the upload folder ${dir} is a file, not a folder: name a folder (it is created if missing)`,
         err,
       );
     if (code === 'ENOTDIR')
-      throw folderError(
-        `cannot create the upload folder ${dir}: a part of ` + `that path is a file, not a folder`,
-        err,
-      );
+      throw folderError(`cannot create the upload folder ${dir}: a part of that path is a file, not a folder`, err);
     throw folderError(`cannot create the upload folder ${dir}: ${(err as Error).message}`, err);
   }
   const probe = join(dir, `${TEMP_PREFIX}probe.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
@@ -237,7 +234,7 @@ async function makeSessionFolder(path: string): Promise<void> {
     if (code === 'EEXIST') {
       throw Object.assign(
         new Error(
-          `the session folder ${path} exists already: do two servers ` + `sharing ${parent} have the same instance id?`,
+          `the session folder ${path} exists already: do two servers sharing ${parent} have the same instance id?`,
           { cause: err },
         ),
         {

@@ -179,7 +179,7 @@ export class S3FileSink implements FileSink {
         { abortSignal: this.cancel.signal },
       );
       if (!out.ETag)
-        throw new S3StorageError(`part ${number} of ${this.storage.url(this.key)} was ` + `stored without an ETag`);
+        throw new S3StorageError(`part ${number} of ${this.storage.url(this.key)} was stored without an ETag`);
       this.parts.push({ PartNumber: number, ETag: out.ETag });
     } finally {
       this.releaseSlot();

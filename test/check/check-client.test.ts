@@ -104,23 +104,20 @@ describe('ClientChecker', () => {
     );
   });
 
-  test(
-    'a count that says 3 followed by 2 lines, then waiting: count-mismatch (found by the ' + 'quiet period)',
-    async () => {
-      let closedWithoutStatus = false;
-      const report = await withChecker({ quietMs: 300 }, async (port) => {
-        const peer = await RawPeer.connect(port);
-        await peer.write(frame(['one', 'two'], 3));
-        closedWithoutStatus = (await peer.waitClosed(5000)) && peer.received.length === 0;
-      });
-      assert.deepEqual(kinds(report), ['count-mismatch']);
-      assert.equal(report.deviations[0]!.offset, 0);
-      assert.match(report.deviations[0]!.message, /says 3 lines but 2 arrived; the client went silent for 300 ms/);
-      assert.equal(report.closedBy, 'checker');
-      assert.equal(report.messages[0]!.complete, false);
-      assert.equal(closedWithoutStatus, true, 'no status byte for an incomplete message; the checker closes');
-    },
-  );
+  test('a count that says 3 followed by 2 lines, then waiting: count-mismatch (found by the quiet period)', async () => {
+    let closedWithoutStatus = false;
+    const report = await withChecker({ quietMs: 300 }, async (port) => {
+      const peer = await RawPeer.connect(port);
+      await peer.write(frame(['one', 'two'], 3));
+      closedWithoutStatus = (await peer.waitClosed(5000)) && peer.received.length === 0;
+    });
+    assert.deepEqual(kinds(report), ['count-mismatch']);
+    assert.equal(report.deviations[0]!.offset, 0);
+    assert.match(report.deviations[0]!.message, /says 3 lines but 2 arrived; the client went silent for 300 ms/);
+    assert.equal(report.closedBy, 'checker');
+    assert.equal(report.messages[0]!.complete, false);
+    assert.equal(closedWithoutStatus, true, 'no status byte for an incomplete message; the checker closes');
+  });
 
   test('lines typed by hand into the template client, seconds apart: no deviation with the defaults', async () => {
     const checker = new ClientChecker({});
@@ -271,26 +268,23 @@ describe('linedrop check-client on the command line', () => {
     };
   }
 
-  test(
-    '--once --json: a listening line with the port, one connection object; exit status 0 for a ' + 'good client',
-    async () => {
-      const t = streams();
-      const done = main(['check-client', '--host', HOST, '--port', '0', '--once', '--json'], t.io);
-      const listening = JSON.parse(await t.firstLine) as { type: string; port: number };
-      assert.equal(listening.type, 'listening');
-      const client = await LinedropClient.connect({ host: HOST, port: listening.port });
-      assert.equal(await client.sendLines(['hello']), 'A');
-      assert.equal(await client.quit(), 'Q');
-      assert.equal(await done, 0);
-      const lines = t.lines();
-      assert.equal(lines.length, 2);
-      const report = JSON.parse(lines[1]!) as ClientConnectionReport & { type: string };
-      assert.equal(report.type, 'connection');
-      assert.equal(report.ok, true);
-      assert.deepEqual(report.deviations, []);
-      assert.equal(report.messages[0]!.lines[0]!.text, 'hello');
-    },
-  );
+  test('--once --json: a listening line with the port, one connection object; exit status 0 for a good client', async () => {
+    const t = streams();
+    const done = main(['check-client', '--host', HOST, '--port', '0', '--once', '--json'], t.io);
+    const listening = JSON.parse(await t.firstLine) as { type: string; port: number };
+    assert.equal(listening.type, 'listening');
+    const client = await LinedropClient.connect({ host: HOST, port: listening.port });
+    assert.equal(await client.sendLines(['hello']), 'A');
+    assert.equal(await client.quit(), 'Q');
+    assert.equal(await done, 0);
+    const lines = t.lines();
+    assert.equal(lines.length, 2);
+    const report = JSON.parse(lines[1]!) as ClientConnectionReport & { type: string };
+    assert.equal(report.type, 'connection');
+    assert.equal(report.ok, true);
+    assert.deepEqual(report.deviations, []);
+    assert.equal(report.messages[0]!.lines[0]!.text, 'hello');
+  });
 
   test('--once, text report: "listening on 127.0.0.1:PORT" first; a deviation gives exit status 1', async () => {
     const t = streams();

@@ -261,41 +261,35 @@ describe('checkServer against linedrop and broken servers', () => {
     }
   });
 
-  test(
-    'the plain test server without faults passes every required check (the baseline of the ' + 'broken ones)',
-    async () => {
-      const report = await checkBroken({});
-      expectStatuses(report, {}, 'pass', REQUIRED);
-    },
-  );
+  test('the plain test server without faults passes every required check (the baseline of the broken ones)', async () => {
+    const report = await checkBroken({});
+    expectStatuses(report, {}, 'pass', REQUIRED);
+  });
 
-  test(
-    'a wrong status byte fails accept (and every check that waits for A), not the quit or ' + 'folder checks',
-    async () => {
-      const report = await checkBroken({ status: 'a' });
-      expectStatuses(
-        report,
-        {
-          accept: 'fail',
-          'template-timing': 'fail',
-          'one-write': 'fail',
-          'byte-at-a-time': 'fail',
-          content: 'fail',
-          'stored-before-answer': 'skip',
-        },
-        'pass',
-        REQUIRED,
-      );
-      const accept = report.checks.find((c) => c.name === 'accept')!;
-      assert.match(accept.seen, /^a after the message/);
-      assert.equal(accept.causedBy, undefined, 'accept is the failure to fix');
-      for (const name of ['template-timing', 'one-write', 'byte-at-a-time', 'content']) {
-        assert.equal(report.checks.find((c) => c.name === name)!.causedBy, 'accept', `${name} follows from accept`);
-      }
-      assert.equal(report.summary.firstFailure, 'accept');
-      assert.equal(report.summary.exitCode, 1);
-    },
-  );
+  test('a wrong status byte fails accept (and every check that waits for A), not the quit or folder checks', async () => {
+    const report = await checkBroken({ status: 'a' });
+    expectStatuses(
+      report,
+      {
+        accept: 'fail',
+        'template-timing': 'fail',
+        'one-write': 'fail',
+        'byte-at-a-time': 'fail',
+        content: 'fail',
+        'stored-before-answer': 'skip',
+      },
+      'pass',
+      REQUIRED,
+    );
+    const accept = report.checks.find((c) => c.name === 'accept')!;
+    assert.match(accept.seen, /^a after the message/);
+    assert.equal(accept.causedBy, undefined, 'accept is the failure to fix');
+    for (const name of ['template-timing', 'one-write', 'byte-at-a-time', 'content']) {
+      assert.equal(report.checks.find((c) => c.name === name)!.causedBy, 'accept', `${name} follows from accept`);
+    }
+    assert.equal(report.summary.firstFailure, 'accept');
+    assert.equal(report.summary.exitCode, 1);
+  });
 
   test('no close after Q fails exactly close-after-quit', async () => {
     const report = await checkBroken({ noClose: true });
@@ -312,27 +306,21 @@ describe('checkServer against linedrop and broken servers', () => {
     assert.match(report.checks.find((c) => c.name === 'overwrite')!.seen, /appended/);
   });
 
-  test(
-    'a count read from the first chunk alone fails the split-count checks (template timing, byte ' + 'at a time)',
-    async () => {
-      const report = await checkBroken({ firstChunkCount: true });
-      expectStatuses(report, { 'template-timing': 'fail', 'byte-at-a-time': 'fail' }, 'pass', REQUIRED);
-      assert.match(
-        report.checks.find((c) => c.name === 'template-timing')!.seen,
-        /^Q, then the server closed the connection/,
-      );
-    },
-  );
+  test('a count read from the first chunk alone fails the split-count checks (template timing, byte at a time)', async () => {
+    const report = await checkBroken({ firstChunkCount: true });
+    expectStatuses(report, { 'template-timing': 'fail', 'byte-at-a-time': 'fail' }, 'pass', REQUIRED);
+    assert.match(
+      report.checks.find((c) => c.name === 'template-timing')!.seen,
+      /^Q, then the server closed the connection/,
+    );
+  });
 
-  test(
-    'numbering that does not restart per connection fails exactly numbering-restarts (overwrite ' + 'is not judged)',
-    async () => {
-      const report = await checkBroken({ globalNumbering: true });
-      expectStatuses(report, { 'numbering-restarts': 'fail', overwrite: 'skip' }, 'pass', REQUIRED);
-      assert.match(report.checks.find((c) => c.name === 'numbering-restarts')!.seen, /saved as 4\.txt, not 1\.txt/);
-      assert.equal(report.checks.find((c) => c.name === 'overwrite')!.skipReason, 'not-judged');
-    },
-  );
+  test('numbering that does not restart per connection fails exactly numbering-restarts (overwrite is not judged)', async () => {
+    const report = await checkBroken({ globalNumbering: true });
+    expectStatuses(report, { 'numbering-restarts': 'fail', overwrite: 'skip' }, 'pass', REQUIRED);
+    assert.match(report.checks.find((c) => c.name === 'numbering-restarts')!.seen, /saved as 4\.txt, not 1\.txt/);
+    assert.equal(report.checks.find((c) => c.name === 'overwrite')!.skipReason, 'not-judged');
+  });
 
   test('changing \\r\\n to \\n fails exactly content', async () => {
     const report = await checkBroken({ crlf: true });
@@ -400,7 +388,7 @@ describe('checkServer against the one-connection lab server (Python)', () => {
       for (const name of rest)
         assert.equal(
           report.checks.find((c) => c.name === name)!.seen,
-          'not run (server not ' + 'reachable; needs a restart)',
+          'not run (server not reachable; needs a restart)',
         );
     } finally {
       child.kill();

@@ -161,7 +161,7 @@ describe('a client session, fed the same bytes in reads of every size', () => {
         for (const at of cuts)
           assert.ok(
             outcome.readsAt.includes(at),
-            `${where}: a read starts at ` + `${at} (reads at ${outcome.readsAt.join(', ')})`,
+            `${where}: a read starts at ${at} (reads at ${outcome.readsAt.join(', ')})`,
           );
         assert.deepEqual(outcome.report, whole.report, where);
         assert.equal(outcome.statuses, whole.statuses, where);

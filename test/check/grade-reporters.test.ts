@@ -149,7 +149,7 @@ describe('reporters', () => {
         ...graded('carol', good),
         verdict: 'no-start' as const,
         report: null,
-        problem: 'the server never accepted ' + 'a connection on port 12100',
+        problem: 'the server never accepted a connection on port 12100',
       },
     ];
     const file = join(dir, 'grades.csv');
@@ -348,71 +348,60 @@ describe('reporters', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(all)), all);
   });
 
-  test(
-    'check --gradescope FILE writes results.json: a test per check with score, max_score, status ' + 'and output',
-    async () => {
-      const linedrop = await runServer();
-      const file = join(dir, 'autograder', 'results', 'results.json');
-      const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
-      io.stdout.resume();
-      const code = await main(
-        ['check', `${HOST}:${linedrop.port}`, '--dir', linedrop.dir, '--quick', '--gradescope', file],
-        io,
-      );
-      await linedrop.close();
-      assert.equal(code, 0);
-      const results = JSON.parse(await readFile(file, 'utf8')) as {
-        score: number;
-        execution_time: number;
-        output: string;
-        tests: Record<string, unknown>[];
-      };
-      assert.equal(typeof results.execution_time, 'number');
-      assert.match(results.output, /Every required check that ran passed/);
-      assert.equal(results.tests.length, SERVER_CHECKS.length);
-      for (const [i, t] of results.tests.entries()) {
-        assert.deepEqual(Object.keys(t).sort(), [
-          'max_score',
-          'name',
-          'number',
-          'output',
-          'output_format',
-          'score',
-          'status',
-          'tags',
-        ]);
-        assert.ok(String(t['name']).startsWith(`${SERVER_CHECKS[i]!.name}: `));
-        assert.equal(t['max_score'], SERVER_CHECKS[i]!.required ? 1 : 0);
-      }
-      const required = results.tests.filter((t) => t['max_score'] === 1);
-      assert.ok(required.length > 0 && required.every((t) => t['score'] === 1 && t['status'] === 'passed'));
-      assert.equal(results.score, required.length);
+  test('check --gradescope FILE writes results.json: a test per check with score, max_score, status and output', async () => {
+    const linedrop = await runServer();
+    const file = join(dir, 'autograder', 'results', 'results.json');
+    const io = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
+    io.stdout.resume();
+    const code = await main(
+      ['check', `${HOST}:${linedrop.port}`, '--dir', linedrop.dir, '--quick', '--gradescope', file],
+      io,
+    );
+    await linedrop.close();
+    assert.equal(code, 0);
+    const results = JSON.parse(await readFile(file, 'utf8')) as {
+      score: number;
+      execution_time: number;
+      output: string;
+      tests: Record<string, unknown>[];
+    };
+    assert.equal(typeof results.execution_time, 'number');
+    assert.match(results.output, /Every required check that ran passed/);
+    assert.equal(results.tests.length, SERVER_CHECKS.length);
+    for (const [i, t] of results.tests.entries()) {
+      assert.deepEqual(Object.keys(t).sort(), [
+        'max_score',
+        'name',
+        'number',
+        'output',
+        'output_format',
+        'score',
+        'status',
+        'tags',
+      ]);
+      assert.ok(String(t['name']).startsWith(`${SERVER_CHECKS[i]!.name}: `));
+      assert.equal(t['max_score'], SERVER_CHECKS[i]!.required ? 1 : 0);
+    }
+    const required = results.tests.filter((t) => t['max_score'] === 1);
+    assert.ok(required.length > 0 && required.every((t) => t['score'] === 1 && t['status'] === 'passed'));
+    assert.equal(results.score, required.length);
 
-      // A file that cannot be written: said, exit status 2.
-      const stderr = new PassThrough();
-      let text = '';
-      stderr.on('data', (c: Buffer) => (text += c.toString()));
-      const again = await runServer();
-      const bad = await main(
-        [
-          'check',
-          `${HOST}:${again.port}`,
-          '--quick',
-          '--only',
-          'quit',
-          '--gradescope',
-          join(file, 'inside-a-file.json'),
-        ],
-        {
-          ...io,
-          stderr,
-        },
-      );
-      await again.close();
-      assert.equal(bad, 2);
-      assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
-    },
-  );
+    // A file that cannot be written: said, exit status 2.
+    const stderr = new PassThrough();
+    let text = '';
+    stderr.on('data', (c: Buffer) => (text += c.toString()));
+    const again = await runServer();
+    const bad = await main(
+      ['check', `${HOST}:${again.port}`, '--quick', '--only', 'quit', '--gradescope', join(file, 'inside-a-file.json')],
+      {
+        ...io,
+        stderr,
+      },
+    );
+    await again.close();
+    assert.equal(bad, 2);
+    assert.match(text, /cannot write the Gradescope results to .*inside-a-file\.json/);
+  });
 
   test("HTML: each check shows its conversation as a timeline, the template's 1 s pause in the count visible", () => {
     const page = submissionHtml(graded('alice', good));

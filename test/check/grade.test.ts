@@ -175,111 +175,105 @@ describe('grade', () => {
     for (const o of outs) await removeDir(o);
   });
 
-  test(
-    'one after another, each on a port of its own ({port}): CSV, JUnit, report files, ' + 'progress, exit 0',
-    async () => {
-      const out = await tempDir('linedrop-grades-');
-      outs.push(out);
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      let printed = '';
-      let progress = '';
-      stdout.on('data', (c: Buffer) => (printed += c.toString()));
-      stderr.on('data', (c: Buffer) => (progress += c.toString()));
-      const points = join(out, '..', `${out.split('/').at(-1)}-points.json`);
-      outs.push(points);
-      await writeFile(points, '{"content": 3}');
-      const code = await main(
-        [
-          'grade',
-          cls,
-          '--cmd',
-          PORT_CMD,
-          '--out',
-          out,
-          '--isolation',
-          'none',
-          '--sandbox',
-          'none',
-          '--quick',
-          '--points',
-          points,
-        ],
-        {
-          stdin: new PassThrough(),
-          stdout,
-          stderr,
-        },
-      );
-      assert.equal(code, 0, progress);
-      assert.match(progress, /^Grading 3 submissions, one after another, each on a free port/);
-      const lines = progress.split('\n').filter((l) => /^\[\d\/3\]/.test(l));
-      assert.equal(lines.length, 3, progress);
-      assert.match(lines.find((l) => l.includes('carol'))!, /DID NOT START/);
-      assert.match(printed, /Graded 3 submissions in [\d.]+ s: 1 pass, 1 fail, 1 did not start\./);
-      const subs = await Promise.all(
-        ['alice', 'bob', 'carol'].map(
-          async (n) => JSON.parse(await readFile(join(out, n, 'report.json'), 'utf8')) as GradedSubmission,
-        ),
-      );
-      // Each on a port of its own, none on the lab's.
-      const ports = subs.map((s) => s.port);
-      assert.equal(new Set(ports).size, 3);
-      assert.ok(!ports.includes(12100));
-      await assertClassFiles(out, subs);
-      // The scores: content worth 3, every other required check 1; in grades.csv and report.json alike.
-      const max = SERVER_CHECKS.filter((c) => c.required).length + 2;
-      const rows = csvRows(join(out, 'grades.csv'));
-      assert.deepEqual(
-        rows.map((r) => [r['submission'], r['score'], r['max_score']]),
-        subs.map((s) => [s.name, String(s.score), String(s.maxScore)]),
-      );
-      assert.deepEqual([subs[0]!.score, subs[0]!.maxScore], [max, max]);
-      assert.ok(subs[1]!.score < max && subs[1]!.maxScore === max, `bob: ${subs[1]!.score}/${subs[1]!.maxScore}`);
-      assert.deepEqual([subs[2]!.score, subs[2]!.maxScore], [0, max]);
-      assert.match(
-        await readFile(join(out, 'bob', 'report.txt'), 'utf8'),
-        new RegExp(`^Score: ${subs[1]!.score} of ${max}$`, 'm'),
-      );
-      assert.deepEqual(await leftRunning(out), []);
-    },
-  );
+  test('one after another, each on a port of its own ({port}): CSV, JUnit, report files, progress, exit 0', async () => {
+    const out = await tempDir('linedrop-grades-');
+    outs.push(out);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let printed = '';
+    let progress = '';
+    stdout.on('data', (c: Buffer) => (printed += c.toString()));
+    stderr.on('data', (c: Buffer) => (progress += c.toString()));
+    const points = join(out, '..', `${out.split('/').at(-1)}-points.json`);
+    outs.push(points);
+    await writeFile(points, '{"content": 3}');
+    const code = await main(
+      [
+        'grade',
+        cls,
+        '--cmd',
+        PORT_CMD,
+        '--out',
+        out,
+        '--isolation',
+        'none',
+        '--sandbox',
+        'none',
+        '--quick',
+        '--points',
+        points,
+      ],
+      {
+        stdin: new PassThrough(),
+        stdout,
+        stderr,
+      },
+    );
+    assert.equal(code, 0, progress);
+    assert.match(progress, /^Grading 3 submissions, one after another, each on a free port/);
+    const lines = progress.split('\n').filter((l) => /^\[\d\/3\]/.test(l));
+    assert.equal(lines.length, 3, progress);
+    assert.match(lines.find((l) => l.includes('carol'))!, /DID NOT START/);
+    assert.match(printed, /Graded 3 submissions in [\d.]+ s: 1 pass, 1 fail, 1 did not start\./);
+    const subs = await Promise.all(
+      ['alice', 'bob', 'carol'].map(
+        async (n) => JSON.parse(await readFile(join(out, n, 'report.json'), 'utf8')) as GradedSubmission,
+      ),
+    );
+    // Each on a port of its own, none on the lab's.
+    const ports = subs.map((s) => s.port);
+    assert.equal(new Set(ports).size, 3);
+    assert.ok(!ports.includes(12100));
+    await assertClassFiles(out, subs);
+    // The scores: content worth 3, every other required check 1; in grades.csv and report.json alike.
+    const max = SERVER_CHECKS.filter((c) => c.required).length + 2;
+    const rows = csvRows(join(out, 'grades.csv'));
+    assert.deepEqual(
+      rows.map((r) => [r['submission'], r['score'], r['max_score']]),
+      subs.map((s) => [s.name, String(s.score), String(s.maxScore)]),
+    );
+    assert.deepEqual([subs[0]!.score, subs[0]!.maxScore], [max, max]);
+    assert.ok(subs[1]!.score < max && subs[1]!.maxScore === max, `bob: ${subs[1]!.score}/${subs[1]!.maxScore}`);
+    assert.deepEqual([subs[2]!.score, subs[2]!.maxScore], [0, max]);
+    assert.match(
+      await readFile(join(out, 'bob', 'report.txt'), 'utf8'),
+      new RegExp(`^Score: ${subs[1]!.score} of ${max}$`, 'm'),
+    );
+    assert.deepEqual(await leftRunning(out), []);
+  });
 
-  test(
-    '--points: a check that does not exist, or a bad value, is a usage error naming it; ' + 'nothing is graded',
-    async () => {
-      const dir = await tempDir('linedrop-points-');
-      outs.push(dir);
-      await writeFile(join(dir, 'typo.json'), '{"contnet": 3}');
-      await writeFile(join(dir, 'negative.json'), '{"quit": -2}');
-      const typo = await grade([cls, '--cmd', PORT_CMD, '--out', join(dir, 'out'), '--points', join(dir, 'typo.json')]);
-      assert.equal(typo.code, 2);
-      assert.match(typo.stderr, /typo\.json: "contnet" is not a check \(did you mean "content"\?\)/);
-      const negative = await grade([
-        cls,
-        '--cmd',
-        PORT_CMD,
-        '--out',
-        join(dir, 'out'),
-        '--points',
-        join(dir, 'negative.json'),
-      ]);
-      assert.equal(negative.code, 2);
-      assert.match(negative.stderr, /the points of "quit" must be a number of 0 or more, not -2/);
-      const missing = await grade([
-        cls,
-        '--cmd',
-        PORT_CMD,
-        '--out',
-        join(dir, 'out'),
-        '--points',
-        join(dir, 'nothing.json'),
-      ]);
-      assert.equal(missing.code, 2);
-      assert.match(missing.stderr, /cannot read the points file .*nothing\.json: ENOENT; give --points a JSON file/);
-      assert.equal(await exists(join(dir, 'out')), false, 'nothing graded');
-    },
-  );
+  test('--points: a check that does not exist, or a bad value, is a usage error naming it; nothing is graded', async () => {
+    const dir = await tempDir('linedrop-points-');
+    outs.push(dir);
+    await writeFile(join(dir, 'typo.json'), '{"contnet": 3}');
+    await writeFile(join(dir, 'negative.json'), '{"quit": -2}');
+    const typo = await grade([cls, '--cmd', PORT_CMD, '--out', join(dir, 'out'), '--points', join(dir, 'typo.json')]);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /typo\.json: "contnet" is not a check \(did you mean "content"\?\)/);
+    const negative = await grade([
+      cls,
+      '--cmd',
+      PORT_CMD,
+      '--out',
+      join(dir, 'out'),
+      '--points',
+      join(dir, 'negative.json'),
+    ]);
+    assert.equal(negative.code, 2);
+    assert.match(negative.stderr, /the points of "quit" must be a number of 0 or more, not -2/);
+    const missing = await grade([
+      cls,
+      '--cmd',
+      PORT_CMD,
+      '--out',
+      join(dir, 'out'),
+      '--points',
+      join(dir, 'nothing.json'),
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read the points file .*nothing\.json: ENOENT; give --points a JSON file/);
+    assert.equal(await exists(join(dir, 'out')), false, 'nothing graded');
+  });
 
   test(
     "a course site's .zip: Moodle's folders and files, Canvas's files, a folder around the " +
@@ -521,7 +515,7 @@ describe('grade', () => {
     assert.equal(await readFile(join(out, 'erin', 'work', 'notes.txt'), 'utf8'), 'my notes\n');
     assert.ok(
       (await readdir(join(out, 'erin', 'work'))).includes('1.txt'),
-      'the server saved its ' + 'files in the working folder',
+      'the server saved its files in the working folder',
     );
   });
 

@@ -13,41 +13,35 @@ import { freePort, HOST, removeDir, tempDir } from '../support.js';
 import { ALL, checkLab, descendants, expectVerdicts, restartCmd, SERVER, timeWaitOn } from './lab-support.js';
 
 describe('linedrop check against a lab server (Python, one connection, no SO_REUSEADDR)', () => {
-  test(
-    'a correct lab server passes every required check; concurrent-clients is not applicable; ' + 'exit status 0',
-    async () => {
-      const lab = await checkLab('');
-      expectVerdicts(lab, {});
-      assert.equal(lab.report.summary.exitCode, 0);
-      assert.equal(lab.report.summary.firstFailure, null);
-      assert.equal(lab.report.summary.optional.notApplicable, 1);
-      // Every check but concurrent-clients (not applicable) and port (it only reports) needs a start of its own.
-      assert.ok(
-        lab.report.summary.restarts >= ALL.length - 2,
-        `restarted before each check ` + `(${lab.report.summary.restarts})`,
-      );
-    },
-  );
+  test('a correct lab server passes every required check; concurrent-clients is not applicable; exit status 0', async () => {
+    const lab = await checkLab('');
+    expectVerdicts(lab, {});
+    assert.equal(lab.report.summary.exitCode, 0);
+    assert.equal(lab.report.summary.firstFailure, null);
+    assert.equal(lab.report.summary.optional.notApplicable, 1);
+    // Every check but concurrent-clients (not applicable) and port (it only reports) needs a start of its own.
+    assert.ok(
+      lab.report.summary.restarts >= ALL.length - 2,
+      `restarted before each check (${lab.report.summary.restarts})`,
+    );
+  });
 
-  test(
-    'checked three times back to back on the same port: no "address already in use", no ' + 'TIME_WAIT on the port',
-    async () => {
-      const port = await freePort();
-      for (let i = 0; i < 3; i++) {
-        const lab = await checkLab('', {
-          port,
-          only: ['numbering', 'quit', 'close-after-quit', 'accept', 'one-write', 'content'],
-        });
-        const ran = lab.report.checks.filter((c) => c.status !== 'skip' || c.skipReason !== 'not-selected');
-        assert.ok(
-          ran.every((c) => c.status === 'pass'),
-          `run ${i + 1}: ${ran.map((c) => `${c.name} ${c.status} ${c.seen}`).join('\n')}\n${lab.report.error ?? ''}`,
-        );
-        assert.equal(timeWaitOn(port), 0, `run ${i + 1} left the server's port in TIME_WAIT`);
-      }
-      assert.deepEqual(descendants(), []);
-    },
-  );
+  test('checked three times back to back on the same port: no "address already in use", no TIME_WAIT on the port', async () => {
+    const port = await freePort();
+    for (let i = 0; i < 3; i++) {
+      const lab = await checkLab('', {
+        port,
+        only: ['numbering', 'quit', 'close-after-quit', 'accept', 'one-write', 'content'],
+      });
+      const ran = lab.report.checks.filter((c) => c.status !== 'skip' || c.skipReason !== 'not-selected');
+      assert.ok(
+        ran.every((c) => c.status === 'pass'),
+        `run ${i + 1}: ${ran.map((c) => `${c.name} ${c.status} ${c.seen}`).join('\n')}\n${lab.report.error ?? ''}`,
+      );
+      assert.equal(timeWaitOn(port), 0, `run ${i + 1} left the server's port in TIME_WAIT`);
+    }
+    assert.deepEqual(descendants(), []);
+  });
 
   test('a --dir that does not exist is created; the conversation shows each start of the server', async () => {
     const base = await tempDir();
@@ -198,18 +192,15 @@ describe('a lab server on a port of its own, or on an address it cannot have', (
     }
   });
 
-  test(
-    'a server bound to a LAN address it cannot have: the report names the address, the port ' + 'and the fix',
-    async () => {
-      const lab = await checkLab('bind-lan', { only: ['quit'] });
-      assert.equal(lab.report.summary.exitCode, 3);
-      assert.equal(lab.report.bindFailure?.code, 'EADDRNOTAVAIL');
-      assert.equal(lab.report.bindFailure?.address, '192.168.1.187');
-      // The address from the traceback's line and the constant it names (the port is a variable there).
-      assert.match(
-        lab.report.error ?? '',
-        /could not bind 192\.168\.1\.187: that address is not on this machine \(EADDRNOTAVAIL\); bind ''/,
-      );
-    },
-  );
+  test('a server bound to a LAN address it cannot have: the report names the address, the port and the fix', async () => {
+    const lab = await checkLab('bind-lan', { only: ['quit'] });
+    assert.equal(lab.report.summary.exitCode, 3);
+    assert.equal(lab.report.bindFailure?.code, 'EADDRNOTAVAIL');
+    assert.equal(lab.report.bindFailure?.address, '192.168.1.187');
+    // The address from the traceback's line and the constant it names (the port is a variable there).
+    assert.match(
+      lab.report.error ?? '',
+      /could not bind 192\.168\.1\.187: that address is not on this machine \(EADDRNOTAVAIL\); bind ''/,
+    );
+  });
 });

@@ -121,7 +121,7 @@ Node.js v20.11.0
 `;
     assert.equal(
       crashText(findCrash(node, 'exited with status 1')!),
-      'the server crashed: ' + 'TypeError: bad count (server.js line 12, in readCount)',
+      'the server crashed: TypeError: bad count (server.js line 12, in readCount)',
     );
     assert.match(
       crashText(findCrash('listening\n', 'killed by SIGSEGV')!),
@@ -163,12 +163,12 @@ OSError: [Errno 99] Cannot assign requested address
   test('Node.js and Go name the address; C and Java name the error; permission only where binding is spoken of', () => {
     assert.deepEqual(
       (({ code, address, port }) => [code, address, port])(
-        findBindFailure('Error: listen EADDRNOTAVAIL: ' + 'address not available 192.168.1.187:12100\n')!,
+        findBindFailure('Error: listen EADDRNOTAVAIL: address not available 192.168.1.187:12100\n')!,
       ),
       ['EADDRNOTAVAIL', '192.168.1.187', 12100],
     );
     assert.equal(
-      findBindFailure('listen tcp 0.0.0.0:80: bind: ' + 'permission denied\n')!.text.startsWith(
+      findBindFailure('listen tcp 0.0.0.0:80: bind: permission denied\n')!.text.startsWith(
         'the server could not bind 0.0.0.0:80: permission denied (EACCES)',
       ),
       true,

@@ -21,11 +21,11 @@ import {
 describe('the words for a limit reached', () => {
   const cases: [string, string[]][] = [
     [
-      'Traceback (most recent call last):\n  File "s.py", line 3, in ' + '<module>\nMemoryError\n',
+      'Traceback (most recent call last):\n  File "s.py", line 3, in <module>\nMemoryError\n',
       ['stopped at the 512 MiB memory limit'],
     ],
     [
-      "fork failed after 61 children: BlockingIOError(11, 'Resource temporarily " + "unavailable')\n",
+      "fork failed after 61 children: BlockingIOError(11, 'Resource temporarily unavailable')\n",
       ['could not start a process: limit 64'],
     ],
     ['BlockingIOError: [Errno 11] Resource temporarily unavailable\n', ['could not start a process: limit 64']],
@@ -106,7 +106,7 @@ describe('the bwrap command line', () => {
       assert.equal(argv[tmp - 2], '--size');
       assert.ok(
         at('--tmpfs', '/proc') < 0,
-        '/proc is mounted, never hidden: a hidden folder that ' + 'holds the system is left out',
+        '/proc is mounted, never hidden: a hidden folder that holds the system is left out',
       );
       assert.ok(at('--remount-ro', '/tmp') < 0, 'the private /tmp stays writable');
       assert.ok(at('--chdir', '/tmp/out/alice/work') > 0);
@@ -150,36 +150,33 @@ describe('the bwrap command line', () => {
 });
 
 describe("ServerProcess's wrap", () => {
-  test(
-    'every start is spawned through wrap(argv, start), starts counted from 1; without wrap the ' + 'argv as it is',
-    async () => {
-      const seen: [string[], number][] = [];
-      const proc = new ServerProcess('echo "start $START"', {
-        wrap: (argv, start) => {
-          seen.push([argv, start]);
-          return ['env', `START=${start}`, ...argv];
-        },
-      });
-      for (const n of [1, 2]) {
-        await proc.start();
-        assert.ok(await proc.waitGone(5000));
-        await proc.exitText(2000);
-        assert.equal(proc.lastLines(1), `start ${n}`);
-      }
-      await proc.stop();
-      assert.deepEqual(seen, [
-        [['sh', '-c', 'echo "start $START"'], 1],
-        [['sh', '-c', 'echo "start $START"'], 2],
-      ]);
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
-      const plain = new ServerProcess('echo "plain ${START:-none}"');
-      await plain.start();
-      assert.ok(await plain.waitGone(5000));
-      await plain.exitText(2000);
-      assert.equal(plain.lastLines(1), 'plain none');
-      await plain.stop();
-    },
-  );
+  test('every start is spawned through wrap(argv, start), starts counted from 1; without wrap the argv as it is', async () => {
+    const seen: [string[], number][] = [];
+    const proc = new ServerProcess('echo "start $START"', {
+      wrap: (argv, start) => {
+        seen.push([argv, start]);
+        return ['env', `START=${start}`, ...argv];
+      },
+    });
+    for (const n of [1, 2]) {
+      await proc.start();
+      assert.ok(await proc.waitGone(5000));
+      await proc.exitText(2000);
+      assert.equal(proc.lastLines(1), `start ${n}`);
+    }
+    await proc.stop();
+    assert.deepEqual(seen, [
+      [['sh', '-c', 'echo "start $START"'], 1],
+      [['sh', '-c', 'echo "start $START"'], 2],
+    ]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's parameter expansion, not a template
+    const plain = new ServerProcess('echo "plain ${START:-none}"');
+    await plain.start();
+    assert.ok(await plain.waitGone(5000));
+    await plain.exitText(2000);
+    assert.equal(plain.lastLines(1), 'plain none');
+    await plain.stop();
+  });
 });
 
 describe('no sandbox can be made', () => {
@@ -203,7 +200,7 @@ describe('no sandbox can be made', () => {
     }
   }
 
-  test('grade refuses with the reason and the fix (exit 3), and ' + 'writes nothing', {
+  test('grade refuses with the reason and the fix (exit 3), and writes nothing', {
     skip: process.platform !== 'linux' && 'Linux only',
   }, async () => {
     const cls = await tempDir('linedrop-class-');

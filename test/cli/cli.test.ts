@@ -235,75 +235,71 @@ describe('linedrop command line', () => {
     }
   });
 
-  test(
-    'send --json: one object per file and a summary; --quiet prints nothing; no progress bar off ' + 'a terminal',
-    async () => {
-      const s = await runServer({ limits: { maxLines: 2 } });
-      const files = await tempDir();
+  test('send --json: one object per file and a summary; --quiet prints nothing; no progress bar off a terminal', async () => {
+    const s = await runServer({ limits: { maxLines: 2 } });
+    const files = await tempDir();
+    try {
+      await writeFile(join(files, 'a.txt'), 'a\n');
+      // Large enough that a progress bar would show on a terminal.
+      await writeFile(join(files, 'big.txt'), 'x'.repeat(100).concat('\n').repeat(60_000).slice(0, -1));
+      await writeFile(join(files, 'three.txt'), '1\n2\n3\n');
+      const args = ['send', '--host', HOST, '--port', String(s.port)];
+      const json = await linedrop([
+        ...args,
+        '--json',
+        join(files, 'a.txt'),
+        join(files, 'three.txt'),
+        join(files, 'a.txt'),
+      ]).done;
+      assert.equal(json.code, 1);
+      const events = json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(
+        events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
+        [
+          ['file', 'accepted', 'A'],
+          ['file', 'rejected', 'R'],
+          ['file', 'not-sent', null],
+          ['summary', null, null],
+        ],
+      );
+      assert.deepEqual(
+        { ...events[3], error: undefined, bytes: undefined, ms: undefined },
+        {
+          event: 'summary',
+          files: 3,
+          accepted: 1,
+          rejected: 1,
+          notSent: 1,
+          exitCode: 1,
+          error: undefined,
+          bytes: undefined,
+          ms: undefined,
+        },
+      );
+      assert.equal(events[0]!['lines'], 1);
+      assert.equal(events[0]!['bytes'], 2);
+
+      const quiet = await linedrop([...args, '--quiet', join(files, 'a.txt')]).done;
+      assert.equal(quiet.code, 0);
+      assert.equal(quiet.stdout, '');
+
+      const s2 = await runServer();
       try {
-        await writeFile(join(files, 'a.txt'), 'a\n');
-        // Large enough that a progress bar would show on a terminal.
-        await writeFile(join(files, 'big.txt'), 'x'.repeat(100).concat('\n').repeat(60_000).slice(0, -1));
-        await writeFile(join(files, 'three.txt'), '1\n2\n3\n');
-        const args = ['send', '--host', HOST, '--port', String(s.port)];
-        const json = await linedrop([
-          ...args,
-          '--json',
-          join(files, 'a.txt'),
-          join(files, 'three.txt'),
-          join(files, 'a.txt'),
-        ]).done;
-        assert.equal(json.code, 1);
-        const events = json.stdout
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as Record<string, unknown>);
-        assert.deepEqual(
-          events.map((e) => [e['event'], e['outcome'] ?? null, e['status'] ?? null]),
-          [
-            ['file', 'accepted', 'A'],
-            ['file', 'rejected', 'R'],
-            ['file', 'not-sent', null],
-            ['summary', null, null],
-          ],
-        );
-        assert.deepEqual(
-          { ...events[3], error: undefined, bytes: undefined, ms: undefined },
-          {
-            event: 'summary',
-            files: 3,
-            accepted: 1,
-            rejected: 1,
-            notSent: 1,
-            exitCode: 1,
-            error: undefined,
-            bytes: undefined,
-            ms: undefined,
-          },
-        );
-        assert.equal(events[0]!['lines'], 1);
-        assert.equal(events[0]!['bytes'], 2);
-
-        const quiet = await linedrop([...args, '--quiet', join(files, 'a.txt')]).done;
-        assert.equal(quiet.code, 0);
-        assert.equal(quiet.stdout, '');
-
-        const s2 = await runServer();
-        try {
-          const plain = await linedrop(['send', '--host', HOST, '--port', String(s2.port), join(files, 'big.txt')])
-            .done;
-          assert.equal(plain.code, 0, plain.stderr);
-          assert.equal(plain.stderr, '', 'no progress bar when standard error is not a terminal');
-          assert.doesNotMatch(plain.stdout, /\x1b\[/);
-        } finally {
-          await s2.close();
-        }
+        const plain = await linedrop(['send', '--host', HOST, '--port', String(s2.port), join(files, 'big.txt')]).done;
+        assert.equal(plain.code, 0, plain.stderr);
+        assert.equal(plain.stderr, '', 'no progress bar when standard error is not a terminal');
+        assert.doesNotMatch(plain.stdout, /\x1b\[/);
       } finally {
-        await s.close();
-        await removeDir(files);
+        await s2.close();
       }
-    },
-  );
+    } finally {
+      await s.close();
+      await removeDir(files);
+    }
+  });
 
   test('receive --json: events on standard output, a summary at shutdown', async () => {
     const dir = await tempDir();
@@ -363,30 +359,27 @@ describe('linedrop command line', () => {
     assert.equal(bad.code, 2);
   });
 
-  test(
-    'grade: the checker runs as a process of its own beside the command; the time limit it ' + 'states is the default',
-    async (t) => {
-      const cls = await withTempDir(t, 'linedrop-class-');
-      const out = await withTempDir(t, 'linedrop-grades-');
-      await writeClass(cls, { alice: '' });
-      const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
-      const result = await linedrop([
-        'grade',
-        cls,
-        '--cmd',
-        cmd,
-        '--out',
-        out,
-        '--isolation',
-        'none',
-        '--sandbox',
-        'none',
-        '--quick',
-      ]).done;
-      assert.match(result.stderr, /; time limit 2 min each\.\n/);
-      assert.match(result.stderr, /\[1\/1\] alice PASS/);
-      assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);
-      assert.equal(result.code, 0, result.stderr);
-    },
-  );
+  test('grade: the checker runs as a process of its own beside the command; the time limit it states is the default', async (t) => {
+    const cls = await withTempDir(t, 'linedrop-class-');
+    const out = await withTempDir(t, 'linedrop-grades-');
+    await writeClass(cls, { alice: '' });
+    const cmd = `sed 's/^PORT = 12100$/PORT = {port}/' {file} > server.py && printf '2\\n' | exec python3 server.py`;
+    const result = await linedrop([
+      'grade',
+      cls,
+      '--cmd',
+      cmd,
+      '--out',
+      out,
+      '--isolation',
+      'none',
+      '--sandbox',
+      'none',
+      '--quick',
+    ]).done;
+    assert.match(result.stderr, /; time limit 2 min each\.\n/);
+    assert.match(result.stderr, /\[1\/1\] alice PASS/);
+    assert.match(result.stdout, /Graded 1 submissions? in [\d.]+ s: 1 pass\./);
+    assert.equal(result.code, 0, result.stderr);
+  });
 });

@@ -31,24 +31,21 @@ const LIBRARY: Partial<Record<ServerSettingName, (options: Record<string, number
 };
 
 describe('the server settings table', () => {
-  test(
-    'the library takes each setting from the table: its default, its bounds, and a RangeError ' + 'just past them',
-    () => {
-      for (const [name, resolve] of Object.entries(LIBRARY) as [
-        ServerSettingName,
-        (o: Record<string, number>) => number,
-      ][]) {
-        const setting = SERVER_SETTINGS[name];
-        const key = setting.option.replace(/^limits\./, '');
-        assert.equal(resolve({}), setting.default, `${name}: default`);
-        assert.equal(resolve({ [key]: setting.min }), setting.min, `${name}: the least`);
-        assert.equal(resolve({ [key]: setting.max }), setting.max, `${name}: the most`);
-        assert.throws(() => resolve({ [key]: setting.min - 1 }), RangeError, `${name}: under the least`);
-        if (setting.max < Number.MAX_SAFE_INTEGER)
-          assert.throws(() => resolve({ [key]: setting.max + 1 }), RangeError, `${name}: over the most`);
-      }
-    },
-  );
+  test('the library takes each setting from the table: its default, its bounds, and a RangeError just past them', () => {
+    for (const [name, resolve] of Object.entries(LIBRARY) as [
+      ServerSettingName,
+      (o: Record<string, number>) => number,
+    ][]) {
+      const setting = SERVER_SETTINGS[name];
+      const key = setting.option.replace(/^limits\./, '');
+      assert.equal(resolve({}), setting.default, `${name}: default`);
+      assert.equal(resolve({ [key]: setting.min }), setting.min, `${name}: the least`);
+      assert.equal(resolve({ [key]: setting.max }), setting.max, `${name}: the most`);
+      assert.throws(() => resolve({ [key]: setting.min - 1 }), RangeError, `${name}: under the least`);
+      if (setting.max < Number.MAX_SAFE_INTEGER)
+        assert.throws(() => resolve({ [key]: setting.max + 1 }), RangeError, `${name}: over the most`);
+    }
+  });
 
   test('linedrop receive --help shows each flag with its help, default and environment variable', async () => {
     const { code, stdout } = await linedrop(['receive', '--help']).done;
@@ -58,7 +55,7 @@ describe('the server settings table', () => {
       const shown = `(default: ${formatSetting(setting)}, env: ${setting.env})`;
       assert.ok(
         help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`),
-        `--help lacks ${setting.flag} ` + `... ${shown}`,
+        `--help lacks ${setting.flag} ... ${shown}`,
       );
     }
   });
@@ -69,7 +66,7 @@ describe('the server settings table', () => {
       assert.equal(code, 2, `${setting.flag} ${setting.max + 1}`);
       assert.match(
         stderr,
-        new RegExp(`${flagName(setting)} .*expected a whole number from ` + `${setting.min} to ${setting.max}`),
+        new RegExp(`${flagName(setting)} .*expected a whole number from ${setting.min} to ${setting.max}`),
       );
     }
   });
@@ -78,7 +75,7 @@ describe('the server settings table', () => {
     const { code, stdout } = await linedrop(['completion', 'bash']).done;
     assert.equal(code, 0);
     for (const [, setting] of SETTINGS)
-      assert.ok(stdout.includes(flagName(setting)), `bash completion lacks ` + `${flagName(setting)}`);
+      assert.ok(stdout.includes(flagName(setting)), `bash completion lacks ${flagName(setting)}`);
   });
 
   test("the README's receive table gives each flag the table's default and environment variable", async () => {
@@ -119,7 +116,7 @@ describe('the client settings table', () => {
       const shown = `(default: ${formatSetting(setting)}, env: ${setting.env})`;
       assert.ok(
         help.includes(`${setting.flag} ${oneLine(setting.help)} ${shown}`),
-        `--help lacks ${setting.flag} ` + `... ${shown}`,
+        `--help lacks ${setting.flag} ... ${shown}`,
       );
     }
   });

@@ -41,26 +41,23 @@ describe('client: the answer window', () => {
     }
   });
 
-  test(
-    'a window of 2 answered two statuses per chunk: both leave the window, room is made, all six ' + 'messages A',
-    async () => {
-      // The server answers each pair only once both are in, so the client must free both places from one chunk.
-      const peer = await Peer.start({
-        onMessage: (socket, _lines, n) => {
-          if (n % 2 === 0) socket.write('AA');
-        },
-      });
-      try {
-        const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 2 });
-        const statuses = Array.from({ length: 6 }, (_, i) => client.sendLines([`message ${i + 1}`]));
-        assert.deepEqual(await within(Promise.all(statuses), 10_000, 'six answers'), Array(6).fill('A'));
-        assert.equal(peer.messages, 6);
-        client.destroy();
-      } finally {
-        await peer.close();
-      }
-    },
-  );
+  test('a window of 2 answered two statuses per chunk: both leave the window, room is made, all six messages A', async () => {
+    // The server answers each pair only once both are in, so the client must free both places from one chunk.
+    const peer = await Peer.start({
+      onMessage: (socket, _lines, n) => {
+        if (n % 2 === 0) socket.write('AA');
+      },
+    });
+    try {
+      const client = await LinedropClient.connect({ host: HOST, port: peer.port, maxInFlight: 2 });
+      const statuses = Array.from({ length: 6 }, (_, i) => client.sendLines([`message ${i + 1}`]));
+      assert.deepEqual(await within(Promise.all(statuses), 10_000, 'six answers'), Array(6).fill('A'));
+      assert.equal(peer.messages, 6);
+      client.destroy();
+    } finally {
+      await peer.close();
+    }
+  });
 
   test(
     'one chunk with the answers to three messages and a fourth byte: the three are A, the fourth ' +

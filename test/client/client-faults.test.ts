@@ -24,7 +24,7 @@ describe('client: timeouts', () => {
           LinedropClient.connect({ host: HOST, port: backlog.port, connectTimeoutMs: 300 }),
           isClientError(
             'LINEDROP_ERR_CONNECT_TIMEOUT',
-            new RegExp(`^cannot connect to 127\\.0\\.0\\.1:${backlog.port}: ` + `no answer within 300 ms$`),
+            new RegExp(`^cannot connect to 127\\.0\\.0\\.1:${backlog.port}: no answer within 300 ms$`),
           ),
         );
         assert.ok(performance.now() - started >= 290);

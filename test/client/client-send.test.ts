@@ -52,37 +52,34 @@ describe('client: large files', () => {
     }
   });
 
-  test(
-    'measureFile when reads return less than asked before the end (as on some network and FUSE ' + 'file systems)',
-    async () => {
-      const dir = await tempDir();
-      // Every file handle's read, meanwhile, returns at most 100,000 bytes of what it is asked for.
-      type Read = (
-        buffer: Buffer,
-        offset: number,
-        length: number,
-        position: number,
-      ) => Promise<{ bytesRead: number; buffer: Buffer }>;
-      const probe = await open(join(dir, 'probe'), 'w');
-      const handles = Object.getPrototypeOf(probe) as { read: Read };
-      await probe.close();
-      const read = handles.read;
-      try {
-        const body = text(9 * 1024 * 1024 + 5, false, 13);
-        const path = join(dir, 'short-reads.txt');
-        await writeFile(path, body);
-        handles.read = function (this: unknown, buffer, offset, length, position) {
-          return read.call(this, buffer, offset, Math.min(length, 100_000), position);
-        };
-        const shape = await measureFile(path);
-        handles.read = read;
-        assert.deepEqual(shape, shapeOf(body));
-      } finally {
-        handles.read = read;
-        await removeDir(dir);
-      }
-    },
-  );
+  test('measureFile when reads return less than asked before the end (as on some network and FUSE file systems)', async () => {
+    const dir = await tempDir();
+    // Every file handle's read, meanwhile, returns at most 100,000 bytes of what it is asked for.
+    type Read = (
+      buffer: Buffer,
+      offset: number,
+      length: number,
+      position: number,
+    ) => Promise<{ bytesRead: number; buffer: Buffer }>;
+    const probe = await open(join(dir, 'probe'), 'w');
+    const handles = Object.getPrototypeOf(probe) as { read: Read };
+    await probe.close();
+    const read = handles.read;
+    try {
+      const body = text(9 * 1024 * 1024 + 5, false, 13);
+      const path = join(dir, 'short-reads.txt');
+      await writeFile(path, body);
+      handles.read = function (this: unknown, buffer, offset, length, position) {
+        return read.call(this, buffer, offset, Math.min(length, 100_000), position);
+      };
+      const shape = await measureFile(path);
+      handles.read = read;
+      assert.deepEqual(shape, shapeOf(body));
+    } finally {
+      handles.read = read;
+      await removeDir(dir);
+    }
+  });
 
   test('sendFile with the shape measured beforehand sends the file once, byte for byte', async () => {
     const s = await runServer();

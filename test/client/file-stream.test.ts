@@ -69,7 +69,7 @@ describe('client: files streamed from disk', () => {
         const expected = body[body.length - 1] === 0x0a ? body : Buffer.concat([body, Buffer.from('\n')]);
         assert.ok(
           (await readFile(join(s.dir, `${i + 1}.txt`))).equals(expected),
-          `file ${i + 1} (${body.length} ` + `bytes) stored byte for byte`,
+          `file ${i + 1} (${body.length} bytes) stored byte for byte`,
         );
       }
     },

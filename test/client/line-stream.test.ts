@@ -43,30 +43,27 @@ describe('client: lines from the caller', () => {
     assert.deepEqual(Buffer.concat(wire), Buffer.concat([message, Buffer.alloc(4)]));
   });
 
-  test(
-    'a line holding a newline: LINEDROP_ERR_INVALID_LINE naming it, the connection closed, ' + 'nothing stored',
-    async (t) => {
-      const s = await withServer(t);
-      const client = await LinedropClient.connect({ host: HOST, port: s.port });
-      assert.equal(await client.sendLines(['before']), 'A');
-      async function* typed(): AsyncGenerator<string> {
-        yield 'one';
-        yield 'two\nthree';
-        yield 'four';
-      }
-      await assert.rejects(
-        client.sendLineStream(3, typed()),
-        (e: unknown) =>
-          e instanceof TypeError &&
-          (e as { code?: string }).code === 'LINEDROP_ERR_INVALID_LINE' &&
-          /line 2 /.test(e.message),
-      );
-      await within(client.whenClosed(), 10_000, 'the connection closed by the client');
-      await s.server.idle();
-      assert.deepEqual(await listDir(s.dir), ['1.txt']);
-      assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'before\n');
-    },
-  );
+  test('a line holding a newline: LINEDROP_ERR_INVALID_LINE naming it, the connection closed, nothing stored', async (t) => {
+    const s = await withServer(t);
+    const client = await LinedropClient.connect({ host: HOST, port: s.port });
+    assert.equal(await client.sendLines(['before']), 'A');
+    async function* typed(): AsyncGenerator<string> {
+      yield 'one';
+      yield 'two\nthree';
+      yield 'four';
+    }
+    await assert.rejects(
+      client.sendLineStream(3, typed()),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        (e as { code?: string }).code === 'LINEDROP_ERR_INVALID_LINE' &&
+        /line 2 /.test(e.message),
+    );
+    await within(client.whenClosed(), 10_000, 'the connection closed by the client');
+    await s.server.idle();
+    assert.deepEqual(await listDir(s.dir), ['1.txt']);
+    assert.equal(await readFile(join(s.dir, '1.txt'), 'utf8'), 'before\n');
+  });
 
   test(
     'lines that run out before the count: LINEDROP_ERR_FILE_CHANGED saying how many came, the ' +

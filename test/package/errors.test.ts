@@ -53,29 +53,26 @@ test('every LINEDROP_ERR_ code in src/ has its row in docs/errors.md, and every 
   }
 });
 
-test(
-  'every exported error class is a LinedropError whose name ends in Error and whose code starts ' + 'LINEDROP_ERR_',
-  () => {
-    const made = [
-      new ProtocolError('LINEDROP_ERR_TRUNCATED', 'm'),
-      new ClientError('LINEDROP_ERR_CONNECT', 'm'),
-      new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', 'm'),
-      new ProxyProtocolError('m'),
-      new S3StorageError('m'),
-      new ServerUnreachableError('m'),
-      new CheckCancelledError('m'),
-      new NoSubmissionsError('m'),
-      new NoNamespacesError('m'),
-      new OutNotOursError('m'),
-    ];
-    for (const err of made) {
-      assert.ok(err instanceof LinedropError, err.name);
-      assert.match(err.name, /Error$/);
-      assert.equal(err.name, err.constructor.name);
-      assert.match(err.code, /^LINEDROP_ERR_[A-Z0-9_]+$/, err.name);
-    }
-  },
-);
+test('every exported error class is a LinedropError whose name ends in Error and whose code starts LINEDROP_ERR_', () => {
+  const made = [
+    new ProtocolError('LINEDROP_ERR_TRUNCATED', 'm'),
+    new ClientError('LINEDROP_ERR_CONNECT', 'm'),
+    new ConnectionError('LINEDROP_ERR_IDLE_TIMEOUT', 'm'),
+    new ProxyProtocolError('m'),
+    new S3StorageError('m'),
+    new ServerUnreachableError('m'),
+    new CheckCancelledError('m'),
+    new NoSubmissionsError('m'),
+    new NoNamespacesError('m'),
+    new OutNotOursError('m'),
+  ];
+  for (const err of made) {
+    assert.ok(err instanceof LinedropError, err.name);
+    assert.match(err.name, /Error$/);
+    assert.equal(err.name, err.constructor.name);
+    assert.match(err.code, /^LINEDROP_ERR_[A-Z0-9_]+$/, err.name);
+  }
+});
 
 test('the same bad maxInFlight is the same error in the client and the server, in the command line words', async () => {
   const { LinedropClient, LinedropServer } = await import('../../src/index.js');

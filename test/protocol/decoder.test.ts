@@ -235,7 +235,7 @@ function checkWay(c: Case, chunks: Buffer[], label: string): void {
     assert.equal(
       r.errorChunk,
       chunkHolding(chunks, c.errorAtByte),
-      `${label}: the error must come ` + `with the chunk holding byte ${c.errorAtByte}`,
+      `${label}: the error must come with the chunk holding byte ${c.errorAtByte}`,
     );
   }
 }

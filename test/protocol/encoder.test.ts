@@ -33,7 +33,7 @@ function throwsCode(fn: () => unknown, code: string, message?: RegExp): void {
           : ProtocolError;
     assert.ok(
       err instanceof kind && (kind === ProtocolError || !(err instanceof ProtocolError)),
-      `expected a ${kind.name}, ` + `got ${String(err)}`,
+      `expected a ${kind.name}, got ${String(err)}`,
     );
     assert.equal((err as { code?: string }).code, code);
     if (message) assert.match(err.message, message);

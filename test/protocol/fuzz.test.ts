@@ -440,18 +440,15 @@ describe('decoder fuzz: over 200,000 generated inputs', () => {
     );
   });
 
-  test(
-    'mutated valid streams (bytes flipped, inserted, deleted, truncated, counts changed), small ' + 'random limits',
-    () => {
-      fc.assert(
-        fc.property(mutatedArb, splitArb, smallLimitsArb, (input, split, limits) => {
-          inputs++;
-          decodeAndCompare(input, split, limits);
-        }),
-        { numRuns: RUNS_PER_PROPERTY },
-      );
-    },
-  );
+  test('mutated valid streams (bytes flipped, inserted, deleted, truncated, counts changed), small random limits', () => {
+    fc.assert(
+      fc.property(mutatedArb, splitArb, smallLimitsArb, (input, split, limits) => {
+        inputs++;
+        decodeAndCompare(input, split, limits);
+      }),
+      { numRuns: RUNS_PER_PROPERTY },
+    );
+  });
 
   test('mutated valid streams, default limits', () => {
     fc.assert(

@@ -22,7 +22,7 @@ test('the committed WebAssembly bytes are a fresh build of newlines.wat', async 
   assert.equal(
     Buffer.from(NEWLINES_WASM).toString('hex'),
     fresh.toString('hex'),
-    `run \`node scripts/build-wasm.mjs\` ` + `to bring ${build.OUT} up to date`,
+    `run \`node scripts/build-wasm.mjs\` to bring ${build.OUT} up to date`,
   );
   assert.equal(await readFile(join(ROOT, build.OUT), 'utf8'), build.moduleSource(fresh));
 });

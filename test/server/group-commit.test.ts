@@ -87,7 +87,7 @@ function assertDurableBeforeCommit(log: Step[]): void {
     );
     assert.ok(
       flushed,
-      `${target}: a flush of its folder started after the rename and ended before ` + `the commit resolved`,
+      `${target}: a flush of its folder started after the rename and ended before the commit resolved`,
     );
   }
 }
@@ -95,7 +95,7 @@ function assertDurableBeforeCommit(log: Step[]): void {
 function content(c: number, k: number): Buffer {
   const lines: string[] = [];
   for (let i = 0; i < 1 + ((c * 7 + k) % 13); i++)
-    lines.push(`client ${c} file ${k} line ${i} ` + `${'x'.repeat((c + k + i) % 50)}`);
+    lines.push(`client ${c} file ${k} line ${i} ${'x'.repeat((c + k + i) % 50)}`);
   return Buffer.from(`${lines.join('\n')}\n`);
 }
 
@@ -187,7 +187,7 @@ describe('group commit (DirectoryStorage)', () => {
           },
         );
         for (const r of results.result)
-          assert.equal(r.status, 'rejected', 'no commit resolves when ' + 'its folder flush fails');
+          assert.equal(r.status, 'rejected', 'no commit resolves when its folder flush fails');
         assert.deepEqual((await listDir(dir)).filter(isTempName), [], 'no temporary file is left');
         failFolder = false;
         // A new connection (a connection's files after a failed one are never stored: it closes).
@@ -224,27 +224,24 @@ describe('write-behind of large files (DirectoryStorage)', () => {
     return { location: (await sink.commit()).location, block };
   }
 
-  test(
-    'a 96 MiB file is flushed in the background as it arrives, then once more before its commit; ' + 'byte-exact',
-    async () => {
-      const dir = await tempDir();
-      try {
-        const storage = new DirectoryStorage({ dir });
-        await storage.init();
-        const { result, log } = await observed(() => upload(storage, 96));
-        const data = readFileSync(result.location);
-        assert.equal(data.length, 96 * 1024 * 1024);
-        for (let i = 0; i < 96; i++)
-          assert.ok(data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024).equals(result.block), `MiB ${i}`);
-        const flushes = log.filter((s) => s.kind === 'datasync').length;
-        assert.ok(flushes >= 2, `${flushes} data flushes: at least one in the background and the last one`);
-        const renameAt = log.findIndex((s) => s.kind === 'rename');
-        assert.equal(log[renameAt - 1]?.kind, 'datasync', 'the last data flush comes right before the rename');
-      } finally {
-        await removeDir(dir);
-      }
-    },
-  );
+  test('a 96 MiB file is flushed in the background as it arrives, then once more before its commit; byte-exact', async () => {
+    const dir = await tempDir();
+    try {
+      const storage = new DirectoryStorage({ dir });
+      await storage.init();
+      const { result, log } = await observed(() => upload(storage, 96));
+      const data = readFileSync(result.location);
+      assert.equal(data.length, 96 * 1024 * 1024);
+      for (let i = 0; i < 96; i++)
+        assert.ok(data.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024).equals(result.block), `MiB ${i}`);
+      const flushes = log.filter((s) => s.kind === 'datasync').length;
+      assert.ok(flushes >= 2, `${flushes} data flushes: at least one in the background and the last one`);
+      const renameAt = log.findIndex((s) => s.kind === 'rename');
+      assert.equal(log[renameAt - 1]?.kind, 'datasync', 'the last data flush comes right before the rename');
+    } finally {
+      await removeDir(dir);
+    }
+  });
 
   test('a background flush that fails fails the file: no k.txt, no temporary file', async () => {
     const dir = await tempDir();
@@ -291,7 +288,7 @@ describe('group commit through the server', () => {
                   const location = stored.get(content(c, k + 1).toString('latin1'));
                   assert.ok(
                     location !== undefined && location.endsWith(`/${k + 1}.txt`),
-                    `client ${c} file ${k + 1} ` + `is stored when its A arrives`,
+                    `client ${c} file ${k + 1} is stored when its A arrives`,
                   );
                   assert.deepEqual(readFileSync(location), content(c, k + 1));
                   return status;
@@ -327,31 +324,28 @@ describe('group commit through the server', () => {
     },
   );
 
-  test(
-    'flat layout, 32 clients at once: each A finds its k.txt in place, whole; no temporary ' + 'file is left',
-    async () => {
-      const dir = await tempDir();
-      const s = await runServer({ dir, maxConnectionsPerAddress: 100 });
-      try {
-        await Promise.all(
-          Array.from({ length: 32 }, async (_, c) => {
-            const client = await LinedropClient.connect({ host: HOST, port: s.port });
-            for (let k = 1; k <= 5; k++) {
-              assert.equal(await client.sendBuffer(content(c, k)), 'A');
-              const now = readFileSync(join(dir, `${k}.txt`));
-              // Another client may have replaced it since, but only with a whole file of its own.
-              assert.ok(
-                Array.from({ length: 32 }, (_, o) => content(o, k)).some((b) => b.equals(now)),
-                `${k}.txt is one client's whole file when client ${c}'s A arrives`,
-              );
-            }
-            assert.equal(await client.quit(), 'Q');
-          }),
-        );
-        assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt', '4.txt', '5.txt']);
-      } finally {
-        await s.close();
-      }
-    },
-  );
+  test('flat layout, 32 clients at once: each A finds its k.txt in place, whole; no temporary file is left', async () => {
+    const dir = await tempDir();
+    const s = await runServer({ dir, maxConnectionsPerAddress: 100 });
+    try {
+      await Promise.all(
+        Array.from({ length: 32 }, async (_, c) => {
+          const client = await LinedropClient.connect({ host: HOST, port: s.port });
+          for (let k = 1; k <= 5; k++) {
+            assert.equal(await client.sendBuffer(content(c, k)), 'A');
+            const now = readFileSync(join(dir, `${k}.txt`));
+            // Another client may have replaced it since, but only with a whole file of its own.
+            assert.ok(
+              Array.from({ length: 32 }, (_, o) => content(o, k)).some((b) => b.equals(now)),
+              `${k}.txt is one client's whole file when client ${c}'s A arrives`,
+            );
+          }
+          assert.equal(await client.quit(), 'Q');
+        }),
+      );
+      assert.deepEqual(await listDir(dir), ['1.txt', '2.txt', '3.txt', '4.txt', '5.txt']);
+    } finally {
+      await s.close();
+    }
+  });
 });

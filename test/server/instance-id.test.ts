@@ -109,71 +109,68 @@ describe('instance ids', () => {
     }
   });
 
-  test(
-    'receive --instance-id (and LINEDROP_INSTANCE_ID) names the session folders; a bad id is a ' + 'usage error',
-    async () => {
-      const dir = await tempDir();
-      try {
-        for (const [args, env, id] of [
-          [['--instance-id', 'node-7'], {}, 'node-7'],
-          [[], { LINEDROP_INSTANCE_ID: 'from.env' }, 'from.env'],
-        ] as const) {
-          const port = await freePort();
-          const child = spawn(
-            process.execPath,
-            [
-              BIN,
-              'receive',
-              '--port',
-              String(port),
-              '--host',
-              HOST,
-              '--dir',
-              dir,
-              '--layout',
-              'session',
-              '--json',
-              '--log-format',
-              'json',
-              ...args,
-            ],
-            {
-              stdio: ['ignore', 'pipe', 'pipe'],
-              env: { ...process.env, ...env },
-            },
+  test('receive --instance-id (and LINEDROP_INSTANCE_ID) names the session folders; a bad id is a usage error', async () => {
+    const dir = await tempDir();
+    try {
+      for (const [args, env, id] of [
+        [['--instance-id', 'node-7'], {}, 'node-7'],
+        [[], { LINEDROP_INSTANCE_ID: 'from.env' }, 'from.env'],
+      ] as const) {
+        const port = await freePort();
+        const child = spawn(
+          process.execPath,
+          [
+            BIN,
+            'receive',
+            '--port',
+            String(port),
+            '--host',
+            HOST,
+            '--dir',
+            dir,
+            '--layout',
+            'session',
+            '--json',
+            '--log-format',
+            'json',
+            ...args,
+          ],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, ...env },
+          },
+        );
+        let stdout = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        try {
+          assert.equal(await until(() => stdout.includes('"listening"')), true);
+          assert.equal((JSON.parse(stdout.split('\n')[0]!) as { instance: string }).instance, id);
+          const peer = await RawPeer.connect(port);
+          await peer.write(Buffer.concat([frame([id]), QUIT]));
+          assert.equal(await peer.statuses(2), 'AQ');
+          peer.destroy();
+          assert.equal(
+            await until(async () => (await readdir(dir)).some((name) => sessionInstance(name) === id)),
+            true,
+            `a folder named with ${id}`,
           );
-          let stdout = '';
-          child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-          try {
-            assert.equal(await until(() => stdout.includes('"listening"')), true);
-            assert.equal((JSON.parse(stdout.split('\n')[0]!) as { instance: string }).instance, id);
-            const peer = await RawPeer.connect(port);
-            await peer.write(Buffer.concat([frame([id]), QUIT]));
-            assert.equal(await peer.statuses(2), 'AQ');
-            peer.destroy();
-            assert.equal(
-              await until(async () => (await readdir(dir)).some((name) => sessionInstance(name) === id)),
-              true,
-              `a folder named with ${id}`,
-            );
-            child.kill('SIGTERM');
-            assert.equal((await once(child, 'close'))[0], 0);
-          } finally {
-            child.kill('SIGKILL');
-          }
+          child.kill('SIGTERM');
+          assert.equal((await once(child, 'close'))[0], 0);
+        } finally {
+          child.kill('SIGKILL');
         }
-        for (const bad of ['', 'has/slash', '-leading', 'spa ce', 'x'.repeat(65)]) {
-          const child = spawn(process.execPath, [BIN, 'receive', '--instance-id', bad, '--dir', dir], {
-            stdio: ['ignore', 'ignore', 'pipe'],
-          });
-          let stderr = '';
-          child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-          assert.equal((await once(child, 'close'))[0], 2, JSON.stringify(bad));
-          assert.match(stderr, /instance-id/);
-        }
-      } finally {
-        await removeDir(dir);
       }
-    },
-  );
+      for (const bad of ['', 'has/slash', '-leading', 'spa ce', 'x'.repeat(65)]) {
+        const child = spawn(process.execPath, [BIN, 'receive', '--instance-id', bad, '--dir', dir], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        assert.equal((await once(child, 'close'))[0], 2, JSON.stringify(bad));
+        assert.match(stderr, /instance-id/);
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
 });

@@ -110,7 +110,7 @@ describe('slow clients and the idle timeout', () => {
       }
       assert.ok(
         await until(() => s.server.connections === SLOW, IDLE_MS - 500),
-        `${s.server.connections} ` + `open, not ${SLOW}`,
+        `${s.server.connections} open, not ${SLOW}`,
       );
       assert.ok(
         await until(async () => (await tempFiles(s.dir)).length === SLOW / 2, IDLE_MS - 500),
@@ -142,7 +142,7 @@ describe('slow clients and the idle timeout', () => {
         assert.equal(p.writes, 1, `slow client ${i} had to send ${p.writes} bytes before the server closed it`);
         assert.ok(
           quiet[i]! >= IDLE_MS - 100,
-          `slow client ${i} was closed after only ` + `${Math.round(quiet[i]!)} ms of silence`,
+          `slow client ${i} was closed after only ${Math.round(quiet[i]!)} ms of silence`,
         );
       }
       assert.ok(await until(() => closed.length === SLOW + 1, 5_000));
@@ -164,7 +164,7 @@ describe('slow clients and the idle timeout', () => {
     }
   });
 
-  test('just under the idle timeout (a pause of 40% between bytes) keeps the connection; just ' + 'over closes it', {
+  test('just under the idle timeout (a pause of 40% between bytes) keeps the connection; just over closes it', {
     timeout: 30_000,
   }, async () => {
     const s = await runServer({ idleTimeoutMs: IDLE_MS });
@@ -364,7 +364,7 @@ describe("the idle timeout counts only the client's silence", () => {
             assert.equal(
               await peer.statuses(1, 10_000),
               'A',
-              'the client that sent a whole message was ' + 'cut off while the server flushed',
+              'the client that sent a whole message was cut off while the server flushed',
             );
             const answered = performance.now();
             assert.ok(await peer.waitClosed(IDLE * 10), 'a client silent after its answer was never timed out');
@@ -497,7 +497,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
         assert.ok(s.server.acceptedSockets <= 10, `${s.server.acceptedSockets} sockets held`);
         assert.ok(
           await until(() => peers.every((p) => p.closed()), HANDSHAKE_MS + 5_000),
-          'the connections held ' + 'were not closed at the handshake timeout',
+          'the connections held were not closed at the handshake timeout',
         );
         const timedOut = refused.filter(
           (r) => r.reason === (kind === 'TLS handshake' ? 'tls-handshake' : 'proxy-header'),
@@ -530,7 +530,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     });
   }
 
-  test('TLS: 50 connect-then-close and 50 that send garbage leave no descriptor behind (no ' + 'CLOSE-WAIT)', {
+  test('TLS: 50 connect-then-close and 50 that send garbage leave no descriptor behind (no CLOSE-WAIT)', {
     timeout: 30_000,
   }, async (t) => {
     const s = await runServer({
@@ -549,7 +549,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       const peak = await descriptors();
       assert.ok(
         await until(async () => (await descriptors()) <= before, HANDSHAKE_MS + 5_000),
-        `${(await descriptors()) - before} ` + `descriptors still open`,
+        `${(await descriptors()) - before} descriptors still open`,
       );
       t.diagnostic(
         `descriptors: ${before} before, ${peak} just after 100 bad TLS connections, ` +
@@ -583,11 +583,11 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       }
       assert.ok(
         await until(() => s.server.acceptedSockets === 0, 8_000),
-        `${s.server.acceptedSockets} ` + `sockets still held after their peers closed`,
+        `${s.server.acceptedSockets} sockets still held after their peers closed`,
       );
       assert.ok(
         await until(async () => (await descriptors()) <= before, 8_000),
-        `${(await descriptors()) - before} ` + `descriptors still open`,
+        `${(await descriptors()) - before} descriptors still open`,
       );
       assert.deepEqual(refused, [], 'a peer that leaves before its handshake is not refused');
       // Half-closing after the handshake still gets its answers: the quit's Q comes back after the client's FIN.
@@ -600,7 +600,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('TLS: a client that sends its whole upload and half-closes before reading gets ' + 'every answer', {
+  test('TLS: a client that sends its whole upload and half-closes before reading gets every answer', {
     timeout: 30_000,
   }, async () => {
     const s = await runServer({ tls: { cert: pem.cert!, key: pem.key! } });
@@ -619,7 +619,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
     }
   });
 
-  test('the metrics endpoint answers /healthz and /metrics during a flood of 400 silent ' + 'connections', {
+  test('the metrics endpoint answers /healthz and /metrics during a flood of 400 silent connections', {
     timeout: 60_000,
   }, async (t) => {
     const s = await runServer();
@@ -637,7 +637,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       const held = peers.filter((p) => !p.closed()).length;
       assert.ok(
         await until(() => peers.filter((p) => !p.closed()).length <= 16),
-        `${peers.filter((p) => !p.closed()).length} ` + `silent connections held`,
+        `${peers.filter((p) => !p.closed()).length} silent connections held`,
       );
       t.diagnostic(`400 silent connections: ${held} still open when /healthz and /metrics had answered`);
     } finally {
@@ -664,7 +664,7 @@ describe('every accepted socket counts against the caps, whatever it waits for',
       for (let i = 0; i < 40; i++) peers.push(await silent(metrics.address().port));
       assert.ok(
         await until(() => peers.filter((p) => p.closed()).length >= 36, 2_500),
-        `${peers.filter((p) => p.closed()).length} ` + `of 40 closed at once`,
+        `${peers.filter((p) => p.closed()).length} of 40 closed at once`,
       );
       const held = peers.filter((p) => !p.closed()).length;
       assert.ok(held <= 4, `${held} idle metrics connections held`);

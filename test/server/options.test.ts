@@ -42,11 +42,11 @@ const WRONG_TYPE: [ServerOptions, string][] = [
   [{ maxConnections: '5' as unknown as number }, 'maxConnections: expected a whole number from 1 to 1000000, not "5"'],
   [
     { idleTimeoutMs: null as unknown as number },
-    'idleTimeoutMs: expected a number of milliseconds ' + 'from 0 to 86400000 (0: never), not null',
+    'idleTimeoutMs: expected a number of milliseconds from 0 to 86400000 (0: never), not null',
   ],
   [
     { limits: { maxLines: true as unknown as number } },
-    'limits.maxLines: expected a whole number ' + 'from 0 to 4294967295, not true',
+    'limits.maxLines: expected a whole number from 0 to 4294967295, not true',
   ],
 ];
 
@@ -54,7 +54,7 @@ const WRONG_TYPE: [ServerOptions, string][] = [
 const CONFLICTS: [ServerOptions, string][] = [
   [
     { dir: 'x', s3: { bucket: 'b' } },
-    's3 and dir cannot be combined: files go to the bucket or to ' + 'the folder; drop one',
+    's3 and dir cannot be combined: files go to the bucket or to the folder; drop one',
   ],
   [
     { storage: {} as ServerOptions['storage'], layout: 'session' },
@@ -95,21 +95,18 @@ describe('server options', () => {
     });
   }
 
-  test(
-    'startServer rejects (nothing listens, no folder is made) instead of crashing at the first ' + 'connection',
-    async () => {
-      const parent = await tempDir();
-      try {
-        // Were it to start, it is closed at once, so the test fails rather than hangs.
-        const started = runServer({ dir: `${parent}/uploads`, limits: { maxLineBytes: -1 } }).then(
-          async (s) => (await s.close(), s),
-        );
-        await assert.rejects(started, RangeError);
-      } finally {
-        await removeDir(parent);
-      }
-    },
-  );
+  test('startServer rejects (nothing listens, no folder is made) instead of crashing at the first connection', async () => {
+    const parent = await tempDir();
+    try {
+      // Were it to start, it is closed at once, so the test fails rather than hangs.
+      const started = runServer({ dir: `${parent}/uploads`, limits: { maxLineBytes: -1 } }).then(
+        async (s) => (await s.close(), s),
+      );
+      await assert.rejects(started, RangeError);
+    } finally {
+      await removeDir(parent);
+    }
+  });
 
   test('limits at the edges of their ranges are served', async () => {
     const s = await runServer({

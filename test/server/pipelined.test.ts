@@ -137,7 +137,7 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
             assert.equal(
               log.filter((l) => l === 'dirsync').length,
               2,
-              `one more folder flush for 2 ` + `and 3: ${log.join(', ')}`,
+              `one more folder flush for 2 and 3: ${log.join(', ')}`,
             );
             await peer.write(QUIT);
             assert.equal(await peer.statuses(4), 'AAAQ');
@@ -166,7 +166,7 @@ describe('pipelined commits over one connection (DirectoryStorage)', () => {
           assert.equal(
             await until(() => log.includes('datasync 3.txt'), 5_000),
             true,
-            `3's data is flushed ` + `meanwhile: ${log.join(', ')}`,
+            `3's data is flushed meanwhile: ${log.join(', ')}`,
           );
           await sleep(50);
           assert.deepEqual(
@@ -363,34 +363,31 @@ describe('pipelined commits: the connection', () => {
     }
   });
 
-  test(
-    'maxInFlight bounds the messages being committed: with 2, the third is not read until the ' + 'first is answered',
-    async () => {
-      const dir = await tempDir();
-      const storage = new HeldStorage(dir);
-      const s = await runServer({ dir, storage, maxInFlight: 2 });
-      try {
-        const peer = await RawPeer.connect(s.port);
-        await peer.write(Buffer.concat([...Array.from({ length: 10 }, (_, i) => frame([`file ${i + 1}`])), QUIT]));
-        assert.equal(await until(() => storage.waiting.size === 2), true);
-        await sleep(150);
-        assert.deepEqual(storage.creates, [1, 2], 'two messages in flight, the third not started');
-        for (let i = 1; i <= 10; i++) {
-          assert.equal(await until(() => storage.release(i)), true, `commit ${i} reached`);
-          assert.ok(
-            storage.creates.length <= i + 2,
-            `at most two in flight after ${i} answered: ` + `${storage.creates.length} started`,
-          );
-        }
-        assert.equal(await peer.statuses(11), 'AAAAAAAAAAQ');
-        peer.destroy();
-        assert.equal((await listDir(dir)).length, 10);
-      } finally {
-        await s.close();
-        await removeDir(dir);
+  test('maxInFlight bounds the messages being committed: with 2, the third is not read until the first is answered', async () => {
+    const dir = await tempDir();
+    const storage = new HeldStorage(dir);
+    const s = await runServer({ dir, storage, maxInFlight: 2 });
+    try {
+      const peer = await RawPeer.connect(s.port);
+      await peer.write(Buffer.concat([...Array.from({ length: 10 }, (_, i) => frame([`file ${i + 1}`])), QUIT]));
+      assert.equal(await until(() => storage.waiting.size === 2), true);
+      await sleep(150);
+      assert.deepEqual(storage.creates, [1, 2], 'two messages in flight, the third not started');
+      for (let i = 1; i <= 10; i++) {
+        assert.equal(await until(() => storage.release(i)), true, `commit ${i} reached`);
+        assert.ok(
+          storage.creates.length <= i + 2,
+          `at most two in flight after ${i} answered: ${storage.creates.length} started`,
+        );
       }
-    },
-  );
+      assert.equal(await peer.statuses(11), 'AAAAAAAAAAQ');
+      peer.destroy();
+      assert.equal((await listDir(dir)).length, 10);
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
 
   test(
     'the bytes in flight are bounded too: 1 MiB messages held in their commits stop the reading ' +
@@ -417,7 +414,7 @@ describe('pipelined commits: the connection', () => {
         const started = storage.creates.length;
         assert.ok(
           started >= 16 && started <= 18,
-          `about 16 MiB of messages read, not more: ` + `${started} of ${MESSAGES} started`,
+          `about 16 MiB of messages read, not more: ${started} of ${MESSAGES} started`,
         );
         for (let i = 1; i <= MESSAGES; i++)
           assert.equal(await until(() => storage.release(i)), true, `commit ${i} reached`);

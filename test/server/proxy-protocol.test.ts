@@ -165,9 +165,7 @@ describe('server behind a proxy', () => {
       try {
         const peer = await RawPeer.connect(s.port);
         await peer
-          .write(
-            Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 ' + '4000 12100\r\n'), frame(['spoofed']), QUIT]),
-          )
+          .write(Buffer.concat([Buffer.from('PROXY TCP4 not-an-ip 10.0.0.1 4000 12100\r\n'), frame(['spoofed']), QUIT]))
           .catch(() => undefined);
         assert.equal(await peer.waitClosed(), true);
         assert.equal(peer.received.length, 0);

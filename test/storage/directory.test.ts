@@ -93,7 +93,7 @@ describe('a failed folder flush (flat layout)', () => {
       assert.equal(
         await contentOf(join(dir, '1.txt')),
         'the earlier 1.txt\n',
-        'neither file answered ' + 'R replaces the earlier one',
+        'neither file answered R replaces the earlier one',
       );
       assert.deepEqual(await listDir(dir), ['1.txt'], 'no temporary file is left');
     } finally {
@@ -154,7 +154,7 @@ describe('a full disk', () => {
         assert.equal(outcome.status, 'R');
         assert.ok(
           outcome.sent < total / 4,
-          `R came after ${outcome.sent} of ${total} bytes: the ` + `server read on into a full disk`,
+          `R came after ${outcome.sent} of ${total} bytes: the server read on into a full disk`,
         );
         assert.deepEqual(await listDir(dir), [], 'nothing stored, no temporary file left');
       } finally {

@@ -61,7 +61,7 @@ function command(args: string[], env: Record<string, string> = {}): Promise<Watc
 describe('the AWS SDK is loaded only when S3 is used', () => {
   test('importing the library does not load it', async () => {
     const r = await watched(
-      `import(${JSON.stringify(LIB)}).then((m) => { if (typeof m.S3Storage ` + `!== 'function') process.exit(9); });`,
+      `import(${JSON.stringify(LIB)}).then((m) => { if (typeof m.S3Storage !== 'function') process.exit(9); });`,
     );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.loaded, 0, r.stderr);

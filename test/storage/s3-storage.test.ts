@@ -166,33 +166,30 @@ describe('S3Storage with a stand-in client', () => {
     assert.equal(fake.named('UploadPartCommand').length, 3);
   });
 
-  test(
-    'a failed part: write returns false, drained and commit reject with S3StorageError, the ' + 'upload is aborted',
-    async () => {
-      const fake = new FakeS3();
-      fake.fail = (call) =>
-        call.name === 'UploadPartCommand'
-          ? Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' })
-          : undefined;
-      const file = await sink(fakeStorage(fake));
-      for (let i = 0; i < 6; i++) file.write(Buffer.alloc(MiB));
-      await settle();
-      await settle();
-      assert.equal(file.write(Buffer.from('more\n')), false, 'write tells the caller to ask drained()');
-      await assert.rejects(
-        file.drained(),
-        (err: Error) =>
-          err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message),
-      );
-      await assert.rejects(file.commit(), S3StorageError);
-      const aborts = fake.named('AbortMultipartUploadCommand');
-      assert.deepEqual(
-        aborts.map((c) => [c.input['Key'], c.input['UploadId']]),
-        [['up/1.txt', 'upload-1']],
-      );
-      assert.equal(fake.named('CompleteMultipartUploadCommand').length, 0);
-    },
-  );
+  test('a failed part: write returns false, drained and commit reject with S3StorageError, the upload is aborted', async () => {
+    const fake = new FakeS3();
+    fake.fail = (call) =>
+      call.name === 'UploadPartCommand'
+        ? Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' })
+        : undefined;
+    const file = await sink(fakeStorage(fake));
+    for (let i = 0; i < 6; i++) file.write(Buffer.alloc(MiB));
+    await settle();
+    await settle();
+    assert.equal(file.write(Buffer.from('more\n')), false, 'write tells the caller to ask drained()');
+    await assert.rejects(
+      file.drained(),
+      (err: Error) =>
+        err instanceof S3StorageError && /cannot store s3:\/\/bkt\/up\/1\.txt: .*ECONNREFUSED/.test(err.message),
+    );
+    await assert.rejects(file.commit(), S3StorageError);
+    const aborts = fake.named('AbortMultipartUploadCommand');
+    assert.deepEqual(
+      aborts.map((c) => [c.input['Key'], c.input['UploadId']]),
+      [['up/1.txt', 'upload-1']],
+    );
+    assert.equal(fake.named('CompleteMultipartUploadCommand').length, 0);
+  });
 
   test('abort cancels the parts in flight and aborts the multipart upload; a small file sends nothing', async () => {
     const fake = new FakeS3();
@@ -305,7 +302,7 @@ describe('S3Storage with a stand-in client', () => {
       fakeStorage(missing).init(),
       (err: Error) =>
         err instanceof S3StorageError &&
-        err.message === 'cannot reach bucket bkt at ' + 'http://fake:9000: no such bucket (HTTP 404)',
+        err.message === 'cannot reach bucket bkt at http://fake:9000: no such bucket (HTTP 404)',
     );
   });
 

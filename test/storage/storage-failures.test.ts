@@ -224,75 +224,68 @@ const CASES: { kind: FaultKind; code: string; what: string }[] = [
 
 describe('injected storage failures (a Storage test double around DirectoryStorage)', () => {
   for (const { kind, code, what } of CASES) {
-    test(
-      `${what}: R, the connection closes, nothing partial, the error and its cause reported, the ` + `server serves on`,
-      async () => {
-        const dir = await tempDir();
-        const storage = new FaultyStorage(dir);
-        const logger = recordingLogger();
-        const s = await runServer({ dir, storage, logger });
-        try {
-          storage.fault = { index: 2, kind };
-          const closed = within(once(s.server, 'connectionClosed'), 10_000, 'connectionClosed');
-          const peer = await RawPeer.connect(s.port);
-          // Three messages and the quit in one write: the second fails; nothing after it is answered.
-          await peer.write(Buffer.concat([frame(['kept']), frame(['doomed', 'file']), frame(['never read']), QUIT]));
-          assert.equal(await peer.waitClosed(10_000), true, 'the server closes the connection');
+    test(`${what}: R, the connection closes, nothing partial, the error and its cause reported, the server serves on`, async () => {
+      const dir = await tempDir();
+      const storage = new FaultyStorage(dir);
+      const logger = recordingLogger();
+      const s = await runServer({ dir, storage, logger });
+      try {
+        storage.fault = { index: 2, kind };
+        const closed = within(once(s.server, 'connectionClosed'), 10_000, 'connectionClosed');
+        const peer = await RawPeer.connect(s.port);
+        // Three messages and the quit in one write: the second fails; nothing after it is answered.
+        await peer.write(Buffer.concat([frame(['kept']), frame(['doomed', 'file']), frame(['never read']), QUIT]));
+        assert.equal(await peer.waitClosed(10_000), true, 'the server closes the connection');
+        assert.equal(
+          String.fromCharCode(...peer.received),
+          'AR',
+          'A for the first file, R for the failed one, nothing more',
+        );
+        peer.destroy();
+
+        const [summary] = (await closed) as [ConnectionSummary];
+        assert.equal(summary.reason, 'rejected');
+        assert.equal(summary.files, 1);
+        assert.ok(summary.error, 'summary.error is set');
+        assert.ok(codeIn(summary.error, code), `summary.error carries the cause (${code}): ${String(summary.error)}`);
+        assert.equal(storage.raised.length, 1, 'the fault fired once');
+        assert.ok(
+          causes(summary.error).includes(storage.raised[0]),
+          'summary.error is the storage error, or has it as its cause',
+        );
+        const logged = logger.entries.find((e) => e.level === 'error' && /closed/.test(e.message));
+        assert.ok(logged, `the failure is logged as an error: ${JSON.stringify(logger.entries)}`);
+        assert.equal((logged.fields['error'] as { code?: unknown } | undefined)?.code, code, 'the log names the cause');
+
+        if (kind !== 'create') assert.equal(storage.tempsSeen.length, 1, 'the failed file had a temporary file');
+        if (kind === 'write-enospc') assert.equal(storage.aborts, 1, 'the server aborted the failed file');
+        const names = await listDir(dir);
+        assert.deepEqual(names.filter(isTempName), [], 'no temporary file remains');
+        assert.deepEqual(names, kind === 'rename' ? ['1.txt', '2.txt'] : ['1.txt']);
+        if (kind === 'rename') {
           assert.equal(
-            String.fromCharCode(...peer.received),
-            'AR',
-            'A for the first file, R for the ' + 'failed one, nothing more',
+            (await stat(join(dir, '2.txt'))).isDirectory(),
+            true,
+            '2.txt is still only the directory in the way',
           );
-          peer.destroy();
-
-          const [summary] = (await closed) as [ConnectionSummary];
-          assert.equal(summary.reason, 'rejected');
-          assert.equal(summary.files, 1);
-          assert.ok(summary.error, 'summary.error is set');
-          assert.ok(codeIn(summary.error, code), `summary.error carries the cause (${code}): ${String(summary.error)}`);
-          assert.equal(storage.raised.length, 1, 'the fault fired once');
-          assert.ok(
-            causes(summary.error).includes(storage.raised[0]),
-            'summary.error is the storage ' + 'error, or has it as its cause',
-          );
-          const logged = logger.entries.find((e) => e.level === 'error' && /closed/.test(e.message));
-          assert.ok(logged, `the failure is logged as an error: ${JSON.stringify(logger.entries)}`);
-          assert.equal(
-            (logged.fields['error'] as { code?: unknown } | undefined)?.code,
-            code,
-            'the log names the cause',
-          );
-
-          if (kind !== 'create') assert.equal(storage.tempsSeen.length, 1, 'the failed file had a temporary file');
-          if (kind === 'write-enospc') assert.equal(storage.aborts, 1, 'the server aborted the failed file');
-          const names = await listDir(dir);
-          assert.deepEqual(names.filter(isTempName), [], 'no temporary file remains');
-          assert.deepEqual(names, kind === 'rename' ? ['1.txt', '2.txt'] : ['1.txt']);
-          if (kind === 'rename') {
-            assert.equal(
-              (await stat(join(dir, '2.txt'))).isDirectory(),
-              true,
-              '2.txt is still only ' + 'the directory in the way',
-            );
-            await rm(join(dir, '2.txt'), { recursive: true });
-          }
-          assert.deepEqual(await readFile(join(dir, '1.txt')), body(['kept']));
-
-          // Storage works again: the server still serves.
-          storage.fault = undefined;
-          const again = await RawPeer.connect(s.port);
-          await again.write(Buffer.concat([frame(['one']), frame(['two', 'lines']), QUIT]));
-          assert.equal(await again.statuses(3), 'AAQ');
-          assert.equal(await again.waitClosed(), true);
-          again.destroy();
-          assert.deepEqual(await listDir(dir), ['1.txt', '2.txt']);
-          assert.deepEqual(await readFile(join(dir, '2.txt')), body(['two', 'lines']));
-        } finally {
-          await s.close();
-          await removeDir(dir);
+          await rm(join(dir, '2.txt'), { recursive: true });
         }
-      },
-    );
+        assert.deepEqual(await readFile(join(dir, '1.txt')), body(['kept']));
+
+        // Storage works again: the server still serves.
+        storage.fault = undefined;
+        const again = await RawPeer.connect(s.port);
+        await again.write(Buffer.concat([frame(['one']), frame(['two', 'lines']), QUIT]));
+        assert.equal(await again.statuses(3), 'AAQ');
+        assert.equal(await again.waitClosed(), true);
+        again.destroy();
+        assert.deepEqual(await listDir(dir), ['1.txt', '2.txt']);
+        assert.deepEqual(await readFile(join(dir, '2.txt')), body(['two', 'lines']));
+      } finally {
+        await s.close();
+        await removeDir(dir);
+      }
+    });
   }
 });
 
@@ -338,7 +331,7 @@ const FS_CASES: {
 
 describe('the real DirectoryStorage with failing file-system calls', () => {
   for (const { what, code, patch, todo } of FS_CASES) {
-    test(`${what}: R, the earlier 1.txt is kept, no temporary file, the ` + `cause reported`, {
+    test(`${what}: R, the earlier 1.txt is kept, no temporary file, the cause reported`, {
       ...(todo ? { todo } : {}),
     }, async () => {
       const dir = await tempDir();
@@ -366,7 +359,7 @@ describe('the real DirectoryStorage with failing file-system calls', () => {
         assert.equal(
           await readFile(join(dir, '1.txt'), 'utf8'),
           'the good 1.txt\n',
-          'the file answered R ' + 'never replaces the earlier 1.txt',
+          'the file answered R never replaces the earlier 1.txt',
         );
 
         const after = await RawPeer.connect(s.port);
@@ -386,65 +379,59 @@ describe('the real DirectoryStorage with failing file-system calls', () => {
 // 2. The folder removed while the server runs
 
 describe('the upload folder removed while the server runs', () => {
-  test(
-    'flat layout: the folder is made again ("created if missing") and the next upload is stored ' + 'and answered A',
-    async () => {
-      const dir = await tempDir();
-      const s = await runServer({ dir });
-      try {
-        const first = await RawPeer.connect(s.port);
-        await first.write(Buffer.concat([frame(['before']), QUIT]));
-        assert.equal(await first.statuses(2), 'AQ');
-        first.destroy();
+  test('flat layout: the folder is made again ("created if missing") and the next upload is stored and answered A', async () => {
+    const dir = await tempDir();
+    const s = await runServer({ dir });
+    try {
+      const first = await RawPeer.connect(s.port);
+      await first.write(Buffer.concat([frame(['before']), QUIT]));
+      assert.equal(await first.statuses(2), 'AQ');
+      first.destroy();
 
-        await rm(dir, { recursive: true, force: true });
-        const peer = await RawPeer.connect(s.port);
-        await peer.write(Buffer.concat([frame(['after the folder went']), QUIT]));
-        assert.equal(await peer.statuses(2), 'AQ');
-        peer.destroy();
-        assert.deepEqual(await listDir(dir), ['1.txt']);
-        assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after the folder went']));
-      } finally {
-        await s.close();
-        await removeDir(dir);
-      }
-    },
-  );
+      await rm(dir, { recursive: true, force: true });
+      const peer = await RawPeer.connect(s.port);
+      await peer.write(Buffer.concat([frame(['after the folder went']), QUIT]));
+      assert.equal(await peer.statuses(2), 'AQ');
+      peer.destroy();
+      assert.deepEqual(await listDir(dir), ['1.txt']);
+      assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after the folder went']));
+    } finally {
+      await s.close();
+      await removeDir(dir);
+    }
+  });
 
-  test(
-    'flat layout: a folder that cannot be made again (a file in its place) gets R, and the ' + 'server keeps running',
-    async () => {
-      const dir = await tempDir();
-      const s = await runServer({ dir });
-      try {
-        await rm(dir, { recursive: true, force: true });
-        await writeFile(dir, 'a file where the folder was');
-        const closed = within(once(s.server, 'connectionClosed'), 10_000, 'connectionClosed');
-        const peer = await RawPeer.connect(s.port);
-        await peer.write(Buffer.concat([frame(['into the void']), QUIT]));
-        assert.equal(await peer.waitClosed(), true);
-        assert.equal(String.fromCharCode(...peer.received), 'R');
-        peer.destroy();
-        const [summary] = (await closed) as [ConnectionSummary];
-        assert.equal(summary.reason, 'rejected');
-        assert.ok(
-          codeIn(summary.error, 'ENOTDIR') || codeIn(summary.error, 'EEXIST'),
-          `the cause is reported: ` + `${String(summary.error)}`,
-        );
+  test('flat layout: a folder that cannot be made again (a file in its place) gets R, and the server keeps running', async () => {
+    const dir = await tempDir();
+    const s = await runServer({ dir });
+    try {
+      await rm(dir, { recursive: true, force: true });
+      await writeFile(dir, 'a file where the folder was');
+      const closed = within(once(s.server, 'connectionClosed'), 10_000, 'connectionClosed');
+      const peer = await RawPeer.connect(s.port);
+      await peer.write(Buffer.concat([frame(['into the void']), QUIT]));
+      assert.equal(await peer.waitClosed(), true);
+      assert.equal(String.fromCharCode(...peer.received), 'R');
+      peer.destroy();
+      const [summary] = (await closed) as [ConnectionSummary];
+      assert.equal(summary.reason, 'rejected');
+      assert.ok(
+        codeIn(summary.error, 'ENOTDIR') || codeIn(summary.error, 'EEXIST'),
+        `the cause is reported: ${String(summary.error)}`,
+      );
 
-        assert.equal(s.server.listening, true);
-        await rm(dir);
-        const after = await RawPeer.connect(s.port);
-        await after.write(Buffer.concat([frame(['after']), QUIT]));
-        assert.equal(await after.statuses(2), 'AQ');
-        after.destroy();
-        assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after']));
-      } finally {
-        await s.close();
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
-  );
+      assert.equal(s.server.listening, true);
+      await rm(dir);
+      const after = await RawPeer.connect(s.port);
+      await after.write(Buffer.concat([frame(['after']), QUIT]));
+      assert.equal(await after.statuses(2), 'AQ');
+      after.destroy();
+      assert.deepEqual(await readFile(join(dir, '1.txt')), body(['after']));
+    } finally {
+      await s.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -481,7 +468,7 @@ describe('a read-only upload folder', () => {
       assert.equal(named.status, 3, named.stderr);
       assert.equal(
         named.stderr,
-        `linedrop: the upload folder ${file} is a file, not a folder: name ` + `a folder (it is created if missing)\n`,
+        `linedrop: the upload folder ${file} is a file, not a folder: name a folder (it is created if missing)\n`,
       );
       const through = runCli(['receive', '--port', '0', '--host', HOST, '--dir', join(file, 'sub')]);
       assert.equal(through.status, 3, through.stderr);
@@ -591,7 +578,7 @@ describe('the CLI server: SIGTERM (and SIGHUP) during uploads', () => {
           assert.equal(
             await until(async () => (await tempsUnder(dir)).length === 1),
             true,
-            'the message in progress ' + 'has its temporary file',
+            'the message in progress has its temporary file',
           );
           assert.equal(await until(() => server!.opened() === 3), true, 'the server has all three connections');
 
@@ -612,7 +599,7 @@ describe('the CLI server: SIGTERM (and SIGHUP) during uploads', () => {
           assert.equal(code, 0);
           assert.ok(
             took < 4_500,
-            `the server exits once the last message is done, not at the ` + `deadline (${Math.round(took)} ms)`,
+            `the server exits once the last message is done, not at the deadline (${Math.round(took)} ms)`,
           );
 
           const files = await walk(dir);
@@ -657,7 +644,7 @@ describe('the CLI server: SIGTERM (and SIGHUP) during uploads', () => {
       assert.equal(await peer.waitClosed(3_000), true, 'the stalled client is cut off');
       assert.ok(
         ['A', 'AR'].includes(String.fromCharCode(...peer.received)),
-        `no A for the cut-off ` + `message: ${String.fromCharCode(...peer.received)}`,
+        `no A for the cut-off message: ${String.fromCharCode(...peer.received)}`,
       );
       assert.deepEqual(await listDir(dir), ['1.txt'], 'no 2.txt, no temporary file');
       assert.deepEqual(await readFile(join(dir, '1.txt')), body(['kept', 'intact']));

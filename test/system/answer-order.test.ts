@@ -104,14 +104,14 @@ describe('A after storing, seen in the order of system calls', async () => {
     assert.deepEqual(descendants(), []);
   });
 
-  test(`C (stdio, flushed at fclose): the same, ${RUNS} of ` + `${RUNS} each way`, {
+  test(`C (stdio, flushed at fclose): the same, ${RUNS} of ${RUNS} each way`, {
     skip: problem ?? (has('gcc') ? undefined : 'no gcc'),
   }, async () => {
     const bin = await tempDir();
     try {
       execFileSync('gcc', ['-O', '-o', join(bin, 'lab'), join(SERVERS, 'lab.c')]);
       const c = (dir: string, port: number, flaw: string): string =>
-        `cd '${dir}' && exec ` + `'${join(bin, 'lab')}' ${port} ${flaw}`;
+        `cd '${dir}' && exec '${join(bin, 'lab')}' ${port} ${flaw}`;
       expectAll(await runs(c, 'write-after-a'), 'fail', 'C, A then write');
       expectAll(await runs(c, ''), 'pass', 'C, correct');
     } finally {
@@ -144,7 +144,7 @@ describe('A after storing, seen in the order of system calls', async () => {
     );
   });
 
-  test('grading the same class three times: the same verdicts and failed checks in ' + 'grades.csv', {
+  test('grading the same class three times: the same verdicts and failed checks in grades.csv', {
     skip: problem,
   }, async () => {
     const work = await tempDir();

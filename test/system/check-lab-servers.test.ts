@@ -17,35 +17,32 @@ describe('linedrop check against flawed lab servers', () => {
     assert.equal(lab.report.summary.exitCode, 1);
   });
 
-  test(
-    'stored-before-answer: 20 runs in a row, the late writer fails every one and the correct ' + 'server none',
-    async () => {
-      const port = await freePort();
-      for (const [flaw, want] of [
-        ['late-write', 'fail'],
-        ['', 'pass'],
-      ] as const) {
-        const dir = await tempDir();
-        try {
-          for (let i = 0; i < 20; i++) {
-            const report = await checkServer({
-              host: HOST,
-              port,
-              dir,
-              restartCmd: restartCmd(dir, port, flaw),
-              timeoutMs: 1500,
-              only: ['stored-before-answer'],
-            });
-            const check = report.checks.find((c) => c.name === 'stored-before-answer')!;
-            assert.equal(check.status, want, `${flaw || 'correct'} server, run ${i + 1}: ${check.seen}`);
-          }
-        } finally {
-          await removeDir(dir);
+  test('stored-before-answer: 20 runs in a row, the late writer fails every one and the correct server none', async () => {
+    const port = await freePort();
+    for (const [flaw, want] of [
+      ['late-write', 'fail'],
+      ['', 'pass'],
+    ] as const) {
+      const dir = await tempDir();
+      try {
+        for (let i = 0; i < 20; i++) {
+          const report = await checkServer({
+            host: HOST,
+            port,
+            dir,
+            restartCmd: restartCmd(dir, port, flaw),
+            timeoutMs: 1500,
+            only: ['stored-before-answer'],
+          });
+          const check = report.checks.find((c) => c.name === 'stored-before-answer')!;
+          assert.equal(check.status, want, `${flaw || 'correct'} server, run ${i + 1}: ${check.seen}`);
         }
+      } finally {
+        await removeDir(dir);
       }
-      assert.deepEqual(descendants(), []);
-    },
-  );
+    }
+    assert.deepEqual(descendants(), []);
+  });
 
   test('appending instead of overwriting fails overwrite, and only it', async () => {
     const lab = await checkLab('append');

@@ -51,7 +51,7 @@ describe('the server killed with SIGKILL while messages are in flight', () => {
           assert.deepEqual(
             stored,
             Array.from({ length: j }, (_, i) => `${i + 1}.txt`).sort(),
-            `the files are 1.txt..${j}.txt ` + `with no gap`,
+            `the files are 1.txt..${j}.txt with no gap`,
           );
           assert.ok(j >= answered, `${answered} answered A, ${j} stored`);
           for (let k = 1; k <= j; k++)

@@ -149,63 +149,60 @@ describe('a client that disconnects at every byte offset', () => {
   });
 
   for (const variant of ['at once', 'after reading the answers'] as const) {
-    test(
-      `reset (RST) after every prefix, ${variant}: only complete messages, in order, byte-exact; ` + `every A stored`,
-      async (t) => {
-        const s = await runServer();
-        let storedUnread = 0;
-        try {
-          for (let p = 0; p <= STREAM.length; p++) {
-            const context = `prefix of ${p} of ${STREAM.length} bytes, reset ${variant}`;
-            const opened = nextEvent(s.server, 'connectionOpened');
-            const closed = nextEvent(s.server, 'connectionClosed');
-            const peer = await RawPeer.connect(s.port);
-            await opened;
-            if (p > 0) await peer.write(STREAM.subarray(0, p));
-            const complete = completeIn(p);
-            if (variant === 'after reading the answers') {
-              const statuses = await peer.statuses(complete, 5_000);
-              assert.equal(
-                statuses.slice(0, complete),
-                'A'.repeat(complete),
-                `${context}: an A for ` + `each complete message`,
-              );
-              assert.equal(
-                statuses.slice(complete).replace('Q', ''),
-                '',
-                `${context}: nothing but ` + `the quit's Q after them`,
-              );
-            }
-            const answered = peer.received.filter((b) => b === 0x41).length;
-            peer.socket.resetAndDestroy();
-            await closed;
-
-            const names = await listDir(s.dir);
-            assert.deepEqual(
-              names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)),
-              [],
-              `${context}: no temporary or other file (${names.join(', ')})`,
+    test(`reset (RST) after every prefix, ${variant}: only complete messages, in order, byte-exact; every A stored`, async (t) => {
+      const s = await runServer();
+      let storedUnread = 0;
+      try {
+        for (let p = 0; p <= STREAM.length; p++) {
+          const context = `prefix of ${p} of ${STREAM.length} bytes, reset ${variant}`;
+          const opened = nextEvent(s.server, 'connectionOpened');
+          const closed = nextEvent(s.server, 'connectionClosed');
+          const peer = await RawPeer.connect(s.port);
+          await opened;
+          if (p > 0) await peer.write(STREAM.subarray(0, p));
+          const complete = completeIn(p);
+          if (variant === 'after reading the answers') {
+            const statuses = await peer.statuses(complete, 5_000);
+            assert.equal(
+              statuses.slice(0, complete),
+              'A'.repeat(complete),
+              `${context}: an A for each complete message`,
             );
-            const stored = names.length;
-            assert.deepEqual(names, numbered(stored), `${context}: the files are 1.txt..k.txt with no gap`);
-            assert.ok(
-              stored <= complete,
-              `${context}: ${stored} files stored but only ${complete} ` + `messages were complete`,
+            assert.equal(
+              statuses.slice(complete).replace('Q', ''),
+              '',
+              `${context}: nothing but the quit's Q after them`,
             );
-            assert.ok(stored >= answered, `${context}: ${answered} answered A but only ${stored} stored`);
-            if (variant === 'after reading the answers')
-              assert.equal(stored, complete, `${context}: every message ` + `answered A is stored`);
-            storedUnread += stored - answered;
-            await assertExactly(s.dir, stored, context);
-            await clearDir(s.dir);
           }
-        } finally {
-          await s.close();
+          const answered = peer.received.filter((b) => b === 0x41).length;
+          peer.socket.resetAndDestroy();
+          await closed;
+
+          const names = await listDir(s.dir);
+          assert.deepEqual(
+            names.filter((n) => !/^[1-9][0-9]*\.txt$/.test(n)),
+            [],
+            `${context}: no temporary or other file (${names.join(', ')})`,
+          );
+          const stored = names.length;
+          assert.deepEqual(names, numbered(stored), `${context}: the files are 1.txt..k.txt with no gap`);
+          assert.ok(
+            stored <= complete,
+            `${context}: ${stored} files stored but only ${complete} messages were complete`,
+          );
+          assert.ok(stored >= answered, `${context}: ${answered} answered A but only ${stored} stored`);
+          if (variant === 'after reading the answers')
+            assert.equal(stored, complete, `${context}: every message answered A is stored`);
+          storedUnread += stored - answered;
+          await assertExactly(s.dir, stored, context);
+          await clearDir(s.dir);
         }
-        // Not an assertion: how often a file was stored whose A the client never read.
-        t.diagnostic(`files stored whose A was not read: ${storedUnread}`);
-      },
-    );
+      } finally {
+        await s.close();
+      }
+      // Not an assertion: how often a file was stored whose A the client never read.
+      t.diagnostic(`files stored whose A was not read: ${storedUnread}`);
+    });
   }
 });
 
@@ -236,13 +233,13 @@ describe('the server killed with SIGKILL mid-upload', () => {
         assert.deepEqual(
           await listDir(dir),
           [temp, '1.txt', '2.txt', '3.txt'].sort(),
-          'after the crash: the ' + 'A files and the left-over temporary file',
+          'after the crash: the A files and the left-over temporary file',
         );
         for (let i = 0; i < files.length; i++) {
           assert.deepEqual(
             await readFile(join(dir, `${i + 1}.txt`)),
             body(files[i]!),
-            `${i + 1}.txt is intact ` + `after the crash`,
+            `${i + 1}.txt is intact after the crash`,
           );
         }
 
@@ -251,7 +248,7 @@ describe('the server killed with SIGKILL mid-upload', () => {
         assert.deepEqual(
           await listDir(dir),
           ['1.txt', '2.txt', '3.txt'],
-          'the left-over is gone once ' + 'the server listens',
+          'the left-over is gone once the server listens',
         );
         const removal = again.logs().find((e) => e['removed'] !== undefined);
         assert.ok(removal, `the log says a left-over was removed:\n${again.text()}`);
@@ -261,7 +258,7 @@ describe('the server killed with SIGKILL mid-upload', () => {
           assert.deepEqual(
             await readFile(join(dir, `${i + 1}.txt`)),
             body(files[i]!),
-            `${i + 1}.txt is intact ` + `after the restart`,
+            `${i + 1}.txt is intact after the restart`,
           );
         }
 
@@ -315,7 +312,7 @@ describe('the server killed with SIGKILL mid-upload', () => {
       assert.deepEqual(
         await readFile(join(dir, '1.txt')),
         body(good),
-        'the old 1.txt is still ' + 'there after the restart',
+        'the old 1.txt is still there after the restart',
       );
       assert.equal(isTempName(temp), true);
     } finally {

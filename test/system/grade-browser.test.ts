@@ -17,7 +17,7 @@ import { writeClass } from '../check/grade-fixtures/class.js';
 const found = spawnSync('chromium', ['--version'], { stdio: 'ignore' }).status === 0;
 const skip =
   !found && process.env['LINEDROP_SKIP_CHROMIUM'] === '1'
-    ? 'chromium not installed and ' + 'LINEDROP_SKIP_CHROMIUM=1'
+    ? 'chromium not installed and LINEDROP_SKIP_CHROMIUM=1'
     : false;
 
 /** Runs headless Chromium with a fresh profile; resolves with what it printed on standard output. */
@@ -54,7 +54,7 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
-test('Chromium renders the class at a glance and a submission page with its ' + 'conversation timelines', {
+test('Chromium renders the class at a glance and a submission page with its conversation timelines', {
   skip,
   timeout: 600_000,
 }, async () => {

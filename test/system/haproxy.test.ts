@@ -32,9 +32,7 @@ const KILL_AFTER = 100;
 
 const found = spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).error === undefined;
 const skip =
-  !found && process.env['LINEDROP_SKIP_HAPROXY'] === '1'
-    ? 'haproxy not installed and ' + 'LINEDROP_SKIP_HAPROXY=1'
-    : false;
+  !found && process.env['LINEDROP_SKIP_HAPROXY'] === '1' ? 'haproxy not installed and LINEDROP_SKIP_HAPROXY=1' : false;
 
 type LogLine = Record<string, unknown> & { msg: string };
 
@@ -154,7 +152,7 @@ ${instances.map((i) => `    server ${i.id} ${HOST}:${i.port} check port ${i.metr
 function content(s: number, f: number): string {
   const lines = [`session ${s} file ${f}`];
   for (let k = 1; k <= 1 + ((s * 7 + f * 3) % 12); k++)
-    lines.push(`s${s} f${f} line ${k} ` + `${'.'.repeat((s + f + k) % 40)}`);
+    lines.push(`s${s} f${f} line ${k} ${'.'.repeat((s + f + k) % 40)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -311,7 +309,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       const instance = sessionInstance(folder);
       assert.ok(
         instance !== undefined && ['a', 'b', 'c'].includes(instance),
-        `a session folder of ` + `a, b or c: ${folder}`,
+        `a session folder of a, b or c: ${folder}`,
       );
       for (const name of await readdir(join(shared, folder))) {
         const path = join(shared, folder, name);
@@ -320,7 +318,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
           assert.equal(
             instance,
             VICTIM,
-            `a temporary file is left only where the server was ` + `killed: ${folder}/${name}`,
+            `a temporary file is left only where the server was killed: ${folder}/${name}`,
           );
           continue;
         }
@@ -347,7 +345,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
         assert.equal(
           where.filter((w) => w.instance === VICTIM).length,
           1,
-          `session ${s}'s file ` + `${f}: one copy on the killed server: ${JSON.stringify(where)}`,
+          `session ${s}'s file ${f}: one copy on the killed server: ${JSON.stringify(where)}`,
         );
         assert.ok(retried.has(s), `session ${s}, with a second copy, retried`);
         duplicates++;
@@ -355,7 +353,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       }
     }
     for (const [s, n] of duplicatesPerSession)
-      assert.equal(n, 1, `session ${s}: one file in flight ` + `when the server died, so at most one second copy`);
+      assert.equal(n, 1, `session ${s}: one file in flight when the server died, so at most one second copy`);
     assert.ok(duplicates <= openAtKill + CONCURRENCY, 'second copies only from connections cut by the kill');
 
     // The logs name the clients' own ports: each client connection that got an A is, in the log of
@@ -417,7 +415,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
       assert.equal(
         m.get('linedrop_connections_closed_total{reason="quit"}'),
         opened,
-        `${summary}\nevery connection ` + `it had ended with the quit`,
+        `${summary}\nevery connection it had ended with the quit`,
       );
       assert.equal(m.get('linedrop_connections_open'), 0, summary);
       assert.equal(m.get('linedrop_message_duration_seconds_count'), saved, summary);
@@ -430,7 +428,7 @@ test('three servers behind HAProxy (send-proxy-v2), one killed part-way: every f
           assert.equal(
             v,
             0,
-            `${instance.id}: ${key}: nothing refused or rejected (the health ` + `checks go to the metrics port)`,
+            `${instance.id}: ${key}: nothing refused or rejected (the health checks go to the metrics port)`,
           );
         }
       }

@@ -23,7 +23,7 @@ function linesOf(c: number, f: number): string[] {
 }
 
 describe('load', () => {
-  test(`${CLIENTS} concurrent clients, ${FILES} files each, session layout: every file exactly ` + `once, byte-exact`, {
+  test(`${CLIENTS} concurrent clients, ${FILES} files each, session layout: every file exactly once, byte-exact`, {
     timeout: 180_000,
   }, async () => {
     const s = await runServer({
@@ -45,7 +45,7 @@ describe('load', () => {
       const connected = performance.now();
       assert.ok(
         await until(() => s.server.connections === CLIENTS, 10_000),
-        `${s.server.connections} ` + `connections open, not ${CLIENTS}`,
+        `${s.server.connections} connections open, not ${CLIENTS}`,
       );
       const results = await Promise.all(
         clients.map(async (client, c) => {
@@ -86,7 +86,7 @@ describe('load', () => {
         const m = /^client (\d+) file 1 line 0\n/.exec(first);
         assert.ok(
           m,
-          `${folder}/1.txt does not start with a client's first line: ` + `${JSON.stringify(first.slice(0, 60))}`,
+          `${folder}/1.txt does not start with a client's first line: ${JSON.stringify(first.slice(0, 60))}`,
         );
         const c = Number(m[1]);
         assert.ok(!owner.has(c), `client ${c} has two folders: ${owner.get(c)} and ${folder}`);

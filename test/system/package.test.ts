@@ -105,7 +105,7 @@ describe('the packed package, installed globally', () => {
       assert.deepEqual(
         await readFile(join(inbox, `${k + 1}.txt`)),
         content,
-        `${k + 1}.txt holds file-${k + 1}.txt ` + `byte for byte`,
+        `${k + 1}.txt holds file-${k + 1}.txt byte for byte`,
       );
     }
     server.signal('SIGTERM');

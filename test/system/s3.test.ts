@@ -181,55 +181,52 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
     }
   });
 
-  test(
-    'a client that disconnects mid-file leaves no object, no unfinished upload, and the earlier ' + 'file in place',
-    async () => {
-      const s = await serve({ prefix: 'vanish' });
-      try {
-        // A good 1.txt and 2.txt first.
-        const client = await LinedropClient.connect({ host: HOST, port: s.port });
-        assert.equal(await client.sendLines(['the good one']), 'A');
-        assert.equal(await client.sendLines(['also good']), 'A');
-        assert.equal(await client.quit(), 'Q');
-        await closedWith(s.closed, 1);
+  test('a client that disconnects mid-file leaves no object, no unfinished upload, and the earlier file in place', async () => {
+    const s = await serve({ prefix: 'vanish' });
+    try {
+      // A good 1.txt and 2.txt first.
+      const client = await LinedropClient.connect({ host: HOST, port: s.port });
+      assert.equal(await client.sendLines(['the good one']), 'A');
+      assert.equal(await client.sendLines(['also good']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      await closedWith(s.closed, 1);
 
-        // Vanishes inside a small 1.txt (not a part yet).
-        const small = await RawPeer.connect(s.port);
-        await small.write(Buffer.concat([encodeCount(100), Buffer.from('only\nten\nlines\n')]));
-        await sleep(200);
-        small.destroy();
-        assert.ok(await closedWith(s.closed, 2), 'the server noticed');
+      // Vanishes inside a small 1.txt (not a part yet).
+      const small = await RawPeer.connect(s.port);
+      await small.write(Buffer.concat([encodeCount(100), Buffer.from('only\nten\nlines\n')]));
+      await sleep(200);
+      small.destroy();
+      assert.ok(await closedWith(s.closed, 2), 'the server noticed');
 
-        // Vanishes inside a large 1.txt, once its multipart upload is under way.
-        const large = await RawPeer.connect(s.port);
-        let seen = false;
-        await streamMessage(large, 40, async (written) => {
-          if (written === 16) {
-            seen = await until(async () => (await listUploads('vanish/')).length > 0, 10_000);
-            large.destroy();
-          }
-        });
-        assert.ok(seen, 'a multipart upload was under way when the client vanished');
-        assert.ok(await closedWith(s.closed, 3), 'the server noticed');
-        assert.deepEqual(
-          s.closed.slice(1).map((c) => c.reason),
-          ['truncated', 'truncated'],
-        );
+      // Vanishes inside a large 1.txt, once its multipart upload is under way.
+      const large = await RawPeer.connect(s.port);
+      let seen = false;
+      await streamMessage(large, 40, async (written) => {
+        if (written === 16) {
+          seen = await until(async () => (await listUploads('vanish/')).length > 0, 10_000);
+          large.destroy();
+        }
+      });
+      assert.ok(seen, 'a multipart upload was under way when the client vanished');
+      assert.ok(await closedWith(s.closed, 3), 'the server noticed');
+      assert.deepEqual(
+        s.closed.slice(1).map((c) => c.reason),
+        ['truncated', 'truncated'],
+      );
 
-        assert.deepEqual(await listUploads('vanish/'), [], 'the multipart upload was aborted');
-        assert.deepEqual(await listKeys('vanish/'), ['vanish/1.txt', 'vanish/2.txt']);
-        assert.equal(
-          (await readObject('vanish/1.txt')).toString(),
-          'the good one\n',
-          'the half-sent file did ' + 'not replace 1.txt',
-        );
-        assert.equal((await readObject('vanish/2.txt')).toString(), 'also good\n');
-      } finally {
-        await s.server.close();
-        await clear('vanish/');
-      }
-    },
-  );
+      assert.deepEqual(await listUploads('vanish/'), [], 'the multipart upload was aborted');
+      assert.deepEqual(await listKeys('vanish/'), ['vanish/1.txt', 'vanish/2.txt']);
+      assert.equal(
+        (await readObject('vanish/1.txt')).toString(),
+        'the good one\n',
+        'the half-sent file did not replace 1.txt',
+      );
+      assert.equal((await readObject('vanish/2.txt')).toString(), 'also good\n');
+    } finally {
+      await s.server.close();
+      await clear('vanish/');
+    }
+  });
 
   test('a 200 MiB upload: the server holds a bounded amount of memory and the object is complete', async () => {
     const s = await serve({ prefix: 'big' });
@@ -319,93 +316,87 @@ describe('S3 storage against a real gateway', { skip: SKIP }, () => {
     }
   });
 
-  test(
-    'init: a missing bucket or bad credentials fail clearly; stale uploads under the prefix ' + 'are aborted',
-    async () => {
-      await assert.rejects(new S3Storage({ bucket: `${bucket}-missing`, endpoint: ENDPOINT! }).init(), (err: Error) => {
-        assert.ok(err instanceof S3StorageError);
-        assert.match(err.message, /no such bucket/);
-        return true;
-      });
-      await assert.rejects(
-        new S3Storage({
-          bucket,
-          endpoint: ENDPOINT!,
-          credentials: { accessKeyId: 'nobody', secretAccessKey: 'wrong' },
-        }).init(),
-        /access denied/,
-      );
-      const leftover = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
-      const elsewhere = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
-      try {
-        assert.equal(await storage({ prefix: 'stale' }).init(), 0, 'a fresh upload is not stale');
-        await sleep(2100);
-        assert.equal(await storage({ prefix: 'stale', staleUploadMs: 1000 }).init(), 1);
-        assert.deepEqual(await listUploads('stale/'), []);
-        assert.equal((await listUploads('other/')).length, 1, 'uploads outside the prefix are left alone');
-      } finally {
-        for (const [key, id] of [
-          ['stale/1.txt', leftover.UploadId],
-          ['other/1.txt', elsewhere.UploadId],
-        ] as const) {
-          await admin()
-            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }))
-            .catch(() => undefined);
-        }
+  test('init: a missing bucket or bad credentials fail clearly; stale uploads under the prefix are aborted', async () => {
+    await assert.rejects(new S3Storage({ bucket: `${bucket}-missing`, endpoint: ENDPOINT! }).init(), (err: Error) => {
+      assert.ok(err instanceof S3StorageError);
+      assert.match(err.message, /no such bucket/);
+      return true;
+    });
+    await assert.rejects(
+      new S3Storage({
+        bucket,
+        endpoint: ENDPOINT!,
+        credentials: { accessKeyId: 'nobody', secretAccessKey: 'wrong' },
+      }).init(),
+      /access denied/,
+    );
+    const leftover = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'stale/1.txt' }));
+    const elsewhere = await admin().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'other/1.txt' }));
+    try {
+      assert.equal(await storage({ prefix: 'stale' }).init(), 0, 'a fresh upload is not stale');
+      await sleep(2100);
+      assert.equal(await storage({ prefix: 'stale', staleUploadMs: 1000 }).init(), 1);
+      assert.deepEqual(await listUploads('stale/'), []);
+      assert.equal((await listUploads('other/')).length, 1, 'uploads outside the prefix are left alone');
+    } finally {
+      for (const [key, id] of [
+        ['stale/1.txt', leftover.UploadId],
+        ['other/1.txt', elsewhere.UploadId],
+      ] as const) {
+        await admin()
+          .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }))
+          .catch(() => undefined);
       }
-    },
-  );
+    }
+  });
 
-  test(
-    'linedrop receive --store s3://BUCKET/PREFIX --s3-endpoint: the command line stores into ' + 'the bucket',
-    async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          'receive',
-          '--store',
-          `s3://${bucket}/cli`,
-          '--s3-endpoint',
-          ENDPOINT!,
-          '--port',
-          '0',
-          '--host',
-          HOST,
-          '--once',
-          '--json',
-          '--log-format',
-          'json',
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      const exited = once(child, 'exit');
-      try {
-        assert.ok(await until(() => stdout.includes('"listening"'), 20_000), `no listening event; stderr: ${stderr}`);
-        const listening = JSON.parse(stdout.split('\n').find((l) => l.includes('"listening"'))!) as {
-          port: number;
-          storage: string;
-        };
-        assert.equal(listening.storage, `s3://${bucket}/cli/`);
-        const client = await LinedropClient.connect({ host: HOST, port: listening.port });
-        assert.equal(await client.sendLines(['from the command line']), 'A');
-        assert.equal(await client.quit(), 'Q');
-        const [code] = await exited;
-        assert.equal(code, 0, stderr);
-        assert.equal((await readObject('cli/1.txt')).toString(), 'from the command line\n');
-        assert.match(stdout, new RegExp(`"path":"s3://${bucket}/cli/1.txt"`));
-      } finally {
-        child.kill();
-        await clear('cli/');
-      }
-    },
-  );
+  test('linedrop receive --store s3://BUCKET/PREFIX --s3-endpoint: the command line stores into the bucket', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'receive',
+        '--store',
+        `s3://${bucket}/cli`,
+        '--s3-endpoint',
+        ENDPOINT!,
+        '--port',
+        '0',
+        '--host',
+        HOST,
+        '--once',
+        '--json',
+        '--log-format',
+        'json',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = once(child, 'exit');
+    try {
+      assert.ok(await until(() => stdout.includes('"listening"'), 20_000), `no listening event; stderr: ${stderr}`);
+      const listening = JSON.parse(stdout.split('\n').find((l) => l.includes('"listening"'))!) as {
+        port: number;
+        storage: string;
+      };
+      assert.equal(listening.storage, `s3://${bucket}/cli/`);
+      const client = await LinedropClient.connect({ host: HOST, port: listening.port });
+      assert.equal(await client.sendLines(['from the command line']), 'A');
+      assert.equal(await client.quit(), 'Q');
+      const [code] = await exited;
+      assert.equal(code, 0, stderr);
+      assert.equal((await readObject('cli/1.txt')).toString(), 'from the command line\n');
+      assert.match(stdout, new RegExp(`"path":"s3://${bucket}/cli/1.txt"`));
+    } finally {
+      child.kill();
+      await clear('cli/');
+    }
+  });
 
   test('the gateway killed mid-upload: R (and R while it is down), then the server stores again once it is back', {
     skip: CEPH_DIR

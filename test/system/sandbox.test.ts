@@ -278,10 +278,10 @@ async function gradeHostileClass(asNobody: boolean): Promise<void> {
 }
 
 describe('grade in its sandbox, a hostile class', {
-  skip: !hasBwrap && 'bwrap is not installed ' + '(scripts/install-system-tools.sh bubblewrap)',
+  skip: !hasBwrap && 'bwrap is not installed (scripts/install-system-tools.sh bubblewrap)',
 }, () => {
   test(
-    `as ${isRoot ? 'root' : 'this user'}: every hostile submission contained and reported, the ` + `correct one passes`,
+    `as ${isRoot ? 'root' : 'this user'}: every hostile submission contained and reported, the correct one passes`,
     { timeout: 240_000 },
     () => gradeHostileClass(false),
   );

@@ -549,7 +549,7 @@ test('rejected message: server sends R and closes', { skip }, async () => {
   ]);
 });
 
-test('connection cut mid-message (FIN in the lines, RST in the count); port reuse starts ' + 'again at 1', {
+test('connection cut mid-message (FIN in the lines, RST in the count); port reuse starts again at 1', {
   skip,
 }, async () => {
   await expectRows(NET.cut, [
@@ -621,7 +621,7 @@ test('status byte other than A/Q/R, and a status with no message to answer', { s
       status: "'X'",
       status_msgno: '1',
       request_in: '1',
-      expert: 'Unexpected status byte ' + '0x58 (not A, Q or R)',
+      expert: 'Unexpected status byte 0x58 (not A, Q or R)',
     },
     { dir: 's', status: "'A'", status_msgno: '2', expert: 'Status byte 2, but the client has sent only 1 message' },
   ]);

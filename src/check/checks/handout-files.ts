@@ -97,9 +97,7 @@ export const FILE_CHECKS: CheckDef[] = [
           const holder = findHolder(changed, wanted);
           fault ??= holder ? 'numbering-continues' : 'not-saved';
           parts.push(
-            holder
-              ? misnumberedText(i + 1, holder.name)
-              : `${name} not written: ` + `${notSavedText(scope.dir, changed)}`,
+            holder ? misnumberedText(i + 1, holder.name) : `${name} not written: ${notSavedText(scope.dir, changed)}`,
           );
           continue;
         }
@@ -145,7 +143,7 @@ export const FILE_CHECKS: CheckDef[] = [
           status: 'pass',
           sent: sent.text(),
           expected,
-          seen: `1.txt now holds the message; ` + `statuses ${seenText(wire, scope.t)}`,
+          seen: `1.txt now holds the message; statuses ${seenText(wire, scope.t)}`,
         };
       }
       const holder = findHolder(changed, wanted);
@@ -222,7 +220,7 @@ export const FILE_CHECKS: CheckDef[] = [
         }
         return result(
           'fail',
-          `1.txt was not written again and the message is in no k.txt (files ` + `written: ${filesText(changed)})`,
+          `1.txt was not written again and the message is in no k.txt (files written: ${filesText(changed)})`,
           undefined,
           'not-saved',
         );
@@ -280,7 +278,7 @@ export const FILE_CHECKS: CheckDef[] = [
       const order = scope.run.options.order;
       const seenOrder = order
         ? await order.answers(localPort, holders)
-        : { unseen: 'no source of the order ' + 'of events was given' };
+        : { unseen: 'no source of the order of events was given' };
       const fix = 'write and close the file (so its bytes are in it) before sending A';
       if ('answers' in seenOrder) {
         const ok = seenOrder.answers.every((a) => a.order === 'stored-before');
@@ -293,7 +291,7 @@ export const FILE_CHECKS: CheckDef[] = [
           expected,
           seen: `${seen.join('; ')} (seen in ${order!.describe}); ${statuses}`,
           notes: [
-            `judged by the order of ${order!.describe}, not by timing: the same verdict ` + `on every run`,
+            `judged by the order of ${order!.describe}, not by timing: the same verdict on every run`,
             ...(ok ? [] : [fix]),
           ],
           ...(ok ? {} : { fault: late!.order === 'written-after' ? 'answer-before-store' : 'not-saved' }),

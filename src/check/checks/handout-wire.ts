@@ -73,7 +73,7 @@ export const WIRE_CHECKS: CheckDef[] = [
       }
       const statuses = statusesText(wire.data);
       const seen = closed
-        ? `${statuses}, ${wire.endText()} ` + `after ${ms} ms`
+        ? `${statuses}, ${wire.endText()} after ${ms} ms`
         : `${statuses}, the connection still open after ${scope.t} ms`;
       return { status: closed ? 'pass' : 'fail', sent: sent.text(), expected, seen };
     },
@@ -100,7 +100,7 @@ export const WIRE_CHECKS: CheckDef[] = [
       return {
         status: j.ok ? 'pass' : 'fail',
         sent: sent.text(),
-        expected: 'the one byte A (0x41) ' + 'after the message',
+        expected: 'the one byte A (0x41) after the message',
         seen,
         ...faultFields(j),
       };
@@ -189,8 +189,7 @@ export const WIRE_CHECKS: CheckDef[] = [
         await wire.write(Buffer.from([byte]));
         await sleep(2);
       }
-      const sent =
-        `${bytes.length} writes of one byte each, ~2 ms apart: ` + `${[...msgs.map(messageText), QUIT_TEXT].join(' ')}`;
+      const sent = `${bytes.length} writes of one byte each, ~2 ms apart: ${[...msgs.map(messageText), QUIT_TEXT].join(' ')}`;
       await wire.waitForStatuses(3, scope.t);
       await wire.linger(GRACE_MS);
       const j = judge(wire, 'AAQ');
@@ -243,7 +242,7 @@ export const WIRE_CHECKS: CheckDef[] = [
           ...faultFields(j),
           notes: [
             ...faultFields(j).notes,
-            'the saved bytes were not compared: give the server ' + 'folder (--dir) for that',
+            'the saved bytes were not compared: give the server folder (--dir) for that',
           ],
         };
       }
@@ -257,7 +256,7 @@ export const WIRE_CHECKS: CheckDef[] = [
       let fileSeen: string;
       if (exact) {
         if (savedBytes(exact, before.get(exact.name)).appended)
-          notes.push(`the message was appended ` + `to the earlier ${exact.name} (see overwrite)`);
+          notes.push(`the message was appended to the earlier ${exact.name} (see overwrite)`);
         fileSeen = `${exact.name} holds the ${wanted.length} bytes exactly`;
       } else {
         const written = changedFiles(before, after).filter((f) => f.size > 0);

@@ -320,7 +320,7 @@ async function prepareOut(out: string): Promise<void> {
   }
   await writeFile(
     join(out, MARKER),
-    'Written by linedrop grade: its per-submission folders are ' + 'replaced at each run.\n',
+    'Written by linedrop grade: its per-submission folders are replaced at each run.\n',
   );
 }
 

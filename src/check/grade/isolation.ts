@@ -3,7 +3,7 @@
 // with `unshare --net`, otherwise with an unprivileged user namespace (`unshare -r --net`).
 // A new PID namespace comes with it: when its first process ends, the kernel ends every process
 // in it, so nothing a submission started outlives its grading.
-import { spawn } from 'node:child_process';
+import { tryCommand } from '../try-command.js';
 
 /** Brings the namespace's loopback up, then runs the rest of the arguments (as a child, so that
  * this shell, the namespace's first process, reaps whatever is orphaned in it). */
@@ -24,7 +24,7 @@ function candidates(): { prefix: string[]; how: string }[] {
   const root = process.getuid?.() === 0;
   const user = {
     prefix: ['unshare', '--user', '--map-root-user', ...BASE],
-    how: 'unshare --user --map-root-user ' + '--net (unprivileged user namespaces)',
+    how: 'unshare --user --map-root-user --net (unprivileged user namespaces)',
   };
   return root ? [{ prefix: ['unshare', ...BASE], how: 'unshare --net (as root)' }, user] : [user];
 }
@@ -34,19 +34,8 @@ export function inNamespace(ns: Namespaces, argv: readonly string[]): string[] {
   return [...ns.prefix, 'sh', '-c', SETUP, 'sh', ...argv];
 }
 
-function works(argv: string[]): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code === 0);
-    });
-  });
+async function works(argv: string[]): Promise<boolean> {
+  return (await tryCommand(argv, 5000)).code === 0;
 }
 
 /** Whether namespaces can be made here, and how; null where they cannot (not Linux, no permission, no `unshare`). */

@@ -34,7 +34,7 @@ export function parsePoints(
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new BadPointsError(
-      `${file} must hold a JSON object of check names and points, e.g. ` + `{"content": 3, "quit": 1}`,
+      `${file} must hold a JSON object of check names and points, e.g. {"content": 3, "quit": 1}`,
     );
   }
   const names = checks.map((c) => c.name);
@@ -48,7 +48,7 @@ export function parsePoints(
     }
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
       throw new BadPointsError(
-        `${file}: the points of "${name}" must be a number of 0 or more, not ` + `${JSON.stringify(n)}`,
+        `${file}: the points of "${name}" must be a number of 0 or more, not ${JSON.stringify(n)}`,
       );
     }
     points[name] = n;

@@ -291,7 +291,7 @@ function problemOf(
       return incompleteProblem(s);
     default:
       return s.report?.summary.interrupted
-        ? 'interrupted before every check ran; the checks that ' + 'ran are reported'
+        ? 'interrupted before every check ran; the checks that ran are reported'
         : undefined;
   }
 }

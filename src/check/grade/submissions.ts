@@ -53,7 +53,7 @@ export async function findSubmissions(
   exclude: readonly string[] = [],
 ): Promise<Submission[]> {
   if (paths.length === 0)
-    throw new NoSubmissionsError('no submission given: name a folder of ' + 'submissions, or the files');
+    throw new NoSubmissionsError('no submission given: name a folder of submissions, or the files');
   const skip = new Set(exclude.map((p) => resolve(p)));
   let sources: { path: string; kind: 'file' | 'folder' }[] = [];
   const first = resolve(paths[0]!);

@@ -110,7 +110,7 @@ export async function unzipClass(
   try {
     if (file.entryCount > limits.maxEntries) {
       throw new BadZipError(
-        `${zip} holds ${file.entryCount} entries, more than the ` + `${limits.maxEntries} a class may: it is refused`,
+        `${zip} holds ${file.entryCount} entries, more than the ${limits.maxEntries} a class may: it is refused`,
       );
     }
     // First the names, types and declared sizes of every entry: nothing is written unless all are safe.
@@ -195,7 +195,7 @@ export async function unzipClass(
         throw e instanceof BadZipError
           ? e
           : new BadZipError(
-              `${zip}: the entry "${entry.fileName}" ` + `cannot be unpacked: ${unsafeWhy((e as Error).message)}`,
+              `${zip}: the entry "${entry.fileName}" cannot be unpacked: ${unsafeWhy((e as Error).message)}`,
             );
       }
       s.files.push(path);

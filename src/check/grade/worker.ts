@@ -60,7 +60,7 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   process.stderr.write(
-    `linedrop grade: the checker failed: ` + `${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+    `linedrop grade: the checker failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
   );
   process.exit(70);
 });

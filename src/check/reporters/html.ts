@@ -96,7 +96,7 @@ Also here: <a href="grades.csv">grades.csv</a>, <a href="junit.xml">junit.xml</a
 function sandboxLine(cls: ClassReport): string {
   if (!cls.sandbox) return '';
   if (cls.sandbox.kind === 'none')
-    return 'No sandbox (<code>--sandbox none</code>): each server ' + 'ran unconfined, as the user running linedrop.';
+    return 'No sandbox (<code>--sandbox none</code>): each server ran unconfined, as the user running linedrop.';
   const net =
     cls.isolation === 'netns'
       ? 'its own loopback, no route out'
@@ -141,7 +141,7 @@ function startSection(r: ServerStartReport): string {
   const end = r.crash ?? (r.stoppedByChecker ? 'stopped by the checker' : (r.exit ?? 'still running'));
   const output = r.output.trim()
     ? `<pre class="output">${esc(r.output)}</pre>`
-    : '<p class="none">It printed ' + 'nothing.</p>';
+    : '<p class="none">It printed nothing.</p>';
   return (
     `<details${r.crash ? ' open' : ''}><summary>start ${r.start}: ${served}; ${esc(end)} ` +
     `(${r.bytes} bytes printed)</summary>\n${output}\n</details>`

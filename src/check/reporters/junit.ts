@@ -27,7 +27,7 @@ function outcome(r: CheckResult): Outcome {
     const message = cause ? `follows from ${cause}: ${r.seen}` : r.seen;
     return r.required
       ? { kind: 'failure', message }
-      : { kind: 'skipped', message: `beyond the handout, ` + `not graded; failed: ${message}` };
+      : { kind: 'skipped', message: `beyond the handout, not graded; failed: ${message}` };
   }
   if (r.required && r.skipReason !== undefined && NOT_RUN.has(r.skipReason)) return { kind: 'error', message: r.seen };
   return { kind: 'skipped', message: r.seen };

@@ -131,7 +131,7 @@ export function clientReportText(r: ClientConnectionReport, s: Style = plain): s
   if (r.quit) out += `  quit [00 00 00 00] at offset ${r.quit.offset} → answered Q\n`;
   out += `  ${r.end}\n`;
   for (const d of r.deviations)
-    out += `  ${s.fail('DEVIATION')} ${s.bold(d.kind)} at offset ` + `${d.offset}: ${d.message}\n`;
+    out += `  ${s.fail('DEVIATION')} ${s.bold(d.kind)} at offset ${d.offset}: ${d.message}\n`;
   for (const n of r.notes) out += `  ${s.skip('note:')} ${n}\n`;
   return out;
 }

@@ -1,9 +1,9 @@
 // Whether a sandbox can be made here, and why not: bwrap on PATH, Linux, user namespaces (tried
 // for real, inside the namespace the server will run in), and the refusal's words with the fix.
-import { spawn } from 'node:child_process';
 import { LinedropError } from '../../errors.js';
 import { access, constants, lstat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { tryCommand } from '../try-command.js';
 import { sandboxArgv, type SandboxSpec } from './bwrap.js';
 import { DEFAULT_LIMITS } from './limits.js';
 
@@ -50,22 +50,12 @@ export async function onPath(name: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** Runs argv; resolves with its exit status and what it printed on standard error. */
-function run(argv: string[]): Promise<{ ok: boolean; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      resolve({ ok: false, stderr: e.message });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ ok: code === 0, stderr: stderr.trim() });
-    });
-  });
+/** Runs argv; resolves with whether it exited 0 and what it printed on standard error (or why it could not start). */
+async function run(argv: string[]): Promise<{ ok: boolean; stderr: string }> {
+  const tried = await tryCommand(argv, 10_000);
+  return tried.error
+    ? { ok: false, stderr: tried.error.message }
+    : { ok: tried.code === 0, stderr: tried.stderr.trim() };
 }
 
 /** Folders that exist and are folders (not links): those a sandbox can hide. */
@@ -113,11 +103,11 @@ export async function findSandbox(
   }
   const bwrap = await onPath('bwrap');
   if (!bwrap)
-    throw new NoSandboxError(`no sandbox can be made: bubblewrap (bwrap) is not ` + `installed; ${INSTALL}${NONE}`);
+    throw new NoSandboxError(`no sandbox can be made: bubblewrap (bwrap) is not installed; ${INSTALL}${NONE}`);
   for (const tool of ['prlimit', ...(process.getuid?.() === 0 ? ['setpriv'] : [])]) {
     if (!(await onPath(tool)))
       throw new NoSandboxError(
-        `no sandbox can be made: ${tool} ` + `(util-linux) is not installed; install util-linux${NONE}`,
+        `no sandbox can be made: ${tool} (util-linux) is not installed; install util-linux${NONE}`,
       );
   }
   const probe = await run(outer(sandboxArgv(probeSpec(bwrap), ['true'])));

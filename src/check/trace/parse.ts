@@ -180,7 +180,7 @@ export function parseTrace(trace: string): TraceEvent[] {
           kind: 'file',
           at: call.end,
           name: basename(to),
-          what: `${call.name.startsWith('link') ? 'linked' : 'renamed'} ` + `from ${basename(from)}`,
+          what: `${call.name.startsWith('link') ? 'linked' : 'renamed'} from ${basename(from)}`,
         });
       }
     }

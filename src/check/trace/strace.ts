@@ -4,10 +4,10 @@
 // send bytes or put bytes in a file are traced (through seccomp, so the others cost nothing),
 // with 16 bytes of each buffer, and the trace file is capped: a server that writes without end
 // only cuts its own trace short (the check then says it could judge by timing only).
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tryCommand } from '../try-command.js';
 import type { AnswerOrder, OrderSource } from '../types.js';
 import { sleep } from '../../text.js';
 import { judgeAnswers, seesConnection, statusesOn } from './order.js';
@@ -65,34 +65,18 @@ export function straceArgv(argv: readonly string[], file: string, limitBytes = T
 }
 
 /** Whether strace can trace a command here: undefined when it can, else why not. */
-export function straceProblem(): Promise<string | undefined> {
-  if (process.platform !== 'linux') return Promise.resolve(`strace is for Linux; this is ${process.platform}`);
-  return new Promise((resolve) => {
-    let err = '';
-    const child = spawn(
-      'strace',
-      ['-f', '-qq', '--seccomp-bpf', '-o', '/dev/null', '-e', 'trace=write', '--', 'true'],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    child.stderr.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-500)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(
-        e.code === 'ENOENT'
-          ? 'strace is not installed (Debian: apt-get ' + 'install strace)'
-          : `cannot run strace: ${e.message}`,
-      );
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve(
-        code === 0 ? undefined : `strace cannot trace here (${err.trim().split('\n').at(-1) || `exit status ${code}`})`,
-      );
-    });
-  });
+export async function straceProblem(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return `strace is for Linux; this is ${process.platform}`;
+  const argv = ['strace', '-f', '-qq', '--seccomp-bpf', '-o', '/dev/null', '-e', 'trace=write', '--', 'true'];
+  const { code, stderr, error } = await tryCommand(argv, 5000);
+  if (error) {
+    return error.code === 'ENOENT'
+      ? 'strace is not installed (Debian: apt-get install strace)'
+      : `cannot run strace: ${error.message}`;
+  }
+  return code === 0
+    ? undefined
+    : `strace cannot trace here (${stderr.slice(-500).trim().split('\n').at(-1) || `exit status ${code}`})`;
 }
 
 /** The order of a server's events from its system calls: the `wrapServer` and the `order` of a check run. */
@@ -127,7 +111,7 @@ export class SyscallTracer implements OrderSource {
     files: readonly (string | null)[],
   ): Promise<{ answers: AnswerOrder[] } | { unseen: string }> {
     if (this.files.length === 0)
-      return { unseen: 'the checker did not start the server, so its ' + 'system calls were not traced' };
+      return { unseen: 'the checker did not start the server, so its system calls were not traced' };
     const deadline = Date.now() + SETTLE_MS;
     while (true) {
       const found = await this.read(port);
@@ -154,7 +138,7 @@ export class SyscallTracer implements OrderSource {
       const answers = judgeAnswers(found.events, port, files);
       if (answers.length < files.length)
         return {
-          unseen: `the trace shows ${answers.length} A on ` + `this connection, the checker received ${files.length}`,
+          unseen: `the trace shows ${answers.length} A on this connection, the checker received ${files.length}`,
         };
       return { answers };
     }
@@ -176,7 +160,7 @@ export class SyscallTracer implements OrderSource {
       if (!seesConnection(events, port)) continue;
       if (size >= this.limitBytes - 4096)
         return {
-          unseen: `the trace of the server reached its ` + `limit of ${Math.round(this.limitBytes / 1024 / 1024)} MiB`,
+          unseen: `the trace of the server reached its limit of ${Math.round(this.limitBytes / 1024 / 1024)} MiB`,
         };
       return { events };
     }

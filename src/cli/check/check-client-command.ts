@@ -19,7 +19,7 @@ export function register(program: Command, context: CliContext): void {
         'The first line printed is "listening on HOST:PORT" (useful with --port 0).',
     )
     .addOption(
-      new Option('-p, --port <port>', 'TCP port to listen on (0: any ' + 'free port)')
+      new Option('-p, --port <port>', 'TCP port to listen on (0: any free port)')
         .default(DEFAULT_PORT)
         .argParser(wholeNumber(0, 65535)),
     )

@@ -20,7 +20,7 @@ function checkNames(value: string): string[] {
   const unknown = names.filter((n) => !known.has(n));
   if (names.length === 0 || unknown.length > 0) {
     throw new InvalidArgumentError(
-      `unknown check ${unknown.join(', ') || '(none given)'}; the ` + `checks are ${[...known].join(', ')}`,
+      `unknown check ${unknown.join(', ') || '(none given)'}; the checks are ${[...known].join(', ')}`,
     );
   }
   return names;
@@ -46,8 +46,7 @@ async function ensureFolder(path: string): Promise<string | undefined> {
 function checkList(checks: typeof import('../../check/server-checks.js')['SERVER_CHECKS']): string {
   return checks
     .map(
-      (c) =>
-        `  ${c.name.padEnd(20)} ` + `${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`,
+      (c) => `  ${c.name.padEnd(20)} ${c.required ? '' : '(optional) '}${c.needsDir ? '(needs --dir) ' : ''}${c.title}`,
     )
     .join('\n');
 }
@@ -104,14 +103,11 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '--timeout <duration>',
-        'longest wait for each answer of the server (500ms, 5s, ' + '...; a bare number is in milliseconds)',
+        'longest wait for each answer of the server (500ms, 5s, ...; a bare number is in milliseconds)',
       ).argParser(duration('ms', 100, 600_000)),
     )
     .addOption(
-      new Option(
-        '--quick',
-        'skip the checks beyond the handout; pause 100 ms (not 1 s) in ' + 'the template-timing check',
-      ),
+      new Option('--quick', 'skip the checks beyond the handout; pause 100 ms (not 1 s) in the template-timing check'),
     )
     .addOption(new Option('--only <names>', 'run only these checks (comma-separated names)').argParser(checkNames))
     .addOption(
@@ -139,7 +135,7 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '--points <file>',
-        'with --gradescope: a JSON file of points per check, ' + 'e.g. {"content": 3, "quit": 1} (as grade --points)',
+        'with --gradescope: a JSON file of points per check, e.g. {"content": 3, "quit": 1} (as grade --points)',
       ),
     );
   addSandboxOptions(command, 'none', 'start the --restart-cmd server');
@@ -210,7 +206,7 @@ export function register(program: Command, context: CliContext): void {
           ? await startTracer()
           : undefined;
       if (tracer && 'problem' in tracer)
-        io.stderr.write(`linedrop check: ${tracer.problem}; A's ` + `order is judged by timing only\n`);
+        io.stderr.write(`linedrop check: ${tracer.problem}; A's order is judged by timing only\n`);
       const traced = tracer && 'tracer' in tracer ? tracer.tracer : undefined;
       const sandboxed = wrapServer;
       if (traced) wrapServer = (argv, start) => traced.wrap(sandboxed ? sandboxed(argv, start) : argv, start);
@@ -249,7 +245,7 @@ export function register(program: Command, context: CliContext): void {
           await writeFile(opts.gradescope, gradescopeJson(report, points ? { checkPoints: points } : {}));
         } catch (e) {
           io.stderr.write(
-            `linedrop check: cannot write the Gradescope results to ` + `${opts.gradescope}: ${(e as Error).message}\n`,
+            `linedrop check: cannot write the Gradescope results to ${opts.gradescope}: ${(e as Error).message}\n`,
           );
           context.setExitCode(ExitCode.Usage);
         }

@@ -14,7 +14,7 @@ import { addSandboxOptions, limitsOf, sandboxDefaults, type SandboxFlags } from 
 function command(value: string): string {
   if (!value.trim())
     throw new InvalidArgumentError(
-      'expected the shell command that starts a ' + 'submission, e.g. "printf \'2\\n\' | python3 {file}"',
+      'expected the shell command that starts a submission, e.g. "printf \'2\\n\' | python3 {file}"',
     );
   return value;
 }
@@ -93,7 +93,7 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '--max-unzipped <size>',
-        'the most a .zip of submissions may unpack to (e.g. ' + '200MiB); it may hold at most 20000 entries',
+        'the most a .zip of submissions may unpack to (e.g. 200MiB); it may hold at most 20000 entries',
       )
         .default(1024 * 1024 * 1024, '1GiB')
         .argParser(size(64 * 1024 * 1024 * 1024)),
@@ -101,22 +101,22 @@ export function register(program: Command, context: CliContext): void {
     .addOption(
       new Option(
         '-o, --out <dir>',
-        'folder for the reports: grades.csv, junit.xml, ' + 'index.html, and a folder per submission',
+        'folder for the reports: grades.csv, junit.xml, index.html, and a folder per submission',
       ).default('grades'),
     )
     .addOption(
       new Option(
         '-j, --jobs <n>',
-        'submissions graded at once (network namespaces only; default: ' + 'the number of cores)',
+        'submissions graded at once (network namespaces only; default: the number of cores)',
       ).argParser(wholeNumber(1, 256)),
     )
     .addOption(
-      new Option('--time-limit <duration>', 'longest time for one submission ' + '(e.g. 120s, 3m)').argParser(
+      new Option('--time-limit <duration>', 'longest time for one submission (e.g. 120s, 3m)').argParser(
         duration('s', 1000, 3_600_000),
       ),
     )
     .addOption(
-      new Option('-p, --port <port>', 'the port the servers listen on when --cmd ' + 'has no {port}')
+      new Option('-p, --port <port>', 'the port the servers listen on when --cmd has no {port}')
         .default(DEFAULT_PORT)
         .argParser(wholeNumber(1, 65535)),
     )
@@ -230,7 +230,7 @@ export function register(program: Command, context: CliContext): void {
         const total = report.submissions.length;
         if (controller.signal.aborted)
           io.stdout.write(
-            `Interrupted: the reports hold the ${total} ` + `submission${total === 1 ? '' : 's'} graded so far.\n`,
+            `Interrupted: the reports hold the ${total} submission${total === 1 ? '' : 's'} graded so far.\n`,
           );
         io.stdout.write(
           `${out.bold(`Graded ${report.submissions.length} submissions in ${(report.ms / 1000).toFixed(1)} s`)}: ${summary}.\n` +
@@ -255,7 +255,7 @@ export function register(program: Command, context: CliContext): void {
           context.setExitCode(ExitCode.CannotConnect);
         } else if (e instanceof NoNamespacesError) {
           io.stderr.write(
-            `linedrop grade: ${e.message}; run with --isolation none (or auto) to ` + `grade one after another\n`,
+            `linedrop grade: ${e.message}; run with --isolation none (or auto) to grade one after another\n`,
           );
           context.setExitCode(ExitCode.CannotConnect);
         } else {

@@ -46,7 +46,7 @@ interface ReceiveFlags extends S3Flags {
 function instanceId(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) {
     throw new InvalidArgumentError(
-      'expected 1 to 64 letters, digits, "_", "." or "-", starting ' + 'with a letter or digit',
+      'expected 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit',
     );
   }
   return value;
@@ -73,11 +73,11 @@ async function serverTuning(opts: ReceiveFlags): Promise<ServerTuning> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
     throw new Error('--tls-cert and --tls-key go together');
   if (opts.proxyProtocol && opts.tlsCert !== undefined)
-    throw new Error('--proxy-protocol and ' + '--tls-cert cannot be combined: terminate TLS at the proxy');
+    throw new Error('--proxy-protocol and --tls-cert cannot be combined: terminate TLS at the proxy');
   if (opts.proxyProtocol) tuning.proxyProtocol = true;
   if (opts.instanceId !== undefined) tuning.instanceId = opts.instanceId;
   if (opts.clientCa !== undefined && opts.tlsCert === undefined)
-    throw new Error('--client-ca needs --tls-cert ' + 'and --tls-key');
+    throw new Error('--client-ca needs --tls-cert and --tls-key');
   if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
     const { readFile } = await import('node:fs/promises');
     tuning.tls = {
@@ -100,17 +100,17 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(portOption())
     .addOption(
-      new Option('--host <host>', 'address to listen on (default: all ' + 'interfaces)').env('LINEDROP_LISTEN_HOST'),
+      new Option('--host <host>', 'address to listen on (default: all interfaces)').env('LINEDROP_LISTEN_HOST'),
     )
     .addOption(
-      new Option('-d, --dir <dir>', 'folder for received files (created ' + 'if missing)')
+      new Option('-d, --dir <dir>', 'folder for received files (created if missing)')
         .env('LINEDROP_DIR')
         .default(DEFAULT_DIR),
     )
     .addOption(
       new Option(
         '--store <url>',
-        'keep received files in S3-compatible object storage instead of a ' + 'folder: s3://BUCKET/PREFIX',
+        'keep received files in S3-compatible object storage instead of a folder: s3://BUCKET/PREFIX',
       )
         .env('LINEDROP_STORE')
         .conflicts('dir'),
@@ -118,7 +118,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--s3-endpoint <url>',
-        'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. ' + 'http://127.0.0.1:7480 (default: AWS)',
+        'endpoint of a non-AWS gateway (Ceph RGW, MinIO, ...), e.g. http://127.0.0.1:7480 (default: AWS)',
       ).env('LINEDROP_S3_ENDPOINT'),
     )
     .addOption(
@@ -130,7 +130,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--s3-virtual-hosted',
-        'address the bucket as BUCKET.host rather than host/BUCKET ' + '(path style is the default with --s3-endpoint)',
+        'address the bucket as BUCKET.host rather than host/BUCKET (path style is the default with --s3-endpoint)',
       ).env('LINEDROP_S3_VIRTUAL_HOSTED'),
     )
     .addOption(
@@ -145,7 +145,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(new Option('--once', "exit after the first connection ends (the lab's behaviour)").env('LINEDROP_ONCE'))
     .addOption(
-      new Option('--save-empty', 'also save the zero-line message as the ' + 'next k.txt').env('LINEDROP_SAVE_EMPTY'),
+      new Option('--save-empty', 'also save the zero-line message as the next k.txt').env('LINEDROP_SAVE_EMPTY'),
     )
     .addOption(settingOption(SERVER_SETTINGS.maxLines))
     .addOption(settingOption(SERVER_SETTINGS.maxLineBytes))
@@ -159,7 +159,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--allow <cidrs>',
-        'only these addresses or CIDR ranges may connect, ' + 'comma-separated (e.g. 127.0.0.1,10.0.0.0/8)',
+        'only these addresses or CIDR ranges may connect, comma-separated (e.g. 127.0.0.1,10.0.0.0/8)',
       ).env('LINEDROP_ALLOW'),
     )
     .addOption(
@@ -190,13 +190,11 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(settingOption(SERVER_SETTINGS.metricsMaxConnections))
     .addOption(settingOption(SERVER_SETTINGS.metricsIdleTimeoutMs))
     .addOption(
-      new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs ' + '--tls-key)').env(
-        'LINEDROP_TLS_CERT',
-      ),
+      new Option('--tls-cert <file>', 'serve TLS with this PEM certificate (needs --tls-key)').env('LINEDROP_TLS_CERT'),
     )
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('LINEDROP_TLS_KEY'))
     .addOption(
-      new Option('--client-ca <file>', 'require client certificates signed by this PEM CA ' + '(mutual TLS)').env(
+      new Option('--client-ca <file>', 'require client certificates signed by this PEM CA (mutual TLS)').env(
         'LINEDROP_TLS_CLIENT_CA',
       ),
     )
@@ -209,7 +207,7 @@ export function register(program: Command, ctx: CliContext): void {
     .addOption(
       new Option(
         '--json',
-        'one JSON object per event (listening, connection, file, ' + 'closed, summary) on standard output',
+        'one JSON object per event (listening, connection, file, closed, summary) on standard output',
       ),
     )
     .addOption(new Option('-q, --quiet', 'log warnings and errors only'))

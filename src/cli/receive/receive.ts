@@ -103,7 +103,7 @@ export async function receive(options: ReceiveCommandOptions): Promise<ExitCode>
     const err = e as NodeJS.ErrnoException;
     const where = formatAddress(options.host ?? '*', options.port);
     options.err.write(
-      `linedrop: cannot listen on ${where}: ` + `${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`,
+      `linedrop: cannot listen on ${where}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}\n`,
     );
     return ExitCode.CannotConnect;
   }

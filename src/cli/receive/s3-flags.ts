@@ -39,7 +39,7 @@ export function s3Target(flags: S3Flags, given: (flag: keyof S3Flags) => boolean
       url = new URL(flags.s3Endpoint);
     } catch {
       throw new Error(
-        `--s3-endpoint must be a URL such as http://127.0.0.1:7480, not ` + `${JSON.stringify(flags.s3Endpoint)}`,
+        `--s3-endpoint must be a URL such as http://127.0.0.1:7480, not ${JSON.stringify(flags.s3Endpoint)}`,
       );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')

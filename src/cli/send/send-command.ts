@@ -89,19 +89,17 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .addOption(new Option('--tls', 'connect with TLS (verified against the system CAs, or --ca)').env('LINEDROP_TLS'))
     .addOption(
-      new Option('--ca <file>', 'PEM CA certificate to verify the server with ' + '(implies --tls)').env(
-        'LINEDROP_TLS_CA',
-      ),
+      new Option('--ca <file>', 'PEM CA certificate to verify the server with (implies --tls)').env('LINEDROP_TLS_CA'),
     )
     .addOption(
-      new Option('--cert <file>', 'PEM client certificate, for servers that require one ' + '(implies --tls)').env(
+      new Option('--cert <file>', 'PEM client certificate, for servers that require one (implies --tls)').env(
         'LINEDROP_TLS_CERT',
       ),
     )
     .addOption(new Option('--key <file>', 'PEM key of --cert').env('LINEDROP_TLS_KEY'))
     .addOption(new Option('--json', 'one JSON object per file and a final summary on standard output'))
     .addOption(
-      new Option('-q, --quiet', 'print nothing on standard output (errors still go to ' + 'standard error)').conflicts(
+      new Option('-q, --quiet', 'print nothing on standard output (errors still go to standard error)').conflicts(
         'json',
       ),
     )

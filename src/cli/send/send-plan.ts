@@ -56,7 +56,7 @@ export function labelOf(name: string): string {
 }
 
 const EMPTY =
-  'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be ' + 'sent (nothing was sent)';
+  'has no lines; zero lines means "quit" on this protocol, so an empty file cannot be sent (nothing was sent)';
 
 export function describeError(e: unknown): string {
   if (e instanceof ClientError && e.code === 'LINEDROP_ERR_EMPTY_FILE') return EMPTY;

@@ -161,7 +161,7 @@ class SendRun {
         if (await this.retryAfter(message)) continue;
         const hint =
           e instanceof ClientError && e.code === 'LINEDROP_ERR_CONNECT_TIMEOUT'
-            ? ' (--connect-timeout ' + 'sets how long to wait)'
+            ? ' (--connect-timeout sets how long to wait)'
             : '';
         this.report.warn(`${message}${hint}`);
         // Files are reported one by one only once something was sent.
@@ -198,7 +198,7 @@ class SendRun {
         if (lost && (await this.retryAfter(`${file.label}: ${describeError(e)}`))) return 'retry';
         const hint =
           e instanceof ClientError && e.code === 'LINEDROP_ERR_TIMEOUT'
-            ? ' (--timeout sets how ' + 'long to wait; 0 waits forever)'
+            ? ' (--timeout sets how long to wait; 0 waits forever)'
             : '';
         this.report.failed(file, i, describeError(e), via, hint);
         this.report.unsent(i + 1, 'not sent');

@@ -497,7 +497,7 @@ describe('send --retry', () => {
       assert.equal(
         await until(async () => (await readdir(s.dir)).length === 0),
         true,
-        'no session folder is ' + 'left by connections that stored nothing',
+        'no session folder is left by connections that stored nothing',
       );
     } finally {
       await proxy?.close();

@@ -100,39 +100,36 @@ describe('send: timeouts', () => {
     },
   );
 
-  test(
-    '--timeout: a server that never answers gives exit 4 with the reason; with --retry, after ' + 'the last try',
-    async () => {
-      const peer = await Peer.start();
-      try {
-        await withFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }, async ({ 'a.txt': a, 'b.txt': b }) => {
-          const plain = await linedrop([...target(peer.port), '--timeout', '0.3', a!, b!]).done;
-          assert.equal(plain.code, 4, plain.stderr);
-          assert.match(
-            plain.stderr,
-            /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/,
-          );
-          assert.match(plain.stderr, /b\.txt: not sent\n/);
-          const retried = await linedrop([
-            ...target(peer.port),
-            '--timeout',
-            '0.3',
-            '--retry',
-            '2',
-            '--retry-delay',
-            '10',
-            a!,
-            b!,
-          ]).done;
-          assert.equal(retried.code, 4, retried.stderr);
-          assert.equal(retried.stderr.match(/reconnecting in/g)?.length, 2);
-          assert.equal(peer.connections, 4, 'one connection, then the first try again, then two retries');
-        });
-      } finally {
-        await peer.close();
-      }
-    },
-  );
+  test('--timeout: a server that never answers gives exit 4 with the reason; with --retry, after the last try', async () => {
+    const peer = await Peer.start();
+    try {
+      await withFiles({ 'a.txt': 'a\n', 'b.txt': 'b\n' }, async ({ 'a.txt': a, 'b.txt': b }) => {
+        const plain = await linedrop([...target(peer.port), '--timeout', '0.3', a!, b!]).done;
+        assert.equal(plain.code, 4, plain.stderr);
+        assert.match(
+          plain.stderr,
+          /a\.txt: no answer from the server for 300 ms \(waiting for the status of message 1\); the connection was closed \(--timeout sets how long to wait; 0 waits forever\)\n/,
+        );
+        assert.match(plain.stderr, /b\.txt: not sent\n/);
+        const retried = await linedrop([
+          ...target(peer.port),
+          '--timeout',
+          '0.3',
+          '--retry',
+          '2',
+          '--retry-delay',
+          '10',
+          a!,
+          b!,
+        ]).done;
+        assert.equal(retried.code, 4, retried.stderr);
+        assert.equal(retried.stderr.match(/reconnecting in/g)?.length, 2);
+        assert.equal(peer.connections, 4, 'one connection, then the first try again, then two retries');
+      });
+    } finally {
+      await peer.close();
+    }
+  });
 
   test('--timeout in the interactive client (no files): a server that never answers gives exit 4', async () => {
     const peer = await Peer.start();
@@ -265,9 +262,7 @@ describe('send: the command line', () => {
           assert.equal(clash.code, 2);
           assert.match(
             clash.stderr,
-            new RegExp(
-              `--host 127\\.0\\.0\\.1:${s.port} names port ` + `${s.port} but --port says 1: give the port once`,
-            ),
+            new RegExp(`--host 127\\.0\\.0\\.1:${s.port} names port ${s.port} but --port says 1: give the port once`),
           );
           const zero = await linedrop(['send', '--host', HOST, '--port', '0', a!]).done;
           assert.equal(zero.code, 2);
@@ -303,7 +298,7 @@ describe('send: the command line', () => {
               'sh',
               [
                 '-c',
-                'cat "$0" | "$1" "$2" send --host "$3" ' + '--port "$4" -',
+                'cat "$0" | "$1" "$2" send --host "$3" --port "$4" -',
                 input,
                 process.execPath,
                 BIN,

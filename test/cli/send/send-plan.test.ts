@@ -214,7 +214,7 @@ describe('send: each file read once while planning, or counted then streamed', (
           assert.deepEqual(
             await readFile(join(s.dir, `${n}.txt`)),
             withNewline(bodies[i]!),
-            `${names[i]} stored as ` + `${n}.txt byte for byte`,
+            `${names[i]} stored as ${n}.txt byte for byte`,
           );
         }
       },
